@@ -1,0 +1,27 @@
+import { customType } from 'drizzle-orm/mysql-core'
+
+const uuidText = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Text UUID -> 16 raw bytes (any bytes: the version and variant bits are not checked). */
+export function uuidToBytes(value: string): Buffer {
+  if (!uuidText.test(value)) throw new TypeError(`not a UUID: ${value}`)
+  return Buffer.from(value.replaceAll('-', ''), 'hex')
+}
+
+/** 16 raw bytes -> lower-case text UUID. */
+export function uuidFromBytes(value: Uint8Array): string {
+  const hex = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
+ * UUID stored as BINARY(16). drizzle's own `binary()` maps to a string and mangles
+ * bytes above 0x7f, so we convert explicitly between the canonical text form and a Buffer.
+ */
+export const uuidBinary = customType<{ data: string; driverData: Buffer }>({
+  dataType: () => 'binary(16)',
+  toDriver: uuidToBytes,
+  fromDriver: uuidFromBytes,
+})
+
+export const isUuid = (value: string): boolean => uuidText.test(value)

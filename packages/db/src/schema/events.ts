@@ -1,0 +1,55 @@
+import { bigint, datetime, index, int, mysqlEnum, mysqlTable, primaryKey, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { sql } from 'drizzle-orm'
+import { uuidBinary } from './columns.ts'
+
+export const eventStatuses = ['SCHEDULED', 'ANNOUNCED'] as const
+
+export const events = mysqlTable('events', {
+  id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+  title: varchar('title', { length: 100 }).notNull(),
+  opensAt: datetime('opens_at', { mode: 'date', fsp: 6 }).notNull(),
+  closesAt: datetime('closes_at', { mode: 'date', fsp: 6 }).notNull(),
+  winnerQuota: int('winner_quota', { unsigned: true }).notNull(),
+  announceAt: datetime('announce_at', { mode: 'date', fsp: 6 }).notNull(),
+  status: mysqlEnum('status', eventStatuses).notNull().default('SCHEDULED'),
+  createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull().default(sql`CURRENT_TIMESTAMP(6)`),
+})
+
+export const eventApplications = mysqlTable(
+  'event_applications',
+  {
+    id: uuidBinary('id').primaryKey(),
+    eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
+    name: varchar('name', { length: 50 }).notNull(),
+    phone: varchar('phone', { length: 16 }).notNull(),
+    receivedAt: datetime('received_at', { mode: 'date', fsp: 6 }).notNull(),
+    replicaId: uuidBinary('replica_id').notNull(),
+    replicaSeq: bigint('replica_seq', { mode: 'number', unsigned: true }).notNull(),
+  },
+  (t) => [
+    // One entry per normalised phone per event: INSERT IGNORE resolves duplicates here.
+    uniqueIndex('uq_event_applications_phone').on(t.eventId, t.phone),
+    // The draw reads the first `quota` rows of this index in order.
+    index('idx_event_applications_arrival').on(t.eventId, t.receivedAt, t.replicaId, t.replicaSeq),
+  ],
+)
+
+export const eventWinners = mysqlTable(
+  'event_winners',
+  {
+    eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
+    rank: int('rank', { unsigned: true }).notNull(),
+    applicationId: uuidBinary('application_id').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'pk_event_winners', columns: [t.eventId, t.rank] }),
+    uniqueIndex('uq_event_winners_application').on(t.eventId, t.applicationId),
+  ],
+)
+
+export type Event = typeof events.$inferSelect
+export type NewEvent = typeof events.$inferInsert
+export type EventApplication = typeof eventApplications.$inferSelect
+export type NewEventApplication = typeof eventApplications.$inferInsert
+export type EventWinner = typeof eventWinners.$inferSelect
+export type NewEventWinner = typeof eventWinners.$inferInsert

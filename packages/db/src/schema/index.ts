@@ -1,0 +1,6 @@
+export * from './columns.ts'
+export * from './users.ts'
+export * from './coupons.ts'
+export * from './events.ts'
+export * from './cluster.ts'
+export * from './batch.ts'

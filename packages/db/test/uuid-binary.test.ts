@@ -1,0 +1,40 @@
+import t from 'tap'
+import { eq } from 'drizzle-orm'
+import { createDb, createPool, wasInstances, type RowDataPacket } from '../src/index.ts'
+import { createTestDatabase } from '../src/testing.ts'
+
+t.test('BINARY(16) UUIDs round-trip every byte value', async (t) => {
+  const pool = createPool({ url: await createTestDatabase(t), role: 'api' })
+  t.teardown(() => pool.end())
+  const db = createDb(pool)
+  // 16 ids × 16 bytes cover all 256 byte values, including 0x00 and 0x80..0xff.
+  const ids = Array.from({ length: 16 }, (_, row) =>
+    Buffer.from(Array.from({ length: 16 }, (_, col) => row * 16 + col)).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
+  )
+  const now = new Date()
+  await db.insert(wasInstances).values(ids.map((id) => ({ id, service: 'test', host: 'h', pid: 1, startedAt: now, lastHeartbeat: now })))
+  const rows = await db.select({ id: wasInstances.id }).from(wasInstances).orderBy(wasInstances.id)
+  t.same(rows.map((r) => r.id), ids)
+  const [one] = await db.select().from(wasInstances).where(eq(wasInstances.id, ids[15]!))
+  t.equal(one?.id, ids[15])
+  const [raw] = await pool.query<RowDataPacket[]>('SELECT HEX(id) AS hex FROM was_instances WHERE id = UNHEX(?)', [ids[8]!.replaceAll('-', '')])
+  t.equal(raw[0]?.hex, ids[8]!.replaceAll('-', '').toUpperCase())
+})
+
+t.test('API pool sessions carry a short lock wait and UTC', async (t) => {
+  const pool = createPool({ url: await createTestDatabase(t), role: 'api', lockWaitTimeoutSec: 3 })
+  t.teardown(() => pool.end())
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT @@SESSION.innodb_lock_wait_timeout AS wait, @@SESSION.time_zone AS tz')
+  t.equal(rows[0]?.wait, 3)
+  t.equal(rows[0]?.tz, '+00:00')
+})
+
+t.test('a full API pool queue fails fast instead of waiting', async (t) => {
+  const pool = createPool({ url: await createTestDatabase(t), role: 'api', connectionLimit: 1, queueLimit: 1 })
+  t.teardown(() => pool.end())
+  const held = await pool.getConnection()
+  const queued = pool.getConnection()
+  await t.rejects(pool.getConnection(), { message: 'Queue limit reached.' })
+  held.release()
+  ;(await queued).release()
+})
