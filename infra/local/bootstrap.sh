@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
+# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB and
+# nginx from Debian's packages when their binaries are missing. Safe to run every time.
+set -eu
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+pnpm_version=$(node -p "require('./package.json').packageManager.split('@')[1]")
+if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
+  echo "» installing pnpm $pnpm_version"
+  npm install --global --no-fund --no-audit --loglevel=error "pnpm@$pnpm_version" >/dev/null
+fi
+
+if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  echo "» installing dependencies"
+  pnpm install --frozen-lockfile --reporter=append-only --loglevel=warn
+fi
+
+missing=""
+command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+if [ -z "${DATABASE_URL:-}" ]; then
+  command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
+  command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
+fi
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: missing Debian packages:$missing — install them (apt-get install$missing) or run this as root" >&2
+    exit 1
+  fi
+  echo "» installing$missing from Debian packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

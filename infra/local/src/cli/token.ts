@@ -1,0 +1,20 @@
+import { parseArgs } from 'node:util'
+import { signToken } from '@commerce/kit'
+import { localAuthSecret } from '../secret.ts'
+import { fail } from './fail.ts'
+
+// `npm run token -- --sub 42 [--role admin] [--ttl 3600]`: a JWT for the local stack, last line.
+try {
+  const { values } = parseArgs({
+    options: { sub: { type: 'string' }, role: { type: 'string', default: 'user' }, ttl: { type: 'string', default: '3600' } },
+    strict: true,
+  })
+  const userId = Number(values.sub)
+  if (!values.sub || !Number.isSafeInteger(userId) || userId < 1) throw new Error('--sub must be a positive user id, e.g. --sub 42')
+  if (values.role !== 'user' && values.role !== 'admin') throw new Error('--role must be user or admin')
+  const ttl = Number(values.ttl)
+  if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds')
+  console.log(signToken(localAuthSecret(), { userId, role: values.role }, ttl))
+} catch (error) {
+  fail(error)
+}

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import underPressure from '@fastify/under-pressure'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { BaseConfig } from './config.ts'
+import { kitErrors } from './errors.ts'
+import errorsPlugin from './plugins/errors.ts'
+import dbPlugin from './plugins/db.ts'
+import membershipPlugin from './plugins/membership.ts'
+import authPlugin from './plugins/auth.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import healthPlugin from './plugins/health.ts'
+
+export const serviceNames = ['user-api', 'coupon-api', 'event-apply', 'batch-worker'] as const
+export type ServiceName = (typeof serviceNames)[number]
+
+export interface ServiceAppOptions {
+  service: ServiceName
+  config: BaseConfig
+  /** Tests pass `false`; servers keep pino on. */
+  logger?: FastifyServerOptions['logger']
+  /** Shed load (503) when the event loop lags more than this. */
+  maxEventLoopDelayMs?: number
+}
+
+/**
+ * The common base of every service: logging with request ids, errors, metrics, the API pool,
+ * cluster membership, auth and health. A service's `buildApp` adds its routes to it.
+ */
+export async function createServiceApp({ service, config, logger, maxEventLoopDelayMs = 1_000 }: ServiceAppOptions) {
+  const app = Fastify({
+    logger: logger ?? { level: config.LOG_LEVEL },
+    // nginx passes X-Request-Id (the client's or its own); direct calls get a fresh one.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.REQUEST_TIMEOUT_MS,
+    bodyLimit: 16 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(errorsPlugin)
+  await app.register(metricsPlugin, { service })
+  await app.register(underPressure, {
+    maxEventLoopDelay: maxEventLoopDelayMs,
+    retryAfter: 1,
+    pressureHandler: (_request, _reply, type, value) => {
+      throw kitErrors.OVERLOADED(`overloaded (${type} ${value})`)
+    },
+  })
+  await app.register(dbPlugin, { config })
+  await app.register(membershipPlugin, { config, service })
+  await app.register(authPlugin, { secret: config.AUTH_SECRET })
+  await app.register(healthPlugin, { service })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-instance-id', app.membership.id)
+  })
+  return app
+}
+
+export type ServiceApp = Awaited<ReturnType<typeof createServiceApp>>

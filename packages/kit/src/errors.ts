@@ -1,0 +1,37 @@
+/**
+ * Errors with stable codes. Services define their own codes with `defineErrors`; the kit's
+ * error handler turns any AppError into `{ code, message }` with its status.
+ */
+export class AppError extends Error {
+  override name = 'AppError'
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+type ErrorSpec = readonly [status: number, message: string]
+
+/** Builds a `{ CODE: (message?) => AppError }` table so codes live in one module per service. */
+export function defineErrors<const Specs extends Record<string, ErrorSpec>>(specs: Specs) {
+  return Object.fromEntries(
+    Object.entries(specs).map(([code, [status, message]]) => [code, (detail?: string) => new AppError(status, code, detail ?? message)]),
+  ) as { [Code in keyof Specs]: (detail?: string) => AppError }
+}
+
+/** Codes the kit itself answers with; every service can use them. */
+export const kitErrors = defineErrors({
+  VALIDATION: [400, 'request is invalid'],
+  UNAUTHORIZED: [401, 'a valid bearer token is required'],
+  FORBIDDEN: [403, 'not allowed'],
+  NOT_FOUND: [404, 'not found'],
+  PAYLOAD_TOO_LARGE: [413, 'request body is too large'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'unsupported content type'],
+  OVERLOADED: [503, 'service is overloaded, retry shortly'],
+  UNAVAILABLE: [503, 'service is unavailable, retry shortly'],
+  INTERNAL: [500, 'internal error'],
+})

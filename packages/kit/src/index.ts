@@ -1,0 +1,8 @@
+export { createServiceApp, serviceNames, type ServiceName, type ServiceApp, type ServiceAppOptions } from './app.ts'
+export { baseConfigSchema, baseConfigProperties, serviceConfig, loadConfig, ConfigError, type BaseConfig } from './config.ts'
+export { AppError, defineErrors, kitErrors } from './errors.ts'
+export { errorSchema } from './schemas.ts'
+export { startServer, boot } from './server.ts'
+export { signToken, createTokenVerifier, type Principal, type Role } from './tokens.ts'
+export { createAuth } from './plugins/auth.ts'
+export { createMetrics } from './plugins/metrics.ts'

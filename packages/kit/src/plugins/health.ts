@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin'
+import { Type } from 'typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { errorSchema } from '../schemas.ts'
+
+const healthSchema = Type.Object({
+  status: Type.Literal('ok'),
+  service: Type.String(),
+  instanceId: Type.String(),
+})
+
+/** Liveness (the process answers) and readiness (database reachable and registered). */
+export default fp<{ service: string }>(
+  async (parent, { service }) => {
+    const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+    const ok = () => ({ status: 'ok' as const, service, instanceId: app.membership.id })
+
+    app.get('/health', { schema: { response: { 200: healthSchema } } }, async () => ok())
+
+    app.get('/ready', { schema: { response: { 200: healthSchema, 503: errorSchema } } }, async (_request, reply) => {
+      if (!app.membership.isRegistered()) return reply.code(503).send({ code: 'NOT_READY', message: 'not registered in the cluster yet' })
+      try {
+        await app.pool.query('SELECT 1')
+      } catch {
+        return reply.code(503).header('retry-after', '1').send({ code: 'NOT_READY', message: 'database unreachable' })
+      }
+      return ok()
+    })
+  },
+  { name: 'health', dependencies: ['db', 'membership'] },
+)

@@ -1,0 +1,37 @@
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import type { BaseConfig } from './config.ts'
+
+/**
+ * What every `server.ts` does: listen, and on SIGTERM/SIGINT close gracefully (503 to new
+ * requests, leave the cluster, finish in-flight work, close pools) within the grace period.
+ */
+export async function startServer(app: FastifyInstance, config: BaseConfig): Promise<void> {
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+  try {
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const reason = code === 'EADDRINUSE' ? `port ${config.PORT} is already in use: stop whatever holds it or set PORT` : String(error)
+    console.error(`error: ${reason}`)
+    await app.close().catch(() => undefined)
+    process.exit(1)
+  }
+}
+
+/** Loads config and builds the app, turning a bad environment into a one-line error. */
+export async function boot<C extends BaseConfig>(load: () => C, build: (config: C) => Promise<FastifyInstance>): Promise<void> {
+  let config: C
+  try {
+    config = load()
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(1)
+  }
+  const app = await build(config)
+  await startServer(app, config)
+}

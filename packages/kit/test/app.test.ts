@@ -1,0 +1,111 @@
+import t from 'tap'
+import { Type } from 'typebox'
+import { createTestDatabase } from '@commerce/db/testing'
+import type { RowDataPacket } from '@commerce/db'
+import { createServiceApp } from '../src/app.ts'
+import { kitErrors } from '../src/errors.ts'
+import { bearer, testConfig } from '../src/testing.ts'
+
+async function buildTestApp(t: Tap.Test) {
+  const config = testConfig(await createTestDatabase(t))
+  const app = await createServiceApp({ service: 'user-api', config, logger: false })
+  app.get('/probe/:id', { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } }, async (request) => {
+    const who = app.auth.requireSelfOrAdmin(request, request.params.id)
+    return { who }
+  })
+  app.get('/boom', async () => {
+    throw new Error('SELECT secret FROM internals')
+  })
+  app.get('/gone', async () => {
+    throw kitErrors.NOT_FOUND('no such thing')
+  })
+  app.post('/echo', { schema: { body: Type.Object({ n: Type.Integer() }) } }, async (request) => request.body)
+  await app.ready()
+  t.teardown(() => app.close())
+  return app
+}
+
+t.test('health, readiness and registration', async (t) => {
+  const app = await buildTestApp(t)
+  const health = await app.inject('/health')
+  t.equal(health.statusCode, 200)
+  t.match(health.json(), { status: 'ok', service: 'user-api', instanceId: app.membership.id })
+  t.equal(health.headers['x-instance-id'], app.membership.id)
+  t.ok(health.headers['x-request-id'])
+  t.equal((await app.inject('/ready')).statusCode, 200)
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT service FROM was_instances')
+  t.same(rows.map((r) => r.service), ['user-api'])
+})
+
+t.test('request ids from nginx are kept', async (t) => {
+  const app = await buildTestApp(t)
+  const response = await app.inject({ url: '/health', headers: { 'x-request-id': 'abc-123' } })
+  t.equal(response.headers['x-request-id'], 'abc-123')
+})
+
+t.test('errors have stable codes and hide internals', async (t) => {
+  const app = await buildTestApp(t)
+  const boom = await app.inject('/boom')
+  t.equal(boom.statusCode, 500)
+  t.same(boom.json(), { code: 'INTERNAL', message: 'internal error' })
+  t.same((await app.inject('/gone')).json(), { code: 'NOT_FOUND', message: 'no such thing' })
+  t.equal((await app.inject('/nope')).json().code, 'NOT_FOUND')
+  const bad = await app.inject({ method: 'POST', url: '/echo', payload: { n: 'x' } })
+  t.equal(bad.statusCode, 400)
+  t.equal(bad.json().code, 'VALIDATION')
+  const malformed = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"n":' })
+  t.equal(malformed.statusCode, 400)
+  t.equal(malformed.json().code, 'VALIDATION')
+  const huge = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: `{"n":1,"pad":"${'x'.repeat(20_000)}"}` })
+  t.equal(huge.statusCode, 413)
+  t.equal(huge.json().code, 'PAYLOAD_TOO_LARGE')
+  const text = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/csv' }, payload: 'n\n1' })
+  t.equal(text.statusCode, 415)
+})
+
+t.test('auth: own resources only, admins everywhere', async (t) => {
+  const app = await buildTestApp(t)
+  t.equal((await app.inject('/probe/7')).statusCode, 401)
+  t.equal((await app.inject({ url: '/probe/7', headers: { authorization: 'Bearer nope' } })).json().code, 'UNAUTHORIZED')
+  t.equal((await app.inject({ url: '/probe/7', headers: { authorization: 'Basic Zm9vOmJhcg==' } })).statusCode, 401)
+  t.equal((await app.inject({ url: '/probe/7', headers: bearer(7) })).statusCode, 200)
+  const other = await app.inject({ url: '/probe/7', headers: bearer(8) })
+  t.equal(other.statusCode, 403)
+  t.equal(other.json().code, 'FORBIDDEN')
+  t.same((await app.inject({ url: '/probe/7', headers: bearer(1, 'admin') })).json(), { who: { userId: 1, role: 'admin' } })
+})
+
+t.test('metrics are exposed in Prometheus format', async (t) => {
+  const app = await buildTestApp(t)
+  await app.inject('/health')
+  const metrics = await app.inject('/metrics')
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.body, /http_request_duration_seconds_bucket\{.*route="\/health"/)
+  t.match(metrics.body, /nodejs_eventloop_lag_seconds/)
+})
+
+t.test('closing leaves the cluster', async (t) => {
+  const config = testConfig(await createTestDatabase(t))
+  const app = await createServiceApp({ service: 'coupon-api', config, logger: false })
+  await app.ready()
+  const pool = app.pool
+  const [before] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM was_instances')
+  t.equal(before[0]?.n, 1)
+  const { createPool } = await import('@commerce/db')
+  const observer = createPool({ url: config.DATABASE_URL, role: 'api' })
+  t.teardown(() => observer.end())
+  await app.close()
+  const [after] = await observer.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM was_instances')
+  t.equal(after[0]?.n, 0)
+})
+
+t.test('an unreachable database makes /ready 503, not a hang', async (t) => {
+  const config = testConfig('mysql://app:app@127.0.0.1:1/nowhere')
+  const app = await createServiceApp({ service: 'user-api', config, logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  t.equal((await app.inject('/health')).statusCode, 200)
+  const ready = await app.inject('/ready')
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.json().code, 'NOT_READY')
+})

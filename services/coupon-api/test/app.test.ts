@@ -1,0 +1,13 @@
+import t from 'tap'
+import { createTestDatabase } from '@commerce/db/testing'
+import { testConfig } from '@commerce/kit/testing'
+import { buildApp } from '../src/app.ts'
+
+t.test('boots, registers as coupon-api and reports ready', async (t) => {
+  const app = await buildApp({ config: testConfig(await createTestDatabase(t)), logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  t.match((await app.inject('/health')).json(), { status: 'ok', service: 'coupon-api' })
+  t.equal((await app.inject('/ready')).statusCode, 200)
+  t.same(app.membership.view().members, [app.membership.id])
+})
