@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { localDb } from '@commerce/db'
 import { localDir } from './paths.ts'
-import { isPortOpen, readPid, run, stopPid, waitFor } from './process.ts'
+import { isPortOpen, readPid, requireCommand, run, stopPid, waitFor } from './process.ts'
 
 const dir = join(localDir, 'mariadb')
 const dataDir = join(dir, 'data')
@@ -51,13 +51,16 @@ export async function startLocalDb(): Promise<LocalDbStatus> {
       `port ${localDb.port} is in use by another program: stop it, set LOCAL_DB_PORT to a free port, or set DATABASE_URL to use that server`,
     )
   }
+  const server = requireCommand('mariadbd', 'mariadb-server')
+  const installDb = requireCommand('mariadb-install-db', 'mariadb-server')
+  const client = requireCommand('mariadb', 'mariadb-client')
   mkdirSync(dir, { recursive: true })
   const fresh = !existsSync(join(dataDir, 'mysql'))
   if (fresh) {
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, `--user=${osUser}`, '--skip-test-db', '--auth-root-authentication-method=socket'])
+    await run(installDb, ['--no-defaults', `--datadir=${dataDir}`, `--user=${osUser}`, '--skip-test-db', '--auth-root-authentication-method=socket'])
   }
   const log = openSync(join(dir, 'stdout.log'), 'a')
-  const child = spawn('mariadbd', serverArgs, { detached: true, stdio: ['ignore', log, log] })
+  const child = spawn(server, serverArgs, { detached: true, stdio: ['ignore', log, log] })
   child.unref()
   await waitFor('MariaDB', async () => existsSync(socket) && (await isPortOpen(localDb.port)), 60_000).catch((error: Error) => {
     throw new Error(`${error.message}; see ${errorLog}`)
@@ -67,7 +70,7 @@ export async function startLocalDb(): Promise<LocalDbStatus> {
     const grants = ['localhost', '127.0.0.1']
       .map((host) => `CREATE USER IF NOT EXISTS '${localDb.user}'@'${host}' IDENTIFIED BY '${localDb.password}'; GRANT ALL PRIVILEGES ON *.* TO '${localDb.user}'@'${host}';`)
       .join(' ')
-    await run('mariadb', [`--socket=${socket}`, '-uroot', '-e', `${grants} FLUSH PRIVILEGES;`])
+    await run(client, [`--socket=${socket}`, '-uroot', '-e', `${grants} FLUSH PRIVILEGES;`])
   }
   return { started: true, pid: readPid(pidFile) ?? child.pid ?? 0 }
 }

@@ -1,5 +1,6 @@
 import { spawn, type SpawnOptions } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createConnection } from 'node:net'
 
 export function isAlive(pid: number): boolean {
@@ -38,6 +39,24 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     await sleep(intervalMs)
   }
   throw new Error(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s`)
+}
+
+/**
+ * The absolute path of a required binary (PATH, then the sbin folders Debian uses, which a
+ * non-login root shell may lack); a one-line hint instead of a spawn ENOENT when it is missing.
+ */
+export function requireCommand(command: string, debianPackage: string): string {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/local/sbin']
+  for (const dir of dirs) {
+    const candidate = join(dir, command)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not in this folder
+    }
+  }
+  throw new Error(`${command} is not installed: run \`apt-get install ${debianPackage}\` as root (npm test and npm run demo do it for you)`)
 }
 
 /** Runs a command to completion; rejects with its stderr on a non-zero exit. */

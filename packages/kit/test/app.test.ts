@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Type } from 'typebox'
 import { createTestDatabase } from '@commerce/db/testing'
 import type { RowDataPacket } from '@commerce/db'
@@ -6,7 +6,7 @@ import { createServiceApp } from '../src/app.ts'
 import { kitErrors } from '../src/errors.ts'
 import { bearer, testConfig } from '../src/testing.ts'
 
-async function buildTestApp(t: Tap.Test) {
+async function buildTestApp(t: Test) {
   const config = testConfig(await createTestDatabase(t))
   const app = await createServiceApp({ service: 'user-api', config, logger: false })
   app.get('/probe/:id', { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } }, async (request) => {

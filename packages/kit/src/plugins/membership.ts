@@ -21,7 +21,9 @@ export default fp<{ config: BaseConfig; service: string }>(
       log: app.log,
     })
     app.decorate('membership', membership)
-    app.addHook('onReady', () => membership.start())
+    app.addHook('onReady', async () => {
+      await membership.start()
+    })
     // preClose runs before onClose, so the row is deleted while the pool is still open.
     app.addHook('preClose', () => membership.stop())
   },

@@ -1,0 +1,11 @@
+export { createMembership, type Membership, type MembershipOptions, type MembershipView } from './membership.ts'
+export {
+  claimChunk,
+  renewLease,
+  fenceDone,
+  releaseChunk,
+  pickClaimable,
+  type ChunkKey,
+  type ChunkOwnership,
+  type Queryable,
+} from './leases.ts'

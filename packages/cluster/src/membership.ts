@@ -1,0 +1,166 @@
+import { hostname } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { v7 as uuidv7 } from 'uuid'
+import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+
+/** A member is dead once its heartbeat is this many intervals old (DESIGN §6.1). */
+const deadAfterBeats = 4
+/**
+ * Rows older than this many of my intervals are deleted, whatever their service. Well past
+ * the dead threshold, and a live member that was only paused simply registers again.
+ */
+const pruneAfterBeats = 10
+
+export interface MembershipView {
+  /** Live members of my service, ordered by id (UUIDv7, so oldest first). */
+  members: string[]
+  /** My index in `members`; -1 when I am not in the live view. */
+  rank: number
+  size: number
+  /** False until the view has stayed unchanged for one heartbeat interval. */
+  settled: boolean
+  /** True while my last heartbeat reached the database. */
+  registered: boolean
+}
+
+export interface MembershipOptions {
+  pool: Pool
+  /** user-api, coupon-api, event-apply, batch-worker. */
+  service: string
+  heartbeatMs: number
+  host?: string
+  pid?: number
+  onChange?: (view: MembershipView) => void
+  log?: { warn(obj: object, msg: string): void }
+}
+
+const consoleLog = { warn: (obj: object, msg: string) => console.warn(msg, obj) }
+
+/**
+ * Registers this process in `was_instances` and keeps a live view of its service.
+ * Every liveness decision uses the database clock (NOW(6)), never the app clock; the SQL is
+ * raw because each statement is NOW(6)/INTERVAL arithmetic that reads best as plain SQL.
+ * The database may be down at any time: failures are logged and retried, never thrown.
+ */
+export function createMembership(opts: MembershipOptions) {
+  const { pool, service, heartbeatMs, onChange } = opts
+  const log = opts.log ?? consoleLog
+  const host = opts.host ?? hostname()
+  const pid = opts.pid ?? process.pid
+  const id = uuidv7()
+  const idBytes = uuidToBytes(id)
+  const deadAfterMicros = deadAfterBeats * heartbeatMs * 1000
+  const pruneAfterMicros = pruneAfterBeats * heartbeatMs * 1000
+
+  let members: string[] = []
+  let registered = false
+  // Local duration only (how long the view has been stable), never a liveness decision.
+  let changedAt = performance.now()
+  let lastEmitted = ''
+  let started = false
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  // Database work runs one step at a time so an older read never overwrites a newer view.
+  let queue: Promise<unknown> = Promise.resolve()
+
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const result = queue.then(work)
+    queue = result.catch(() => undefined)
+    return result
+  }
+
+  function view(): MembershipView {
+    const rank = registered ? members.indexOf(id) : -1
+    return {
+      members: [...members],
+      rank,
+      size: members.length,
+      settled: rank >= 0 && performance.now() - changedAt >= heartbeatMs,
+      registered,
+    }
+  }
+
+  function update(nextMembers: string[], nextRegistered: boolean): MembershipView {
+    if (nextMembers.join() !== members.join() || nextRegistered !== registered) changedAt = performance.now()
+    members = nextMembers
+    registered = nextRegistered
+    const current = view()
+    const signature = JSON.stringify(current)
+    if (signature !== lastEmitted) {
+      lastEmitted = signature
+      onChange?.(current)
+    }
+    return current
+  }
+
+  async function loadLiveMembers(): Promise<string[]> {
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT id FROM was_instances
+       WHERE service = ? AND last_heartbeat > NOW(6) - INTERVAL ? MICROSECOND
+       ORDER BY id`,
+      [service, deadAfterMicros],
+    )
+    return rows.map((row) => uuidFromBytes(row.id as Buffer))
+  }
+
+  async function heartbeat(): Promise<void> {
+    if (stopped) return
+    try {
+      const [beat] = await pool.query<ResultSetHeader>('UPDATE was_instances SET last_heartbeat = NOW(6) WHERE id = ?', [idBytes])
+      // 0 rows: never registered (database was down at boot) or pruned while paused.
+      if (beat.affectedRows === 0) {
+        await pool.query(
+          `INSERT INTO was_instances (id, service, host, pid, started_at, last_heartbeat)
+           VALUES (?, ?, ?, ?, NOW(6), NOW(6))`,
+          [idBytes, service, host, pid],
+        )
+      }
+      await pool.query('DELETE FROM was_instances WHERE last_heartbeat < NOW(6) - INTERVAL ? MICROSECOND', [pruneAfterMicros])
+      update(await loadLiveMembers(), true)
+    } catch (error) {
+      // Without a heartbeat we cannot know the view: act on nothing until the database is back.
+      log.warn({ err: error, service, id }, 'membership heartbeat failed; retrying')
+      update([], false)
+    }
+  }
+
+  function scheduleHeartbeat(): void {
+    if (stopped) return
+    timer = setTimeout(() => void serial(heartbeat).finally(scheduleHeartbeat), heartbeatMs)
+    timer.unref()
+  }
+
+  return {
+    id,
+    /** Registers and starts heartbeating; resolves even when the database is unreachable. */
+    async start(): Promise<MembershipView> {
+      if (started) return view()
+      started = true
+      await serial(heartbeat)
+      scheduleHeartbeat()
+      return view()
+    },
+    view,
+    /** Reloads the live view now (e.g. at a chunk boundary); rejects if the database is down. */
+    refresh(): Promise<MembershipView> {
+      return serial(async () => update(await loadLiveMembers(), registered))
+    },
+    isRegistered: () => registered,
+    /** Stops heartbeating and deletes this member's row; idempotent, never throws. */
+    async stop(): Promise<void> {
+      if (stopped) return
+      stopped = true
+      clearTimeout(timer)
+      await serial(async () => {
+        try {
+          await pool.query('DELETE FROM was_instances WHERE id = ?', [idBytes])
+        } catch (error) {
+          log.warn({ err: error, service, id }, 'membership row not deleted; it will be pruned')
+        }
+        update([], false)
+      })
+    },
+  }
+}
+
+export type Membership = ReturnType<typeof createMembership>
