@@ -37,7 +37,9 @@ export class ConfigError extends Error {
  * numbers, unknown variables dropped. Every problem is listed in one error.
  */
 export function loadConfig<T extends TObject>(schema: T, env: Record<string, string | undefined> = process.env): Static<T> {
-  const candidate = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, Value.Clone(env))))
+  // A plain copy, not Value.Clone: Clone hands back process.env itself (not a plain object),
+  // which would coerce converted numbers back to strings and lose the variables Clean drops.
+  const candidate = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, { ...env })))
   if (Value.Check(schema, candidate)) return candidate as Static<T>
   const problems = Value.Errors(schema, candidate).map((error) => {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? '')
