@@ -5,6 +5,7 @@ export {
   fenceDone,
   releaseChunk,
   pickClaimable,
+  type ChunkCounts,
   type ChunkKey,
   type ChunkOwnership,
   type Queryable,

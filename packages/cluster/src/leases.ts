@@ -58,15 +58,27 @@ export function renewLease(conn: Queryable, lease: ChunkOwnership & { leaseMs: n
   ])
 }
 
+/** What a chunk's commit wrote, recorded on its step_execution_log row. */
+export interface ChunkCounts {
+  itemCount: number
+  writeCount: number
+  couponsIssued?: number
+  couponsRevoked?: number
+  redemptionsApplied?: number
+}
+
 /**
  * Marks the chunk DONE inside the caller's processing transaction. False ⇒ another worker
  * claimed it since (higher epoch): the caller must roll back.
  */
-export function fenceDone(conn: Queryable, done: ChunkOwnership & { itemCount: number; writeCount: number }): Promise<boolean> {
+export function fenceDone(conn: Queryable, done: ChunkOwnership & ChunkCounts): Promise<boolean> {
   return changedOne(
     conn,
-    `UPDATE step_execution_log SET status = 'DONE', finished_at = NOW(6), item_count = ?, write_count = ? WHERE ${ownedWhere}`,
-    [done.itemCount, done.writeCount, ...ownedParams(done)],
+    `UPDATE step_execution_log
+     SET status = 'DONE', finished_at = NOW(6), item_count = ?, write_count = ?,
+         coupons_issued = ?, coupons_revoked = ?, redemptions_applied = ?
+     WHERE ${ownedWhere}`,
+    [done.itemCount, done.writeCount, done.couponsIssued ?? 0, done.couponsRevoked ?? 0, done.redemptionsApplied ?? 0, ...ownedParams(done)],
   )
 }
 

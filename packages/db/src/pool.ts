@@ -8,8 +8,12 @@ import * as schema from './schema/index.ts'
  * 503 instead of a pile of waiting requests. Batch sessions may wait longer for locks.
  */
 export const poolRoles = {
-  api: { connectionLimit: 10, queueLimit: 50, lockWaitTimeoutSec: 2 },
-  batch: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30 },
+  api: { connectionLimit: 10, queueLimit: 50, lockWaitTimeoutSec: 2, isolation: 'REPEATABLE READ', idleSessionTimeoutSec: 28_800 },
+  // READ COMMITTED: chunk transactions lock only the rows they touch (no gap locks), so
+  // parallel chunks never deadlock on neighbouring keys. A 20 s idle limit makes the server
+  // roll back a frozen worker's open transaction and free its locks well before the 30 s
+  // lock wait of whoever took its chunk over (its late commit is refused by fencing anyway).
+  batch: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 20 },
 } as const
 export type PoolRole = keyof typeof poolRoles
 
@@ -33,7 +37,8 @@ export function createPool(settings: PoolSettings): Pool {
     enableKeepAlive: true,
     keepAliveInitialDelay: 10_000,
     maxIdle: settings.connectionLimit ?? defaults.connectionLimit,
-    idleTimeout: 60_000,
+    // Below every role's server-side wait_timeout, so the pool retires idle connections first.
+    idleTimeout: 15_000,
     connectTimeout: 5_000,
     // Everything is UTC in the database and in the driver; liveness uses the DB clock.
     timezone: 'Z',
@@ -43,9 +48,13 @@ export function createPool(settings: PoolSettings): Pool {
     multipleStatements: false,
   }
   const pool = createMysqlPool(options)
+  const { isolation, idleSessionTimeoutSec } = poolRoles[settings.role]
   // Runs before any other statement on a new physical connection (commands are queued in order).
   pool.on('connection', (connection) => {
-    connection.query(`SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSec)}`)
+    connection.query(
+      `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSec)}, SESSION wait_timeout = ${Number(idleSessionTimeoutSec)}`,
+    )
+    connection.query(`SET SESSION TRANSACTION ISOLATION LEVEL ${isolation}`)
   })
   return pool
 }

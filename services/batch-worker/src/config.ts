@@ -1,8 +1,49 @@
-import { baseConfigSchema, loadConfig } from '@commerce/kit'
-import type { Static } from 'typebox'
+import { loadConfig, serviceConfig } from '@commerce/kit'
+import { Type, type Static } from 'typebox'
+import { defaultGradePolicy, type GradePolicy } from '@commerce/db'
+import type { WorkerSettings } from './job/worker.ts'
+import { strategies } from './job/runs.ts'
 
-// Service-specific settings join the shared ones here as the features land.
-export const configSchema = baseConfigSchema
+const { thresholds } = defaultGradePolicy
+
+export const configSchema = serviceConfig({
+  BATCH_STRATEGY: Type.Union(strategies.map((s) => Type.Literal(s)), { default: 'bulk' }),
+  /** Targets per chunk; fixed in the run's plan, so changing it affects new runs only. */
+  BATCH_CHUNK_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
+  /** Chunks one worker processes at once; each holds one batch connection. */
+  BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
+  BATCH_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+  BATCH_LEASE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  BATCH_PLAN_LEASE_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
+  /** Wait after publishing a run before touching users: ≥ 2 × the API guard refresh (250 ms). */
+  BATCH_PUBLISH_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 500 }),
+  BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
+  GRADE_VIP_MIN: Type.Integer({ minimum: 1, default: thresholds.VIP }),
+  GRADE_GOLD_MIN: Type.Integer({ minimum: 1, default: thresholds.GOLD }),
+  GRADE_SILVER_MIN: Type.Integer({ minimum: 1, default: thresholds.SILVER }),
+})
 export type Config = Static<typeof configSchema>
 
-export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfig(configSchema, env)
+export function loadServiceConfig(env: Record<string, string | undefined> = process.env): Config {
+  const config = loadConfig(configSchema, env)
+  if (!(config.GRADE_VIP_MIN > config.GRADE_GOLD_MIN && config.GRADE_GOLD_MIN > config.GRADE_SILVER_MIN)) {
+    throw new Error('invalid configuration: GRADE_VIP_MIN > GRADE_GOLD_MIN > GRADE_SILVER_MIN must hold')
+  }
+  return config
+}
+
+export function gradePolicy(config: Config): GradePolicy {
+  return { ...defaultGradePolicy, thresholds: { VIP: config.GRADE_VIP_MIN, GOLD: config.GRADE_GOLD_MIN, SILVER: config.GRADE_SILVER_MIN } }
+}
+
+export function workerSettings(config: Config): WorkerSettings {
+  return {
+    chunkSize: config.BATCH_CHUNK_SIZE,
+    concurrency: config.BATCH_CONCURRENCY,
+    leaseMs: config.BATCH_LEASE_MS,
+    planLeaseMs: config.BATCH_PLAN_LEASE_MS,
+    publishDelayMs: config.BATCH_PUBLISH_DELAY_MS,
+    pollMs: config.BATCH_POLL_MS,
+    policy: gradePolicy(config),
+  }
+}

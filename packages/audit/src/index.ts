@@ -1,0 +1,1 @@
+export { auditBatch, formatAudit, type AuditCheck, type AuditResult } from './batch.ts'

@@ -1,0 +1,72 @@
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
+
+/** Why a deferred redemption was refused; the same codes the API answers with 409/404. */
+export type RedemptionRejection = 'COUPON_REVOKED' | 'COUPON_ALREADY_REDEEMED' | 'COUPON_EXPIRED' | 'COUPON_NOT_FOUND'
+
+export interface AppliedRedemptions {
+  redeemed: number
+  rejected: number
+}
+
+interface PendingRow extends RowDataPacket {
+  id: Buffer
+  coupon_id: Buffer
+  user_id: number
+  owner_id: number | null
+  coupon_status: 'ISSUED' | 'REDEEMED' | 'REVOKED' | null
+  expired: 0 | 1 | null
+}
+
+/**
+ * Applies the PENDING deferred redemptions (DESIGN §6.4) of these users against the coupons'
+ * current state, inside the caller's transaction: the batch calls it in each chunk's commit
+ * (after revoking and issuing), the coupon-api sweeper for chunks already DONE. Requests are
+ * taken in arrival order, so of two requests for one coupon the first wins.
+ * Raw SQL: it runs inside the batch's hot chunk transaction.
+ */
+export async function applyPendingRedemptions(conn: PoolConnection, userIds: readonly number[]): Promise<AppliedRedemptions> {
+  if (userIds.length === 0) return { redeemed: 0, rejected: 0 }
+  const [pending] = await conn.query<PendingRow[]>(
+    `SELECT r.id, r.coupon_id, r.user_id, c.user_id AS owner_id, c.status AS coupon_status, c.expires_at < NOW(6) AS expired
+     FROM coupon_redemptions r
+     LEFT JOIN coupons c ON c.id = r.coupon_id
+     WHERE r.status = 'PENDING' AND r.user_id IN (?)
+     ORDER BY r.requested_at, r.id
+     FOR UPDATE`,
+    [userIds],
+  )
+  if (pending.length === 0) return { redeemed: 0, rejected: 0 }
+
+  const redeemedCoupons = new Set<string>()
+  const redeemed: Buffer[] = []
+  const redeemedCouponIds: Buffer[] = []
+  const rejected: { id: Buffer; reason: RedemptionRejection }[] = []
+  for (const row of pending) {
+    const couponKey = row.coupon_id.toString('hex')
+    let reason: RedemptionRejection | undefined
+    if (row.coupon_status === null || row.owner_id !== row.user_id) reason = 'COUPON_NOT_FOUND'
+    else if (row.coupon_status === 'REVOKED') reason = 'COUPON_REVOKED'
+    else if (row.coupon_status === 'REDEEMED' || redeemedCoupons.has(couponKey)) reason = 'COUPON_ALREADY_REDEEMED'
+    else if (row.expired === 1) reason = 'COUPON_EXPIRED'
+    if (reason) {
+      rejected.push({ id: row.id, reason })
+    } else {
+      redeemedCoupons.add(couponKey)
+      redeemed.push(row.id)
+      redeemedCouponIds.push(row.coupon_id)
+    }
+  }
+
+  if (redeemed.length > 0) {
+    await conn.query(`UPDATE coupons SET status = 'REDEEMED', redeemed_at = NOW(6) WHERE id IN (?) AND status = 'ISSUED'`, [redeemedCouponIds])
+    await conn.query(`UPDATE coupon_redemptions SET status = 'REDEEMED', resolved_at = NOW(6) WHERE id IN (?)`, [redeemed])
+  }
+  if (rejected.length > 0) {
+    const reasonCase = rejected.map(() => 'WHEN ? THEN ?').join(' ')
+    await conn.query(
+      `UPDATE coupon_redemptions SET status = 'REJECTED', reason = CASE id ${reasonCase} END, resolved_at = NOW(6) WHERE id IN (?)`,
+      [...rejected.flatMap((r) => [r.id, r.reason]), rejected.map((r) => r.id)],
+    )
+  }
+  return { redeemed: redeemed.length, rejected: rejected.length }
+}

@@ -1,0 +1,171 @@
+import { uuidFromBytes, uuidToBytes, type GradePolicy, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import type { Grade, RunStatus } from '@commerce/db'
+
+/**
+ * The run protocol's statements over `batch_runs`, `batch_targets` and `step_execution_log`
+ * (DESIGN §6.2 steps 1–3 and 6). Raw SQL: every step is a conditional UPDATE or a set-based
+ * INSERT … SELECT whose row count is the decision, and the clock is always the database's.
+ */
+export const monthlyJob = 'monthly-grade'
+export const gradeStep = 'grade'
+export const strategies = ['naive', 'batched', 'bulk'] as const
+export type Strategy = (typeof strategies)[number]
+
+export interface RunRow {
+  id: number
+  period: string
+  status: RunStatus
+  strategy: Strategy
+  chunkSize: number | null
+  chunkCount: number | null
+  targetCount: number | null
+  planner: string | null
+  /** Microseconds the publish delay still has to run on the DB clock (≤ 0: over). */
+  publishWaitMicros: number | null
+}
+
+interface RunDbRow extends RowDataPacket {
+  id: number
+  period: string
+  status: RunStatus
+  strategy: Strategy
+  chunk_size: number | null
+  chunk_count: number | null
+  target_count: number | null
+  planner: Buffer | null
+  publish_wait: number | null
+}
+
+const toRun = (row: RunDbRow): RunRow => ({
+  id: row.id,
+  period: row.period,
+  status: row.status,
+  strategy: row.strategy,
+  chunkSize: row.chunk_size,
+  chunkCount: row.chunk_count,
+  targetCount: row.target_count,
+  planner: row.planner ? uuidFromBytes(row.planner) : null,
+  publishWaitMicros: row.publish_wait === null ? null : Number(row.publish_wait),
+})
+
+export function createRunRepository(pool: Pool) {
+  async function find(period: string, publishDelayMs = 0): Promise<RunRow | null> {
+    const [rows] = await pool.query<RunDbRow[]>(
+      `SELECT id, period, status, strategy, chunk_size, chunk_count, target_count, planner,
+              TIMESTAMPDIFF(MICROSECOND, NOW(6), published_at + INTERVAL ? MICROSECOND) AS publish_wait
+       FROM batch_runs WHERE job = ? AND period = ?`,
+      [publishDelayMs * 1000, monthlyJob, period],
+    )
+    return rows[0] ? toRun(rows[0]) : null
+  }
+
+  return {
+    find,
+
+    /** Step 1: idempotent start. The first caller's strategy sticks to the run. */
+    async ensure(period: string, strategy: Strategy, publishDelayMs: number): Promise<RunRow> {
+      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status) VALUES (?, ?, ?, 'REQUESTED')`, [monthlyJob, period, strategy])
+      const run = await find(period, publishDelayMs)
+      if (!run) throw new Error(`batch run for ${period} vanished right after it was created`)
+      return run
+    },
+
+    /** Step 2a: become the planner, or take over from a planner whose lease ran out. */
+    async claimPlanning(runId: number, me: string, leaseMs: number): Promise<boolean> {
+      const [result] = await pool.query<ResultSetHeader>(
+        `UPDATE batch_runs
+         SET status = 'PLANNING', planner = ?, plan_lease_until = NOW(6) + INTERVAL ? MICROSECOND, plan_started_at = NOW(6)
+         WHERE id = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND plan_lease_until < NOW(6)))`,
+        [uuidToBytes(me), leaseMs * 1000, runId],
+      )
+      return result.affectedRows === 1
+    },
+
+    /**
+     * Step 2b + 3: in one transaction, compute the targets with one set-based statement over the
+     * month's PAID orders, fix the chunk plan, and publish (RUNNING). Fenced on the planner: a
+     * planner that lost its lease rolls back. Returns the target count, or null when fenced out.
+     */
+    async planAndPublish(run: { id: number; me: string; range: PeriodRange; chunkSize: number; policy: GradePolicy }): Promise<number | null> {
+      const { thresholds, coupons } = run.policy
+      const couponGrades = (Object.keys(coupons) as Grade[]).filter((grade) => coupons[grade].count > 0)
+      const conn = await pool.getConnection()
+      try {
+        await conn.beginTransaction()
+        // A target is a user whose grade changes or who receives coupons (DESIGN §5).
+        // The GROUP BY walks idx_orders_user_time in user order: a covering index scan with no
+        // temporary table; chunk numbers come from ROW_NUMBER so the plan is fixed up front.
+        const [inserted] = await conn.query<ResultSetHeader>(
+          `INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade)
+           SELECT ?, s.user_id, FLOOR((ROW_NUMBER() OVER (ORDER BY s.user_id) - 1) / ?), s.total, s.order_count, s.to_grade
+           FROM (
+             SELECT u.id AS user_id, u.grade AS from_grade, COALESCE(a.total, 0) AS total, COALESCE(a.order_count, 0) AS order_count,
+                    CASE WHEN COALESCE(a.total, 0) >= ? THEN 'VIP' WHEN COALESCE(a.total, 0) >= ? THEN 'GOLD'
+                         WHEN COALESCE(a.total, 0) >= ? THEN 'SILVER' ELSE 'BRONZE' END AS to_grade
+             FROM users u
+             LEFT JOIN (
+               SELECT user_id, SUM(amount) AS total, COUNT(*) AS order_count
+               FROM orders FORCE INDEX (idx_orders_user_time)
+               WHERE ordered_at >= ? AND ordered_at < ? AND status = 'PAID'
+               GROUP BY user_id
+             ) a ON a.user_id = u.id
+           ) s
+           WHERE s.to_grade <> s.from_grade OR s.to_grade IN (?)`,
+          [run.id, run.chunkSize, thresholds.VIP, thresholds.GOLD, thresholds.SILVER, run.range.start, run.range.end, couponGrades.length > 0 ? couponGrades : ['']],
+        )
+        const targets = inserted.affectedRows
+        await conn.query(
+          `INSERT INTO step_execution_log (run_id, step, chunk_no)
+           SELECT DISTINCT run_id, ?, chunk_no FROM batch_targets WHERE run_id = ?`,
+          [gradeStep, run.id],
+        )
+        const [published] = await conn.query<ResultSetHeader>(
+          `UPDATE batch_runs
+           SET status = IF(? = 0, 'COMPLETED', 'RUNNING'), chunk_size = ?, chunk_count = CEIL(? / ?), target_count = ?,
+               planned_at = NOW(6), published_at = NOW(6), finished_at = IF(? = 0, NOW(6), NULL)
+           WHERE id = ? AND status = 'PLANNING' AND planner = ?`,
+          [targets, run.chunkSize, targets, run.chunkSize, targets, targets, run.id, uuidToBytes(run.me)],
+        )
+        if (published.affectedRows !== 1) {
+          await conn.rollback()
+          return null
+        }
+        await conn.commit()
+        return targets
+      } catch (error) {
+        await conn.rollback().catch(() => undefined)
+        throw error
+      } finally {
+        conn.release()
+      }
+    },
+
+    /** Chunks not DONE yet, and how long until the earliest live lease expires (DB clock). */
+    async openChunks(runId: number): Promise<{ open: number; nextExpiryMicros: number | null }> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT COUNT(*) AS open, MIN(TIMESTAMPDIFF(MICROSECOND, NOW(6), lease_until)) AS next_expiry
+         FROM step_execution_log WHERE run_id = ? AND step = ? AND status <> 'DONE'`,
+        [runId, gradeStep],
+      )
+      const row = rows[0]
+      return { open: Number(row?.open ?? 0), nextExpiryMicros: row?.next_expiry == null ? null : Number(row.next_expiry) }
+    },
+
+    /** Step 6: COMPLETED once every chunk is DONE; totals summed from the chunk rows. */
+    async complete(runId: number): Promise<boolean> {
+      const [result] = await pool.query<ResultSetHeader>(
+        `UPDATE batch_runs r
+         JOIN (SELECT COALESCE(SUM(coupons_issued), 0) AS issued, COALESCE(SUM(coupons_revoked), 0) AS revoked,
+                      COALESCE(SUM(redemptions_applied), 0) AS applied, SUM(status <> 'DONE') AS open
+               FROM step_execution_log WHERE run_id = ? AND step = ?) s
+         SET r.status = 'COMPLETED', r.finished_at = NOW(6),
+             r.coupons_issued = s.issued, r.coupons_revoked = s.revoked, r.redemptions_applied = s.applied
+         WHERE r.id = ? AND r.status = 'RUNNING' AND COALESCE(s.open, 0) = 0`,
+        [runId, gradeStep, runId],
+      )
+      return result.affectedRows === 1
+    },
+  }
+}
+
+export type RunRepository = ReturnType<typeof createRunRepository>

@@ -1,0 +1,207 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Registry } from 'prom-client'
+import { claimChunk, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
+import { parsePeriod, type GradePolicy, type PeriodRange, type Pool, type RowDataPacket } from '@commerce/db'
+import { processChunk } from './chunks.ts'
+import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
+import { createRunRepository, gradeStep, type RunRow, type Strategy } from './runs.ts'
+
+export interface WorkerSettings {
+  chunkSize: number
+  /** Chunks this worker processes at once (each on its own batch connection). */
+  concurrency: number
+  leaseMs: number
+  planLeaseMs: number
+  /** ≥ 2 × the API guard's refresh interval (DESIGN §6.2 step 3). */
+  publishDelayMs: number
+  pollMs: number
+  policy: GradePolicy
+}
+
+export interface WorkerOptions {
+  pool: Pool
+  membership: Membership
+  period: string
+  strategy: Strategy
+  settings: WorkerSettings
+  signal?: AbortSignal
+  metrics?: BatchMetrics
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+  /** Test seams: pause or fail a worker at a chosen point of a chunk. */
+  hooks?: {
+    /** After the claim, before the chunk's transaction starts (no locks held). */
+    afterClaim?: (chunk: ChunkOwnership) => Promise<void>
+    /** Inside the chunk's transaction, right before the fenced commit. */
+    beforeCommit?: (chunk: ChunkOwnership) => Promise<void>
+  }
+}
+
+export interface WorkerReport {
+  workerId: string
+  runId: number
+  period: string
+  strategy: Strategy
+  status: RunRow['status']
+  planned: boolean
+  chunksDone: number
+  chunksStolen: number
+  fencingRejections: number
+  targets: number
+  couponsIssued: number
+  couponsRevoked: number
+  redemptionsApplied: number
+  ms: number
+}
+
+const maxConsecutiveFailures = 30
+
+/** Bad input to a run (period format, a month not over yet): the CLI prints it as one line. */
+export class BatchInputError extends Error {
+  override name = 'BatchInputError'
+}
+
+/**
+ * One batch worker's part of a monthly run (DESIGN §6.2), with no coordinator: any number of
+ * these, started at any time, converge on one plan and finish it exactly once. Resolves with
+ * this worker's share when the run is COMPLETED (or when `signal` aborts, after its current
+ * chunks); throws only on bad input or when the database stays unreachable.
+ */
+export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
+  const { pool, membership, settings, signal } = opts
+  const metrics = opts.metrics ?? createBatchMetrics(new Registry())
+  const parsed = parsePeriod(opts.period)
+  if (!parsed) throw new BatchInputError(`period must be YYYY-MM (e.g. 2026-10), got "${opts.period}"`)
+  const periodRange: PeriodRange = parsed
+  const [clock] = await pool.query<RowDataPacket[]>('SELECT NOW(6) < ? AS open', [periodRange.end])
+  if (clock[0]?.open) throw new BatchInputError(`period ${opts.period} has not ended yet; a monthly run needs the whole month`)
+
+  const started = performance.now()
+  const runs = createRunRepository(pool)
+  const me = membership.id
+  const report: WorkerReport = {
+    workerId: me,
+    runId: 0,
+    period: opts.period,
+    strategy: opts.strategy,
+    status: 'REQUESTED',
+    planned: false,
+    chunksDone: 0,
+    chunksStolen: 0,
+    fencingRejections: 0,
+    targets: 0,
+    couponsIssued: 0,
+    couponsRevoked: 0,
+    redemptionsApplied: 0,
+    ms: 0,
+  }
+
+  async function processOne(run: RunRow, lane: number): Promise<'worked' | 'idle' | 'empty'> {
+    // Membership is re-read at every chunk boundary: joins and deaths change the rank share.
+    const view = await membership.refresh().catch(() => membership.view())
+    if (view.rank < 0) return 'idle'
+    const candidates = await pickClaimable(pool, { runId: run.id, step: gradeStep, rank: view.rank, size: view.size, limit: settings.concurrency })
+    if (candidates.length === 0) return 'empty'
+    // Lanes start at different candidates so they rarely race each other for one chunk.
+    const ordered = [...candidates.slice(lane % candidates.length), ...candidates.slice(0, lane % candidates.length)]
+    for (const chunkNo of ordered) {
+      const claim = await claimChunk(pool, { runId: run.id, step: gradeStep, chunkNo, owner: me, leaseMs: settings.leaseMs })
+      if (!claim) continue
+      metrics.chunksClaimed.inc()
+      if (chunkNo % view.size !== view.rank) {
+        metrics.chunksStolen.inc()
+        report.chunksStolen += 1
+      }
+      if (claim.epoch > 1) metrics.leaseTakeovers.inc()
+      const chunk: ChunkOwnership = { runId: run.id, step: gradeStep, chunkNo, owner: me, epoch: claim.epoch }
+      const renewal = setInterval(() => {
+        renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
+      }, Math.max(50, Math.floor(settings.leaseMs / 3)))
+      try {
+        await opts.hooks?.afterClaim?.(chunk)
+        const outcome = await processChunk(run.strategy, { pool, chunk, range: periodRange, policy: settings.policy, leaseMs: settings.leaseMs, beforeCommit: opts.hooks?.beforeCommit })
+        if (!outcome.committed) {
+          metrics.fencingRejections.inc()
+          report.fencingRejections += 1
+          opts.log?.warn({ chunkNo, epoch: claim.epoch }, 'chunk commit refused by fencing: another worker owns it now')
+          return 'worked'
+        }
+        metrics.chunksDone.inc()
+        metrics.targetsDone.inc(outcome.targets)
+        report.chunksDone += 1
+        report.targets += outcome.targets
+        report.couponsIssued += outcome.couponsIssued
+        report.couponsRevoked += outcome.couponsRevoked
+        report.redemptionsApplied += outcome.redemptionsApplied
+      } catch (error) {
+        // Deadlock, lock timeout, lost connection: the transaction rolled back. Hand the chunk
+        // back at once (if we still own it) so it is retried now, not after the lease.
+        await releaseChunk(pool, chunk).catch(() => undefined)
+        throw error
+      } finally {
+        clearInterval(renewal)
+      }
+      return 'worked'
+    }
+    return 'worked'
+  }
+
+  // Database trouble (an outage, a deadlock) is waited out with backoff, never fatal at once;
+  // only a long unbroken run of failures ends the worker (survivors or a restart finish).
+  let consecutiveFailures = 0
+  async function survive<T>(work: () => Promise<T>): Promise<T | 'failed'> {
+    try {
+      const result = await work()
+      consecutiveFailures = 0
+      return result
+    } catch (error) {
+      consecutiveFailures += 1
+      if (consecutiveFailures > maxConsecutiveFailures) throw error
+      opts.log?.warn({ err: error, consecutiveFailures }, 'batch step failed; retrying')
+      await sleep(Math.min(2_000, settings.pollMs * 2 ** Math.min(consecutiveFailures, 6)))
+      return 'failed'
+    }
+  }
+
+  async function lane(run: RunRow, index: number): Promise<void> {
+    while (!signal?.aborted) {
+      const state = await survive(() => processOne(run, index))
+      if (state === 'empty') return
+      if (state === 'idle') await sleep(settings.pollMs)
+    }
+  }
+
+  let run = await runs.ensure(opts.period, opts.strategy, settings.publishDelayMs)
+  report.runId = run.id
+  report.strategy = run.strategy
+  while (!signal?.aborted) {
+    report.status = run.status
+    if (run.status === 'COMPLETED' || run.status === 'FAILED') break
+    const current = run
+    await survive(() => advance(current))
+    const latest = await survive(() => runs.find(opts.period, settings.publishDelayMs))
+    if (latest !== 'failed' && latest) run = latest
+  }
+  report.ms = Math.round(performance.now() - started)
+  return report
+
+  /** One step of the run protocol from the run's current status. */
+  async function advance(run: RunRow): Promise<void> {
+    if (run.status === 'REQUESTED' || run.status === 'PLANNING') {
+      if (await runs.claimPlanning(run.id, me, settings.planLeaseMs)) {
+        const targets = await runs.planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy })
+        report.planned = targets !== null
+        opts.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
+      } else {
+        await sleep(settings.pollMs)
+      }
+    } else {
+      // RUNNING: no user row is touched before every API replica has seen the targets.
+      if ((run.publishWaitMicros ?? 0) > 0) await sleep(Math.ceil((run.publishWaitMicros ?? 0) / 1000))
+      await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(run, index)))
+      const { open, nextExpiryMicros } = await runs.openChunks(run.id)
+      if (open === 0) await runs.complete(run.id)
+      // Chunks still leased by others: wait for them to finish, or for a lease to expire.
+      else await sleep(Math.min(settings.pollMs, Math.max(10, Math.ceil((nextExpiryMicros ?? 0) / 1000))))
+    }
+  }
+}

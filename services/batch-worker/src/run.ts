@@ -1,0 +1,51 @@
+import { parseArgs } from 'node:util'
+import { hostname } from 'node:os'
+import { createMembership } from '@commerce/cluster'
+import { createPool } from '@commerce/db'
+import { loadServiceConfig, workerSettings } from './config.ts'
+import { strategies, type Strategy } from './job/runs.ts'
+import { BatchInputError, runWorker } from './job/worker.ts'
+
+// `batch-worker run --period YYYY-MM [--strategy bulk]`: one one-shot worker (the container
+// entry of a batch Job). Exits 0 once the run is COMPLETED, printing its share as one JSON line.
+// SIGTERM/SIGINT: finish the chunks in hand, leave the cluster, exit 0 (survivors finish).
+function fail(message: string): never {
+  console.error(`error: ${message}`)
+  process.exit(1)
+}
+
+let flags: { period?: string; strategy?: string }
+try {
+  flags = parseArgs({ options: { period: { type: 'string' }, strategy: { type: 'string' } }, strict: true }).values
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error))
+}
+if (!flags.period) fail('--period YYYY-MM is required')
+let config
+try {
+  config = loadServiceConfig()
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error))
+}
+const strategy = (flags.strategy ?? config.BATCH_STRATEGY) as Strategy
+if (!strategies.includes(strategy)) fail(`--strategy must be one of ${strategies.join(', ')}`)
+
+const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
+const membership = createMembership({ pool, service: 'batch-worker', heartbeatMs: config.HEARTBEAT_MS, host: hostname(), pid: process.pid })
+const stop = new AbortController()
+process.once('SIGTERM', () => stop.abort())
+process.once('SIGINT', () => stop.abort())
+
+let exitCode = 0
+try {
+  await membership.start()
+  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), signal: stop.signal })
+  console.log(JSON.stringify({ report }))
+} catch (error) {
+  exitCode = 1
+  console.error(`error: ${error instanceof BatchInputError ? error.message : error instanceof Error ? error.stack : String(error)}`)
+} finally {
+  await membership.stop()
+  await pool.end().catch(() => undefined)
+}
+process.exit(exitCode)

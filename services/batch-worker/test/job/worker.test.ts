@@ -1,0 +1,180 @@
+import t, { type Test } from 'tap'
+import { auditBatch, formatAudit } from '@commerce/audit'
+import { uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { runWorker, BatchInputError, type WorkerReport } from '../../src/job/worker.ts'
+import type { Strategy } from '../../src/job/runs.ts'
+import { giveOldCoupon, member, period, requestRedemption, settings, testDatabase } from './fixtures.ts'
+
+async function audit(t: Test, pool: Pool): Promise<void> {
+  const result = await auditBatch(pool, { period, policy: settings.policy })
+  t.same(result.checks.filter((check) => !check.ok), [], 'auditor passes')
+  t.equal(result.ok, true, formatAudit(result).split('\n').length + ' checks')
+}
+
+/** Everything the job writes, as comparable text (ids of coupons excluded: they are random). */
+async function outcome(pool: Pool): Promise<string> {
+  const [users] = await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id')
+  const [history] = await pool.query<RowDataPacket[]>('SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period')
+  const [coupons] = await pool.query<RowDataPacket[]>('SELECT user_id, kind, period, slot, amount, status FROM coupons ORDER BY user_id, kind, period, slot')
+  return JSON.stringify({ users, history, coupons })
+}
+
+async function worker(t: Test, url: string, extra: Partial<Parameters<typeof runWorker>[0]> = {}): Promise<WorkerReport> {
+  const { pool, membership } = await member(t, url)
+  return runWorker({ pool, membership, period, strategy: 'bulk', settings, ...extra })
+}
+
+t.test('one worker grades, revokes, issues and applies deferred redemptions; a re-run changes nothing', async (t) => {
+  const { url, pool } = await testDatabase(t, 120)
+  const revokedCoupon = await giveOldCoupon(pool, 4) // 4 is a VIP target: its September coupon goes
+  const otherCoupon = await giveOldCoupon(pool, 4, 'WELCOME') // not a grade coupon: stays redeemable
+  const rejected = await requestRedemption(pool, 4, revokedCoupon, 'k1')
+  const redeemed = await requestRedemption(pool, 4, otherCoupon, 'k2')
+  const late = await requestRedemption(pool, 4, otherCoupon, 'k3')
+
+  const report = await worker(t, url)
+  t.match(report, { status: 'COMPLETED', planned: true, chunksDone: report.chunksDone, fencingRejections: 0 })
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT * FROM batch_runs')
+  t.equal(report.targets, run?.target_count)
+  t.equal(run?.chunk_count, Math.ceil(Number(run?.target_count) / settings.chunkSize))
+  t.equal(run?.coupons_issued, report.couponsIssued)
+  t.equal(run?.coupons_revoked, 1)
+  t.equal(run?.redemptions_applied, 3)
+
+  const [requests] = await pool.query<RowDataPacket[]>('SELECT id, status, reason FROM coupon_redemptions')
+  const byId = new Map(requests.map((r) => [uuidFromBytes(r.id as Buffer), r]))
+  t.match(byId.get(uuidFromBytes(rejected)), { status: 'REJECTED', reason: 'COUPON_REVOKED' })
+  t.match(byId.get(uuidFromBytes(redeemed)), { status: 'REDEEMED', reason: null })
+  t.match(byId.get(uuidFromBytes(late)), { status: 'REJECTED', reason: 'COUPON_ALREADY_REDEEMED' })
+  const [[vip]] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupons WHERE user_id = 4 AND period = ? AND status = 'ISSUED'", [period])
+  t.equal(vip?.n, 3, 'a VIP gets 3 coupons')
+  const [[untouched]] = await pool.query<RowDataPacket[]>('SELECT grade, grade_updated_at FROM users WHERE id = 1')
+  t.same(untouched, { grade: 'BRONZE', grade_updated_at: null }, 'a non-target is never touched')
+  await audit(t, pool)
+
+  const before = await outcome(pool)
+  const again = await worker(t, url)
+  t.match(again, { status: 'COMPLETED', chunksDone: 0, targets: 0, couponsIssued: 0 })
+  t.equal(await outcome(pool), before, 'a second run of the period changes nothing')
+})
+
+t.test('naive, batched and bulk write the same rows', async (t) => {
+  const results: string[] = []
+  for (const strategy of ['naive', 'batched', 'bulk'] satisfies Strategy[]) {
+    const { url, pool } = await testDatabase(t, 60)
+    await giveOldCoupon(pool, 9)
+    const report = await worker(t, url, { strategy })
+    t.equal(report.status, 'COMPLETED', strategy)
+    t.equal(report.strategy, strategy)
+    await audit(t, pool)
+    results.push(await outcome(pool))
+  }
+  t.equal(results[0], results[1], 'naive = batched')
+  t.equal(results[1], results[2], 'batched = bulk')
+})
+
+t.test('two workers share one run exactly once', async (t) => {
+  const { url, pool } = await testDatabase(t, 200)
+  const reports = await Promise.all([worker(t, url), worker(t, url)])
+  t.ok(reports.every((r) => r.status === 'COMPLETED'))
+  t.equal(reports.filter((r) => r.planned).length, 1, 'exactly one planner')
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
+  t.equal(reports[0]!.chunksDone + reports[1]!.chunksDone, run?.chunk_count, 'every chunk committed once')
+  await audit(t, pool)
+})
+
+t.test('a worker that joins mid-run takes a share', async (t) => {
+  const { url, pool } = await testDatabase(t, 200)
+  // The first two workers hold their first chunks open until the newcomer has committed one.
+  let newcomerCommitted!: () => void
+  const newcomerDone = new Promise<void>((resolve) => (newcomerCommitted = resolve))
+  const held = new Set<string>()
+  let holding = 0
+  let allHolding!: () => void
+  const bothHolding = new Promise<void>((resolve) => (allHolding = resolve))
+  const hold = async (chunk: { owner: string }) => {
+    if (held.has(chunk.owner)) return
+    held.add(chunk.owner)
+    if (++holding === 2) allHolding()
+    await newcomerDone
+  }
+  const holder = () => worker(t, url, { hooks: { beforeCommit: hold }, settings: { ...settings, concurrency: 1 } })
+  const early = [holder(), holder()]
+  await bothHolding
+  const newcomer = await worker(t, url, {
+    hooks: {
+      beforeCommit: async () => {
+        newcomerCommitted()
+      },
+    },
+  })
+  const reports = [...(await Promise.all(early)), newcomer]
+  t.ok(newcomer.chunksDone >= 1, `the newcomer committed ${newcomer.chunksDone} chunks`)
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count, status FROM batch_runs')
+  t.equal(reports.reduce((sum, r) => sum + r.chunksDone, 0), run?.chunk_count)
+  await audit(t, pool)
+})
+
+t.test('a worker paused past its lease cannot commit (fencing)', async (t) => {
+  const { url, pool } = await testDatabase(t, 100)
+  const { pool: observer } = await member(t, url)
+  let rescuer: Promise<WorkerReport> | undefined
+  const sleeper = await worker(t, url, {
+    settings: { ...settings, concurrency: 1 },
+    hooks: {
+      afterClaim: async (chunk) => {
+        if (rescuer) return
+        // "Pause" past the lease right after claiming: expire it, let another worker take the
+        // chunk over and finish the whole run, then wake up and process the chunk anyway.
+        await observer.query('UPDATE step_execution_log SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE run_id = ? AND chunk_no = ?', [chunk.runId, chunk.chunkNo])
+        rescuer = worker(t, url)
+        await rescuer
+      },
+    },
+  })
+  const rescued = await rescuer!
+  t.equal(sleeper.fencingRejections, 1, 'the late commit was refused')
+  t.equal(rescued.status, 'COMPLETED')
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
+  t.equal(sleeper.chunksDone + rescued.chunksDone, run?.chunk_count, 'every chunk committed exactly once')
+  await audit(t, pool)
+})
+
+for (const strategy of ['naive', 'bulk'] satisfies Strategy[]) {
+  t.test(`a restart after every worker stopped mid-run finishes the run (${strategy})`, async (t) => {
+    const { url, pool } = await testDatabase(t, 100)
+    const stop = new AbortController()
+    let commits = 0
+    const stopped = await worker(t, url, {
+      strategy,
+      signal: stop.signal,
+      settings: { ...settings, concurrency: 1 },
+      hooks: {
+        beforeCommit: async () => {
+          if (++commits === 3) stop.abort()
+        },
+      },
+    })
+    t.match(stopped, { status: 'RUNNING', chunksDone: 3 }, 'the worker finished the chunk in hand, then stopped')
+    const survivor = await worker(t, url, { strategy })
+    t.equal(survivor.status, 'COMPLETED')
+    const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
+    t.equal(survivor.chunksDone, Number(run?.chunk_count) - 3, 'the restart did only what was not DONE')
+    await audit(t, pool)
+  })
+}
+
+t.test('bad input: a malformed or unfinished period is refused; an empty month completes with no targets', async (t) => {
+  const { url } = await testDatabase(t, 10)
+  for (const bad of ['2026-13', '26-10', '2026-1', "2026-10' OR 1=1"]) {
+    await t.rejects(worker(t, url, { period: bad }), BatchInputError, bad)
+  }
+  await t.rejects(worker(t, url, { period: '2999-01' }), { name: 'BatchInputError', message: /has not ended/ })
+  // A month without orders: the one user who starts as VIP (id 7) is downgraded, nobody else is touched.
+  const quiet = await worker(t, url, { period: '2025-01' })
+  t.match(quiet, { status: 'COMPLETED', targets: 1, couponsIssued: 0 })
+  // The next empty month has no target at all: planned and COMPLETED at once, no chunk.
+  const empty = await worker(t, url, { period: '2025-02' })
+  t.match(empty, { status: 'COMPLETED', planned: true, targets: 0, chunksDone: 0 })
+})
+
