@@ -3,12 +3,40 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createConnection } from 'node:net'
 
+/**
+ * False for a zombie too: an exited child nobody has reaped yet (the parent `up` process is
+ * gone) still answers kill(pid, 0), but it holds no port and can never be stopped.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  return processState(pid) !== 'Z'
+}
+
+/** The one-letter state from /proc (R, S, Z, …); undefined where /proc is unavailable. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // "pid (command) S …": the command may hold spaces and parentheses, the state follows the last ")".
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * True when `pid` is alive and its command line contains `commandPart` (or /proc cannot tell):
+ * a pid remembered in a file is checked before it is signalled, in case the number was reused.
+ */
+export function isRunning(pid: number, commandPart: string): boolean {
+  if (!isAlive(pid)) return false
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(commandPart)
+  } catch {
+    return true
   }
 }
 
@@ -82,4 +110,23 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   while (isAlive(pid) && Date.now() < deadline) await sleep(50)
   if (isAlive(pid)) process.kill(pid, 'SIGKILL')
   while (isAlive(pid)) await sleep(20)
+}
+
+/**
+ * Stops a process that leads its own process group (spawned detached, or a daemon): `signal`
+ * to the leader, up to `graceMs` for it to exit, then SIGKILL to the whole group, so helpers
+ * it started (tsx's esbuild, nginx's workers) go with it.
+ */
+export async function stopProcessGroup(leader: number, { signal = 'SIGTERM', graceMs = 10_000 }: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
+  // An exited leader's number may already belong to someone else: never signal that group.
+  if (!isAlive(leader)) return
+  process.kill(leader, signal)
+  const deadline = Date.now() + graceMs
+  while (isAlive(leader) && Date.now() < deadline) await sleep(50)
+  try {
+    process.kill(-leader, 'SIGKILL')
+  } catch {
+    // the group is already empty
+  }
+  while (isAlive(leader)) await sleep(20)
 }

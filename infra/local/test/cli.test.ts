@@ -29,6 +29,14 @@ t.test('token rejects bad flags with one line', async (t) => {
   }
 })
 
+t.test('stack rejects bad flags with one line, before starting anything', async (t) => {
+  for (const args of [['up', '--replicas', '0'], ['up', '--port', '70000'], ['up', '--nope'], ['down', '--port', '8081'], ['sideways']]) {
+    const { code, stderr } = cli('stack', args)
+    t.equal(code, 1, args.join(' '))
+    t.match(stderr, /^error: [^\n]+$/, args.join(' '))
+  }
+})
+
 t.test('migrate applies the migrations to DATABASE_URL', async (t) => {
   const url = await createTestDatabase(t)
   const { code, stdout } = cli('migrate', [], { DATABASE_URL: url })
@@ -44,4 +52,40 @@ t.test('an unreachable DATABASE_URL is a one-line error', async (t) => {
   const { code, stderr } = cli('migrate', [], { DATABASE_URL: 'mysql://app:app@127.0.0.1:1/nowhere' })
   t.equal(code, 1)
   t.match(stderr, /^error: cannot reach DATABASE_URL \(127\.0\.0\.1:1\)[^\n]*$/)
+})
+
+t.test('seed rejects bad flags with one line, before touching a database', async (t) => {
+  const valid = { users: ['--users', '10'], orders: ['--orders', '100'], period: ['--period', '2026-10'] }
+  const cases = [
+    ['--nope', ...valid.users, ...valid.orders, ...valid.period],
+    ['--users', 'ten', ...valid.orders, ...valid.period],
+    ['--users', '0', ...valid.orders, ...valid.period],
+    ['--users', '2.5', ...valid.orders, ...valid.period],
+    [...valid.users, '--orders', '-5', ...valid.period],
+    [...valid.users, '--orders=-5', ...valid.period],
+    [...valid.users, ...valid.orders, '--period', '2026-13'],
+    [...valid.users, ...valid.orders, '--period', 'October'],
+    [...valid.users, ...valid.orders, ...valid.period, '--seed', 'x'],
+    [...valid.users, ...valid.orders],
+  ]
+  for (const args of cases) {
+    // An unreachable server: a flag wrongly accepted would fail later with "cannot reach" instead.
+    const { code, stderr } = cli('seed', args, { DATABASE_URL: 'mysql://app:app@127.0.0.1:1/nowhere' })
+    t.equal(code, 1, args.join(' '))
+    t.match(stderr, /^error: [^\n]+$/, args.join(' '))
+    t.notMatch(stderr, /cannot reach/, `${args.join(' ')} is refused by the flag check`)
+  }
+})
+
+t.test('seed loads the data set into DATABASE_URL and prints a summary', async (t) => {
+  const url = await createTestDatabase(t)
+  const { code, stdout, stderr } = cli('seed', ['--users', '200', '--orders', '3000', '--period', '2026-10', '--seed', '5'], { DATABASE_URL: url })
+  t.equal(code, 0, stderr)
+  t.match(stdout, /emptying users, orders, .* first/, 'says it resets by default')
+  t.match(stdout, /^orders 100% \(3000\/3000\)$/m, 'plain progress lines when piped')
+  t.match(stdout.split('\n').at(-1), /^seeded 200 users and 3000 orders around 2026-10 \(seed 5\) in [\d.]+ s, \d+ rows\/s; grades for 2026-10: VIP \d+ \([\d.]+%\) · GOLD \d+ \([\d.]+%\) · SILVER \d+ \([\d.]+%\) · BRONZE \d+ \([\d.]+%\)$/)
+  const pool = createPool({ url, role: 'api' })
+  t.teardown(() => pool.end())
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM orders) AS orders')
+  t.same(rows[0], { users: 200, orders: 3000 })
 })
