@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import cliProgress from 'cli-progress'
+import { createPool, databaseUrl, migrateDatabase } from '@commerce/db'
+import { readRunStatus, startBatchWorker, type BatchWorkerProcess, type RunStatus } from '../batch.ts'
+import { ensureDatabaseServer } from '../database.ts'
+import { fail } from './fail.ts'
+
+// `npm run batch -- --period 2026-10 --workers 2 [--strategy naive|batched|bulk]`: the monthly
+// run on M one-shot worker processes, with progress and a summary. `--status` only reports.
+function parseFlags() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        period: { type: 'string' },
+        workers: { type: 'string', default: '2' },
+        strategy: { type: 'string' },
+        'chunk-size': { type: 'string' },
+        status: { type: 'boolean', default: false },
+      },
+      strict: true,
+    })
+    if (!values.period || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.period)) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
+    const workers = Number(values.workers)
+    if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new Error('--workers must be an integer from 1 to 32')
+    if (values.strategy && !['naive', 'batched', 'bulk'].includes(values.strategy)) throw new Error('--strategy must be naive, batched or bulk')
+    const chunkSize = values['chunk-size']
+    if (chunkSize !== undefined && !(Number.isInteger(Number(chunkSize)) && Number(chunkSize) > 0)) throw new Error('--chunk-size must be a positive integer')
+    return { period: values.period, workers, strategy: values.strategy, chunkSize, status: values.status }
+  } catch (error) {
+    fail(error)
+  }
+}
+
+function printStatus(status: RunStatus | null, period: string): void {
+  if (!status) {
+    console.log(`no run for ${period}`)
+    return
+  }
+  console.table([
+    {
+      run: status.id,
+      period: status.period,
+      status: status.status,
+      strategy: status.strategy,
+      targets: status.targets,
+      chunks: `${status.chunksDone}/${status.chunks ?? '?'} done, ${status.chunksClaimed} in progress`,
+      'coupons issued': status.couponsIssued,
+      'coupons revoked': status.couponsRevoked,
+      'redemptions applied': status.redemptionsApplied,
+      'plan s': status.planSeconds,
+      'process s': status.processSeconds,
+      'total s': status.totalSeconds,
+    },
+  ])
+}
+
+const flags = parseFlags()
+let workers: BatchWorkerProcess[] = []
+process.once('SIGINT', () => {
+  // Workers finish the chunk in hand and leave; the run stays resumable.
+  for (const worker of workers) worker.child.kill('SIGTERM')
+})
+
+try {
+  await ensureDatabaseServer()
+  const url = databaseUrl()
+  await migrateDatabase(url)
+  const pool = createPool({ url, role: 'api' })
+  if (flags.status) {
+    printStatus(await readRunStatus(pool, flags.period), flags.period)
+    await pool.end()
+    process.exit(0)
+  }
+
+  const env: Record<string, string> = flags.chunkSize ? { BATCH_CHUNK_SIZE: flags.chunkSize } : {}
+  const started = performance.now()
+  workers = Array.from({ length: flags.workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period: flags.period, strategy: flags.strategy, env }))
+  console.log(`» ${flags.workers} batch workers started for ${flags.period} (logs: ${workers.map((w) => w.logFile).join(', ')})`)
+
+  let running = true
+  const outcomes = Promise.all(workers.map((w) => w.finished)).finally(() => (running = false))
+  const bar = process.stdout.isTTY ? new cliProgress.SingleBar({ format: '  chunks {bar} {value}/{total} | {status}' }, cliProgress.Presets.shades_classic) : undefined
+  let lastDecile = -1
+  while (running) {
+    const status = await readRunStatus(pool, flags.period).catch(() => null)
+    if (status?.chunks) {
+      if (bar) {
+        if (!bar.isActive) bar.start(status.chunks, 0, { status: status.status })
+        bar.update(status.chunksDone, { status: status.status })
+      } else {
+        const decile = Math.floor((status.chunksDone / status.chunks) * 10)
+        if (decile > lastDecile) {
+          lastDecile = decile
+          console.log(`  ${String(decile * 10).padStart(3)} %  ${status.chunksDone}/${status.chunks} chunks (${status.status})`)
+        }
+      }
+    }
+    await Promise.race([sleep(200), outcomes])
+  }
+  bar?.stop()
+  const results = await outcomes
+  const wallSeconds = (performance.now() - started) / 1000
+  const status = await readRunStatus(pool, flags.period)
+  await pool.end()
+  printStatus(status, flags.period)
+  console.table(
+    results.map((result, index) => ({
+      worker: index,
+      exit: result.code ?? result.signal,
+      planned: result.report?.planned ?? '-',
+      chunks: result.report?.chunksDone ?? '-',
+      stolen: result.report?.chunksStolen ?? '-',
+      'fenced out': result.report?.fencingRejections ?? '-',
+      targets: result.report?.targets ?? '-',
+      'coupons issued': result.report?.couponsIssued ?? '-',
+      seconds: result.report ? (result.report.ms / 1000).toFixed(2) : '-',
+    })),
+  )
+  console.log(`wall clock ${wallSeconds.toFixed(2)} s (processes started to all exited)`)
+  const failedLogs = results.flatMap((result, index) => (result.code === 0 ? [] : [workers[index]?.logFile]))
+  if (status?.status !== 'COMPLETED' || failedLogs.length > 0) {
+    fail(`run ${status?.status ?? 'missing'}; ${failedLogs.length} worker(s) failed — see ${failedLogs.join(', ') || 'the logs'}`)
+  }
+} catch (error) {
+  for (const worker of workers) worker.child.kill('SIGTERM')
+  fail(error)
+}

@@ -1,0 +1,191 @@
+import { v7 as uuidv7 } from 'uuid'
+import { auditBatch } from '@commerce/audit'
+import { createPool, defaultGradePolicy, dropDatabase, migrateDatabase, parsePeriod, uuidToBytes, withDatabase, type Pool, type RowDataPacket } from '@commerce/db'
+import { seedData } from '@commerce/db/seed'
+import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
+
+// `npm run bench -- batch`: the write-up's timeline table on this machine. Every strategy on the
+// same seeded data, each run audited, medians of repeated runs, ratios to naive (same scale) and
+// to a floor measured in the same run (one aggregation scan + one bulk write of the same rows).
+export interface BatchBenchOptions {
+  baseUrl: string
+  users: number
+  orders: number
+  /** naive is row by row: it runs on a reduced data set, stated in the report. */
+  naiveUsers: number
+  naiveOrders: number
+  repetitions: number
+  workers: number[]
+  log: (line: string) => void
+}
+
+const period = '2026-10'
+
+interface Measured {
+  strategy: string
+  scale: string
+  workers: number
+  totalSeconds: number
+  planSeconds: number
+  processSeconds: number
+  wallSeconds: number
+  maxRssMb: number
+  audit: boolean
+}
+
+/** Puts the data back to "before the batch": grades BRONZE, nothing the batch writes. */
+async function resetBatchState(pool: Pool): Promise<void> {
+  await pool.query("UPDATE users SET grade = 'BRONZE', grade_updated_at = NULL WHERE grade <> 'BRONZE' OR grade_updated_at IS NOT NULL")
+  for (const table of ['grade_history', 'coupons', 'coupon_redemptions', 'batch_runs', 'batch_targets', 'step_execution_log', 'was_instances']) {
+    await pool.query(`TRUNCATE TABLE ${table}`)
+  }
+}
+
+async function runOnce(pool: Pool, url: string, strategy: string, workers: number, scale: string): Promise<Measured> {
+  await resetBatchState(pool)
+  const started = performance.now()
+  const processes = Array.from({ length: workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period, strategy, env: { LOG_LEVEL: 'warn' } }))
+  const results = await Promise.all(processes.map((p) => p.finished))
+  const wallSeconds = (performance.now() - started) / 1000
+  const failed = results.findIndex((r) => r.code !== 0)
+  if (failed >= 0) throw new Error(`batch worker ${failed} exited with ${results[failed]?.code ?? results[failed]?.signal}; see ${processes[failed]?.logFile}`)
+  const status = await readRunStatus(pool, period)
+  const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
+  return {
+    strategy,
+    scale,
+    workers,
+    totalSeconds: status?.totalSeconds ?? NaN,
+    planSeconds: status?.planSeconds ?? NaN,
+    processSeconds: status?.processSeconds ?? NaN,
+    wallSeconds,
+    maxRssMb: Math.max(...results.map((r) => r.report?.maxRssMb ?? 0)),
+    audit: audit.ok,
+  }
+}
+
+/**
+ * The least work any implementation must do, measured on the same data: one aggregation scan
+ * of the month's orders, then one bulk write of the same output rows (grade_history rows,
+ * user grade updates, coupon rows) with nothing else around it. Rolled back afterwards.
+ */
+async function measureFloor(pool: Pool): Promise<{ seconds: number; scanSeconds: number; writeSeconds: number; rows: number }> {
+  await resetBatchState(pool)
+  const range = parsePeriod(period)!
+  const { thresholds, coupons } = defaultGradePolicy
+  const conn = await pool.getConnection()
+  try {
+    const scanStart = performance.now()
+    const [totals] = await conn.query<RowDataPacket[]>(
+      `SELECT user_id, SUM(amount) AS total, COUNT(*) AS n FROM orders FORCE INDEX (idx_orders_user_time)
+       WHERE ordered_at >= ? AND ordered_at < ? AND status = 'PAID' GROUP BY user_id`,
+      [range.start, range.end],
+    )
+    const scanSeconds = (performance.now() - scanStart) / 1000
+    const graded = totals
+      .map((row) => ({ userId: row.user_id as number, total: Number(row.total), n: Number(row.n) }))
+      .map((row) => ({ ...row, grade: row.total >= thresholds.VIP ? 'VIP' : row.total >= thresholds.GOLD ? 'GOLD' : row.total >= thresholds.SILVER ? 'SILVER' : 'BRONZE' }))
+      .filter((row) => row.grade !== 'BRONZE') as { userId: number; total: number; n: number; grade: 'VIP' | 'GOLD' | 'SILVER' }[]
+    const writeStart = performance.now()
+    await conn.beginTransaction()
+    const batches = <T>(rows: T[], size = 5_000) => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
+    for (const batch of batches(graded)) {
+      await conn.query('INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?', [batch.map((r) => [r.userId, period, 'BRONZE', r.grade, r.total, r.n])])
+      await conn.query(`UPDATE users SET grade = CASE id ${batch.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE id IN (?)`, [...batch.flatMap((r) => [r.userId, r.grade]), batch.map((r) => r.userId)])
+    }
+    const couponRows = graded.flatMap((r) => Array.from({ length: coupons[r.grade].count }, (_, slot) => [uuidToBytes(uuidv7()), r.userId, 'GRADE', period, slot + 1, coupons[r.grade].amount, 'ISSUED', new Date(), range.couponExpiresAt]))
+    for (const batch of batches(couponRows)) {
+      await conn.query('INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?', [batch])
+    }
+    await conn.commit()
+    const writeSeconds = (performance.now() - writeStart) / 1000
+    return { seconds: scanSeconds + writeSeconds, scanSeconds, writeSeconds, rows: graded.length * 2 + couponRows.length }
+  } finally {
+    conn.release()
+    await resetBatchState(pool)
+  }
+}
+
+async function seededDatabase(baseUrl: string, name: string, users: number, orders: number) {
+  const url = withDatabase(baseUrl, name)
+  await dropDatabase(url).catch(() => undefined)
+  await migrateDatabase(url)
+  const seeded = await seedData({ url, users, orders, period, seed: 1, reset: true })
+  return { url, pool: createPool({ url, role: 'api', connectionLimit: 2 }), seedSeconds: seeded.seconds }
+}
+
+export async function benchBatch(options: BatchBenchOptions): Promise<string> {
+  const { log, repetitions } = options
+  const full = `${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders`
+  const reduced = `${options.naiveUsers.toLocaleString('en')} users / ${options.naiveOrders.toLocaleString('en')} orders`
+  const measured: Measured[] = []
+  const repeat = async (pool: Pool, url: string, strategy: string, workers: number, scale: string) => {
+    for (let i = 0; i < repetitions; i++) {
+      const result = await runOnce(pool, url, strategy, workers, scale)
+      log(`  ${strategy.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`)
+      measured.push(result)
+    }
+  }
+
+  log(`seeding ${full}`)
+  const big = await seededDatabase(options.baseUrl, 'bench_batch', options.users, options.orders)
+  const machine = await machineInfo(big.pool)
+  log(`  seeded in ${big.seedSeconds.toFixed(1)} s`)
+  const floors = []
+  for (let i = 0; i < repetitions; i++) floors.push(await measureFloor(big.pool))
+  const floor = median(floors.map((f) => f.seconds))
+  log(`  floor (aggregation scan + bulk write of ${floors[0]?.rows} rows): ${floor.toFixed(2)} s`)
+  const workersForNaive = Math.max(...options.workers)
+  const naiveAtFullScale = options.naiveUsers === options.users && options.naiveOrders === options.orders
+  for (const workers of options.workers) {
+    await repeat(big.pool, big.url, 'bulk', workers, full)
+    await repeat(big.pool, big.url, 'batched', workers, full)
+  }
+  if (naiveAtFullScale) await repeat(big.pool, big.url, 'naive', workersForNaive, full)
+  await big.pool.end()
+
+  if (!naiveAtFullScale) {
+    log(`seeding the reduced scale for naive: ${reduced}`)
+    const small = await seededDatabase(options.baseUrl, 'bench_batch_small', options.naiveUsers, options.naiveOrders)
+    await repeat(small.pool, small.url, 'naive', workersForNaive, reduced)
+    await repeat(small.pool, small.url, 'bulk', workersForNaive, reduced)
+    await small.pool.end()
+  }
+
+  const groups = new Map<string, Measured[]>()
+  for (const m of measured) groups.set(`${m.strategy}|${m.scale}|${m.workers}`, [...(groups.get(`${m.strategy}|${m.scale}|${m.workers}`) ?? []), m])
+  const naiveMedian = median(measured.filter((m) => m.strategy === 'naive').map((m) => m.totalSeconds))
+  const rows = [...groups.values()].map((runs) => {
+    const first = runs[0]!
+    const total = median(runs.map((r) => r.totalSeconds))
+    return {
+      strategy: first.strategy,
+      data: first.scale,
+      workers: first.workers,
+      runs: runs.length,
+      'median total s (DB clock)': total.toFixed(2),
+      'plan s': median(runs.map((r) => r.planSeconds)).toFixed(2),
+      'process s (incl. publish delay)': median(runs.map((r) => r.processSeconds)).toFixed(2),
+      'wall s (incl. process start)': median(runs.map((r) => r.wallSeconds)).toFixed(2),
+      'naive ÷ this': first.scale === reduced && first.workers === workersForNaive ? (naiveMedian / total).toFixed(1) : '',
+      'this ÷ floor': first.scale === full ? (total / floor).toFixed(2) : '',
+      'peak RSS MB': Math.max(...runs.map((r) => r.maxRssMb)),
+      audit: runs.every((r) => r.audit) ? 'ok' : 'FAILED',
+    }
+  })
+  const markdown = [
+    `# Batch benchmark — ${machine.date}`,
+    '',
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}, ${machine.database}.`,
+    `Period ${period}; ${repetitions} runs per row; every run audited. naive runs on ${reduced}${naiveAtFullScale ? ' (the full data)' : ', a reduced scale, next to bulk on the same data'}. Totals are on the DB clock from the run's request to COMPLETED and include the 0.5 s publish delay (DESIGN §6.2 step 3); wall adds starting the worker processes.`,
+    `Floor (same run, ${full}): ${floor.toFixed(2)} s = aggregation scan ${median(floors.map((f) => f.scanSeconds)).toFixed(2)} s + bulk write of ${floors[0]?.rows} rows ${median(floors.map((f) => f.writeSeconds)).toFixed(2)} s.`,
+    `Seed of ${full}: ${big.seedSeconds.toFixed(1)} s.`,
+    '',
+    markdownTable(rows),
+  ].join('\n')
+  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown)
+  log(markdown)
+  if (rows.some((row) => row.audit !== 'ok')) throw new Error(`an audit failed; see ${dir}`)
+  return dir
+}
