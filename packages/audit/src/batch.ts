@@ -1,4 +1,4 @@
-import type { GradePolicy, Pool, RowDataPacket } from '@commerce/db'
+import { parsePeriod, defaultBusinessTimeZone, type GradePolicy, type Pool, type RowDataPacket } from '@commerce/db'
 
 export interface AuditCheck {
   name: string
@@ -17,12 +17,17 @@ export interface AuditResult {
  * every grade from `orders` with its own SQL and never reads the job's plan to decide what is
  * right (the plan is only checked for completeness). Read-only.
  */
-export async function auditBatch(pool: Pool, { period, policy }: { period: string; policy: GradePolicy }): Promise<AuditResult> {
+export async function auditBatch(
+  pool: Pool,
+  { period, policy, timeZone = defaultBusinessTimeZone }: { period: string; policy: GradePolicy; timeZone?: string },
+): Promise<AuditResult> {
   const checks: AuditCheck[] = []
   const { thresholds, coupons } = policy
-  const [year, month] = period.split('-').map(Number)
-  const start = `${period}-01 00:00:00`
-  const end = month === 12 ? `${(year ?? 0) + 1}-01-01 00:00:00` : `${year}-${String((month ?? 0) + 1).padStart(2, '0')}-01 00:00:00`
+  const range = parsePeriod(period, timeZone)
+  if (!range) throw new RangeError(`period must be YYYY-MM, got "${period}"`)
+  // The month's bounds as UTC literals (they are computed, never user text).
+  const utc = (date: Date) => date.toISOString().slice(0, 23).replace('T', ' ')
+  const [start, end] = [utc(range.start), utc(range.end)]
 
   async function check(name: string, sql: string, params: unknown[], describe = (n: number) => `${n} violations`): Promise<void> {
     const [rows] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, SUBSTRING_INDEX(GROUP_CONCAT(id ORDER BY id), ',', 5) AS examples FROM (${sql}) v`, params)

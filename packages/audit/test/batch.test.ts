@@ -9,14 +9,15 @@ const period = '2026-10'
 /**
  * A hand-written correct outcome of one run: user 1 reached VIP (3 coupons), user 3 SILVER
  * (1 coupon), user 2 stayed BRONZE and is no target. Each test then breaks one invariant.
+ * Months are Asia/Seoul's: 2026-10-31 14:59:59 UTC is still October, 15:00:00 is November.
  */
 async function correctRun(t: Test): Promise<Pool> {
   const pool = createPool({ url: await createTestDatabase(t), role: 'api' })
   t.teardown(() => pool.end())
   await pool.query("INSERT INTO users (id, name, grade) VALUES (1, 'a', 'VIP'), (2, 'b', 'BRONZE'), (3, 'c', 'SILVER')")
   await pool.query(`INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES
-    (1, 1200000, 'x', 'PAID', '2026-10-05'), (1, 900000, 'x', 'CANCELLED', '2026-10-06'), (2, 900000, 'x', 'PAID', '2026-11-01'),
-    (3, 250000, 'x', 'PAID', '2026-10-31 23:59:59')`)
+    (1, 1200000, 'x', 'PAID', '2026-10-05'), (1, 900000, 'x', 'CANCELLED', '2026-10-06'), (2, 900000, 'x', 'PAID', '2026-09-30 14:59:59'),
+    (3, 250000, 'x', 'PAID', '2026-10-31 14:59:59'), (3, 900000, 'x', 'PAID', '2026-10-31 15:00:00')`)
   await pool.query(`INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES
     (1, ?, 'BRONZE', 'VIP', 1200000, 1), (3, ?, 'BRONZE', 'SILVER', 250000, 1)`, [period, period])
   const coupon = (user: number, slot: number, amount: number) => [uuidToBytes(uuidv7()), user, 'GRADE', period, slot, amount, 'ISSUED', new Date(), new Date('2026-11-30T23:59:59Z')]

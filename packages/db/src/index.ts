@@ -3,5 +3,5 @@ export { createPool, createDb, isPoolSaturated, poolRoles, type Db, type PoolRol
 export { migrateDatabase, dropDatabase, migrationsFolder } from './migrate.ts'
 export { databaseUrl, withDatabase, databaseName, localDb } from './url.ts'
 export type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise'
-export { defaultGradePolicy, gradeCouponKind, gradeFor, parsePeriod, type GradePolicy, type PeriodRange } from './policy.ts'
+export { defaultBusinessTimeZone, defaultGradePolicy, gradeCouponKind, gradeFor, monthStart, parsePeriod, periodOf, type GradePolicy, type PeriodRange } from './policy.ts'
 export { applyPendingRedemptions, type AppliedRedemptions, type RedemptionRejection } from './redemptions.ts'

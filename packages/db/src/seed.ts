@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import { createConnection, type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
-import { defaultGradePolicy, gradeFor, parsePeriod } from './policy.ts'
+import { defaultBusinessTimeZone, defaultGradePolicy, gradeFor, monthStart, parsePeriod } from './policy.ts'
 import type { Grade } from './schema/users.ts'
 
 /**
@@ -85,9 +85,11 @@ const categoryMixBySize = [
   { below: Infinity, weights: [0, 0, 5, 15, 30, 25, 25] },
 ] as const
 
-/** Orders per hour of the day in Korea (KST = UTC+9): a lunch bump and an evening peak. */
+/**
+ * Orders per hour of the local day in Korea: a lunch bump and an evening peak. Days and months
+ * are those of the business time zone (Asia/Seoul, no DST), like the batch's periods.
+ */
 const ordersByKstHour = [3, 2, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 6, 6, 6, 7, 8, 9, 10, 9, 6]
-const ordersByUtcHour = ordersByKstHour.map((_, utcHour) => ordersByKstHour[(utcHour + 9) % 24]!)
 
 /** Users signed up some time in the two years before the first generated order. */
 const signupWindowSeconds = 730 * 86_400
@@ -204,11 +206,9 @@ function daysIn(year: number, monthIndex: number): number {
 }
 
 function planSeedData(spec: PlanSpec): SeedPlan {
-  const range = parsePeriod(spec.period)
-  if (!range) throw new Error(`period must be YYYY-MM, got "${spec.period}"`)
-  const year = range.start.getUTCFullYear()
-  const month = range.start.getUTCMonth()
-  const firstMonthStart = Date.UTC(year, month - 1, 1)
+  if (!parsePeriod(spec.period)) throw new Error(`period must be YYYY-MM, got "${spec.period}"`)
+  const [year, month] = [Number(spec.period.slice(0, 4)), Number(spec.period.slice(5, 7)) - 1]
+  const firstMonthStart = monthStart(year, month - 1, defaultBusinessTimeZone).getTime()
   const monthDays: [number, number, number] = [daysIn(year, month - 1), daysIn(year, month), daysIn(year, month + 1)]
   const userCount = spec.users
   const orderCount = spec.orders
@@ -348,7 +348,7 @@ function planSeedData(spec: PlanSpec): SeedPlan {
 
   // Timestamps: a uniform day and a weighted hour, sorted within each month.
   const timingRandom = createRandom(spec.seed, randomStreams.timing)
-  const pickHour = createWeightedPicker(ordersByUtcHour)
+  const pickHour = createWeightedPicker(ordersByKstHour)
   const months = [
     { start: 0, count: previousCount, firstDay: 0, days: monthDays[0] },
     { start: previousCount, count: periodCount, firstDay: monthDays[0], days: monthDays[1] },
@@ -429,8 +429,12 @@ function* userRows(plan: SeedPlan): Generator<Buffer> {
 
 /** Every order row; ordered_at comes from two lookup tables instead of a Date per row. */
 function* orderRows(plan: SeedPlan, onRows: (rows: number) => void): Generator<Buffer> {
-  const totalDays = plan.monthDays[0] + plan.monthDays[1] + plan.monthDays[2]
-  const dayPrefix = Array.from({ length: totalDays }, (_, day) => formatUtc(plan.firstMonthStart + day * 86_400_000).slice(0, 11))
+  // Order seconds count from local midnight of the first month; rows are written in UTC, so
+  // shift them onto UTC days (the first local midnight is `shift` seconds into its UTC day).
+  const utcMidnight = Math.floor(plan.firstMonthStart / 86_400_000) * 86_400_000
+  const shift = (plan.firstMonthStart - utcMidnight) / 1000
+  const totalDays = plan.monthDays[0] + plan.monthDays[1] + plan.monthDays[2] + 1
+  const dayPrefix = Array.from({ length: totalDays }, (_, day) => formatUtc(utcMidnight + day * 86_400_000).slice(0, 11))
   const timeOfDay = Array.from(
     { length: 86_400 },
     (_, second) => `${pad2(Math.floor(second / 3600))}:${pad2(Math.floor(second / 60) % 60)}:${pad2(second % 60)}`,
@@ -438,7 +442,7 @@ function* orderRows(plan: SeedPlan, onRows: (rows: number) => void): Generator<B
   let text = ''
   let rowsInText = 0
   for (let i = 0; i < plan.orderCount; i++) {
-    const second = plan.orderSecond[i]!
+    const second = plan.orderSecond[i]! + shift
     const day = Math.floor(second / 86_400)
     const status = plan.orderCancelled[i] ? 'CANCELLED' : 'PAID'
     text += `${i + 1}\t${plan.orderUser[i]! + 1}\t${plan.orderAmount[i]}\t${categories[plan.orderCategory[i]!]}\t${status}\t${dayPrefix[day]}${timeOfDay[second - day * 86_400]}\n`

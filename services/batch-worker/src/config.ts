@@ -1,6 +1,6 @@
 import { loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
-import { defaultGradePolicy, type GradePolicy } from '@commerce/db'
+import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/db'
 import type { WorkerSettings } from './job/worker.ts'
 import { strategies } from './job/runs.ts'
 
@@ -18,6 +18,8 @@ export const configSchema = serviceConfig({
   /** Wait after publishing a run before touching users: ≥ 2 × the API guard refresh (250 ms). */
   BATCH_PUBLISH_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 500 }),
   BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
+  /** Periods are calendar months of this IANA time zone. */
+  BUSINESS_TIME_ZONE: Type.String({ default: defaultBusinessTimeZone }),
   GRADE_VIP_MIN: Type.Integer({ minimum: 1, default: thresholds.VIP }),
   GRADE_GOLD_MIN: Type.Integer({ minimum: 1, default: thresholds.GOLD }),
   GRADE_SILVER_MIN: Type.Integer({ minimum: 1, default: thresholds.SILVER }),
@@ -26,6 +28,11 @@ export type Config = Static<typeof configSchema>
 
 export function loadServiceConfig(env: Record<string, string | undefined> = process.env): Config {
   const config = loadConfig(configSchema, env)
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: config.BUSINESS_TIME_ZONE })
+  } catch {
+    throw new Error(`invalid configuration: BUSINESS_TIME_ZONE: unknown time zone "${config.BUSINESS_TIME_ZONE}"`)
+  }
   if (!(config.GRADE_VIP_MIN > config.GRADE_GOLD_MIN && config.GRADE_GOLD_MIN > config.GRADE_SILVER_MIN)) {
     throw new Error('invalid configuration: GRADE_VIP_MIN > GRADE_GOLD_MIN > GRADE_SILVER_MIN must hold')
   }
@@ -45,5 +52,6 @@ export function workerSettings(config: Config): WorkerSettings {
     publishDelayMs: config.BATCH_PUBLISH_DELAY_MS,
     pollMs: config.BATCH_POLL_MS,
     policy: gradePolicy(config),
+    timeZone: config.BUSINESS_TIME_ZONE,
   }
 }

@@ -16,6 +16,8 @@ export interface WorkerSettings {
   publishDelayMs: number
   pollMs: number
   policy: GradePolicy
+  /** Periods are calendar months of this time zone. */
+  timeZone: string
 }
 
 export interface WorkerOptions {
@@ -69,7 +71,7 @@ export class BatchInputError extends Error {
 export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   const { pool, membership, settings, signal } = opts
   const metrics = opts.metrics ?? createBatchMetrics(new Registry())
-  const parsed = parsePeriod(opts.period)
+  const parsed = parsePeriod(opts.period, settings.timeZone)
   if (!parsed) throw new BatchInputError(`period must be YYYY-MM (e.g. 2026-10), got "${opts.period}"`)
   const periodRange: PeriodRange = parsed
   const [clock] = await pool.query<RowDataPacket[]>('SELECT NOW(6) < ? AS open', [periodRange.end])

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import { createMembership, type Membership } from '@commerce/cluster'
-import { createPool, defaultGradePolicy, uuidToBytes, type Pool } from '@commerce/db'
+import { createPool, defaultBusinessTimeZone, defaultGradePolicy, uuidToBytes, type Pool } from '@commerce/db'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
 import type { WorkerSettings } from '../../src/job/worker.ts'
@@ -15,11 +15,13 @@ export const settings: WorkerSettings = {
   publishDelayMs: 30,
   pollMs: 20,
   policy: defaultGradePolicy,
+  timeZone: defaultBusinessTimeZone,
 }
 
 /**
  * `users` users whose PAID October total cycles through every grade band, each also with a
- * CANCELLED order and an order outside the period that must not count. Users with
+ * CANCELLED order and orders just outside the period that must not count. October is
+ * Asia/Seoul's: 2026-09-30 15:00 UTC to 2026-10-31 15:00 UTC. Users with
  * `id % 7 === 0` start as VIP (some get downgraded), so targets mix changes and coupon-only.
  */
 export async function seedUsers(pool: Pool, users: number): Promise<void> {
@@ -31,11 +33,11 @@ export async function seedUsers(pool: Pool, users: number): Promise<void> {
     const total = bands[id % bands.length] ?? 0
     if (total > 0) {
       orders.push([id, total - 100, 'books', 'PAID', '2026-10-03 10:00:00'])
-      orders.push([id, 100, 'music', 'PAID', '2026-10-31 23:59:59'])
+      orders.push([id, 100, 'music', 'PAID', '2026-10-31 14:59:59'])
     }
     orders.push([id, 5_000_000, 'travel', 'CANCELLED', '2026-10-15 12:00:00'])
-    orders.push([id, 3_000_000, 'travel', 'PAID', '2026-11-01 00:00:00'])
-    orders.push([id, 3_000_000, 'travel', 'PAID', '2026-09-30 23:59:59'])
+    orders.push([id, 3_000_000, 'travel', 'PAID', '2026-10-31 15:00:00'])
+    orders.push([id, 3_000_000, 'travel', 'PAID', '2026-09-30 14:59:59'])
   }
   await pool.query('INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES ?', [orders])
 }
