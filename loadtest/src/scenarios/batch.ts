@@ -50,7 +50,7 @@ async function runOnce(pool: Pool, url: string, strategy: string, workers: numbe
   const wallSeconds = (performance.now() - started) / 1000
   const failed = results.findIndex((r) => r.code !== 0)
   if (failed >= 0) throw new Error(`batch worker ${failed} exited with ${results[failed]?.code ?? results[failed]?.signal}; see ${processes[failed]?.logFile}`)
-  const status = await readRunStatus(pool, period)
+  const status = await readRunStatus(pool, { period })
   const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
   return {
     strategy,

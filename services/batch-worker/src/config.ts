@@ -18,6 +18,14 @@ export const configSchema = serviceConfig({
   /** Wait after publishing a run before touching users: ≥ 2 × the API guard refresh (250 ms). */
   BATCH_PUBLISH_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 500 }),
   BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
+  /** The daemon starts the monthly run on this day of the month at this time (business time zone). */
+  BATCH_SCHEDULE_ENABLED: Type.Boolean({ default: true }),
+  BATCH_SCHEDULE_DAY: Type.Integer({ minimum: 1, maximum: 28, default: 1 }),
+  BATCH_SCHEDULE_TIME: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:00' }),
+  /** A daemon that was down at the fire time still starts the run if it is back within this. */
+  BATCH_MISFIRE_GRACE_MS: Type.Integer({ minimum: 0, default: 24 * 3_600_000 }),
+  /** How often the daemon looks for a due, requested or running run. */
+  BATCH_DAEMON_POLL_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 5_000 }),
   /** Periods are calendar months of this IANA time zone. */
   BUSINESS_TIME_ZONE: Type.String({ default: defaultBusinessTimeZone }),
   GRADE_VIP_MIN: Type.Integer({ minimum: 1, default: thresholds.VIP }),

@@ -16,7 +16,9 @@ function fail(message: string): never {
 
 let flags: { period?: string; strategy?: string }
 try {
-  flags = parseArgs({ options: { period: { type: 'string' }, strategy: { type: 'string' } }, strict: true }).values
+  // Reached as `main.ts run …` (the image) or directly as `run.ts …`.
+  const args = process.argv.slice(2)
+  flags = parseArgs({ args: args[0] === 'run' ? args.slice(1) : args, options: { period: { type: 'string' }, strategy: { type: 'string' } }, strict: true }).values
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error))
 }

@@ -68,7 +68,7 @@ try {
   await migrateDatabase(url)
   const pool = createPool({ url, role: 'api' })
   if (flags.status) {
-    printStatus(await readRunStatus(pool, flags.period), flags.period)
+    printStatus(await readRunStatus(pool, { period: flags.period }), flags.period)
     await pool.end()
     process.exit(0)
   }
@@ -83,7 +83,7 @@ try {
   const bar = process.stdout.isTTY ? new cliProgress.SingleBar({ format: '  chunks {bar} {value}/{total} | {status}' }, cliProgress.Presets.shades_classic) : undefined
   let lastDecile = -1
   while (running) {
-    const status = await readRunStatus(pool, flags.period).catch(() => null)
+    const status = await readRunStatus(pool, { period: flags.period }).catch(() => null)
     if (status?.chunks) {
       if (bar) {
         if (!bar.isActive) bar.start(status.chunks, 0, { status: status.status })
@@ -101,7 +101,7 @@ try {
   bar?.stop()
   const results = await outcomes
   const wallSeconds = (performance.now() - started) / 1000
-  const status = await readRunStatus(pool, flags.period)
+  const status = await readRunStatus(pool, { period: flags.period })
   await pool.end()
   printStatus(status, flags.period)
   console.table(

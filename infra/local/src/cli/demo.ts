@@ -96,7 +96,7 @@ try {
   const outcomes = Promise.all(workers.map((w) => w.finished)).finally(() => (finished = true))
   let reported = -1
   while (!finished) {
-    const status = await readRunStatus(pool, values.period).catch(() => null)
+    const status = await readRunStatus(pool, { period: values.period }).catch(() => null)
     if (status?.chunks && status.chunksDone !== reported) {
       reported = status.chunksDone
       step(`  ${status.status.padEnd(9)} ${status.chunksDone}/${status.chunks} chunks done`)
@@ -105,7 +105,7 @@ try {
   }
   const results = await outcomes
   if (results.some((r) => r.code !== 0)) throw new Error(`a batch worker failed; see ${workers.map((w) => w.logFile).join(', ')}`)
-  const run = await readRunStatus(pool, values.period)
+  const run = await readRunStatus(pool, { period: values.period })
   console.table(
     results.map((r, index) => ({ worker: index, planned: r.report?.planned, chunks: r.report?.chunksDone, targets: r.report?.targets, 'coupons issued': r.report?.couponsIssued, 'peak RSS MB': r.report?.maxRssMb })),
   )

@@ -10,6 +10,7 @@ export function createBatchMetrics(registry: Registry) {
     leaseTakeovers: counter('batch_lease_takeovers_total', 'Chunks claimed again after an earlier claim (expired lease or release)'),
     fencingRejections: counter('batch_fencing_rejections_total', 'Commits refused because another worker owns the chunk now'),
     targetsDone: counter('batch_targets_done_total', 'Target users this worker graded'),
+    daemonPolls: counter('batch_daemon_polls_total', 'Schedule and run checks the daemon completed'),
   }
 }
 

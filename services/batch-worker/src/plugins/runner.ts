@@ -1,0 +1,118 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Registry } from 'prom-client'
+import type { Membership } from '@commerce/cluster'
+import { createPool, parsePeriod, type Pool, type RowDataPacket } from '@commerce/db'
+import { workerSettings, type Config } from '../config.ts'
+import { batchErrors } from '../errors.ts'
+import { createBatchMetrics } from '../job/metrics.ts'
+import { createRunRepository, monthlyJob, type Strategy } from '../job/runs.ts'
+import { dueRun } from '../job/schedule.ts'
+import { runWorker } from '../job/worker.ts'
+
+interface RunnerOptions {
+  config: Config
+  pool: Pool
+  membership: Membership
+  registry: Registry
+  log: FastifyBaseLogger
+}
+
+/**
+ * The daemon's batch loop: every poll it starts the scheduled monthly run when it is due
+ * (misfires included, within the grace), then joins the oldest run that is requested or in
+ * progress as one more worker. Any number of daemons (and one-shot workers) may do the same:
+ * the run protocol makes them share the work, never repeat it.
+ */
+export function createRunner({ config, pool, membership, registry, log }: RunnerOptions) {
+  const settings = workerSettings(config)
+  const runs = createRunRepository(pool)
+  const metrics = createBatchMetrics(registry)
+  const stopping = new AbortController()
+  const schedule = {
+    day: config.BATCH_SCHEDULE_DAY,
+    time: config.BATCH_SCHEDULE_TIME,
+    timeZone: config.BUSINESS_TIME_ZONE,
+    misfireGraceMs: config.BATCH_MISFIRE_GRACE_MS,
+  }
+  let loop: Promise<void> | undefined
+
+  async function databaseNow(): Promise<Date> {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
+    return rows[0]?.now as Date
+  }
+
+  /** Records a run for `period` (idempotent); refuses a month that has not ended. */
+  async function request(period: string, strategy: Strategy = config.BATCH_STRATEGY) {
+    const range = parsePeriod(period, config.BUSINESS_TIME_ZONE)
+    if (!range) throw batchErrors.PERIOD_NOT_ENDED(`period must be YYYY-MM, got "${period}"`)
+    if ((await databaseNow()) < range.end) throw batchErrors.PERIOD_NOT_ENDED()
+    return runs.ensure(period, strategy, settings.publishDelayMs)
+  }
+
+  async function tick(): Promise<void> {
+    if (config.BATCH_SCHEDULE_ENABLED) {
+      const due = dueRun(await databaseNow(), schedule)
+      if (due && !(await runs.find(due.period))) {
+        log.info({ period: due.period, fireAt: due.fireAt }, 'starting the scheduled monthly run')
+        await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
+      }
+    }
+    const [open] = await pool.query<RowDataPacket[]>(
+      `SELECT period, strategy FROM batch_runs WHERE job = ? AND status IN ('REQUESTED', 'PLANNING', 'RUNNING') ORDER BY requested_at, id LIMIT 1`,
+      [monthlyJob],
+    )
+    const run = open[0]
+    if (!run) return
+    const report = await runWorker({ pool, membership, period: run.period, strategy: run.strategy, settings, signal: stopping.signal, metrics, log })
+    log.info({ report }, 'batch run share finished')
+  }
+
+  return {
+    request,
+    start(): void {
+      loop ??= (async () => {
+        while (!stopping.signal.aborted) {
+          try {
+            await tick()
+            metrics.daemonPolls.inc()
+          } catch (error) {
+            log.warn({ err: error }, 'batch daemon step failed; retrying next poll')
+          }
+          await sleep(config.BATCH_DAEMON_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
+        }
+      })()
+    },
+    /** Stops taking work; the chunks in hand are finished (or fenced out) before it resolves. */
+    async stop(): Promise<void> {
+      stopping.abort()
+      await loop
+    },
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    runner: ReturnType<typeof createRunner>
+    batchPool: Pool
+  }
+}
+
+/** The batch pool (separate from the API pool) and the daemon loop, started when ready. */
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
+    const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log })
+    app.decorate('batchPool', pool)
+    app.decorate('runner', runner)
+    app.addHook('onReady', async () => {
+      runner.start()
+    })
+    app.addHook('onClose', async () => {
+      await runner.stop()
+      await pool.end()
+    })
+  },
+  { name: 'batch-runner', dependencies: ['membership', 'metrics'] },
+)

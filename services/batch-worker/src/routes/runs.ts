@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { errorSchema } from '@commerce/kit'
+import { batchErrors } from '../errors.ts'
+import { strategies } from '../job/runs.ts'
+import { readRunStatus } from '../job/status.ts'
+
+const periodSchema = Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM, a month of the business time zone' })
+const nullableNumber = Type.Union([Type.Number(), Type.Null()])
+const runStatusSchema = Type.Object({
+  id: Type.Integer(),
+  period: Type.String(),
+  status: Type.String(),
+  strategy: Type.String(),
+  targets: nullableNumber,
+  chunks: nullableNumber,
+  chunksDone: Type.Integer(),
+  chunksClaimed: Type.Integer(),
+  couponsIssued: Type.Integer(),
+  couponsRevoked: Type.Integer(),
+  redemptionsApplied: Type.Integer(),
+  planSeconds: nullableNumber,
+  processSeconds: nullableNumber,
+  totalSeconds: nullableNumber,
+})
+
+/** Operator routes of the daemon: request a run (admin), read a run's progress. */
+export default async function runRoutes(parent: FastifyInstance) {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.post(
+    '/runs',
+    {
+      schema: {
+        body: Type.Object({ period: periodSchema, strategy: Type.Optional(Type.Union(strategies.map((s) => Type.Literal(s)))) }, { additionalProperties: false }),
+        response: { 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      app.auth.requireAdmin(request)
+      const run = await app.runner.request(request.body.period, request.body.strategy)
+      const status = await readRunStatus(app.pool, { id: run.id })
+      return reply.code(202).header('location', `/runs/${run.id}`).send(status!)
+    },
+  )
+
+  app.get(
+    '/runs/:id',
+    { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: runStatusSchema, 404: errorSchema } } },
+    async (request) => {
+      const status = await readRunStatus(app.pool, { id: request.params.id })
+      if (!status) throw batchErrors.RUN_NOT_FOUND()
+      return status
+    },
+  )
+
+  app.get(
+    '/runs',
+    { schema: { querystring: Type.Object({ period: periodSchema }), response: { 200: runStatusSchema, 404: errorSchema } } },
+    async (request) => {
+      const status = await readRunStatus(app.pool, { period: request.query.period })
+      if (!status) throw batchErrors.RUN_NOT_FOUND(`no run for ${request.query.period}`)
+      return status
+    },
+  )
+}

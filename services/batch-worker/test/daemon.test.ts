@@ -1,0 +1,79 @@
+import t, { type Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { auditBatch } from '@commerce/audit'
+import type { Pool } from '@commerce/db'
+import { bearer, testEnv } from '@commerce/kit/testing'
+import { buildApp } from '../src/app.ts'
+import { loadServiceConfig } from '../src/config.ts'
+import { period, settings, testDatabase } from './job/fixtures.ts'
+
+const fast = { BATCH_DAEMON_POLL_MS: '20', BATCH_POLL_MS: '20', BATCH_PUBLISH_DELAY_MS: '30', BATCH_CHUNK_SIZE: '10' }
+
+async function daemon(t: Test, url: string, env: Record<string, string>) {
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { ...fast, ...env })), logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+type App = Awaited<ReturnType<typeof daemon>>
+
+/** Polls the run's status route until it reports COMPLETED (the tap timeout bounds the wait). */
+async function completed(app: App, url: string): Promise<Record<string, unknown>> {
+  for (;;) {
+    const response = await app.inject(url)
+    if (response.statusCode === 200 && response.json().status === 'COMPLETED') return response.json()
+    await sleep(20)
+  }
+}
+
+async function audited(t: Test, pool: Pool) {
+  const result = await auditBatch(pool, { period, policy: settings.policy })
+  t.same(result.checks.filter((check) => !check.ok), [], 'auditor passes')
+}
+
+t.test('a daemon that was down at the scheduled time starts the missed run when it comes back', async (t) => {
+  const { url, pool } = await testDatabase(t, 60)
+  // The 2026-10 run fired at 2026-11-01 00:00 Asia/Seoul; a long grace makes that a misfire to catch up.
+  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: String(3_650 * 86_400_000) })
+  const run = await completed(app, `/runs?period=${period}`)
+  t.match(run, { period, status: 'COMPLETED', strategy: 'bulk' })
+  t.equal(run.chunksDone, run.chunks)
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /batch_chunks_done_total\{service="batch-worker"\} [1-9]/)
+  await audited(t, pool)
+})
+
+t.test('a daemon past the misfire grace does not start an old period by itself', async (t) => {
+  const { url } = await testDatabase(t, 10)
+  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: '1000' })
+  // Three completed polls: each would have started the run had it been due.
+  while (!/batch_daemon_polls_total\{service="batch-worker"\} ([3-9]|\d\d)/.test((await app.inject('/metrics')).body)) await sleep(20)
+  t.equal((await app.inject(`/runs?period=${period}`)).json().code, 'RUN_NOT_FOUND')
+})
+
+t.test('POST /runs (admin) requests a run the daemon then completes; bad requests are refused', async (t) => {
+  const { url, pool } = await testDatabase(t, 60)
+  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' })
+  const post = (payload: object, headers: Record<string, string> = bearer(1, 'admin')) => app.inject({ method: 'POST', url: '/runs', payload, headers })
+
+  t.equal((await post({ period })).statusCode, 202)
+  t.equal((await app.inject({ method: 'POST', url: '/runs', payload: { period } })).statusCode, 401)
+  t.equal((await post({ period }, bearer(1))).json().code, 'FORBIDDEN')
+  for (const bad of [{ period: '2026-13' }, { period: "2026-10' OR 1=1" }, {}, { period, strategy: 'fast' }]) {
+    const response = await post(bad)
+    t.equal(response.statusCode, 400, JSON.stringify(bad))
+    t.equal(response.json().code, 'VALIDATION')
+  }
+  t.equal((await post({ period: '2999-01' })).json().code, 'PERIOD_NOT_ENDED')
+
+  const accepted = await post({ period, strategy: 'batched' })
+  t.equal(accepted.statusCode, 202, 'requesting again is idempotent')
+  const location = accepted.headers.location as string
+  t.match(location, /^\/runs\/\d+$/)
+  const run = await completed(app, location)
+  t.match(run, { period, strategy: 'bulk' }, 'the first request decided the strategy')
+  t.equal((await app.inject('/runs/999999')).json().code, 'RUN_NOT_FOUND')
+  t.equal((await app.inject('/runs/abc')).statusCode, 400)
+  await audited(t, pool)
+})
