@@ -38,9 +38,9 @@ export interface BatchWorkerOptions {
 }
 
 /**
- * Starts one-shot batch workers (`batch-worker run`) as separate processes (what a Kubernetes Job with
- * `parallelism` does): each is `node services/batch-worker/src/run.ts`, logs to
- * .local/logs/batch-<i>.log, and prints its report as the last stdout line.
+ * Starts one one-shot batch worker as a separate process (M of them is what a Kubernetes Job
+ * with `parallelism` does): `services/batch-worker/src/main.ts run`, the image's entry. It logs
+ * to .local/logs/batch-<i>.log and prints its report as the last stdout line.
  */
 export function startBatchWorker(index: number, options: BatchWorkerOptions): BatchWorkerProcess {
   const logDir = join(localDir, 'logs')
