@@ -10,3 +10,4 @@ export {
   type ChunkOwnership,
   type Queryable,
 } from './leases.ts'
+export { createBatchView, type BatchView, type BatchViewOptions, type InBatch } from './batch-view.ts'

@@ -18,6 +18,10 @@ export const baseConfigProperties = {
   DB_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
   DB_LOCK_WAIT_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 600, default: 2 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** The API guard's refresh of RUNNING batch runs (DESIGN §6.3); batch publish waits 2 × 250 ms. */
+  BATCH_GUARD_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 250, default: 200 }),
+  /** Off only to measure what the guard buys (benchmarks): every user is then treated as idle. */
+  BATCH_GUARD_ENABLED: Type.Boolean({ default: true }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
 }
 

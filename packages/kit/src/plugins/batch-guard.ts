@@ -1,0 +1,32 @@
+import fp from 'fastify-plugin'
+import { createBatchView, type InBatch } from '@commerce/cluster'
+import type { BaseConfig } from '../config.ts'
+
+/** The guard every API asks before touching a user's rows: a memory lookup, no DB I/O. */
+export function createBatchGuard(view: ReturnType<typeof createBatchView>, enabled: boolean) {
+  return {
+    view,
+    inBatch: (userId: number): InBatch | null => (enabled ? view.inBatch(userId) : null),
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    batchGuard: ReturnType<typeof createBatchGuard>
+  }
+}
+
+/** Keeps the view of RUNNING batch runs fresh while the app runs (DESIGN §6.3). */
+export default fp<{ config: BaseConfig }>(
+  async (app, { config }) => {
+    const view = createBatchView({ pool: app.pool, refreshMs: config.BATCH_GUARD_REFRESH_MS, log: app.log })
+    app.decorate('batchGuard', createBatchGuard(view, config.BATCH_GUARD_ENABLED))
+    app.addHook('onReady', async () => {
+      await view.start()
+    })
+    app.addHook('preClose', async () => {
+      view.stop()
+    })
+  },
+  { name: 'batch-guard', dependencies: ['db'] },
+)
