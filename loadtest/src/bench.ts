@@ -3,9 +3,10 @@ import { databaseUrl } from '@commerce/db'
 import { ensureDatabaseServer } from '@commerce/local/database'
 import { fail } from '@commerce/local/cli/fail'
 import { benchBatch } from './scenarios/batch.ts'
+import { benchLiveDuringBatch } from './scenarios/live.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch'] as const
+const scenarios = ['batch', 'live-during-batch'] as const
 
 function parseFlags() {
   try {
@@ -18,6 +19,8 @@ function parseFlags() {
         'naive-orders': { type: 'string' },
         repetitions: { type: 'string', default: '3' },
         workers: { type: 'string', default: '1,2' },
+        connections: { type: 'string', default: '500' },
+        loops: { type: 'string', default: '10' },
       },
       strict: true,
     })
@@ -37,6 +40,8 @@ function parseFlags() {
       naiveOrders: int('naive-orders', values['naive-orders'] ?? values.orders, 0),
       repetitions: int('repetitions', values.repetitions, 1),
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
+      connections: int('connections', values.connections, 1),
+      loops: int('loops', values.loops, 1),
     }
   } catch (error) {
     fail(error)
@@ -46,7 +51,8 @@ function parseFlags() {
 const flags = parseFlags()
 try {
   await ensureDatabaseServer()
-  const dir = await benchBatch({ ...flags, baseUrl: databaseUrl(), log: (line) => console.log(line) })
+  const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
+  const dir = flags.scenario === 'batch' ? await benchBatch(common) : await benchLiveDuringBatch(common)
   console.log(`report: ${dir}`)
   process.exit(0)
 } catch (error) {

@@ -37,6 +37,8 @@ export interface StackOptions {
   databaseUrl?: string
   /** Membership heartbeat of every replica (HEARTBEAT_MS); the services' default otherwise. */
   heartbeatMs?: number
+  /** Extra settings for every replica (e.g. BATCH_GUARD_ENABLED=false for a benchmark). */
+  env?: Record<string, string>
   /** How long each replica may take to answer 200 on /ready. */
   readyTimeoutMs?: number
   /** Where the state file, logs and nginx's files go (default .local); tests use their own folder. */
@@ -241,6 +243,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     AUTH_SECRET: authSecret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...(options.heartbeatMs === undefined ? {} : { HEARTBEAT_MS: String(options.heartbeatMs) }),
+    ...options.env,
   })
   try {
     if (options.databaseUrl) {

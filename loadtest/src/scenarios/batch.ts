@@ -35,7 +35,7 @@ interface Measured {
 }
 
 /** Puts the data back to "before the batch": grades BRONZE, nothing the batch writes. */
-async function resetBatchState(pool: Pool): Promise<void> {
+export async function resetBatchState(pool: Pool): Promise<void> {
   await pool.query("UPDATE users SET grade = 'BRONZE', grade_updated_at = NULL WHERE grade <> 'BRONZE' OR grade_updated_at IS NOT NULL")
   for (const table of ['grade_history', 'coupons', 'coupon_redemptions', 'batch_runs', 'batch_targets', 'step_execution_log', 'was_instances']) {
     await pool.query(`TRUNCATE TABLE ${table}`)
@@ -107,7 +107,7 @@ async function measureFloor(pool: Pool): Promise<{ seconds: number; scanSeconds:
   }
 }
 
-async function seededDatabase(baseUrl: string, name: string, users: number, orders: number) {
+export async function seededDatabase(baseUrl: string, name: string, users: number, orders: number) {
   const url = withDatabase(baseUrl, name)
   await dropDatabase(url).catch(() => undefined)
   await migrateDatabase(url)
