@@ -74,6 +74,28 @@ t.test('a worker started mid-run joins and the run completes exactly once', asyn
   await audited(t, pool)
 })
 
+t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes exactly once', async (t) => {
+  const { url, pool } = await seeded(t)
+  const doomed = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: url, period, strategy: 'naive', env }))
+  t.teardown(() => doomed.forEach((worker) => worker.child.kill('SIGKILL')))
+  for (;;) {
+    const [[row]] = await pool.query<RowDataPacket[]>("SELECT SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed FROM step_execution_log")
+    if (Number(row?.done) > 0 && Number(row?.claimed) > 0) break
+    await sleep(10)
+  }
+  doomed.forEach((worker) => worker.child.kill('SIGKILL'))
+  await Promise.all(doomed.map((worker) => worker.finished))
+  const [[before]] = await pool.query<RowDataPacket[]>("SELECT status FROM batch_runs")
+  t.equal(before?.status, 'RUNNING', 'the run was left half done')
+
+  const restart = startBatchWorker(2, { databaseUrl: url, period, strategy: 'naive', env })
+  t.teardown(() => restart.child.kill('SIGKILL'))
+  const result = await restart.finished
+  t.equal(result.code, 0)
+  t.equal(result.report?.status, 'COMPLETED')
+  await audited(t, pool)
+})
+
 t.test('bad flags give a one-line error and exit 1', async (t) => {
   const url = await createTestDatabase(t)
   for (const args of [{ period: '2026-13' }, { period: '2999-01' }, { period: '2026-10', strategy: 'fast' }]) {
