@@ -1,0 +1,79 @@
+import { Pool, type Dispatcher } from 'undici'
+
+/**
+ * An open-model load generator: requests are *scheduled* at a constant arrival rate, whatever
+ * the server does, and each latency is measured from the request's scheduled time, not from
+ * when it could be sent (coordinated-omission correction). autocannon is closed-loop: a slow
+ * server slows its clients down and hides the queueing a real crowd would see.
+ */
+export interface OpenModelRequest {
+  method: Dispatcher.HttpMethod
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+export interface OpenModelResult {
+  /** Scheduled time (ms since start), latency from that time (ms), HTTP status (0 = network error). */
+  samples: { at: number; ms: number; status: number }[]
+  /** The arrival rate actually offered (requests scheduled ÷ duration). */
+  offeredRate: number
+  networkErrors: number
+  /** Scheduled requests the generator sent more than 10 ms late (the generator itself saturating). */
+  lateSends: number
+}
+
+export async function runOpenModel(options: {
+  origin: string
+  rate: number
+  durationSec: number
+  connections: number
+  timeoutMs?: number
+  request: (index: number) => OpenModelRequest
+  onResponse?: (index: number, status: number, body: string) => void
+}): Promise<OpenModelResult> {
+  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 })
+  const total = Math.round(options.rate * options.durationSec)
+  const samples: OpenModelResult['samples'] = []
+  const inFlight = new Set<Promise<void>>()
+  let networkErrors = 0
+  let lateSends = 0
+  let next = 0
+  const start = performance.now()
+
+  const send = (index: number, scheduledAt: number) => {
+    const spec = options.request(index)
+    const done = pool
+      .request({ method: spec.method, path: spec.path, headers: spec.headers, body: spec.body })
+      .then(async (response) => {
+        const body = await response.body.text()
+        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: response.statusCode })
+        options.onResponse?.(index, response.statusCode, body)
+      })
+      .catch(() => {
+        networkErrors += 1
+        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: 0 })
+      })
+      .finally(() => inFlight.delete(done))
+    inFlight.add(done)
+  }
+
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now() - start
+      while (next < total && (next * 1000) / options.rate <= now) {
+        const scheduledAt = (next * 1000) / options.rate
+        if (now - scheduledAt > 10) lateSends += 1
+        send(next, scheduledAt)
+        next += 1
+      }
+      if (next >= total) resolve()
+      // 1 ms ticks: sends go out in small bursts; a busy-spin would steal a core from the servers.
+      else setTimeout(tick, 1)
+    }
+    tick()
+  })
+  while (inFlight.size > 0) await Promise.race(inFlight)
+  await pool.close()
+  return { samples, offeredRate: total / options.durationSec, networkErrors, lateSends }
+}
