@@ -10,6 +10,7 @@ import membershipPlugin from './plugins/membership.ts'
 import authPlugin from './plugins/auth.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import healthPlugin from './plugins/health.ts'
+import openapiPlugin from './plugins/openapi.ts'
 
 export const serviceNames = ['user-api', 'coupon-api', 'event-apply', 'batch-worker'] as const
 export type ServiceName = (typeof serviceNames)[number]
@@ -41,6 +42,7 @@ export async function createServiceApp({ service, config, logger, maxEventLoopDe
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(errorsPlugin)
+  await app.register(openapiPlugin, { service })
   await app.register(metricsPlugin, { service })
   await app.register(underPressure, {
     maxEventLoopDelay: maxEventLoopDelayMs,

@@ -7,7 +7,7 @@ import { strategies } from './job/runs.ts'
 const { thresholds } = defaultGradePolicy
 
 export const configSchema = serviceConfig({
-  BATCH_STRATEGY: Type.Union(strategies.map((s) => Type.Literal(s)), { default: 'bulk' }),
+  BATCH_STRATEGY: Type.Enum(strategies, { default: 'bulk' }),
   /** Targets per chunk; fixed in the run's plan, so changing it affects new runs only. */
   BATCH_CHUNK_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
   /** Chunks one worker processes at once; each holds one batch connection. */

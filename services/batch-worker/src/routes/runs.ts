@@ -33,7 +33,7 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs',
     {
       schema: {
-        body: Type.Object({ period: periodSchema, strategy: Type.Optional(Type.Union(strategies.map((s) => Type.Literal(s)))) }, { additionalProperties: false }),
+        body: Type.Object({ period: periodSchema, strategy: Type.Optional(Type.Enum(strategies)) }, { additionalProperties: false }),
         response: { 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
       },
     },

@@ -1,0 +1,6 @@
+import { defineErrors } from '@commerce/kit'
+
+/** user-api's error codes (the kit's VALIDATION, UNAUTHORIZED, FORBIDDEN, … apply too). */
+export const userErrors = defineErrors({
+  USER_NOT_FOUND: [404, 'no such user'],
+})

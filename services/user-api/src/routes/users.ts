@@ -1,0 +1,116 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { errorSchema, kitErrors } from '@commerce/kit'
+import { grades, parsePeriod } from '@commerce/db'
+import { userErrors } from '../errors.ts'
+import { createUserRepository } from '../users.ts'
+
+const gradeSchema = Type.Enum(grades)
+const userIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 503: errorSchema }
+const security = [{ bearer: [] }]
+
+/** Profile, grade history and orders of a user: the user themself or an admin (DESIGN §7). */
+export default async function userRoutes(parent: FastifyInstance) {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  const users = createUserRepository(app.pool)
+  // recalculating: a memory lookup in the guard's view, no database I/O (DESIGN §6.3).
+  const recalculating = (userId: number) => app.batchGuard.inBatch(userId) !== null
+
+  app.get(
+    '/users/:id',
+    {
+      schema: {
+        security,
+        params: userIdParams,
+        response: {
+          200: Type.Object({ id: Type.Integer(), name: Type.String(), grade: gradeSchema, gradeUpdatedAt: Type.Union([Type.String(), Type.Null()]), recalculating: Type.Boolean() }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params
+      app.auth.requireSelfOrAdmin(request, id)
+      const user = await users.find(id)
+      if (!user) throw userErrors.USER_NOT_FOUND()
+      return { ...user, recalculating: recalculating(id) }
+    },
+  )
+
+  app.get(
+    '/users/:id/grade-history',
+    {
+      schema: {
+        security,
+        params: userIdParams,
+        response: {
+          200: Type.Object({
+            history: Type.Array(
+              Type.Object({ period: Type.String(), fromGrade: gradeSchema, toGrade: gradeSchema, total: Type.Integer(), orderCount: Type.Integer(), createdAt: Type.String() }),
+            ),
+            recalculating: Type.Boolean(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params
+      app.auth.requireSelfOrAdmin(request, id)
+      const history = await users.gradeHistory(id)
+      if (history.length === 0 && !(await users.exists(id))) throw userErrors.USER_NOT_FOUND()
+      return { history, recalculating: recalculating(id) }
+    },
+  )
+
+  const orderSchema = Type.Object({ id: Type.Integer(), amount: Type.Integer(), category: Type.String(), status: Type.Union([Type.Literal('PAID'), Type.Literal('CANCELLED')]), orderedAt: Type.String() })
+
+  app.post(
+    '/users/:id/orders',
+    {
+      schema: {
+        security,
+        params: userIdParams,
+        body: Type.Object({
+          amount: Type.Integer({ minimum: 100, maximum: 100_000_000 }),
+          category: Type.String({ minLength: 1, maxLength: 20, pattern: '^[^\\p{Cc}\\p{Cf}]+$' }),
+        }),
+        response: { 201: Type.Intersect([orderSchema, Type.Object({ userId: Type.Integer() })]), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params
+      // Orders are placed by the customer only: an admin reads anyone's, but never buys for them.
+      const who = app.auth.principal(request)
+      if (who.userId !== id) throw kitErrors.FORBIDDEN('orders are placed by the user themself')
+      if (!(await users.exists(id))) throw userErrors.USER_NOT_FOUND()
+      const order = await users.placeOrder(id, request.body.amount, request.body.category)
+      return reply.code(201).send(order)
+    },
+  )
+
+  app.get(
+    '/users/:id/orders',
+    {
+      schema: {
+        security,
+        params: userIdParams,
+        querystring: Type.Object({
+          period: Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' }),
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+        }),
+        response: { 200: Type.Object({ orders: Type.Array(orderSchema), total: Type.Integer(), count: Type.Integer() }), ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params
+      app.auth.requireSelfOrAdmin(request, id)
+      if (!(await users.exists(id))) throw userErrors.USER_NOT_FOUND()
+      const range = parsePeriod(request.query.period)!
+      const found = await users.ordersIn(id, range, request.query.limit)
+      return { orders: found.orders, total: found.paidTotal, count: found.paidCount }
+    },
+  )
+}

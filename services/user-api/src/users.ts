@@ -1,0 +1,66 @@
+import type { Grade, PeriodRange, Pool, ResultSetHeader, RowDataPacket } from '@commerce/db'
+
+/**
+ * Reads and writes of users, their grade history and orders. Raw mysql2 on the API pool: these
+ * are the hottest routes under load, each one indexed statement, and plain reads never wait on
+ * the batch's row locks (InnoDB consistent reads).
+ */
+export function createUserRepository(pool: Pool) {
+  return {
+    async find(id: number) {
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, name, grade, grade_updated_at FROM users WHERE id = ?', [id])
+      const row = rows[0]
+      return row ? { id: row.id as number, name: row.name as string, grade: row.grade as Grade, gradeUpdatedAt: (row.grade_updated_at as Date | null)?.toISOString() ?? null } : null
+    },
+
+    async exists(id: number): Promise<boolean> {
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT 1 FROM users WHERE id = ?', [id])
+      return rows.length > 0
+    },
+
+    async gradeHistory(userId: number) {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT period, from_grade, to_grade, total, order_count, created_at FROM grade_history WHERE user_id = ? ORDER BY period DESC',
+        [userId],
+      )
+      return rows.map((row) => ({
+        period: row.period as string,
+        fromGrade: row.from_grade as Grade,
+        toGrade: row.to_grade as Grade,
+        total: Number(row.total),
+        orderCount: row.order_count as number,
+        createdAt: (row.created_at as Date).toISOString(),
+      }))
+    },
+
+    async placeOrder(userId: number, amount: number, category: string) {
+      const [inserted] = await pool.query<ResultSetHeader>(
+        "INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (?, ?, ?, 'PAID', NOW())",
+        [userId, amount, category],
+      )
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT ordered_at FROM orders WHERE id = ?', [inserted.insertId])
+      return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: (rows[0]?.ordered_at as Date).toISOString() }
+    },
+
+    /** One user's orders in a period, by the (user_id, ordered_at, amount, status) index. */
+    async ordersIn(userId: number, range: PeriodRange, limit: number) {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT id, amount, category, status, ordered_at FROM orders
+         WHERE user_id = ? AND ordered_at >= ? AND ordered_at < ? ORDER BY ordered_at DESC, id DESC LIMIT ?`,
+        [userId, range.start, range.end, limit],
+      )
+      const [[sum]] = await pool.query<RowDataPacket[]>(
+        `SELECT COALESCE(SUM(amount), 0) AS total, COUNT(*) AS n FROM orders
+         WHERE user_id = ? AND ordered_at >= ? AND ordered_at < ? AND status = 'PAID'`,
+        [userId, range.start, range.end],
+      )
+      return {
+        orders: rows.map((row) => ({ id: row.id as number, amount: row.amount as number, category: row.category as string, status: row.status as 'PAID' | 'CANCELLED', orderedAt: (row.ordered_at as Date).toISOString() })),
+        paidTotal: Number(sum?.total ?? 0),
+        paidCount: Number(sum?.n ?? 0),
+      }
+    },
+  }
+}
+
+export type UserRepository = ReturnType<typeof createUserRepository>
