@@ -1,6 +1,9 @@
-import { createServiceApp } from '@commerce/kit'
+import { batchGuardPlugin, createServiceApp } from '@commerce/kit'
 import type { FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
+import couponsPlugin from './plugins/coupons.ts'
+import sweeperPlugin from './plugins/sweeper.ts'
+import couponRoutes from './routes/coupons.ts'
 
 export interface BuildAppOptions {
   config: Config
@@ -10,5 +13,9 @@ export interface BuildAppOptions {
 /** Builds the coupon-api app without listening (tests use `inject`; server.ts listens). */
 export async function buildApp({ config, logger }: BuildAppOptions) {
   const app = await createServiceApp({ service: 'coupon-api', config, logger })
+  await app.register(batchGuardPlugin, { config })
+  await app.register(couponsPlugin)
+  await app.register(sweeperPlugin, { config })
+  await app.register(couponRoutes)
   return app
 }

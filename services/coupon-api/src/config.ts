@@ -1,8 +1,10 @@
-import { baseConfigSchema, loadConfig } from '@commerce/kit'
-import type { Static } from 'typebox'
+import { loadConfig, serviceConfig } from '@commerce/kit'
+import { Type, type Static } from 'typebox'
 
-// Service-specific settings join the shared ones here as the features land.
-export const configSchema = baseConfigSchema
+export const configSchema = serviceConfig({
+  /** How often each replica applies the PENDING redemptions of its share of users (DESIGN §6.4). */
+  COUPON_SWEEP_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
+})
 export type Config = Static<typeof configSchema>
 
 export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfig(configSchema, env)

@@ -1,0 +1,132 @@
+import { v7 as uuidv7 } from 'uuid'
+import { uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+
+export interface Redemption {
+  redemptionId: string
+  couponId: string
+  userId: number
+  status: 'PENDING' | 'REDEEMED' | 'REJECTED'
+  reason: RedemptionRejection | null
+  requestedAt: string
+  resolvedAt: string | null
+}
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
+const toRedemption = (row: RowDataPacket): Redemption => ({
+  redemptionId: uuidFromBytes(row.id as Buffer),
+  couponId: uuidFromBytes(row.coupon_id as Buffer),
+  userId: row.user_id as number,
+  status: row.status as Redemption['status'],
+  reason: (row.reason as RedemptionRejection | null) ?? null,
+  requestedAt: iso(row.requested_at)!,
+  resolvedAt: iso(row.resolved_at),
+})
+const redemptionColumns = 'id, coupon_id, user_id, status, reason, requested_at, resolved_at'
+
+/** The MySQL error a statement raises when it gave up waiting for a row lock. */
+export const isLockWaitTimeout = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_WAIT_TIMEOUT'
+const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
+
+/**
+ * Coupons and redemption requests. Raw mysql2 on the API pool: redeem is the hottest write
+ * under load, and its statements are single-row conditional UPDATEs whose row count decides.
+ */
+export function createCouponRepository(pool: Pool) {
+  async function findRedemptionByKey(userId: number, key: string): Promise<Redemption | null> {
+    const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?`, [userId, key])
+    return rows[0] ? toRedemption(rows[0]) : null
+  }
+
+  return {
+    async findCoupon(id: string) {
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT user_id FROM coupons WHERE id = ?', [uuidToBytes(id)])
+      return rows[0] ? { userId: rows[0].user_id as number } : null
+    },
+
+    async listCoupons(userId: number, status?: CouponStatus) {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT id, kind, period, slot, status, amount, issued_at, expires_at, redeemed_at FROM coupons
+         WHERE user_id = ? ${status ? 'AND status = ?' : ''} ORDER BY issued_at DESC, id`,
+        status ? [userId, status] : [userId],
+      )
+      return rows.map((row) => ({
+        id: uuidFromBytes(row.id as Buffer),
+        kind: row.kind as string,
+        period: row.period as string,
+        slot: row.slot as number,
+        status: row.status as CouponStatus,
+        amount: row.amount as number,
+        issuedAt: iso(row.issued_at)!,
+        expiresAt: iso(row.expires_at)!,
+        redeemedAt: iso(row.redeemed_at),
+      }))
+    },
+
+    findRedemptionByKey,
+
+    async findRedemption(id: string): Promise<Redemption | null> {
+      const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE id = ?`, [uuidToBytes(id)])
+      return rows[0] ? toRedemption(rows[0]) : null
+    },
+
+    /**
+     * Records a request to apply later (DESIGN §6.4). The unique (user, key) decides between
+     * concurrent duplicates: the loser gets the winner's row back.
+     */
+    async defer(couponId: string, userId: number, key: string): Promise<Redemption> {
+      const id = uuidv7()
+      await pool.query('INSERT IGNORE INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(id), uuidToBytes(couponId), userId, key])
+      return (await findRedemptionByKey(userId, key))!
+    },
+
+    /**
+     * Redeems now, in one short transaction with the request's record. Returns null when the
+     * key was taken meanwhile (the caller re-reads it); throws a lock wait timeout to the caller,
+     * which defers instead.
+     */
+    async redeemNow(couponId: string, userId: number, key: string): Promise<Redemption | null> {
+      const id = uuidToBytes(uuidv7())
+      const conn: PoolConnection = await pool.getConnection()
+      try {
+        await conn.beginTransaction()
+        try {
+          await conn.query("INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status) VALUES (?, ?, ?, ?, 'PENDING')", [id, uuidToBytes(couponId), userId, key])
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error
+          await conn.rollback()
+          return null
+        }
+        const [redeemed] = await conn.query<ResultSetHeader>(
+          "UPDATE coupons SET status = 'REDEEMED', redeemed_at = NOW(6) WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at >= NOW(6)",
+          [uuidToBytes(couponId), userId],
+        )
+        if (redeemed.affectedRows === 1) {
+          await conn.query("UPDATE coupon_redemptions SET status = 'REDEEMED', resolved_at = NOW(6) WHERE id = ?", [id])
+        } else {
+          const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(couponId)])
+          const reason: RedemptionRejection =
+            coupon?.status === 'REVOKED' ? 'COUPON_REVOKED' : coupon?.status === 'REDEEMED' ? 'COUPON_ALREADY_REDEEMED' : coupon?.expired ? 'COUPON_EXPIRED' : 'COUPON_NOT_FOUND'
+          await conn.query("UPDATE coupon_redemptions SET status = 'REJECTED', reason = ?, resolved_at = NOW(6) WHERE id = ?", [reason, id])
+        }
+        await conn.commit()
+      } catch (error) {
+        await conn.rollback().catch(() => undefined)
+        throw error
+      } finally {
+        conn.release()
+      }
+      return findRedemptionByKey(userId, key)
+    },
+
+    /** Users with PENDING requests in this replica's share (user_id % size = rank). */
+    async pendingUsers(rank: number, size: number, limit: number): Promise<number[]> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        "SELECT DISTINCT user_id FROM coupon_redemptions WHERE status = 'PENDING' AND MOD(user_id, ?) = ? LIMIT ?",
+        [size, rank, limit],
+      )
+      return rows.map((row) => row.user_id as number)
+    },
+  }
+}
+
+export type CouponRepository = ReturnType<typeof createCouponRepository>

@@ -1,0 +1,75 @@
+import fp from 'fastify-plugin'
+import { Counter } from 'prom-client'
+import type { FastifyInstance } from 'fastify'
+import { applyPendingRedemptions } from '@commerce/db'
+import type { Config } from '../config.ts'
+
+const usersPerSweep = 100
+
+/**
+ * Applies deferred redemptions whose user is no longer in a batch chunk (DESIGN §6.4): requests
+ * recorded after the chunk committed, or deferred on a lock timeout. Live coupon-api replicas
+ * split the users by rank (user_id % N = rank), so each request has one sweeper.
+ */
+export function createSweeper(app: FastifyInstance, config: Config) {
+  const applied = new Counter({ name: 'coupon_redemptions_swept_total', help: 'Deferred redemptions applied by the sweeper, by outcome', labelNames: ['outcome'] as const, registers: [app.metrics.registry] })
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  async function sweep(): Promise<number> {
+    const { rank, size } = app.membership.view()
+    if (rank < 0) return 0
+    // The true view, even when the request guard is switched off for a benchmark.
+    const users = (await app.coupons.pendingUsers(rank, size, usersPerSweep)).filter((userId) => app.batchGuard.view.inBatch(userId) === null)
+    if (users.length === 0) return 0
+    const conn = await app.pool.getConnection()
+    try {
+      await conn.beginTransaction()
+      const result = await applyPendingRedemptions(conn, users)
+      await conn.commit()
+      applied.inc({ outcome: 'redeemed' }, result.redeemed)
+      applied.inc({ outcome: 'rejected' }, result.rejected)
+      return result.redeemed + result.rejected
+    } catch (error) {
+      await conn.rollback().catch(() => undefined)
+      throw error
+    } finally {
+      conn.release()
+    }
+  }
+
+  function schedule(): void {
+    if (stopped) return
+    timer = setTimeout(() => {
+      sweep()
+        .catch((error: unknown) => app.log.warn({ err: error }, 'redemption sweep failed; retrying'))
+        .finally(schedule)
+    }, config.COUPON_SWEEP_MS)
+    timer.unref()
+  }
+
+  return {
+    sweep,
+    start: schedule,
+    stop(): void {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sweeper: ReturnType<typeof createSweeper>
+  }
+}
+
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const sweeper = createSweeper(app, config)
+    app.decorate('sweeper', sweeper)
+    app.addHook('onReady', async () => sweeper.start())
+    app.addHook('preClose', async () => sweeper.stop())
+  },
+  { name: 'sweeper', dependencies: ['coupons', 'membership', 'batch-guard', 'metrics'] },
+)

@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { Counter } from 'prom-client'
+import { couponStatuses } from '@commerce/db'
+import { errorSchema, kitErrors } from '@commerce/kit'
+import { isLockWaitTimeout, type Redemption } from '../coupons.ts'
+import { couponErrors } from '../errors.ts'
+
+const uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })
+const nullableString = Type.Union([Type.String(), Type.Null()])
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema }
+const security = [{ bearer: [] }]
+const outcomeSchema = Type.Object({ redemptionId: uuid, status: Type.Enum(['PENDING', 'REDEEMED']) })
+
+/** Coupons of a user, redeeming one (DESIGN §6.4), and reading a redemption request. */
+export default async function couponRoutes(parent: FastifyInstance) {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  const deferred = new Counter({ name: 'coupon_redemptions_deferred_total', help: 'Redemptions answered 202 and applied later', labelNames: ['why'] as const, registers: [app.metrics.registry] })
+
+  app.get(
+    '/users/:id/coupons',
+    {
+      schema: {
+        security,
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
+        querystring: Type.Object({ status: Type.Optional(Type.Enum(couponStatuses)) }),
+        response: {
+          200: Type.Object({
+            coupons: Type.Array(
+              Type.Object({ id: uuid, kind: Type.String(), period: Type.String(), slot: Type.Integer(), status: Type.Enum(couponStatuses), amount: Type.Integer(), issuedAt: Type.String(), expiresAt: Type.String(), redeemedAt: nullableString }),
+            ),
+            recalculating: Type.Boolean(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params
+      app.auth.requireSelfOrAdmin(request, id)
+      // Committed snapshot; the guard's view says whether the batch is rewriting it now.
+      return { coupons: await app.coupons.listCoupons(id, request.query.status), recalculating: app.batchGuard.inBatch(id) !== null }
+    },
+  )
+
+  /** The same answer for every replay of one request: 202 pending, 200 redeemed, 409 why not. */
+  function answer(reply: FastifyReply, redemption: Redemption) {
+    if (redemption.status === 'PENDING') {
+      return reply.code(202).header('location', `/redemptions/${redemption.redemptionId}`).send({ redemptionId: redemption.redemptionId, status: 'PENDING' as const })
+    }
+    if (redemption.status === 'REDEEMED') return reply.code(200).send({ redemptionId: redemption.redemptionId, status: 'REDEEMED' as const })
+    throw couponErrors[redemption.reason ?? 'COUPON_NOT_FOUND']()
+  }
+
+  app.post(
+    '/coupons/:id/redeem',
+    {
+      schema: {
+        security,
+        params: Type.Object({ id: uuid }),
+        headers: Type.Object({ 'idempotency-key': Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }),
+        response: { 200: outcomeSchema, 202: outcomeSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const who = app.auth.principal(request)
+      const couponId = request.params.id.toLowerCase()
+      const key = request.headers['idempotency-key']
+      const coupon = await app.coupons.findCoupon(couponId)
+      if (!coupon) throw couponErrors.COUPON_NOT_FOUND()
+      if (coupon.userId !== who.userId) throw kitErrors.FORBIDDEN('only the coupon owner may redeem it')
+
+      const replay = await app.coupons.findRedemptionByKey(who.userId, key)
+      if (replay) {
+        if (replay.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
+        return answer(reply, replay)
+      }
+      // In batch: record durably and answer 202 without touching the rows the batch rewrites.
+      if (app.batchGuard.inBatch(who.userId)) {
+        deferred.inc({ why: 'in-batch' })
+        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+      }
+      try {
+        const done = (await app.coupons.redeemNow(couponId, who.userId, key)) ?? (await app.coupons.findRedemptionByKey(who.userId, key))
+        if (!done) throw couponErrors.REDEMPTION_NOT_FOUND()
+        if (done.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
+        return answer(reply, done)
+      } catch (error) {
+        // A stale guard view met the batch's row lock: defer rather than wait or fail.
+        if (!isLockWaitTimeout(error)) throw error
+        deferred.inc({ why: 'lock-timeout' })
+        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+      }
+    },
+  )
+
+  app.get(
+    '/redemptions/:id',
+    {
+      schema: {
+        security,
+        params: Type.Object({ id: uuid }),
+        response: {
+          200: Type.Object({ redemptionId: uuid, couponId: uuid, status: Type.Enum(['PENDING', 'REDEEMED', 'REJECTED']), reason: nullableString, requestedAt: Type.String(), resolvedAt: nullableString }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const redemption = await app.coupons.findRedemption(request.params.id.toLowerCase())
+      if (!redemption) throw couponErrors.REDEMPTION_NOT_FOUND()
+      app.auth.requireSelfOrAdmin(request, redemption.userId)
+      const { userId: _owner, ...visible } = redemption
+      return visible
+    },
+  )
+}

@@ -1,0 +1,213 @@
+import t, { type Test } from 'tap'
+import { v7 as uuidv7 } from 'uuid'
+import { auditBatch } from '@commerce/audit'
+import { createMembership } from '@commerce/cluster'
+import { createPool, defaultBusinessTimeZone, defaultGradePolicy, uuidToBytes, type RowDataPacket } from '@commerce/db'
+import { createTestDatabase } from '@commerce/db/testing'
+import { bearer, testEnv } from '@commerce/kit/testing'
+import { runWorker } from '@commerce/batch-worker/worker'
+import { buildApp } from '../../src/app.ts'
+import { loadServiceConfig } from '../../src/config.ts'
+
+type App = Awaited<ReturnType<typeof buildApp>>
+
+async function setup(t: Test, env: Record<string, string> = {}) {
+  const url = await createTestDatabase(t)
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { COUPON_SWEEP_MS: '60000', ...env })), logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  await app.pool.query("INSERT INTO users (id, name) VALUES (1, 'alice'), (2, 'bob')")
+  return { app, url }
+}
+
+async function coupon(app: App, userId: number, { status = 'ISSUED', period = '2026-09', expires = '2027-01-01 00:00:00', slot = 1 } = {}): Promise<string> {
+  const id = uuidv7()
+  await app.pool.query(
+    "INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, 'GRADE', ?, ?, 3000, ?, '2026-10-01', ?)",
+    [uuidToBytes(id), userId, period, slot, status, expires],
+  )
+  return id
+}
+
+const redeem = (app: App, couponId: string, userId: number, key: string) =>
+  app.inject({ method: 'POST', url: `/coupons/${couponId}/redeem`, headers: { ...bearer(userId), 'idempotency-key': key } })
+
+/** Polls a redemption until it is resolved (bounded by the tap timeout, never by a fixed sleep). */
+async function resolved(app: App, location: string, userId: number) {
+  for (;;) {
+    await app.sweeper.sweep()
+    const body = (await app.inject({ url: location, headers: bearer(userId) })).json()
+    if (body.status !== 'PENDING') return body
+    await app.batchGuard.view.refresh()
+  }
+}
+
+t.test('direct redemption, idempotent replays, and the 409 reasons', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1)
+  const first = await redeem(app, id, 1, 'k1')
+  t.equal(first.statusCode, 200)
+  t.equal(first.json().status, 'REDEEMED')
+  const replay = await redeem(app, id, 1, 'k1')
+  t.same([replay.statusCode, replay.json()], [200, first.json()], 'same key, same answer')
+  t.equal((await redeem(app, id, 1, 'k2')).json().code, 'COUPON_ALREADY_REDEEMED')
+  t.equal((await redeem(app, await coupon(app, 1, { slot: 2 }), 1, 'k1')).json().code, 'IDEMPOTENCY_KEY_REUSED')
+  t.equal((await redeem(app, await coupon(app, 1, { status: 'REVOKED', slot: 3 }), 1, 'k3')).json().code, 'COUPON_REVOKED')
+  const expired = await redeem(app, await coupon(app, 1, { expires: '2020-01-01', slot: 4 }), 1, 'k4')
+  t.same([expired.statusCode, expired.json().code], [409, 'COUPON_EXPIRED'])
+  t.equal((await redeem(app, uuidv7(), 1, 'k5')).json().code, 'COUPON_NOT_FOUND')
+  const [[row]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupons WHERE status = 'REDEEMED'")
+  t.equal(row?.n, 1, 'one effect')
+  const listed = (await app.inject({ url: '/users/1/coupons?status=REDEEMED', headers: bearer(1) })).json()
+  t.match(listed, { coupons: [{ id, status: 'REDEEMED', kind: 'GRADE', amount: 3000 }], recalculating: false })
+})
+
+t.test('auth: others cannot list or redeem; admins list but never redeem', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1)
+  t.equal((await app.inject({ url: '/users/1/coupons', headers: bearer(2) })).statusCode, 403)
+  t.equal((await app.inject({ url: '/users/1/coupons' })).statusCode, 401)
+  t.equal((await app.inject({ url: '/users/1/coupons', headers: { authorization: 'Bearer nope' } })).statusCode, 401)
+  t.equal((await app.inject({ url: '/users/1/coupons', headers: bearer(9, 'admin') })).statusCode, 200)
+  t.equal((await redeem(app, id, 2, 'k')).statusCode, 403)
+  t.equal((await redeem(app, id, 9, 'k')).statusCode, 403)
+  const mine = await redeem(app, id, 1, 'k')
+  t.equal((await app.inject({ url: `/redemptions/${mine.json().redemptionId}`, headers: bearer(2) })).statusCode, 403)
+  t.equal((await app.inject({ url: `/redemptions/${mine.json().redemptionId}`, headers: bearer(9, 'admin') })).statusCode, 200)
+})
+
+t.test('an in-batch user gets 202 + Location; the request is applied once the chunk is DONE', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1, { period: '2026-10' })
+  await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
+  await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
+  await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
+  await app.batchGuard.view.refresh()
+  const accepted = await redeem(app, id, 1, 'k')
+  t.equal(accepted.statusCode, 202)
+  t.equal(accepted.headers.location, `/redemptions/${accepted.json().redemptionId}`)
+  t.equal((await redeem(app, id, 1, 'k')).statusCode, 202, 'a replay answers the same')
+  t.equal((await app.inject({ url: '/users/1/coupons', headers: bearer(1) })).json().recalculating, true)
+  t.equal(await app.sweeper.sweep(), 0, 'not while the chunk runs')
+  await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
+  await app.batchGuard.view.refresh()
+  t.match(await resolved(app, accepted.headers.location as string, 1), { status: 'REDEEMED', reason: null, resolvedAt: String })
+})
+
+t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
+  const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
+  const id = await coupon(app, 1)
+  const batch = createPool({ url, role: 'batch' })
+  t.teardown(() => batch.end())
+  const chunk = await batch.getConnection()
+  t.teardown(() => chunk.release())
+  await chunk.beginTransaction()
+  await chunk.query("UPDATE coupons SET status = 'REVOKED', revoked_at = NOW(6) WHERE id = ?", [uuidToBytes(id)])
+  const answered = await redeem(app, id, 1, 'k')
+  t.equal(answered.statusCode, 202, 'lock wait timeout ⇒ deferred, not 5xx')
+  await chunk.commit()
+  t.match(await resolved(app, answered.headers.location as string, 1), { status: 'REJECTED', reason: 'COUPON_REVOKED' })
+  const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons')
+  t.equal(row?.status, 'REVOKED')
+})
+
+t.test('consistency during a real batch: parallel redemptions of in-batch users end REDEEMED xor REVOKED', async (t) => {
+  const { app, url } = await setup(t)
+  const users = 60
+  await app.pool.query('DELETE FROM users')
+  await app.pool.query('INSERT INTO users (id, name) VALUES ?', [Array.from({ length: users }, (_, i) => [i + 1, `u${i + 1}`])])
+  // Every other user reaches SILVER in October (a target); everybody holds a September grade coupon.
+  await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES ?", [
+    Array.from({ length: users / 2 }, (_, i) => [2 * i + 1, 250_000, 'books', 'PAID', '2026-10-10 00:00:00']),
+  ])
+  const coupons = new Map<number, string>()
+  for (let userId = 1; userId <= users; userId++) coupons.set(userId, await coupon(app, userId))
+
+  const batchPool = createPool({ url, role: 'batch' })
+  const membership = createMembership({ pool: batchPool, service: 'batch-worker', heartbeatMs: 100, log: { warn: () => undefined } })
+  t.teardown(async () => {
+    await membership.stop()
+    await batchPool.end()
+  })
+  await membership.start()
+  let holding!: () => void
+  const held = new Promise<void>((resolve) => (holding = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let first = true
+  const run = runWorker({
+    pool: batchPool,
+    membership,
+    period: '2026-10',
+    strategy: 'bulk',
+    settings: { chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000, publishDelayMs: 30, pollMs: 20, policy: defaultGradePolicy, timeZone: defaultBusinessTimeZone },
+    hooks: {
+      beforeCommit: async () => {
+        if (!first) return
+        first = false
+        holding()
+        await released
+      },
+    },
+  })
+  await held
+  await app.batchGuard.view.refresh()
+
+  // Three requests per user, two of them sharing a key: 180 requests at once.
+  const requests = [...coupons].flatMap(([userId, id]) => [redeem(app, id, userId, `a-${userId}`), redeem(app, id, userId, `a-${userId}`), redeem(app, id, userId, `b-${userId}`)])
+  const answers = await Promise.all(requests)
+  t.same(answers.filter((a) => a.statusCode >= 500).map((a) => a.body), [], 'no 5xx')
+  const accepted = answers.filter((a) => a.statusCode === 202)
+  t.ok(accepted.length > 0, `${accepted.length} deferred`)
+  release()
+  const report = await run
+  t.equal(report.status, 'COMPLETED')
+  await app.batchGuard.view.refresh()
+  const owners = new Map(answers.map((a, i) => [a, Math.floor(i / 3) + 1]))
+  const resolvedAs = (answer: (typeof answers)[number]) => resolved(app, answer.headers.location as string, owners.get(answer)!)
+  for (const answer of accepted) t.not((await resolvedAs(answer)).status, 'PENDING')
+
+  const [couponRows] = await app.pool.query<RowDataPacket[]>("SELECT status, revoked_at FROM coupons WHERE period = '2026-09'")
+  t.ok(couponRows.every((c) => (c.status === 'REDEEMED') !== (c.revoked_at !== null) || c.status === 'ISSUED'), 'REDEEMED xor REVOKED')
+  const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING'")
+  t.equal(pending?.n, 0, 'every 202 resolved')
+  const [perKey] = await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_redemptions GROUP BY user_id, idempotency_key HAVING n > 1')
+  t.equal(perKey.length, 0, 'one record per key')
+  const audit = await auditBatch(app.pool, { period: '2026-10', policy: defaultGradePolicy })
+  t.same(audit.checks.filter((c) => !c.ok), [], 'auditor passes')
+})
+
+t.test('bad input is a 4xx with a code, never a 5xx', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1)
+  const cases: [string, string, Record<string, string>, string | undefined, number][] = [
+    ['GET', '/users/0/coupons', bearer(1), undefined, 400],
+    ['GET', '/users/abc/coupons', bearer(1), undefined, 400],
+    ['GET', '/users/99999999999999999999/coupons', bearer(1), undefined, 400],
+    ['GET', '/users/1/coupons?status=LOST', bearer(1), undefined, 400],
+    ['GET', "/users/1/coupons?status=ISSUED'%20OR%201=1", bearer(1), undefined, 400],
+    ['POST', `/coupons/${id}/redeem`, bearer(1), undefined, 400],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': '' }, undefined, 400],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': 'x'.repeat(65) }, undefined, 400],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': "k' OR 1=1 --" }, undefined, 400],
+    ['POST', '/coupons/not-a-uuid/redeem', { ...bearer(1), 'idempotency-key': 'k' }, undefined, 400],
+    ['POST', "/coupons/1'%20OR%20'1'='1/redeem", { ...bearer(1), 'idempotency-key': 'k' }, undefined, 400],
+    ['POST', `/coupons/${uuidv7()}/redeem`, { ...bearer(1), 'idempotency-key': 'k' }, undefined, 404],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': 'k', 'content-type': 'application/json' }, '{"x":', 400],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': 'k', 'content-type': 'application/json' }, `{"pad":"${'x'.repeat(20_000)}"}`, 413],
+    ['POST', `/coupons/${id}/redeem`, { ...bearer(1), 'idempotency-key': 'k', 'content-type': 'text/csv' }, 'a,b', 415],
+    ['GET', '/redemptions/nope', bearer(1), undefined, 400],
+    ['GET', `/redemptions/${uuidv7()}`, bearer(1), undefined, 404],
+  ]
+  for (const [method, url, headers, payload, status] of cases) {
+    const response = await app.inject({ method: method as 'GET' | 'POST', url, headers, payload })
+    t.equal(response.statusCode, status, `${method} ${url.slice(0, 60)} ${JSON.stringify(headers['idempotency-key'] ?? '')}`)
+    t.type(response.json().code, 'string')
+  }
+})
+
+t.test('the OpenAPI document lists every route', async (t) => {
+  const { app } = await setup(t)
+  const doc = (await app.inject('/openapi.json')).json()
+  t.same(Object.keys(doc.paths).sort(), ['/coupons/{id}/redeem', '/health', '/metrics', '/ready', '/redemptions/{id}', '/users/{id}/coupons'])
+})
