@@ -97,6 +97,9 @@ t.test('two replicas per API behind nginx: round-robin, a crash, a restart, a cl
   t.test('routes reach their service; anything else is a JSON 404 from nginx', async (t) => {
     const routed = await get(`${stack.url}/users/1`)
     t.ok(routed.headers['x-instance-id'], '/users/… answered by a user-api replica')
+    const coupons = await get(`${stack.url}/users/1/coupons`)
+    const couponReplicas = stack.replicas.filter((r) => r.service === 'coupon-api').map((r) => r.instanceId)
+    t.ok(couponReplicas.includes(coupons.headers['x-instance-id'] as string), "/users/:id/coupons is coupon-api's")
     for (const path of ['/nope', '/usersx', '/ops/nope/health']) {
       const { status, headers, text } = await get(`${stack.url}${path}`)
       t.equal(status, 404, path)

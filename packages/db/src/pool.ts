@@ -8,9 +8,9 @@ import * as schema from './schema/index.ts'
  * 503 instead of a pile of waiting requests. Batch sessions may wait longer for locks.
  */
 export const poolRoles = {
-  api: { connectionLimit: 10, queueLimit: 500, lockWaitTimeoutSec: 2, isolation: 'REPEATABLE READ', idleSessionTimeoutSec: 28_800 },
-  // READ COMMITTED: chunk transactions lock only the rows they touch (no gap locks), so
-  // parallel chunks never deadlock on neighbouring keys. A 20 s idle limit makes the server
+  api: { connectionLimit: 10, queueLimit: 500, lockWaitTimeoutSec: 2, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 28_800 },
+  // READ COMMITTED for both: transactions lock only the rows they touch (no gap locks), so
+  // parallel chunks and concurrent redemptions never deadlock on neighbouring index keys. A 20 s idle limit makes the server
   // roll back a frozen worker's open transaction and free its locks well before the 30 s
   // lock wait of whoever took its chunk over (its late commit is refused by fencing anyway).
   batch: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 20 },

@@ -26,6 +26,7 @@ const redemptionColumns = 'id, coupon_id, user_id, status, reason, requested_at,
 /** The MySQL error a statement raises when it gave up waiting for a row lock. */
 export const isLockWaitTimeout = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_WAIT_TIMEOUT'
 const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
+const isDeadlock = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_DEADLOCK'
 
 /**
  * Coupons and redemption requests. Raw mysql2 on the API pool: redeem is the hottest write
@@ -82,40 +83,44 @@ export function createCouponRepository(pool: Pool) {
     /**
      * Redeems now, in one short transaction with the request's record. Returns null when the
      * key was taken meanwhile (the caller re-reads it); throws a lock wait timeout to the caller,
-     * which defers instead.
+     * which defers instead. The coupon row is locked before the request row is written: the
+     * same order as the batch's chunk and the sweeper (coupons, then redemptions), so the three
+     * never wait on each other in a cycle. A deadlock victim retries once.
      */
-    async redeemNow(couponId: string, userId: number, key: string): Promise<Redemption | null> {
-      const id = uuidToBytes(uuidv7())
+    async redeemNow(couponId: string, userId: number, key: string, attempt = 1): Promise<Redemption | null> {
       const conn: PoolConnection = await pool.getConnection()
+      let deadlocked = false
       try {
         await conn.beginTransaction()
-        try {
-          await conn.query("INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status) VALUES (?, ?, ?, ?, 'PENDING')", [id, uuidToBytes(couponId), userId, key])
-        } catch (error) {
-          if (!isDuplicateKey(error)) throw error
-          await conn.rollback()
-          return null
-        }
         const [redeemed] = await conn.query<ResultSetHeader>(
           "UPDATE coupons SET status = 'REDEEMED', redeemed_at = NOW(6) WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at >= NOW(6)",
           [uuidToBytes(couponId), userId],
         )
-        if (redeemed.affectedRows === 1) {
-          await conn.query("UPDATE coupon_redemptions SET status = 'REDEEMED', resolved_at = NOW(6) WHERE id = ?", [id])
-        } else {
+        let reason: RedemptionRejection | null = null
+        if (redeemed.affectedRows !== 1) {
           const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(couponId)])
-          const reason: RedemptionRejection =
-            coupon?.status === 'REVOKED' ? 'COUPON_REVOKED' : coupon?.status === 'REDEEMED' ? 'COUPON_ALREADY_REDEEMED' : coupon?.expired ? 'COUPON_EXPIRED' : 'COUPON_NOT_FOUND'
-          await conn.query("UPDATE coupon_redemptions SET status = 'REJECTED', reason = ?, resolved_at = NOW(6) WHERE id = ?", [reason, id])
+          reason = coupon?.status === 'REVOKED' ? 'COUPON_REVOKED' : coupon?.status === 'REDEEMED' ? 'COUPON_ALREADY_REDEEMED' : coupon?.expired ? 'COUPON_EXPIRED' : 'COUPON_NOT_FOUND'
+        }
+        try {
+          await conn.query(
+            'INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status, reason, resolved_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))',
+            [uuidToBytes(uuidv7()), uuidToBytes(couponId), userId, key, reason ? 'REJECTED' : 'REDEEMED', reason],
+          )
+        } catch (error) {
+          // The key was recorded meanwhile: undo our redemption, the first request's answer stands.
+          if (!isDuplicateKey(error)) throw error
+          await conn.rollback()
+          return null
         }
         await conn.commit()
       } catch (error) {
         await conn.rollback().catch(() => undefined)
-        throw error
+        if (!(isDeadlock(error) && attempt === 1)) throw error
+        deadlocked = true
       } finally {
         conn.release()
       }
-      return findRedemptionByKey(userId, key)
+      return deadlocked ? this.redeemNow(couponId, userId, key, 2) : findRedemptionByKey(userId, key)
     },
 
     /** Users with PENDING requests in this replica's share (user_id % size = rank). */
