@@ -21,6 +21,7 @@ function parseFlags() {
         workers: { type: 'string', default: '1,2' },
         connections: { type: 'string', default: '500' },
         loops: { type: 'string', default: '10' },
+        rate: { type: 'string', default: '0' },
       },
       strict: true,
     })
@@ -42,6 +43,7 @@ function parseFlags() {
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
       connections: int('connections', values.connections, 1),
       loops: int('loops', values.loops, 1),
+      rate: int('rate', values.rate, 0),
     }
   } catch (error) {
     fail(error)

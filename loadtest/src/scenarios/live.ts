@@ -20,6 +20,8 @@ export interface LiveBenchOptions {
   orders: number
   connections: number
   loops: number
+  /** Caps the clients' total request rate (req/s); 0 = as fast as they can (the write-up's way). */
+  rate: number
   log: (line: string) => void
 }
 
@@ -79,6 +81,7 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
       url: stack.url,
       connections: options.connections,
       amount: options.connections * options.loops * 4,
+      ...(options.rate > 0 ? { overallRate: options.rate } : {}),
       timeout: 10,
       requests: [
         {
@@ -223,7 +226,7 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     `# Live APIs during the batch — ${machine.date}`,
     '',
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}. Load generator on the same machine.`,
-    `Closed-loop (as in the write-up): ${options.connections} connections × ${options.loops} loops × 4 requests (profile, coupon list, redeem, place order) through nginx to 2 replicas per API, while the 2026-10 batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders.`,
+    `Closed-loop (as in the write-up)${options.rate > 0 ? `, capped at ${options.rate} req/s in total` : ', no pause between requests'}: ${options.connections} connections × ${options.loops} loops × 4 requests (profile, coupon list, redeem, place order) through nginx to 2 replicas per API, while the 2026-10 batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders.`,
     `Batch alone (same data, 2 workers): median ${aloneMedian.toFixed(2)} s of ${alone.length}. Statuses: ${modes.map((m) => `guard ${m.guard} ${JSON.stringify(m.statuses)}`).join('; ')}.`,
     '',
     markdownTable(rows),
