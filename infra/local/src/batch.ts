@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { WorkerReport } from '@commerce/batch-worker/worker'
 import { localDir, repoRoot } from './paths.ts'
 import { localAuthSecret } from './secret.ts'
 
@@ -14,20 +15,8 @@ export interface BatchWorkerProcess {
   finished: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: WorkerShare | null }>
 }
 
-export interface WorkerShare {
-  workerId: string
-  status: string
-  planned: boolean
-  chunksDone: number
-  chunksStolen: number
-  fencingRejections: number
-  targets: number
-  couponsIssued: number
-  couponsRevoked: number
-  redemptionsApplied: number
-  ms: number
-  maxRssMb: number
-}
+/** A worker's report as `batch-worker run` prints it, plus its peak memory. */
+export type WorkerShare = WorkerReport & { maxRssMb: number }
 
 export interface BatchWorkerOptions {
   databaseUrl: string
