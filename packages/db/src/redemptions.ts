@@ -3,6 +3,18 @@ import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
 /** Why a deferred redemption was refused; the same codes the API answers with 409/404. */
 export type RedemptionRejection = 'COUPON_REVOKED' | 'COUPON_ALREADY_REDEEMED' | 'COUPON_EXPIRED' | 'COUPON_NOT_FOUND'
 
+/**
+ * Why a coupon cannot be redeemed now, or null when it can: the one rule the API (redeeming
+ * directly) and the batch and sweeper (applying deferred requests) share.
+ */
+export function rejectionReason(coupon: { status: 'ISSUED' | 'REDEEMED' | 'REVOKED'; expired: boolean } | null): RedemptionRejection | null {
+  if (!coupon) return 'COUPON_NOT_FOUND'
+  if (coupon.status === 'REVOKED') return 'COUPON_REVOKED'
+  if (coupon.status === 'REDEEMED') return 'COUPON_ALREADY_REDEEMED'
+  if (coupon.expired) return 'COUPON_EXPIRED'
+  return null
+}
+
 export interface AppliedRedemptions {
   redeemed: number
   rejected: number
@@ -43,11 +55,12 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   const rejected: { id: Buffer; reason: RedemptionRejection }[] = []
   for (const row of pending) {
     const couponKey = row.coupon_id.toString('hex')
-    let reason: RedemptionRejection | undefined
-    if (row.coupon_status === null || row.owner_id !== row.user_id) reason = 'COUPON_NOT_FOUND'
-    else if (row.coupon_status === 'REVOKED') reason = 'COUPON_REVOKED'
-    else if (row.coupon_status === 'REDEEMED' || redeemedCoupons.has(couponKey)) reason = 'COUPON_ALREADY_REDEEMED'
-    else if (row.expired === 1) reason = 'COUPON_EXPIRED'
+    // A coupon redeemed by an earlier request of this same batch counts as REDEEMED already.
+    const coupon =
+      row.coupon_status === null || row.owner_id !== row.user_id
+        ? null
+        : { status: redeemedCoupons.has(couponKey) ? ('REDEEMED' as const) : row.coupon_status, expired: row.expired === 1 }
+    const reason = rejectionReason(coupon)
     if (reason) {
       rejected.push({ id: row.id, reason })
     } else {

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid'
-import { uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 
 export interface Redemption {
   redemptionId: string
@@ -88,39 +88,35 @@ export function createCouponRepository(pool: Pool) {
      * never wait on each other in a cycle. A deadlock victim retries once.
      */
     async redeemNow(couponId: string, userId: number, key: string, attempt = 1): Promise<Redemption | null> {
-      const conn: PoolConnection = await pool.getConnection()
-      let deadlocked = false
       try {
-        await conn.beginTransaction()
-        const [redeemed] = await conn.query<ResultSetHeader>(
-          "UPDATE coupons SET status = 'REDEEMED', redeemed_at = NOW(6) WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at >= NOW(6)",
-          [uuidToBytes(couponId), userId],
-        )
-        let reason: RedemptionRejection | null = null
-        if (redeemed.affectedRows !== 1) {
-          const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(couponId)])
-          reason = coupon?.status === 'REVOKED' ? 'COUPON_REVOKED' : coupon?.status === 'REDEEMED' ? 'COUPON_ALREADY_REDEEMED' : coupon?.expired ? 'COUPON_EXPIRED' : 'COUPON_NOT_FOUND'
-        }
-        try {
-          await conn.query(
-            'INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status, reason, resolved_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))',
-            [uuidToBytes(uuidv7()), uuidToBytes(couponId), userId, key, reason ? 'REJECTED' : 'REDEEMED', reason],
+        const recorded = await inTransaction(pool, async (conn) => {
+          const [redeemed] = await conn.query<ResultSetHeader>(
+            "UPDATE coupons SET status = 'REDEEMED', redeemed_at = NOW(6) WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at >= NOW(6)",
+            [uuidToBytes(couponId), userId],
           )
-        } catch (error) {
-          // The key was recorded meanwhile: undo our redemption, the first request's answer stands.
-          if (!isDuplicateKey(error)) throw error
-          await conn.rollback()
-          return null
-        }
-        await conn.commit()
+          let reason: RedemptionRejection | null = null
+          if (redeemed.affectedRows !== 1) {
+            const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(couponId)])
+            // The update found nothing to redeem, so some reason applies; not found if none other does.
+            reason = rejectionReason(coupon ? { status: coupon.status as CouponStatus, expired: coupon.expired === 1 } : null) ?? 'COUPON_NOT_FOUND'
+          }
+          try {
+            await conn.query(
+              'INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status, reason, resolved_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))',
+              [uuidToBytes(uuidv7()), uuidToBytes(couponId), userId, key, reason ? 'REJECTED' : 'REDEEMED', reason],
+            )
+          } catch (error) {
+            // The key was recorded meanwhile: undo our redemption, the first request's answer stands.
+            if (isDuplicateKey(error)) return null
+            throw error
+          }
+          return true
+        })
+        return recorded ? findRedemptionByKey(userId, key) : null
       } catch (error) {
-        await conn.rollback().catch(() => undefined)
-        if (!(isDeadlock(error) && attempt === 1)) throw error
-        deadlocked = true
-      } finally {
-        conn.release()
+        if (isDeadlock(error) && attempt === 1) return this.redeemNow(couponId, userId, key, 2)
+        throw error
       }
-      return deadlocked ? this.redeemNow(couponId, userId, key, 2) : findRedemptionByKey(userId, key)
     },
 
     /** Users with PENDING requests in this replica's share (user_id % size = rank). */

@@ -3,6 +3,7 @@ import { fenceDone, renewLease, type ChunkOwnership } from '@commerce/cluster'
 import {
   applyPendingRedemptions,
   gradeCouponKind,
+  inTransaction,
   uuidToBytes,
   type Grade,
   type GradePolicy,
@@ -93,22 +94,6 @@ const insertHistorySql = `INSERT INTO grade_history (user_id, period, from_grade
   ON DUPLICATE KEY UPDATE id = id`
 const revokeSql = (userFilter: string) => `UPDATE coupons SET status = 'REVOKED', revoked_at = NOW(6)
   WHERE ${userFilter} AND kind = ? AND period < ? AND status = 'ISSUED'`
-
-async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T | null>): Promise<T | null> {
-  const conn = await pool.getConnection()
-  try {
-    await conn.beginTransaction()
-    const result = await work(conn)
-    if (result === null) await conn.rollback()
-    else await conn.commit()
-    return result
-  } catch (error) {
-    await conn.rollback().catch(() => undefined)
-    throw error
-  } finally {
-    conn.release()
-  }
-}
 
 type Counts = Omit<ChunkOutcome, 'committed'>
 const emptyCounts = (): Counts => ({ targets: 0, writes: 0, couponsIssued: 0, couponsRevoked: 0, redemptionsApplied: 0 })

@@ -1,4 +1,4 @@
-import { uuidFromBytes, uuidToBytes, type GradePolicy, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, uuidFromBytes, uuidToBytes, type GradePolicy, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import type { Grade, RunStatus } from '@commerce/db'
 
 /**
@@ -89,9 +89,7 @@ export function createRunRepository(pool: Pool) {
     async planAndPublish(run: { id: number; me: string; range: PeriodRange; chunkSize: number; policy: GradePolicy }): Promise<number | null> {
       const { thresholds, coupons } = run.policy
       const couponGrades = (Object.keys(coupons) as Grade[]).filter((grade) => coupons[grade].count > 0)
-      const conn = await pool.getConnection()
-      try {
-        await conn.beginTransaction()
+      return inTransaction(pool, async (conn) => {
         // A target is a user whose grade changes or who receives coupons (DESIGN §5).
         // The GROUP BY walks idx_orders_user_time in user order: a covering index scan with no
         // temporary table; chunk numbers come from ROW_NUMBER so the plan is fixed up front.
@@ -126,18 +124,8 @@ export function createRunRepository(pool: Pool) {
            WHERE id = ? AND status = 'PLANNING' AND planner = ?`,
           [targets, run.chunkSize, targets, run.chunkSize, targets, targets, run.id, uuidToBytes(run.me)],
         )
-        if (published.affectedRows !== 1) {
-          await conn.rollback()
-          return null
-        }
-        await conn.commit()
-        return targets
-      } catch (error) {
-        await conn.rollback().catch(() => undefined)
-        throw error
-      } finally {
-        conn.release()
-      }
+        return published.affectedRows === 1 ? targets : null
+      })
     },
 
     /** Chunks not DONE yet, and how long until the earliest live lease expires (DB clock). */

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
-import { applyPendingRedemptions } from '@commerce/db'
+import { applyPendingRedemptions, inTransaction } from '@commerce/db'
 import type { Config } from '../config.ts'
 
 const usersPerSweep = 100
@@ -22,20 +22,10 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     // The true view, even when the request guard is switched off for a benchmark.
     const users = (await app.coupons.pendingUsers(rank, size, usersPerSweep)).filter((userId) => app.batchGuard.view.inBatch(userId) === null)
     if (users.length === 0) return 0
-    const conn = await app.pool.getConnection()
-    try {
-      await conn.beginTransaction()
-      const result = await applyPendingRedemptions(conn, users)
-      await conn.commit()
-      applied.inc({ outcome: 'redeemed' }, result.redeemed)
-      applied.inc({ outcome: 'rejected' }, result.rejected)
-      return result.redeemed + result.rejected
-    } catch (error) {
-      await conn.rollback().catch(() => undefined)
-      throw error
-    } finally {
-      conn.release()
-    }
+    const result = (await inTransaction(app.pool, (conn) => applyPendingRedemptions(conn, users)))!
+    applied.inc({ outcome: 'redeemed' }, result.redeemed)
+    applied.inc({ outcome: 'rejected' }, result.rejected)
+    return result.redeemed + result.rejected
   }
 
   function schedule(): void {

@@ -1,0 +1,21 @@
+import type { Pool, PoolConnection } from 'mysql2/promise'
+
+/**
+ * Runs `work` in one transaction on a pooled connection: commits what it returns, rolls back
+ * when it returns null (a fenced-out or lost race: nothing of it may stand) or throws.
+ */
+export async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T | null>): Promise<T | null> {
+  const conn = await pool.getConnection()
+  try {
+    await conn.beginTransaction()
+    const result = await work(conn)
+    if (result === null) await conn.rollback()
+    else await conn.commit()
+    return result
+  } catch (error) {
+    await conn.rollback().catch(() => undefined)
+    throw error
+  } finally {
+    conn.release()
+  }
+}
