@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureDatabaseServer } from '../database.ts'
 import { stopLocalDb } from '../mariadb.ts'
@@ -8,16 +8,16 @@ import { fail } from './fail.ts'
 
 // `npm test`: typecheck every workspace, then each workspace's tap suite against a real
 // MariaDB (the local one, started here if needed and stopped again, or DATABASE_URL).
-const workspaces = [
-  'packages/db',
-  'packages/cluster',
-  'packages/kit',
-  'services/user-api',
-  'services/coupon-api',
-  'services/event-apply',
-  'services/batch-worker',
-  'infra/local',
-]
+// Every workspace with a test folder, found rather than listed (a listed one was once forgotten);
+// libraries first, so a broken foundation fails before the services built on it.
+const workspaces = ['packages', 'services', 'infra', 'loadtest'].flatMap((group) => {
+  const dir = join(repoRoot, group)
+  if (existsSync(join(dir, 'package.json'))) return [group]
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'package.json')))
+    .map((entry) => `${group}/${entry.name}`)
+    .sort()
+})
 
 function exec(command: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
