@@ -3,6 +3,7 @@ export { createPool, createDb, isPoolSaturated, poolRoles, type Db, type PoolRol
 export { migrateDatabase, dropDatabase, migrationsFolder } from './migrate.ts'
 export { databaseUrl, withDatabase, databaseName, localDb } from './url.ts'
 export type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise'
-export { defaultBusinessTimeZone, defaultGradePolicy, gradeCouponKind, gradeFor, monthStart, parsePeriod, periodOf, type GradePolicy, type PeriodRange } from './policy.ts'
+export { defaultBusinessTimeZone, defaultGradePolicy, gradeCouponKind, gradeFor, localDateOf, monthStart, parsePeriod, periodOf, zonedInstant, type GradePolicy, type PeriodRange } from './policy.ts'
 export { applyPendingRedemptions, rejectionReason, type AppliedRedemptions, type RedemptionRejection } from './redemptions.ts'
 export { inTransaction } from './transaction.ts'
+export { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, drawSettleMs, lateFlushCutoffMs, type DailyEventSchedule, type DrawResult } from './events.ts'

@@ -66,12 +66,23 @@ function zoneOffsetMs(instant: number, timeZone: string): number {
   return wall - Math.floor(instant / 1000) * 1000
 }
 
-/** The instant of local midnight starting day 1 of `month` (0-based, may overflow into later years). */
-export function monthStart(year: number, month: number, timeZone: string): Date {
-  const wall = Date.UTC(year, month, 1)
+/** The instant `timeZone`'s wall clock shows `minutes` past midnight on (year, month 0-based, day); fields may overflow. */
+export function zonedInstant(year: number, month: number, day: number, minutes: number, timeZone: string): Date {
+  const wall = Date.UTC(year, month, day, 0, minutes)
   // Twice: the offset at the first guess may differ from the one at the answer (DST zones).
   const guess = wall - zoneOffsetMs(wall, timeZone)
   return new Date(wall - zoneOffsetMs(guess, timeZone))
+}
+
+/** The instant of local midnight starting day 1 of `month` (0-based, may overflow into later years). */
+export function monthStart(year: number, month: number, timeZone: string): Date {
+  return zonedInstant(year, month, 1, 0, timeZone)
+}
+
+/** The calendar date (month 0-based) that `instant` falls on in `timeZone`. */
+export function localDateOf(instant: Date, timeZone: string): { year: number; month: number; day: number } {
+  const shifted = new Date(instant.getTime() + zoneOffsetMs(instant.getTime(), timeZone))
+  return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth(), day: shifted.getUTCDate() }
 }
 
 /** Parses `YYYY-MM` as a month of `timeZone`; null when malformed. */
@@ -90,6 +101,6 @@ export function parsePeriod(period: string, timeZone = defaultBusinessTimeZone):
 
 /** `YYYY-MM` of the month that contains `instant` in `timeZone`. */
 export function periodOf(instant: Date, timeZone = defaultBusinessTimeZone): string {
-  const shifted = new Date(instant.getTime() + zoneOffsetMs(instant.getTime(), timeZone))
-  return `${shifted.getUTCFullYear()}-${String(shifted.getUTCMonth() + 1).padStart(2, '0')}`
+  const { year, month } = localDateOf(instant, timeZone)
+  return `${year}-${String(month + 1).padStart(2, '0')}`
 }

@@ -12,6 +12,9 @@ export const events = mysqlTable('events', {
   winnerQuota: int('winner_quota', { unsigned: true }).notNull(),
   announceAt: datetime('announce_at', { mode: 'date', fsp: 6 }).notNull(),
   status: mysqlEnum('status', eventStatuses).notNull().default('SCHEDULED'),
+  // Set on scheduled events ('daily:2026-11-23'): every daemon may create the day's event
+  // ahead of time, and this key makes that creation happen once.
+  scheduleKey: varchar('schedule_key', { length: 40 }).unique('uq_events_schedule_key'),
   createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull().default(sql`CURRENT_TIMESTAMP(6)`),
 })
 
@@ -46,6 +49,18 @@ export const eventWinners = mysqlTable(
     uniqueIndex('uq_event_winners_application').on(t.eventId, t.applicationId),
   ],
 )
+
+/**
+ * The seed's lock-based design, kept only as the benchmark baseline (EVENT_APPLY_STRATEGY=locking):
+ * deliberately no index on phone, so its SELECT … FOR UPDATE scans and locks the event's rows.
+ */
+export const eventApplicationsLocking = mysqlTable('event_applications_locking', {
+  id: uuidBinary('id').primaryKey(),
+  eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
+  name: varchar('name', { length: 50 }).notNull(),
+  phone: varchar('phone', { length: 16 }).notNull(),
+  receivedAt: datetime('received_at', { mode: 'date', fsp: 6 }).notNull(),
+})
 
 export type Event = typeof events.$inferSelect
 export type NewEvent = typeof events.$inferInsert

@@ -1,0 +1,96 @@
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import { localDateOf, zonedInstant } from './policy.ts'
+import { inTransaction } from './transaction.ts'
+import type { NewEvent } from './schema/events.ts'
+
+/**
+ * After `closes_at`, an application stamped before it may still sit in a replica's group-commit
+ * buffer. Replicas refuse to flush rows later than `lateFlushCutoffMs` past the close, and the
+ * draw waits `drawSettleMs` past it, so nothing can be committed after the winners are drawn.
+ */
+export const lateFlushCutoffMs = 2_000
+export const drawSettleMs = 5_000
+
+/** The daily first-come-first-served event (DESIGN §5). */
+export interface DailyEventSchedule {
+  /** HH:MM in `timeZone`: applications open, and the next day's winners are announced. */
+  time: string
+  timeZone: string
+  durationMinutes: number
+  winnerQuota: number
+}
+
+/** The scheduled events for the local day of `now` and the `daysAhead` days after it. */
+export function dailyEvents(now: Date, schedule: DailyEventSchedule, daysAhead = 1): (NewEvent & { scheduleKey: string })[] {
+  const [hours = 0, minutes = 0] = schedule.time.split(':').map(Number)
+  const today = localDateOf(now, schedule.timeZone)
+  return Array.from({ length: daysAhead + 1 }, (_, offset) => {
+    const at = (days: number) => zonedInstant(today.year, today.month, today.day + offset + days, hours * 60 + minutes, schedule.timeZone)
+    const opensAt = at(0)
+    const { year, month, day } = localDateOf(opensAt, schedule.timeZone)
+    const date = `${year}-${String(month + 1).padStart(2, '0')}-${String(day).padStart(2, '0')}`
+    return {
+      title: `Daily event ${date}`,
+      opensAt,
+      closesAt: new Date(opensAt.getTime() + schedule.durationMinutes * 60_000),
+      winnerQuota: schedule.winnerQuota,
+      announceAt: at(1),
+      scheduleKey: `daily:${date}`,
+    }
+  })
+}
+
+/** Creates the events that do not exist yet; any number of daemons may call it at once. */
+export async function ensureScheduledEvents(pool: Pool, events: (NewEvent & { scheduleKey: string })[]): Promise<number> {
+  if (events.length === 0) return 0
+  const [result] = await pool.query<ResultSetHeader>(
+    'INSERT IGNORE INTO events (title, opens_at, closes_at, winner_quota, announce_at, schedule_key) VALUES ?',
+    [events.map((e) => [e.title, e.opensAt, e.closesAt, e.winnerQuota, e.announceAt, e.scheduleKey])],
+  )
+  return result.affectedRows
+}
+
+/** Events whose announcement is due (DB clock) and that have not been drawn. */
+export async function eventsDueForDraw(pool: Pool): Promise<number[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id FROM events WHERE status = 'SCHEDULED' AND announce_at <= NOW(6) AND closes_at <= NOW(6) - INTERVAL ? MICROSECOND ORDER BY id`,
+    [drawSettleMs * 1000],
+  )
+  return rows.map((row) => Number(row.id))
+}
+
+export type DrawResult = { outcome: 'DRAWN' | 'ALREADY_DRAWN'; winners: number } | { outcome: 'NOT_FOUND' | 'STILL_OPEN' }
+
+/**
+ * Draws the winners: the first `winner_quota` applications by (received_at, replica_id,
+ * replica_seq). The event row is locked, so concurrent draws (several daemons, an admin
+ * request) run one after the other and the second finds it drawn; unique (event_id, rank)
+ * makes even a repeated insert change nothing.
+ */
+export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResult> {
+  const result = await inTransaction<DrawResult>(pool, async (conn) => {
+    const [events] = await conn.query<RowDataPacket[]>(
+      'SELECT status, winner_quota, closes_at <= NOW(6) - INTERVAL ? MICROSECOND AS settled FROM events WHERE id = ? FOR UPDATE',
+      [drawSettleMs * 1000, eventId],
+    )
+    const event = events[0]
+    if (!event) return { outcome: 'NOT_FOUND' }
+    if (event.status === 'ANNOUNCED') {
+      const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+      return { outcome: 'ALREADY_DRAWN', winners: Number(count?.n) }
+    }
+    if (!Number(event.settled)) return { outcome: 'STILL_OPEN' }
+    // Reads the arrival index in order and stops after the quota: O(quota), not O(applicants).
+    const [inserted] = await conn.query<ResultSetHeader>(
+      `INSERT IGNORE INTO event_winners (event_id, \`rank\`, application_id)
+       SELECT event_id, ROW_NUMBER() OVER (ORDER BY received_at, replica_id, replica_seq), id
+       FROM (SELECT event_id, received_at, replica_id, replica_seq, id FROM event_applications
+             WHERE event_id = ? ORDER BY received_at, replica_id, replica_seq LIMIT ?) AS earliest`,
+      [eventId, Number(event.winner_quota)],
+    )
+    await conn.query(`UPDATE events SET status = 'ANNOUNCED' WHERE id = ?`, [eventId])
+    return { outcome: 'DRAWN', winners: inserted.affectedRows }
+  })
+  // inTransaction returns null only when the work does; this work always answers.
+  return result ?? { outcome: 'NOT_FOUND' }
+}

@@ -1,0 +1,92 @@
+import { v7 as uuidv7 } from 'uuid'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { lateFlushCutoffMs } from '@commerce/db'
+import { arrivalMicros } from './clock.ts'
+import type { Config } from './config.ts'
+import type { EventDirectory } from './directory.ts'
+import { eventErrors } from './errors.ts'
+import type { EventRepository } from './events.ts'
+import { createGroupCommit } from './group-commit.ts'
+
+export const applyOutcomes = ['accepted', 'duplicate', 'closed', 'not_open', 'not_found', 'refused'] as const
+
+function createApplyMetrics(registry: Registry) {
+  return {
+    applications: new Counter({ name: 'event_apply_applications_total', help: 'Applications by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    buffer: new Gauge({ name: 'event_apply_buffer_rows', help: 'Applications buffered or being written by this replica', registers: [registry] }),
+    flushRows: new Histogram({ name: 'event_apply_flush_rows', help: 'Rows per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
+    flushSeconds: new Histogram({ name: 'event_apply_flush_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
+    flushes: new Counter({ name: 'event_apply_flushes_total', help: 'Group commits by result', labelNames: ['result'] as const, registers: [registry] }),
+  }
+}
+
+/**
+ * The apply path (DESIGN §6.6): stamp on arrival, check the event from memory, then either the
+ * group commit (default) or the seed's lock-based transaction (baseline for the benchmark).
+ */
+export function createApplicationDesk({ repo, directory, config, replicaId, registry }: { repo: EventRepository; directory: EventDirectory; config: Config; replicaId: string; registry: Registry }) {
+  const metrics = createApplyMetrics(registry)
+  const groupCommit = createGroupCommit(
+    repo,
+    { flushMs: config.EVENT_FLUSH_MS, maxRows: config.EVENT_FLUSH_ROWS, concurrency: config.EVENT_FLUSH_CONCURRENCY, limit: config.EVENT_BUFFER_LIMIT },
+    {
+      onFlush(rows, seconds, ok) {
+        metrics.flushes.inc({ result: ok ? 'ok' : 'failed' })
+        if (ok) {
+          metrics.flushRows.observe(rows)
+          metrics.flushSeconds.observe(seconds)
+        }
+      },
+      onBacklog: (rows) => metrics.buffer.set(rows),
+    },
+  )
+  let replicaSeq = 0
+
+  async function decide(eventId: number, name: string, phone: string, receivedAtMicros: number, replicaSeqOfArrival: number) {
+    const state = await directory.get(eventId)
+    if (!state) throw eventErrors.EVENT_NOT_FOUND()
+    const arrivedAt = receivedAtMicros / 1000
+    const { event } = state
+    if (arrivedAt < event.opensAt.getTime()) throw eventErrors.EVENT_NOT_OPEN()
+    if (arrivedAt >= event.closesAt.getTime()) throw eventErrors.EVENT_CLOSED()
+    const application = { id: uuidv7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
+
+    if (config.EVENT_APPLY_STRATEGY === 'locking') {
+      const outcome = await repo.lockingApply(application, event.winnerQuota)
+      if (outcome === 'DUPLICATE') throw eventErrors.DUPLICATE_APPLICATION()
+      if (outcome === 'FULL') throw eventErrors.EVENT_CLOSED('the quota is filled')
+      return application
+    }
+    // Early close from memory: every one of the quota's committed rows arrived before this
+    // request, so it cannot rank among the winners; answer without touching the database.
+    if (directory.isFull(state)) throw eventErrors.EVENT_CLOSED('the quota is filled')
+    const inserted = await groupCommit.submit(application, event.closesAt.getTime() + lateFlushCutoffMs)
+    if (!inserted) throw eventErrors.DUPLICATE_APPLICATION()
+    directory.noteInserted(state, 1)
+    return application
+  }
+
+  const outcomeOf = (code: string | undefined): (typeof applyOutcomes)[number] =>
+    code === 'DUPLICATE_APPLICATION' ? 'duplicate' : code === 'EVENT_CLOSED' ? 'closed' : code === 'EVENT_NOT_OPEN' ? 'not_open' : code === 'EVENT_NOT_FOUND' ? 'not_found' : 'refused'
+
+  return {
+    /** Records one application; resolves only once it is committed, or throws the reason it is not. */
+    async apply(eventId: number, name: string, phone: string) {
+      // The arrival stamp and the replica's sequence are taken first, before any await.
+      const receivedAtMicros = arrivalMicros()
+      replicaSeq += 1
+      try {
+        const application = await decide(eventId, name, phone, receivedAtMicros, replicaSeq)
+        metrics.applications.inc({ outcome: 'accepted' })
+        return application
+      } catch (error) {
+        metrics.applications.inc({ outcome: outcomeOf((error as { code?: string }).code) })
+        throw error
+      }
+    },
+    drain: () => groupCommit.drain(),
+    backlog: () => groupCommit.backlog(),
+  }
+}
+
+export type ApplicationDesk = ReturnType<typeof createApplicationDesk>

@@ -1,0 +1,97 @@
+import type { EventRecord, EventRepository } from './events.ts'
+
+/** What a replica knows about one event: its row and a lower bound of committed applications. */
+export interface EventState {
+  event: EventRecord
+  /** Never above the true committed count: the last count read plus this replica's inserts since. */
+  committed: number
+}
+
+/**
+ * The events this replica serves, kept in memory so the apply path does no DB I/O for them.
+ * A timer re-reads the cached events and, for open ones below quota, their committed count
+ * (capped at the quota). A count of a huge event is costly, so the refresh backs off to ten
+ * times the last refresh's duration: it never takes more than ~10% of one connection.
+ * Unknown ids are remembered as missing until the next refresh, so a flood of random ids
+ * costs one query per id per refresh, not one per request.
+ */
+export function createEventDirectory({ repo, refreshMs, log }: { repo: EventRepository; refreshMs: number; log: { warn: (obj: object, msg: string) => void } }) {
+  const known = new Map<number, EventState | null>()
+  const loading = new Map<number, Promise<EventState | null>>()
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  async function load(id: number): Promise<EventState | null> {
+    const [event] = await repo.findEvents([id])
+    const state = event ? { event, committed: 0 } : null
+    // A refresh may have filled it meanwhile; keep the better-informed entry.
+    if (!known.get(id)) known.set(id, state)
+    return known.get(id) ?? null
+  }
+
+  async function refresh(): Promise<void> {
+    const ids = [...known.keys()]
+    const events = await repo.findEvents(ids)
+    const found = new Set(events.map((e) => e.id))
+    for (const id of ids) if (!found.has(id)) known.delete(id)
+    const now = Date.now()
+    for (const event of events) {
+      const state = known.get(event.id) ?? { event, committed: 0 }
+      state.event = event
+      // Long-closed events leave memory; a late request reloads the row once and gets its 410.
+      if (event.closesAt.getTime() < now - 60_000) {
+        known.delete(event.id)
+        continue
+      }
+      known.set(event.id, state)
+      const open = event.opensAt.getTime() <= now && now < event.closesAt.getTime()
+      if (open && state.committed < event.winnerQuota) {
+        const counted = await repo.countApplications(event.id, event.winnerQuota)
+        state.committed = Math.max(state.committed, counted)
+      }
+    }
+  }
+
+  function schedule(delayMs: number) {
+    if (stopped) return
+    timer = setTimeout(async () => {
+      const started = performance.now()
+      try {
+        await refresh()
+      } catch (error) {
+        log.warn({ err: error }, 'event refresh failed; serving the last known state')
+      }
+      schedule(Math.max(refreshMs, 10 * (performance.now() - started)))
+    }, delayMs)
+  }
+
+  return {
+    /** The event's state, loaded once on first use; null when there is no such event. */
+    async get(id: number): Promise<EventState | null> {
+      const cached = known.get(id)
+      if (cached !== undefined) return cached
+      let pending = loading.get(id)
+      if (!pending) {
+        pending = load(id).finally(() => loading.delete(id))
+        loading.set(id, pending)
+      }
+      return pending
+    },
+    /** This replica's own committed inserts count at once (early close without waiting for a refresh). */
+    noteInserted(state: EventState, rows: number) {
+      state.committed += rows
+    },
+    isFull: (state: EventState) => state.committed >= state.event.winnerQuota,
+    start() {
+      stopped = false
+      if (!timer) schedule(refreshMs)
+    },
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      timer = undefined
+    },
+  }
+}
+
+export type EventDirectory = ReturnType<typeof createEventDirectory>

@@ -1,0 +1,12 @@
+import { defineErrors } from '@commerce/kit'
+
+/** event-apply's error codes (the kit's VALIDATION, UNAUTHORIZED, FORBIDDEN, OVERLOADED… apply too). */
+export const eventErrors = defineErrors({
+  EVENT_NOT_FOUND: [404, 'no such event'],
+  EVENT_NOT_OPEN: [403, 'the event is not open yet'],
+  EVENT_CLOSED: [410, 'the event is closed'],
+  DUPLICATE_APPLICATION: [409, 'this phone number has already applied to this event'],
+  APPLICATION_NOT_FOUND: [404, 'no such application'],
+  NOT_ANNOUNCED: [403, 'the winners are not announced yet'],
+  INVALID_EVENT_WINDOW: [400, 'opensAt < closesAt <= announceAt is required'],
+})

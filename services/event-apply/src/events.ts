@@ -1,0 +1,151 @@
+import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { datetime6 } from './clock.ts'
+
+export interface EventRecord {
+  id: number
+  title: string
+  opensAt: Date
+  closesAt: Date
+  winnerQuota: number
+  announceAt: Date
+  status: 'SCHEDULED' | 'ANNOUNCED'
+}
+
+/** One application as a replica stamped it on arrival. */
+export interface Application {
+  id: string
+  eventId: number
+  name: string
+  phone: string
+  receivedAtMicros: number
+  replicaId: string
+  replicaSeq: number
+}
+
+const eventColumns = 'id, title, opens_at, closes_at, winner_quota, announce_at, status'
+const toEvent = (row: RowDataPacket): EventRecord => ({
+  id: Number(row.id),
+  title: String(row.title),
+  opensAt: row.opens_at as Date,
+  closesAt: row.closes_at as Date,
+  winnerQuota: Number(row.winner_quota),
+  announceAt: row.announce_at as Date,
+  status: row.status as EventRecord['status'],
+})
+
+const isDeadlock = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_DEADLOCK'
+
+/**
+ * Event SQL of event-apply. The apply path (insertApplications, lockingApply) is raw mysql2
+ * on purpose: it runs thousands of times a second and drizzle's query building costs
+ * measurable time there; the rest stays in the same style for one place to read.
+ */
+export function createEventRepository(pool: Pool) {
+  return {
+    async createEvent(input: Omit<EventRecord, 'id' | 'status'>): Promise<EventRecord> {
+      const [result] = await pool.query<ResultSetHeader>(
+        'INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES (?, ?, ?, ?, ?)',
+        [input.title, input.opensAt, input.closesAt, input.winnerQuota, input.announceAt],
+      )
+      const [event] = await this.findEvents([result.insertId])
+      if (!event) throw new Error(`event ${result.insertId} vanished after insert`)
+      return event
+    },
+
+    async findEvents(ids: number[]): Promise<EventRecord[]> {
+      if (ids.length === 0) return []
+      const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${eventColumns} FROM events WHERE id IN (?)`, [ids])
+      return rows.map(toEvent)
+    },
+
+    /** Committed applications, counted no further than `cap` (the quota): O(quota) at most. */
+    async countApplications(eventId: number, cap: number): Promise<number> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_applications WHERE event_id = ? LIMIT ?) AS capped',
+        [eventId, cap],
+      )
+      return Number(rows[0]?.n ?? 0)
+    },
+
+    /**
+     * One group commit: a multi-row INSERT IGNORE (autocommit, so durable when it returns) and
+     * the ids that made it in. When every row was inserted no second query is needed; otherwise
+     * the inserted ones are read back by primary key. A deadlock rolls the whole statement
+     * back, so it is simply retried.
+     */
+    async insertApplications(rows: Application[]): Promise<Set<string>> {
+      const values = rows.map((a) => [uuidToBytes(a.id), a.eventId, a.name, a.phone, datetime6(a.receivedAtMicros), uuidToBytes(a.replicaId), a.replicaSeq])
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const [result] = await pool.query<ResultSetHeader>(
+            'INSERT IGNORE INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES ?',
+            [values],
+          )
+          if (result.affectedRows === rows.length) return new Set(rows.map((a) => a.id))
+          const [found] = await pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE id IN (?)', [values.map((v) => v[0])])
+          return new Set(found.map((row) => uuidFromBytes(row.id as Buffer)))
+        } catch (error) {
+          if (!isDeadlock(error) || attempt >= 3) throw error
+        }
+      }
+    },
+
+    /**
+     * The seed's design, for the baseline benchmark only: in one transaction, look the phone up
+     * with SELECT … FOR UPDATE on an unindexed column (a scan that locks the event's rows),
+     * COUNT(*) against the quota, then INSERT.
+     */
+    async lockingApply(application: Application, quota: number): Promise<'INSERTED' | 'DUPLICATE' | 'FULL'> {
+      const conn = await pool.getConnection()
+      try {
+        await conn.beginTransaction()
+        const [existing] = await conn.query<RowDataPacket[]>('SELECT id FROM event_applications_locking WHERE event_id = ? AND phone = ? FOR UPDATE', [application.eventId, application.phone])
+        let outcome: 'INSERTED' | 'DUPLICATE' | 'FULL' = 'DUPLICATE'
+        if (existing.length === 0) {
+          const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [application.eventId])) as [RowDataPacket[], unknown]
+          outcome = Number(count?.n) >= quota ? 'FULL' : 'INSERTED'
+          if (outcome === 'INSERTED') {
+            await conn.query('INSERT INTO event_applications_locking (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)', [
+              uuidToBytes(application.id),
+              application.eventId,
+              application.name,
+              application.phone,
+              datetime6(application.receivedAtMicros),
+            ])
+          }
+        }
+        await conn.commit()
+        return outcome
+      } catch (error) {
+        await conn.rollback().catch(() => undefined)
+        throw error
+      } finally {
+        conn.release()
+      }
+    },
+
+    /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */
+    async applicationStatus(eventId: number, applicationId: string): Promise<{ won: boolean; announced: boolean } | null> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT e.status = 'ANNOUNCED' AND e.announce_at <= NOW(6) AS announced, w.\`rank\` IS NOT NULL AS won
+         FROM event_applications a JOIN events e ON e.id = a.event_id
+         LEFT JOIN event_winners w ON w.event_id = a.event_id AND w.application_id = a.id
+         WHERE a.id = ? AND a.event_id = ?`,
+        [uuidToBytes(applicationId), eventId],
+      )
+      const row = rows[0]
+      return row ? { announced: Boolean(Number(row.announced)), won: Boolean(Number(row.won)) } : null
+    },
+
+    async winners(eventId: number): Promise<{ rank: number; name: string; phone: string }[]> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT w.\`rank\`, a.name, a.phone FROM event_winners w JOIN event_applications a ON a.id = w.application_id
+         WHERE w.event_id = ? ORDER BY w.\`rank\``,
+        [eventId],
+      )
+      return rows.map((row) => ({ rank: Number(row.rank), name: String(row.name), phone: String(row.phone) }))
+    },
+  }
+}
+
+export type EventRepository = ReturnType<typeof createEventRepository>

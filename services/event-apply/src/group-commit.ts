@@ -1,0 +1,114 @@
+import { kitErrors } from '@commerce/kit'
+import type { Application, EventRepository } from './events.ts'
+
+export interface GroupCommitSettings {
+  /** Longest a row waits in the buffer before its flush starts. */
+  flushMs: number
+  /** Rows per INSERT; a buffer this full flushes at once. */
+  maxRows: number
+  /** Flushes in flight at once; while all are busy the buffer keeps growing (bigger next batch). */
+  concurrency: number
+  /** Rows buffered plus rows being written; beyond it submit() refuses with 503. */
+  limit: number
+}
+
+export interface FlushObserver {
+  onFlush(rows: number, seconds: number, ok: boolean): void
+  onBacklog(rows: number): void
+}
+
+interface Waiting {
+  application: Application
+  /** Rows flushed after this instant are refused: the draw may have happened (see lateFlushCutoffMs). */
+  flushDeadline: number
+  bufferedAt: number
+  resolve(inserted: boolean): void
+  reject(error: unknown): void
+}
+
+/**
+ * Group commit (DESIGN §6.6): requests wait a few milliseconds in a per-replica buffer, then
+ * one multi-row INSERT IGNORE commits them together, and each request learns its own fate
+ * (inserted, or a duplicate phone). The promise settles only after the commit, so a 201 is
+ * never sent for a row that is not durable.
+ */
+export function createGroupCommit(repo: EventRepository, settings: GroupCommitSettings, observer: FlushObserver) {
+  let buffer: Waiting[] = []
+  let writing = 0
+  let flushing = 0
+  let timer: NodeJS.Timeout | undefined
+
+  const backlog = () => buffer.length + writing
+
+  function pump(): void {
+    clearTimeout(timer)
+    timer = undefined
+    while (buffer.length > 0 && flushing < settings.concurrency) {
+      const waited = performance.now() - (buffer[0]?.bufferedAt ?? 0)
+      if (buffer.length < settings.maxRows && waited < settings.flushMs) {
+        timer = setTimeout(pump, settings.flushMs - waited)
+        return
+      }
+      void flush(buffer.slice(0, settings.maxRows))
+      buffer = buffer.slice(settings.maxRows)
+    }
+  }
+
+  async function flush(batch: Waiting[]): Promise<void> {
+    flushing += 1
+    writing += batch.length
+    const started = performance.now()
+    // The first arrival of a phone in the batch stands for the others: they are duplicates
+    // whatever happens to it. Sorting by key gives every flush the same lock order.
+    const firstOf = new Map<string, Waiting>()
+    const late = new Set<Waiting>()
+    const now = Date.now()
+    for (const waiting of batch) {
+      if (now > waiting.flushDeadline) late.add(waiting)
+      else {
+        const key = `${waiting.application.eventId}:${waiting.application.phone}`
+        if (!firstOf.has(key)) firstOf.set(key, waiting)
+      }
+    }
+    const rows = [...firstOf.values()].sort((a, b) => a.application.eventId - b.application.eventId || (a.application.phone < b.application.phone ? -1 : 1))
+    let ok = true
+    try {
+      const inserted = rows.length > 0 ? await repo.insertApplications(rows.map((w) => w.application)) : new Set<string>()
+      for (const waiting of batch) {
+        if (late.has(waiting)) waiting.reject(kitErrors.UNAVAILABLE('the event closed before this application could be written'))
+        else waiting.resolve(inserted.has(waiting.application.id))
+      }
+    } catch (error) {
+      ok = false
+      for (const waiting of batch) waiting.reject(error)
+    } finally {
+      flushing -= 1
+      writing -= batch.length
+      observer.onFlush(rows.length, (performance.now() - started) / 1000, ok)
+      observer.onBacklog(backlog())
+      pump()
+    }
+  }
+
+  return {
+    /** Resolves true when committed, false when the phone had already applied; rejects when not written. */
+    submit(application: Application, flushDeadline: number): Promise<boolean> {
+      if (backlog() >= settings.limit) throw kitErrors.OVERLOADED('too many applications waiting to be written')
+      return new Promise<boolean>((resolve, reject) => {
+        buffer.push({ application, flushDeadline, bufferedAt: performance.now(), resolve, reject })
+        observer.onBacklog(backlog())
+        if (!timer || buffer.length >= settings.maxRows) pump()
+      })
+    },
+    /** Resolves when everything submitted so far has been written (graceful shutdown). */
+    async drain(): Promise<void> {
+      while (backlog() > 0) {
+        pump()
+        await new Promise((resolve) => setTimeout(resolve, Math.max(1, settings.flushMs)))
+      }
+    },
+    backlog,
+  }
+}
+
+export type GroupCommit = ReturnType<typeof createGroupCommit>

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from '../config.ts'
+import { createApplicationDesk } from '../desk.ts'
+import { createEventDirectory } from '../directory.ts'
+import { createEventRepository } from '../events.ts'
+
+function createEventApply(app: FastifyInstance, config: Config) {
+  const repo = createEventRepository(app.pool)
+  const directory = createEventDirectory({ repo, refreshMs: config.EVENT_REFRESH_MS, log: app.log })
+  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry })
+  return { repo, directory, desk }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    eventApply: ReturnType<typeof createEventApply>
+  }
+}
+
+/** Events, their in-memory directory and the apply desk; buffered applications are written before the pool closes. */
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const eventApply = createEventApply(app, config)
+    app.decorate('eventApply', eventApply)
+    app.addHook('onReady', async () => {
+      eventApply.directory.start()
+    })
+    // preClose: the pool is still open, and the server has stopped taking new requests.
+    app.addHook('preClose', async () => {
+      eventApply.directory.stop()
+      await eventApply.desk.drain()
+    })
+  },
+  { name: 'event-apply', dependencies: ['db', 'membership', 'metrics'] },
+)

@@ -1,0 +1,127 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { errorSchema, kitErrors } from '@commerce/kit'
+import { isoMicros } from '../clock.ts'
+import { eventErrors } from '../errors.ts'
+import type { EventRecord } from '../events.ts'
+import { maskPhone, normaliseName, normalisePhone } from '../phone.ts'
+
+const uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })
+const eventId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
+const instant = Type.String({ format: 'date-time' })
+const eventSchema = Type.Object({
+  id: Type.Integer(),
+  title: Type.String(),
+  opensAt: Type.String(),
+  closesAt: Type.String(),
+  winnerQuota: Type.Integer(),
+  announceAt: Type.String(),
+  status: Type.Enum(['SCHEDULED', 'ANNOUNCED']),
+})
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 410: errorSchema, 503: errorSchema }
+
+const eventView = (event: EventRecord) => ({
+  ...event,
+  opensAt: event.opensAt.toISOString(),
+  closesAt: event.closesAt.toISOString(),
+  announceAt: event.announceAt.toISOString(),
+})
+
+/** Events, applying to one (DESIGN §6.6), an application's result, and the announced winners. */
+export default async function eventRoutes(parent: FastifyInstance) {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  const { repo, directory, desk } = app.eventApply
+
+  app.post(
+    '/events',
+    {
+      schema: {
+        security: [{ bearer: [] }],
+        body: Type.Object(
+          {
+            title: Type.String({ minLength: 1, maxLength: 100 }),
+            opensAt: instant,
+            closesAt: instant,
+            winnerQuota: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+            announceAt: instant,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: eventSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      app.auth.requireAdmin(request)
+      const { title, winnerQuota } = request.body
+      const [opensAt, closesAt, announceAt] = [request.body.opensAt, request.body.closesAt, request.body.announceAt].map((text) => new Date(text)) as [Date, Date, Date]
+      if ([opensAt, closesAt, announceAt].some((d) => Number.isNaN(d.getTime()))) throw kitErrors.VALIDATION('dates must be ISO 8601 instants')
+      if (!(opensAt < closesAt && closesAt <= announceAt)) throw eventErrors.INVALID_EVENT_WINDOW()
+      const event = await repo.createEvent({ title, opensAt, closesAt, winnerQuota, announceAt })
+      return reply.code(201).header('location', `/events/${event.id}`).send(eventView(event))
+    },
+  )
+
+  app.get('/events/:id', { schema: { params: eventId, response: { 200: eventSchema, ...errors } } }, async (request) => {
+    const state = await directory.get(request.params.id)
+    if (!state) throw eventErrors.EVENT_NOT_FOUND()
+    return eventView(state.event)
+  })
+
+  app.post(
+    '/events/:id/applications',
+    {
+      schema: {
+        params: eventId,
+        body: Type.Object({ name: Type.String({ maxLength: 200 }), phone: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+        response: { 201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const name = normaliseName(request.body.name)
+      if (!name) throw kitErrors.VALIDATION('name must be 1–50 visible characters')
+      const phone = normalisePhone(request.body.phone)
+      if (!phone) throw kitErrors.VALIDATION('phone must be a Korean mobile number, e.g. 010-1234-5678')
+      const application = await desk.apply(request.params.id, name, phone)
+      return reply
+        .code(201)
+        .header('location', `/events/${application.eventId}/applications/${application.id}`)
+        .send({ applicationId: application.id, receivedAt: isoMicros(application.receivedAtMicros) })
+    },
+  )
+
+  app.get(
+    '/events/:id/applications/:applicationId',
+    {
+      schema: {
+        params: Type.Object({ id: eventId.properties.id, applicationId: uuid }),
+        response: { 200: Type.Object({ applicationId: uuid, status: Type.Enum(['PENDING', 'WON', 'LOST']) }), ...errors },
+      },
+    },
+    async (request) => {
+      const applicationId = request.params.applicationId.toLowerCase()
+      const found = await repo.applicationStatus(request.params.id, applicationId)
+      if (!found) throw eventErrors.APPLICATION_NOT_FOUND()
+      return { applicationId, status: !found.announced ? ('PENDING' as const) : found.won ? ('WON' as const) : ('LOST' as const) }
+    },
+  )
+
+  app.get(
+    '/events/:id/winners',
+    {
+      schema: {
+        params: eventId,
+        response: { 200: Type.Object({ eventId: Type.Integer(), winners: Type.Array(Type.Object({ rank: Type.Integer(), name: Type.String(), phone: Type.String() })) }), ...errors },
+      },
+    },
+    async (request) => {
+      const state = await directory.get(request.params.id)
+      if (!state) throw eventErrors.EVENT_NOT_FOUND()
+      // The directory's row may be a refresh old; the draw is rare, so ask the database itself.
+      const [event] = await repo.findEvents([request.params.id])
+      if (!event || event.status !== 'ANNOUNCED' || event.announceAt.getTime() > Date.now()) throw eventErrors.NOT_ANNOUNCED()
+      const winners = await repo.winners(event.id)
+      return { eventId: event.id, winners: winners.map((w) => ({ ...w, phone: maskPhone(w.phone) })) }
+    },
+  )
+}

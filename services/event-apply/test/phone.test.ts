@@ -1,0 +1,26 @@
+import t from 'tap'
+import { maskPhone, normaliseName, normalisePhone } from '../src/phone.ts'
+
+t.test('every common spelling of one mobile number normalises to the same digits', async (t) => {
+  for (const spelling of ['010-1234-5678', '01012345678', '010 1234 5678', '010.1234.5678', '(010) 1234-5678', '+82 10-1234-5678', '+821012345678', '+82 (0)10 1234 5678', '0082-10-1234-5678', ' 010-1234-5678 ']) {
+    t.equal(normalisePhone(spelling), '01012345678', spelling)
+  }
+  t.equal(normalisePhone('011-123-4567'), '0111234567', 'old 10-digit ranges')
+})
+
+t.test('anything that is not a Korean mobile number is refused', async (t) => {
+  for (const bad of ['', '010-1234-567', '010-1234-56789', '02-123-4567', '+1 415 555 0100', '010-1234-567a', "010'; DROP TABLE x;--", '０１０-1234-5678', '1'.repeat(40), '+82 20-1234-5678']) {
+    t.equal(normalisePhone(bad), null, JSON.stringify(bad))
+  }
+})
+
+t.test('masking keeps the prefix and the last four digits', async (t) => {
+  t.equal(maskPhone('01012345678'), '010-****-5678')
+})
+
+t.test('names: trimmed, 1–50 visible characters, no control characters', async (t) => {
+  t.equal(normaliseName('  김철수 '), '김철수')
+  t.equal(normaliseName('가'.repeat(50)), '가'.repeat(50))
+  t.equal(normaliseName('가'.repeat(51)), null)
+  for (const bad of ['', '   ', 'a\u0000b', 'line\nbreak', 'zero\u200bwidth', 'bell\u0007']) t.equal(normaliseName(bad), null, JSON.stringify(bad))
+})

@@ -1,0 +1,188 @@
+import t from 'tap'
+import { drawWinners, uuidFromBytes, type RowDataPacket } from '@commerce/db'
+import { bearer } from '@commerce/kit/testing'
+import { apply, createEvent, endEvent, phoneOf, startApp } from '../helpers.ts'
+
+const admin = bearer(1, 'admin')
+const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
+
+t.test('POST /events: admin only, validated, 201 with the event', async (t) => {
+  const { app } = await startApp(t)
+  t.equal((await app.inject({ method: 'POST', url: '/events', payload: window })).statusCode, 401)
+  t.equal((await app.inject({ method: 'POST', url: '/events', payload: window, headers: bearer(7) })).json().code, 'FORBIDDEN')
+  const created = await app.inject({ method: 'POST', url: '/events', payload: window, headers: admin })
+  t.equal(created.statusCode, 201)
+  const iso = (text: string) => new Date(text).toISOString()
+  t.match(created.json(), { ...window, opensAt: iso(window.opensAt), closesAt: iso(window.closesAt), announceAt: iso(window.announceAt), status: 'SCHEDULED' })
+  t.equal(created.headers.location, `/events/${created.json().id}`)
+  t.same((await app.inject(`/events/${created.json().id}`)).json(), created.json(), 'readable by anyone')
+  const backwards = await app.inject({ method: 'POST', url: '/events', payload: { ...window, closesAt: window.opensAt }, headers: admin })
+  t.same([backwards.statusCode, backwards.json().code], [400, 'INVALID_EVENT_WINDOW'])
+  for (const payload of [{ ...window, opensAt: 'tomorrow' }, { ...window, winnerQuota: 0 }, { ...window, winnerQuota: 1.5 }, { title: 'x' }]) {
+    const response = await app.inject({ method: 'POST', url: '/events', payload, headers: admin })
+    t.same([response.statusCode, response.json().code], [400, 'VALIDATION'], JSON.stringify(payload))
+  }
+})
+
+t.test('an application is stamped, committed, and answered 201 with its id', async (t) => {
+  const { app } = await startApp(t)
+  const eventId = await createEvent(app)
+  const response = await apply(app, eventId, '+82 10-1111-2222', '  Kim  ')
+  t.equal(response.statusCode, 201)
+  const { applicationId, receivedAt } = response.json()
+  t.match(receivedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'microsecond arrival stamp')
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT id, name, phone, received_at, replica_id, replica_seq FROM event_applications WHERE event_id = ?', [eventId])
+  t.equal(rows.length, 1)
+  t.same(
+    { id: uuidFromBytes(rows[0]?.id), name: rows[0]?.name, phone: rows[0]?.phone, replica: uuidFromBytes(rows[0]?.replica_id) },
+    { id: applicationId, name: 'Kim', phone: '01011112222', replica: app.membership.id },
+  )
+  t.equal((rows[0]?.received_at as Date).toISOString(), `${receivedAt.slice(0, 23)}Z`)
+  t.same((await app.inject(`/events/${eventId}/applications/${applicationId}`)).json(), { applicationId, status: 'PENDING' })
+})
+
+t.test('one entry per phone: every spelling of a number is the same applicant', async (t) => {
+  const { app } = await startApp(t)
+  const eventId = await createEvent(app)
+  t.equal((await apply(app, eventId, '010-3333-4444')).statusCode, 201)
+  for (const spelling of ['01033334444', '010 3333 4444', '+82 10 3333 4444', '0082-10-3333-4444']) {
+    const response = await apply(app, eventId, spelling)
+    t.same([response.statusCode, response.json().code], [409, 'DUPLICATE_APPLICATION'], spelling)
+  }
+  const other = await createEvent(app)
+  t.equal((await apply(app, other, '010-3333-4444')).statusCode, 201, 'the same phone may enter another event')
+  const [[count]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+  t.equal(count?.n, 1)
+})
+
+t.test('before opensAt 403, after closesAt 410, unknown event 404', async (t) => {
+  const { app } = await startApp(t)
+  const future = await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 })
+  const past = await createEvent(app, { opensInS: -7200, closesInS: -3600 })
+  t.same([(await apply(app, future, phoneOf(1))).statusCode, (await apply(app, future, phoneOf(1))).json().code], [403, 'EVENT_NOT_OPEN'])
+  t.same([(await apply(app, past, phoneOf(1))).statusCode, (await apply(app, past, phoneOf(1))).json().code], [410, 'EVENT_CLOSED'])
+  t.same([(await apply(app, 999_999, phoneOf(1))).statusCode, (await apply(app, 999_999, phoneOf(1))).json().code], [404, 'EVENT_NOT_FOUND'])
+  const [[count]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications')) as [RowDataPacket[], unknown]
+  t.equal(count?.n, 0, 'nothing stored')
+})
+
+t.test('once the quota is known committed, later arrivals get 410 from memory, without database I/O', async (t) => {
+  const { app } = await startApp(t, { EVENT_REFRESH_MS: '60000', HEARTBEAT_MS: '60000' })
+  const eventId = await createEvent(app, { quota: 3 })
+  for (const n of [1, 2, 3]) t.equal((await apply(app, eventId, phoneOf(n))).statusCode, 201)
+  // Spy on the real pool: any statement or connection taken from here on is counted.
+  let statements = 0
+  const { query, execute, getConnection } = app.pool
+  app.pool.query = ((...args: Parameters<typeof query>) => ((statements += 1), query.apply(app.pool, args))) as typeof query
+  app.pool.execute = ((...args: Parameters<typeof execute>) => ((statements += 1), execute.apply(app.pool, args))) as typeof execute
+  app.pool.getConnection = (() => ((statements += 1), getConnection.apply(app.pool))) as typeof getConnection
+  t.teardown(() => Object.assign(app.pool, { query, execute, getConnection }))
+  const late = await Promise.all(Array.from({ length: 50 }, (_, i) => apply(app, eventId, phoneOf(100 + i))))
+  t.same(new Set(late.map((r) => `${r.statusCode} ${r.json().code}`)), new Set(['410 EVENT_CLOSED']))
+  t.equal(statements, 0, 'no statement reached the database')
+})
+
+t.test('a crowd of concurrent applications: group commits, each request learns its own outcome', async (t) => {
+  const { app } = await startApp(t, { EVENT_FLUSH_MS: '5' })
+  const eventId = await createEvent(app, { quota: 1_000_000 })
+  // 300 requests for 250 phones: every 6th is a repeat of an earlier one, sent concurrently.
+  const phones = Array.from({ length: 300 }, (_, i) => phoneOf(i % 6 === 5 ? i - 1 : i))
+  const responses = await Promise.all(phones.map((phone) => apply(app, eventId, phone)))
+  const accepted = responses.filter((r) => r.statusCode === 201)
+  t.equal(accepted.length, 250, 'one 201 per distinct phone')
+  t.equal(responses.filter((r) => r.json().code === 'DUPLICATE_APPLICATION').length, 50)
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE event_id = ?', [eventId])
+  t.same(new Set(rows.map((r) => uuidFromBytes(r.id))), new Set(accepted.map((r) => r.json().applicationId)), 'exactly the acknowledged rows are stored')
+  const metrics = (await app.inject('/metrics')).body
+  const flushes = Number(/event_apply_flush_rows_count\{[^}]*\} (\d+)/.exec(metrics)?.[1])
+  t.ok(flushes > 0 && flushes < 250, `rows were written in group commits (${flushes} flushes for 250 rows)`)
+})
+
+t.test('two replicas, concurrent duplicates of one phone: one entry', async (t) => {
+  const { app: a, url } = await startApp(t)
+  const { app: b } = await startApp(t, {}, url)
+  const eventId = await createEvent(a)
+  const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => apply(i % 2 ? a : b, eventId, i % 3 ? '010-5555-6666' : '+82 10 5555 6666')))
+  t.equal(responses.filter((r) => r.statusCode === 201).length, 1)
+  t.equal(responses.filter((r) => r.json().code === 'DUPLICATE_APPLICATION').length, 39)
+})
+
+t.test('winners are the earliest arrivals, not the first commits; results after the draw', async (t) => {
+  // Replica `slow` holds its buffer 100 ms; `fast` commits at once. The early arrival at `slow`
+  // commits last but must win a quota of 1.
+  const { app: slow, url } = await startApp(t, { EVENT_FLUSH_MS: '100' })
+  const { app: fast } = await startApp(t, { EVENT_FLUSH_MS: '0' }, url)
+  const eventId = await createEvent(slow, { quota: 1 })
+  const first = apply(slow, eventId, phoneOf(1))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const second = await apply(fast, eventId, phoneOf(2))
+  t.equal(second.statusCode, 201)
+  const firstResponse = await first
+  t.equal(firstResponse.statusCode, 201)
+  const [order] = await slow.pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE event_id = ? ORDER BY received_at', [eventId])
+  t.equal(uuidFromBytes(order[0]?.id), firstResponse.json().applicationId, 'stamped on arrival, before the later one')
+
+  t.equal((await slow.inject(`/events/${eventId}/winners`)).json().code, 'NOT_ANNOUNCED')
+  await endEvent(slow, eventId)
+  t.same(await drawWinners(slow.pool, eventId), { outcome: 'DRAWN', winners: 1 })
+  const winners = await fast.inject(`/events/${eventId}/winners`)
+  t.same(winners.json(), { eventId, winners: [{ rank: 1, name: 'tester', phone: '010-****-0001' }] })
+  t.equal((await fast.inject(`/events/${eventId}/applications/${firstResponse.json().applicationId}`)).json().status, 'WON')
+  t.equal((await fast.inject(`/events/${eventId}/applications/${second.json().applicationId}`)).json().status, 'LOST')
+  t.equal((await fast.inject(`/events/${eventId}/applications/00000000-0000-7000-8000-000000000000`)).json().code, 'APPLICATION_NOT_FOUND')
+})
+
+t.test('the locking baseline keeps the same contract on its own table', async (t) => {
+  const { app } = await startApp(t, { EVENT_APPLY_STRATEGY: 'locking' })
+  const eventId = await createEvent(app, { quota: 2 })
+  t.equal((await apply(app, eventId, phoneOf(1))).statusCode, 201)
+  t.equal((await apply(app, eventId, '+82 10 1000 0001')).json().code, 'DUPLICATE_APPLICATION')
+  t.equal((await apply(app, eventId, phoneOf(2))).statusCode, 201)
+  t.same([(await apply(app, eventId, phoneOf(3))).statusCode, (await apply(app, eventId, phoneOf(4))).json().code], [410, 'EVENT_CLOSED'])
+  const [[count]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+  t.equal(count?.n, 2)
+})
+
+t.test('a full buffer answers 503 with Retry-After instead of queueing without bound', async (t) => {
+  const { app } = await startApp(t, { EVENT_BUFFER_LIMIT: '2', EVENT_FLUSH_MS: '100' })
+  const eventId = await createEvent(app)
+  const responses = await Promise.all([1, 2, 3, 4].map((n) => apply(app, eventId, phoneOf(n))))
+  t.same(responses.map((r) => r.statusCode), [201, 201, 503, 503])
+  t.equal(responses[2]?.json().code, 'OVERLOADED')
+  t.equal(responses[2]?.headers['retry-after'], '1')
+})
+
+t.test('bad input is a 4xx with a code, never a 5xx, and stores nothing', async (t) => {
+  const { app } = await startApp(t)
+  const eventId = await createEvent(app)
+  const post = (payload: string, contentType = 'application/json', url = `/events/${eventId}/applications`) =>
+    app.inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } })
+  const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
+    ['missing phone', await post('{"name":"a"}'), 400, 'VALIDATION'],
+    ['missing name', await post('{"phone":"01012345678"}'), 400, 'VALIDATION'],
+    ['empty body', await post(''), 400, 'VALIDATION'],
+    ['malformed JSON', await post('{"name":'), 400, 'VALIDATION'],
+    ['array body', await post('[]'), 400, 'VALIDATION'],
+    ['numbers for strings', await post('{"name":1,"phone":1}'), 400, 'VALIDATION'],
+    ['control characters in name', await post('{"name":"a\\u0000b","phone":"01012345678"}'), 400, 'VALIDATION'],
+    ['name of 51 characters', await post(JSON.stringify({ name: 'x'.repeat(51), phone: '01012345678' })), 400, 'VALIDATION'],
+    ['landline', await post('{"name":"a","phone":"02-123-4567"}'), 400, 'VALIDATION'],
+    ['injection in phone', await post(JSON.stringify({ name: 'a', phone: "010' OR 1=1 --" })), 400, 'VALIDATION'],
+    ['huge body', await post(JSON.stringify({ name: 'x'.repeat(100_000), phone: '01012345678' })), 413, 'PAYLOAD_TOO_LARGE'],
+    ['form encoded', await post('name=a&phone=01012345678', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['text body', await post('hello', 'text/plain'), 400, 'VALIDATION'],
+    ['event id not a number', await post('{"name":"a","phone":"01012345678"}', undefined, '/events/abc/applications'), 400, 'VALIDATION'],
+    ['event id too large', await post('{"name":"a","phone":"01012345678"}', undefined, '/events/99999999999999999999/applications'), 400, 'VALIDATION'],
+    ['negative event id', await post('{"name":"a","phone":"01012345678"}', undefined, '/events/-1/applications'), 400, 'VALIDATION'],
+  ]
+  for (const [label, response, status, code] of cases) t.same([response.statusCode, response.json().code], [status, code], label)
+  const extra = await post('{"name":"a","phone":"010-9999-0001","receivedAt":"2000-01-01T00:00:00Z"}')
+  t.equal(extra.statusCode, 201, 'unknown fields are dropped: a client cannot send its own arrival time')
+  t.notMatch(extra.json().receivedAt, /^2000/)
+  const injected = await apply(app, eventId, '010-9999-0000', "Robert'); DROP TABLE event_applications;--")
+  t.equal(injected.statusCode, 201, 'an injection string is a valid name: stored verbatim')
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT name FROM event_applications WHERE event_id = ?', [eventId])
+  t.same(rows.map((r) => r.name).sort(), ["Robert'); DROP TABLE event_applications;--", 'a'])
+  const status = await app.inject(`/events/${eventId}/applications/not-a-uuid`)
+  t.same([status.statusCode, status.json().code], [400, 'VALIDATION'])
+})
