@@ -59,7 +59,7 @@ export async function eventsDueForDraw(pool: Pool): Promise<number[]> {
   return rows.map((row) => Number(row.id))
 }
 
-export type DrawResult = { outcome: 'DRAWN' | 'ALREADY_DRAWN'; winners: number } | { outcome: 'NOT_FOUND' | 'STILL_OPEN' }
+export type DrawResult = { outcome: 'DRAWN'; winners: number } | { outcome: 'ALREADY_DRAWN'; winners: number } | { outcome: 'NOT_FOUND' } | { outcome: 'STILL_OPEN' }
 
 /**
  * Draws the winners: the first `winner_quota` applications by (received_at, replica_id,

@@ -28,6 +28,13 @@ export const configSchema = serviceConfig({
   BATCH_DAEMON_POLL_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 5_000 }),
   /** Periods are calendar months of this IANA time zone. */
   BUSINESS_TIME_ZONE: Type.String({ default: defaultBusinessTimeZone }),
+  /** The daily first-come-first-served event (DESIGN §5): created ahead of time by the daemon. */
+  EVENT_SCHEDULE_ENABLED: Type.Boolean({ default: true }),
+  EVENT_DAILY_TIME: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '13:00' }),
+  EVENT_DAILY_MINUTES: Type.Integer({ minimum: 1, maximum: 1_439, default: 10 }),
+  EVENT_DAILY_QUOTA: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
+  /** How often the daemon creates upcoming events and draws the ones whose announcement is due. */
+  EVENT_POLL_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 5_000 }),
   GRADE_VIP_MIN: Type.Integer({ minimum: 1, default: thresholds.VIP }),
   GRADE_GOLD_MIN: Type.Integer({ minimum: 1, default: thresholds.GOLD }),
   GRADE_SILVER_MIN: Type.Integer({ minimum: 1, default: thresholds.SILVER }),

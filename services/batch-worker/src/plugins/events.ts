@@ -1,0 +1,71 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import { Counter, type Registry } from 'prom-client'
+import { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, type Pool, type RowDataPacket } from '@commerce/db'
+import type { Config } from '../config.ts'
+
+/**
+ * The daemon's event loop: keeps today's and tomorrow's daily events created (a unique schedule
+ * key makes every daemon's attempt after the first a no-op) and draws each event whose
+ * announcement is due. Draws lock the event row, so several daemons draw each event once.
+ * Separate from the batch loop, so a long monthly run never delays an announcement.
+ */
+export function createEventScheduler({ config, pool, registry, log }: { config: Config; pool: Pool; registry: Registry; log: FastifyBaseLogger }) {
+  const draws = new Counter({ name: 'batch_event_draws_total', help: 'Event draws by outcome', labelNames: ['outcome'] as const, registers: [registry] })
+  const stopping = new AbortController()
+  let loop: Promise<void> | undefined
+
+  async function draw(eventId: number) {
+    const result = await drawWinners(pool, eventId)
+    draws.inc({ outcome: result.outcome })
+    if (result.outcome === 'DRAWN') log.info({ eventId, winners: result.winners }, 'event drawn')
+    return result
+  }
+
+  async function tick(): Promise<void> {
+    if (config.EVENT_SCHEDULE_ENABLED) {
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
+      const schedule = { time: config.EVENT_DAILY_TIME, timeZone: config.BUSINESS_TIME_ZONE, durationMinutes: config.EVENT_DAILY_MINUTES, winnerQuota: config.EVENT_DAILY_QUOTA }
+      const created = await ensureScheduledEvents(pool, dailyEvents(rows[0]?.now as Date, schedule))
+      if (created > 0) log.info({ created }, 'daily events created')
+    }
+    for (const eventId of await eventsDueForDraw(pool)) await draw(eventId)
+  }
+
+  return {
+    draw,
+    tick,
+    start(): void {
+      loop ??= (async () => {
+        while (!stopping.signal.aborted) {
+          await tick().catch((error: unknown) => log.warn({ err: error }, 'event scheduling failed; retrying next poll'))
+          await sleep(config.EVENT_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
+        }
+      })()
+    },
+    async stop(): Promise<void> {
+      stopping.abort()
+      await loop
+    },
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    eventScheduler: ReturnType<typeof createEventScheduler>
+  }
+}
+
+/** Daily events and their draws, on the API pool (a few statements a poll). */
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const scheduler = createEventScheduler({ config, pool: app.pool, registry: app.metrics.registry, log: app.log })
+    app.decorate('eventScheduler', scheduler)
+    app.addHook('onReady', async () => {
+      scheduler.start()
+    })
+    app.addHook('preClose', () => scheduler.stop())
+  },
+  { name: 'event-scheduler', dependencies: ['db', 'metrics'] },
+)
