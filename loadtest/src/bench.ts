@@ -3,10 +3,11 @@ import { databaseUrl } from '@commerce/db'
 import { ensureDatabaseServer } from '@commerce/local/database'
 import { fail } from '@commerce/local/cli/fail'
 import { benchBatch } from './scenarios/batch.ts'
+import { benchEvent } from './scenarios/event.ts'
 import { benchLiveDuringBatch } from './scenarios/live.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch'] as const
+const scenarios = ['batch', 'live-during-batch', 'event'] as const
 
 function parseFlags() {
   try {
@@ -21,7 +22,11 @@ function parseFlags() {
         workers: { type: 'string', default: '1,2' },
         connections: { type: 'string', default: '500' },
         loops: { type: 'string', default: '10' },
-        rate: { type: 'string', default: '0' },
+        rate: { type: 'string' },
+        duration: { type: 'string', default: '600' },
+        burst: { type: 'string', default: '20000' },
+        steps: { type: 'string', default: '250,500,1000,2000,3000,4000,6000,8000,10000,12000' },
+        'step-duration': { type: 'string', default: '10' },
       },
       strict: true,
     })
@@ -43,7 +48,12 @@ function parseFlags() {
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
       connections: int('connections', values.connections, 1),
       loops: int('loops', values.loops, 1),
-      rate: int('rate', values.rate, 0),
+      // live-during-batch: 0 = uncapped closed loop; event: the seed's 1,666 req/s.
+      rate: int('rate', values.rate ?? (scenario === 'event' ? '1666' : '0'), 0),
+      duration: int('duration', values.duration, 1),
+      burst: int('burst', values.burst, 1),
+      steps: values.steps.split(',').map((rate) => int('steps', rate, 1)),
+      stepDuration: int('step-duration', values['step-duration'], 1),
     }
   } catch (error) {
     fail(error)
@@ -54,7 +64,7 @@ const flags = parseFlags()
 try {
   await ensureDatabaseServer()
   const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
-  const dir = flags.scenario === 'batch' ? await benchBatch(common) : await benchLiveDuringBatch(common)
+  const dir = flags.scenario === 'batch' ? await benchBatch(common) : flags.scenario === 'event' ? await benchEvent(common) : await benchLiveDuringBatch(common)
   console.log(`report: ${dir}`)
   process.exit(0)
 } catch (error) {

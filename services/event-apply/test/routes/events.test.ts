@@ -1,4 +1,5 @@
 import t from 'tap'
+import { auditEvent, formatAudit } from '@commerce/audit'
 import { drawWinners, uuidFromBytes, type RowDataPacket } from '@commerce/db'
 import { bearer } from '@commerce/kit/testing'
 import { apply, createEvent, endEvent, phoneOf, startApp } from '../helpers.ts'
@@ -185,4 +186,19 @@ t.test('bad input is a 4xx with a code, never a 5xx, and stores nothing', async 
   t.same(rows.map((r) => r.name).sort(), ["Robert'); DROP TABLE event_applications;--", 'a'])
   const status = await app.inject(`/events/${eventId}/applications/not-a-uuid`)
   t.same([status.statusCode, status.json().code], [400, 'VALIDATION'])
+})
+
+t.test('across two replicas: exactly min(quota, n) winners for n below, at and far above the quota', async (t) => {
+  const { app: a, url } = await startApp(t)
+  const { app: b } = await startApp(t, {}, url)
+  for (const n of [3, 5, 60]) {
+    const eventId = await createEvent(a, { quota: 5 })
+    const responses = await Promise.all(Array.from({ length: n }, (_, i) => apply(i % 2 ? a : b, eventId, phoneOf(i))))
+    const acknowledged = responses.filter((r) => r.statusCode === 201).map((r) => r.json().applicationId as string)
+    t.ok(acknowledged.length >= Math.min(n, 5), `${acknowledged.length} of ${n} accepted before the early close`)
+    await endEvent(a, eventId)
+    t.same(await drawWinners(a.pool, eventId), { outcome: 'DRAWN', winners: Math.min(5, n) }, `n = ${n}`)
+    const audit = await auditEvent(a.pool, { eventId, acknowledged, expectDrawn: true })
+    t.ok(audit.ok, formatAudit(audit))
+  }
 })
