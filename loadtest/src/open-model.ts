@@ -35,7 +35,8 @@ export async function runOpenModel(options: {
   const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 })
   const total = Math.round(options.rate * options.durationSec)
   const samples: OpenModelResult['samples'] = []
-  const inFlight = new Set<Promise<void>>()
+  let inFlight = 0
+  let drained: () => void = () => undefined
   let networkErrors = 0
   let lateSends = 0
   let next = 0
@@ -43,7 +44,7 @@ export async function runOpenModel(options: {
 
   const send = (index: number, scheduledAt: number) => {
     const spec = options.request(index)
-    const done = pool
+    void pool
       .request({ method: spec.method, path: spec.path, headers: spec.headers, body: spec.body })
       .then(async (response) => {
         const body = await response.body.text()
@@ -54,8 +55,11 @@ export async function runOpenModel(options: {
         networkErrors += 1
         samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: 0 })
       })
-      .finally(() => inFlight.delete(done))
-    inFlight.add(done)
+      .finally(() => {
+        inFlight -= 1
+        if (inFlight === 0) drained()
+      })
+    inFlight += 1
   }
 
   await new Promise<void>((resolve) => {
@@ -73,7 +77,9 @@ export async function runOpenModel(options: {
     }
     tick()
   })
-  while (inFlight.size > 0) await Promise.race(inFlight)
+  // A counter, not Promise.race over the in-flight set: that attaches a reaction to every
+  // pending request on each completion, O(n²) memory when a burst leaves thousands in flight.
+  if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
   await pool.close()
   return { samples, offeredRate: total / options.durationSec, networkErrors, lateSends }
 }

@@ -13,7 +13,9 @@ export async function startServer(app: FastifyInstance, config: BaseConfig): Pro
     await app.close()
   })
   try {
-    await app.listen({ host: config.HOST, port: config.PORT })
+    // A burst (the event's opening second) makes nginx open hundreds of upstream connections at
+    // once; Node's default accept backlog of 511 overflows then, and nginx's connects time out.
+    await app.listen({ host: config.HOST, port: config.PORT, backlog: 4096 })
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     const reason = code === 'EADDRINUSE' ? `port ${config.PORT} is already in use: stop whatever holds it or set PORT` : String(error)
