@@ -25,7 +25,7 @@ function parseFlags() {
         rate: { type: 'string' },
         duration: { type: 'string', default: '600' },
         burst: { type: 'string', default: '20000' },
-        steps: { type: 'string', default: '250,500,1000,2000,3000,4000,6000,8000,10000,12000' },
+        steps: { type: 'string', default: '250,500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000' },
         'step-duration': { type: 'string', default: '10' },
       },
       strict: true,
