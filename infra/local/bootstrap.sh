@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
-# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB and
-# nginx from Debian's packages when their binaries are missing. Safe to run every time.
+# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB, nginx
+# and chromium from Debian's packages when their binaries are missing. Safe to run every time.
 set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -19,6 +19,8 @@ fi
 
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+# The load-test report's screenshot test renders report.html in headless chromium.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ -z "${DATABASE_URL:-}" ]; then
   command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
   command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
