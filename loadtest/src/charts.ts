@@ -121,6 +121,8 @@ const gridColor = '#e3e3e3'
 const font = 'DejaVu Sans, Liberation Sans, Arial, sans-serif'
 
 export const colorAt = (index: number): string => palette[index % palette.length]!
+/** Gantt lanes avoid the emphasis red. */
+const laneColors = palette.filter((color) => color !== emphasisColor)
 
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
@@ -375,7 +377,7 @@ function renderGantt(chart: GanttChart): string {
   const { under, over } = overlays(x, plot, chart.bands, chart.markers)
   const lanes = chart.lanes.map((lane, index) => {
     const laneTop = plot.top + labelRoom + index * laneHeight
-    const color = colorAt(index)
+    const color = laneColors[index % laneColors.length]!
     const bars = lane.bars.map((bar) => {
       const [x0, x1] = [x(bar.from), x(bar.to)]
       const barWidth = Math.max(1.5, x1 - x0)

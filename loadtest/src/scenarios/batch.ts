@@ -3,6 +3,8 @@ import { auditBatch } from '@commerce/audit'
 import { createPool, defaultGradePolicy, dropDatabase, migrateDatabase, parsePeriod, uuidToBytes, withDatabase, type Pool, type RowDataPacket } from '@commerce/db'
 import { seedData } from '@commerce/db/seed'
 import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { batchGantt, readBatchTimeline, type BatchTimeline } from '../batch-timeline.ts'
+import type { Chart } from '../charts.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
 
 // `npm run bench -- batch`: the write-up's timeline table on this machine. Every strategy on the
@@ -42,7 +44,7 @@ export async function resetBatchState(pool: Pool): Promise<void> {
   }
 }
 
-async function runOnce(pool: Pool, url: string, strategy: string, workers: number, scale: string): Promise<Measured> {
+async function runOnce(pool: Pool, url: string, strategy: string, workers: number, scale: string): Promise<{ measured: Measured; timeline: BatchTimeline | null }> {
   await resetBatchState(pool)
   const started = performance.now()
   const processes = Array.from({ length: workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period, strategy, env: { LOG_LEVEL: 'warn' } }))
@@ -52,7 +54,9 @@ async function runOnce(pool: Pool, url: string, strategy: string, workers: numbe
   if (failed >= 0) throw new Error(`batch worker ${failed} exited with ${results[failed]?.code ?? results[failed]?.signal}; see ${processes[failed]?.logFile}`)
   const status = await readRunStatus(pool, { period })
   const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
-  return {
+  // Read now: the next run's reset truncates step_execution_log.
+  const timeline = status ? await readBatchTimeline(pool, status.id) : null
+  const measured = {
     strategy,
     scale,
     workers,
@@ -63,6 +67,7 @@ async function runOnce(pool: Pool, url: string, strategy: string, workers: numbe
     maxRssMb: Math.max(...results.map((r) => r.report?.maxRssMb ?? 0)),
     audit: audit.ok,
   }
+  return { measured, timeline }
 }
 
 /**
@@ -120,9 +125,12 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
   const full = `${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders`
   const reduced = `${options.naiveUsers.toLocaleString('en')} users / ${options.naiveOrders.toLocaleString('en')} orders`
   const measured: Measured[] = []
+  /** The last run of each strategy at each scale and worker count, for the gantt charts. */
+  const timelines = new Map<string, { measured: Measured; timeline: BatchTimeline }>()
   const repeat = async (pool: Pool, url: string, strategy: string, workers: number, scale: string) => {
     for (let i = 0; i < repetitions; i++) {
-      const result = await runOnce(pool, url, strategy, workers, scale)
+      const { measured: result, timeline } = await runOnce(pool, url, strategy, workers, scale)
+      if (timeline) timelines.set(`${strategy}|${scale}|${workers}`, { measured: result, timeline })
       log(`  ${strategy.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`)
       measured.push(result)
     }
@@ -184,8 +192,40 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown)
+  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown, batchCharts(measured, timelines, repetitions, workersForNaive))
   log(markdown)
   if (rows.some((row) => row.audit !== 'ok')) throw new Error(`an audit failed; see ${dir}`)
   return dir
+}
+
+/**
+ * Strategy bars: one group per (data scale, worker count), one bar per strategy, median total
+ * seconds. Gantt: per strategy, its last run with the most workers, to show how chunks spread.
+ */
+function batchCharts(measured: Measured[], timelines: Map<string, { measured: Measured; timeline: BatchTimeline }>, repetitions: number, mostWorkers: number): Chart[] {
+  const strategies = [...new Set(measured.map((m) => m.strategy))]
+  const groups = [...new Set(measured.map((m) => `${m.workers}|${m.scale}`))]
+  const bars: Chart = {
+    kind: 'bars',
+    title: `Batch time by strategy (median of ${repetitions} run${repetitions > 1 ? 's' : ''})`,
+    caption: 'Median total seconds on the DB clock, from the run request to COMPLETED (incl. the 0.5 s publish delay). Compare strategies within one group: groups differ in data or workers.',
+    yLabel: 'seconds (DB clock)',
+    unit: ' s',
+    categories: groups.map((group) => {
+      const [workers, scale] = group.split('|')
+      return `${workers} worker${workers === '1' ? '' : 's'}\n${scale}`
+    }),
+    series: strategies.map((strategy) => ({
+      label: strategy,
+      values: groups.map((group) => {
+        const runs = measured.filter((m) => m.strategy === strategy && `${m.workers}|${m.scale}` === group)
+        return runs.length ? median(runs.map((m) => m.totalSeconds)) : null
+      }),
+    })),
+  }
+  const gantts = strategies.flatMap((strategy) => {
+    const last = [...timelines.values()].filter(({ measured: m }) => m.strategy === strategy && m.workers === mostWorkers).at(-1)
+    return last ? [batchGantt(last.timeline, `Chunks per worker: ${strategy}, ${mostWorkers} worker${mostWorkers > 1 ? 's' : ''}, ${last.measured.scale}`)] : []
+  })
+  return [bars, ...gantts]
 }
