@@ -7,3 +7,4 @@ export { signToken, createTokenVerifier, type Principal, type Role } from './tok
 export { createAuth } from './plugins/auth.ts'
 export { createMetrics } from './plugins/metrics.ts'
 export { default as batchGuardPlugin, createBatchGuard } from './plugins/batch-guard.ts'
+export { createPollingLoop } from './polling.ts'

@@ -1,4 +1,4 @@
-import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import { datetime6 } from './clock.ts'
 
 export interface EventRecord {
@@ -96,32 +96,22 @@ export function createEventRepository(pool: Pool) {
      * COUNT(*) against the quota, then INSERT.
      */
     async lockingApply(application: Application, quota: number): Promise<'INSERTED' | 'DUPLICATE' | 'FULL'> {
-      const conn = await pool.getConnection()
-      try {
-        await conn.beginTransaction()
+      const outcome = await inTransaction(pool, async (conn) => {
         const [existing] = await conn.query<RowDataPacket[]>('SELECT id FROM event_applications_locking WHERE event_id = ? AND phone = ? FOR UPDATE', [application.eventId, application.phone])
-        let outcome: 'INSERTED' | 'DUPLICATE' | 'FULL' = 'DUPLICATE'
-        if (existing.length === 0) {
-          const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [application.eventId])) as [RowDataPacket[], unknown]
-          outcome = Number(count?.n) >= quota ? 'FULL' : 'INSERTED'
-          if (outcome === 'INSERTED') {
-            await conn.query('INSERT INTO event_applications_locking (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)', [
-              uuidToBytes(application.id),
-              application.eventId,
-              application.name,
-              application.phone,
-              datetime6(application.receivedAtMicros),
-            ])
-          }
-        }
-        await conn.commit()
-        return outcome
-      } catch (error) {
-        await conn.rollback().catch(() => undefined)
-        throw error
-      } finally {
-        conn.release()
-      }
+        if (existing.length > 0) return 'DUPLICATE' as const
+        const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [application.eventId])) as [RowDataPacket[], unknown]
+        if (Number(count?.n) >= quota) return 'FULL' as const
+        await conn.query('INSERT INTO event_applications_locking (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)', [
+          uuidToBytes(application.id),
+          application.eventId,
+          application.name,
+          application.phone,
+          datetime6(application.receivedAtMicros),
+        ])
+        return 'INSERTED' as const
+      })
+      // The work above always answers; inTransaction returns null only for work that does.
+      return outcome ?? 'DUPLICATE'
     },
 
     /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */

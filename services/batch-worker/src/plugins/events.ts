@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
+import { createPollingLoop } from '@commerce/kit'
 import { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, type Pool, type RowDataPacket } from '@commerce/db'
 import type { Config } from '../config.ts'
 
@@ -13,8 +13,6 @@ import type { Config } from '../config.ts'
  */
 export function createEventScheduler({ config, pool, registry, log }: { config: Config; pool: Pool; registry: Registry; log: FastifyBaseLogger }) {
   const draws = new Counter({ name: 'batch_event_draws_total', help: 'Event draws by outcome', labelNames: ['outcome'] as const, registers: [registry] })
-  const stopping = new AbortController()
-  let loop: Promise<void> | undefined
 
   async function draw(eventId: number) {
     const result = await drawWinners(pool, eventId)
@@ -33,22 +31,12 @@ export function createEventScheduler({ config, pool, registry, log }: { config: 
     for (const eventId of await eventsDueForDraw(pool)) await draw(eventId)
   }
 
-  return {
-    draw,
+  const loop = createPollingLoop({
+    intervalMs: config.EVENT_POLL_MS,
     tick,
-    start(): void {
-      loop ??= (async () => {
-        while (!stopping.signal.aborted) {
-          await tick().catch((error: unknown) => log.warn({ err: error }, 'event scheduling failed; retrying next poll'))
-          await sleep(config.EVENT_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
-        }
-      })()
-    },
-    async stop(): Promise<void> {
-      stopping.abort()
-      await loop
-    },
-  }
+    onError: (error) => log.warn({ err: error }, 'event scheduling failed; retrying next poll'),
+  })
+  return { draw, tick, start: loop.start, stop: loop.stop }
 }
 
 declare module 'fastify' {

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Membership } from '@commerce/cluster'
+import { createPollingLoop } from '@commerce/kit'
 import { createPool, parsePeriod, type Pool, type RowDataPacket } from '@commerce/db'
 import { workerSettings, type Config } from '../config.ts'
 import { batchErrors } from '../errors.ts'
@@ -29,14 +29,12 @@ export function createRunner({ config, pool, membership, registry, log }: Runner
   const settings = workerSettings(config)
   const runs = createRunRepository(pool)
   const metrics = createBatchMetrics(registry)
-  const stopping = new AbortController()
   const schedule = {
     day: config.BATCH_SCHEDULE_DAY,
     time: config.BATCH_SCHEDULE_TIME,
     timeZone: config.BUSINESS_TIME_ZONE,
     misfireGraceMs: config.BATCH_MISFIRE_GRACE_MS,
   }
-  let loop: Promise<void> | undefined
 
   async function databaseNow(): Promise<Date> {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
@@ -51,7 +49,7 @@ export function createRunner({ config, pool, membership, registry, log }: Runner
     return runs.ensure(period, strategy, settings.publishDelayMs)
   }
 
-  async function tick(): Promise<void> {
+  async function tick(signal: AbortSignal): Promise<void> {
     if (config.BATCH_SCHEDULE_ENABLED) {
       const due = dueRun(await databaseNow(), schedule)
       if (due && !(await runs.find(due.period))) {
@@ -65,30 +63,24 @@ export function createRunner({ config, pool, membership, registry, log }: Runner
     )
     const run = open[0]
     if (!run) return
-    const report = await runWorker({ pool, membership, period: run.period, strategy: run.strategy, settings, signal: stopping.signal, metrics, log })
+    const report = await runWorker({ pool, membership, period: run.period, strategy: run.strategy, settings, signal, metrics, log })
     log.info({ report }, 'batch run share finished')
   }
 
+  const loop = createPollingLoop({
+    intervalMs: config.BATCH_DAEMON_POLL_MS,
+    tick: async (signal) => {
+      await tick(signal)
+      metrics.daemonPolls.inc()
+    },
+    onError: (error) => log.warn({ err: error }, 'batch daemon step failed; retrying next poll'),
+  })
+
   return {
     request,
-    start(): void {
-      loop ??= (async () => {
-        while (!stopping.signal.aborted) {
-          try {
-            await tick()
-            metrics.daemonPolls.inc()
-          } catch (error) {
-            log.warn({ err: error }, 'batch daemon step failed; retrying next poll')
-          }
-          await sleep(config.BATCH_DAEMON_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
-        }
-      })()
-    },
+    start: loop.start,
     /** Stops taking work; the chunks in hand are finished (or fenced out) before it resolves. */
-    async stop(): Promise<void> {
-      stopping.abort()
-      await loop
-    },
+    stop: loop.stop,
   }
 }
 
