@@ -202,3 +202,17 @@ t.test('across two replicas: exactly min(quota, n) winners for n below, at and f
     t.ok(audit.ok, formatAudit(audit))
   }
 })
+
+t.test('a graceful shutdown writes what is buffered before the pool closes', async (t) => {
+  const { app: survivor, url } = await startApp(t)
+  const { app } = await startApp(t, { EVENT_FLUSH_MS: '100' }, url)
+  const eventId = await createEvent(survivor)
+  const pending = Array.from({ length: 20 }, (_, i) => apply(app, eventId, phoneOf(i)))
+  // Let the requests reach the buffer, then close while they wait for their group commit.
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await app.close()
+  const responses = await Promise.all(pending)
+  t.same(new Set(responses.map((r) => r.statusCode)), new Set([201]))
+  const [[count]] = (await survivor.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+  t.equal(count?.n, 20)
+})
