@@ -69,3 +69,22 @@ export function batchGantt(timeline: BatchTimeline, title: string, markers: Mark
     markers: [...(timeline.published ? [timeline.published] : []), ...markers],
   }
 }
+
+/**
+ * A run's request → COMPLETED window on the caller's clock (`now()`, in ms), for charts whose
+ * x axis is the load generator's time. The DB clock is read once; the mapping error is half a
+ * query's round trip.
+ */
+export async function runWindowOnLocalClock(pool: Pool, runId: number, now: () => number, label: string): Promise<Band | null> {
+  const before = now()
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT TIMESTAMPDIFF(MICROSECOND, requested_at, NOW(6)) / 1e3 AS since_requested,
+            TIMESTAMPDIFF(MICROSECOND, finished_at, NOW(6)) / 1e3 AS since_finished
+     FROM batch_runs WHERE id = ?`,
+    [runId],
+  )
+  const local = (before + now()) / 2
+  const row = rows[0]
+  if (!row || row.since_requested === null || row.since_finished === null) return null
+  return { from: (local - Number(row.since_requested)) / 1000, to: (local - Number(row.since_finished)) / 1000, label }
+}

@@ -281,7 +281,9 @@ function overlays(scale: Scale, plot: Plot, bands: Band[] = [], markers: Marker[
   for (const band of bands) {
     const [x0, x1] = [scale(band.from), scale(band.to)].map((x) => Math.min(plot.right, Math.max(plot.left, x))) as [number, number]
     under.push(`<rect data-band="${escapeXml(band.label)}" x="${round(x0)}" y="${plot.top}" width="${round(Math.max(1, x1 - x0))}" height="${plot.bottom - plot.top}" fill="${bandColor}" fill-opacity="0.18"><title>${escapeXml(`${band.label}: ${formatTick(band.from)}–${formatTick(band.to)}`)}</title></rect>`)
-    labels.push({ x: x0 + 4, text: band.label, color: '#8a5a00', anchor: 'start' })
+    // Inside the band from its left edge, or right-aligned when that would run off the plot.
+    const fits = x0 + 4 + textWidth(band.label, 11) <= plot.right
+    labels.push(fits ? { x: x0 + 4, text: band.label, color: '#8a5a00', anchor: 'start' } : { x: Math.max(x1, plot.left + textWidth(band.label, 11)) - 4, text: band.label, color: '#8a5a00', anchor: 'end' })
   }
   for (const marker of markers) {
     const x = scale(marker.at)
@@ -422,6 +424,7 @@ function renderBars(chart: BarChart): string {
       return `<rect data-bar="${escapeXml(s.label)}" x="${round(x0 + 2)}" y="${round(top)}" width="${round(barWidth - 4)}" height="${round(Math.max(0.5, plot.bottom - top))}" fill="${s.color}"><title>${escapeXml(`${s.label}, ${chart.categories[c]!.replace(/\n/g, ' ')}: ${valueLabel}`)}</title></rect>${text(x0 + barWidth / 2, top - 5, valueLabel, { 'font-size': size, 'text-anchor': 'middle', fill: '#222' })}`
     })
   })
+  const empty = values.length === 0 ? [text((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2, 'no data', { 'text-anchor': 'middle' })] : []
   const categoryLabels = categoryLines.map((lines, c) => lines.map((line, l) => text(plot.left + (c + 0.5) * groupWidth, plot.bottom + 18 + l * 15, line, { 'text-anchor': 'middle' })).join(''))
-  return svg('bars', chart.title, plot.bottom + 20 + labelLines * 15 + 8, [key.markup, yAxis(y, plot, chart.yLabel), `<line x1="${plot.left}" y1="${plot.bottom}" x2="${plot.right}" y2="${plot.bottom}" stroke="${axisColor}"/>`, ...groups.flat(), ...categoryLabels])
+  return svg('bars', chart.title, plot.bottom + 20 + labelLines * 15 + 8, [key.markup, yAxis(y, plot, chart.yLabel), `<line x1="${plot.left}" y1="${plot.bottom}" x2="${plot.right}" y2="${plot.bottom}" stroke="${axisColor}"/>`, ...groups.flat(), ...categoryLabels, ...empty])
 }

@@ -33,6 +33,15 @@ function buckets<T extends { at: number }>(samples: T[], bucketMs: number): { x:
   return Array.from({ length: last - first + 1 }, (_, i) => ({ x: ((first + i) * bucketMs) / 1000, samples: byIndex.get(first + i) ?? [] }))
 }
 
+/**
+ * 1-s buckets, or finer for runs too short to draw a line with them (a small bench finishes in a
+ * few seconds): the coarsest of 1 s, 500, 250 or 100 ms that gives at least 30 buckets.
+ */
+export function bucketMsFor(samples: { at: number }[]): number {
+  const span = samples.reduce((max, s) => Math.max(max, s.at), 0) - samples.reduce((min, s) => Math.min(min, s.at), Infinity)
+  return [1000, 500, 250].find((ms) => span / ms >= 30) ?? 100
+}
+
 /** p50/p90/p99 latency per time bucket, as chart series (charts.ts); empty buckets break the lines. */
 export function latencyOverTime(samples: { at: number; ms: number }[], bucketMs = 1000): LineSeries[] {
   const summaries = buckets(samples, bucketMs).map((b) => ({ x: b.x, summary: b.samples.length ? summarize(b.samples.map((s) => s.ms)) : null }))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { formatTick, niceTicks, renderChart } from '../src/charts.ts'
-import { latencyOverTime, throughputOverTime } from '../src/stats.ts'
+import { bucketMsFor, latencyOverTime, throughputOverTime } from '../src/stats.ts'
 
 t.test('latencyOverTime: percentiles per second, a gap where nothing completed', async (t) => {
   const samples = [
@@ -27,6 +27,11 @@ t.test('throughputOverTime: per-second counts by status class, 202 and errors ap
     ],
     'req/s = count × 1000 / bucket ms',
   )
+})
+
+t.test('bucketMsFor: 1 s buckets, finer when the run is short', async (t) => {
+  const run = (seconds: number) => [{ at: 0 }, { at: seconds * 1000 }]
+  t.same([run(120), run(30), run(20), run(8), run(1), []].map(bucketMsFor), [1000, 1000, 500, 250, 100, 100])
 })
 
 t.test('ticks and labels', async (t) => {

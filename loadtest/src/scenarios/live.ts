@@ -6,8 +6,10 @@ import { signToken } from '@commerce/kit'
 import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack } from '@commerce/local/stack'
+import { runWindowOnLocalClock } from '../batch-timeline.ts'
+import type { Band, Chart, LineSeries } from '../charts.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
-import { summarize, type LatencySummary } from '../stats.ts'
+import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
 import { resetBatchState, seededDatabase } from './batch.ts'
 
 // `npm run bench -- live-during-batch`: the write-up's load test. 500 concurrent clients × 10
@@ -52,6 +54,8 @@ interface ModeResult {
   batchSeconds: number
   deferred: { count: number; pendingLeft: number; medianSeconds: number; maxSeconds: number }
   audit: boolean
+  /** Per-second series for the charts; seconds since the traffic started. */
+  timeline: { bucketMs: number; latency: LineSeries[]; throughput: LineSeries[]; batch: Band[] }
 }
 
 async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, options: LiveBenchOptions): Promise<ModeResult> {
@@ -68,7 +72,9 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
     type Loop = { userId: number }
     const pick = (context: object): Loop => context as Loop
 
-    const samples: { at: number; ms: number }[] = []
+    const samples: { at: number; ms: number; status: number }[] = []
+    /** When each timeout or reset happened, for the throughput chart's error line. */
+    const failedAt: number[] = []
     const statuses: Record<string, number> = {}
     const deferredIds: string[] = []
     let timeouts = 0
@@ -128,10 +134,11 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
       ],
     }, (error, result) => (error ? fail(error) : settle(result)))
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      samples.push({ at: performance.now() - started, ms: responseTime })
+      samples.push({ at: performance.now() - started, ms: responseTime, status: statusCode })
       statuses[String(statusCode)] = (statuses[String(statusCode)] ?? 0) + 1
     })
     instance.on('reqError', (error: { code?: string }) => {
+      failedAt.push(performance.now() - started)
       if (error.code === 'ECONNRESET') resets += 1
       else timeouts += 1
     })
@@ -146,6 +153,7 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
     if (results.some((r) => r.code !== 0)) throw new Error(`a batch worker failed; see ${workers.map((w) => w.logFile).join(', ')}`)
     const result = await finished
     const status = await readRunStatus(db.pool, { period })
+    const runWindow = status ? await runWindowOnLocalClock(db.pool, status.id, () => performance.now() - started, 'batch run (requested → completed)') : null
 
     // Every 202 must resolve: wait for the sweeper and the chunk commits to apply them.
     let pendingLeft = Number.POSITIVE_INFINITY
@@ -163,6 +171,8 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
       resolution = rows.map((row) => Number(row.seconds))
     }
     const audit = await auditBatch(db.pool, { period, policy: defaultGradePolicy })
+    const outcomes = [...samples, ...failedAt.map((at) => ({ at, status: 0 }))]
+    const bucketMs = bucketMsFor(outcomes)
     const status5xx = Object.entries(statuses).filter(([code]) => code.startsWith('5')).reduce((sum, [, n]) => sum + n, 0)
     log(`  guard ${guard}: ${result.requests.total} requests, ${status5xx} × 5xx, ${timeouts} timeouts, ${resets} resets, ${deferredIds.length} × 202, audit ${audit.ok ? 'ok' : 'FAILED'}`)
     return {
@@ -176,6 +186,13 @@ async function runMode(guard: 'on' | 'off', db: { url: string; pool: Pool }, opt
       batchSeconds: status?.totalSeconds ?? NaN,
       deferred: { count: deferredIds.length, pendingLeft, medianSeconds: median(resolution), maxSeconds: resolution.length ? Math.max(...resolution) : NaN },
       audit: audit.ok,
+      timeline: {
+        bucketMs,
+        latency: latencyOverTime(samples, bucketMs),
+        throughput: throughputOverTime(outcomes, bucketMs),
+        // The scenario's "in batch" window is the worker processes' lifetime (their start-up included).
+        batch: [{ from: batchStart / 1000, to: batchEnd / 1000, label: 'batch workers running' }, ...(runWindow ? [runWindow] : [])],
+      },
     }
   } finally {
     await stack.stop({ stopDatabase: false })
@@ -231,8 +248,67 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('live-during-batch', { machine, options: { ...options, log: undefined }, alone, modes }, markdown)
+  const dir = writeReport('live-during-batch', { machine, options: { ...options, log: undefined }, alone, modes }, markdown, liveCharts(modes, aloneMedian, alone.length))
   log(markdown)
   if (modes.some((m) => !m.audit)) throw new Error(`an audit failed; see ${dir}`)
   return dir
+}
+
+const bucketName = (ms: number) => (ms === 1000 ? 'second' : `${ms} ms`)
+
+/** Per guard mode: latency and throughput over time with the batch window; then on-vs-off bars. */
+function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number): Chart[] {
+  const guards = modes.map((m) => ({ label: `guard ${m.guard}`, mode: m }))
+  const overTime = modes.flatMap((m): Chart[] => [
+    {
+      kind: 'timeseries',
+      title: `Latency over time, guard ${m.guard}`,
+      caption: `p50/p90/p99 of the responses completed in each ${bucketName(m.timeline.bucketMs)}. Closed loop: latency is measured from when each request was sent.`,
+      xLabel: 'seconds since the traffic started',
+      yLabel: 'latency ms',
+      yScale: 'log',
+      series: m.timeline.latency,
+      bands: m.timeline.batch,
+    },
+    {
+      kind: 'timeseries',
+      title: `Throughput by status, guard ${m.guard}`,
+      caption: `Responses per second, counted per ${bucketName(m.timeline.bucketMs)}. 202 = redemption accepted during the batch, applied later; 5xx / network errors includes timeouts and resets.`,
+      xLabel: 'seconds since the traffic started',
+      yLabel: 'responses / s',
+      series: m.timeline.throughput,
+      bands: m.timeline.batch,
+    },
+  ])
+  const latencies = ['mean', 'p50', 'p90', 'p99'] as const
+  return [
+    ...overTime,
+    {
+      kind: 'bars',
+      title: 'Latency while the batch runs: guard on vs off',
+      caption: 'Responses completed while the batch worker processes ran (the “in batch” columns of the table).',
+      yLabel: 'latency ms',
+      unit: ' ms',
+      digits: 1,
+      categories: [...latencies],
+      series: guards.map(({ label, mode }) => ({ label, values: latencies.map((q) => mode.duringBatch[q]) })),
+    },
+    {
+      kind: 'bars',
+      title: 'Errors and deferred redemptions: guard on vs off',
+      yLabel: 'responses',
+      digits: 0,
+      categories: ['5xx', 'timeouts', 'resets', '202 accepted'],
+      series: guards.map(({ label, mode }) => ({ label, values: [mode.errors.status5xx, mode.errors.timeouts, mode.errors.resets, mode.accepted202] })),
+    },
+    {
+      kind: 'bars',
+      title: 'Batch time alone and under live traffic',
+      caption: `Alone: median of ${aloneRuns} runs on the same data and 2 workers.`,
+      yLabel: 'seconds (DB clock)',
+      unit: ' s',
+      categories: ['alone', ...guards.map(({ label }) => `with traffic, ${label}`)],
+      series: [{ label: 'batch total', values: [aloneMedian, ...modes.map((m) => m.batchSeconds)] }],
+    },
+  ]
 }
