@@ -367,35 +367,57 @@ function renderGantt(chart: GanttChart): string {
     72,
     52,
   )
-  const laneHeight = 30
+  const rowHeight = 22
+  const lanePadding = 4
+  // A worker may hold several chunks at once: overlapping bars go on rows of their own in the lane.
+  const laneRows = chart.lanes.map((lane) => stackIntervals(lane.bars))
+  const laneHeights = laneRows.map((rows) => 2 * lanePadding + Math.max(1, rows.length) * rowHeight)
   const labelWidth = Math.max(90, ...chart.lanes.map((lane) => textWidth(lane.label, 12) + 20))
   const overlayRows = (chart.bands?.length ?? 0) + (chart.markers?.length ? 1 : 0)
   // Room above the first lane for the band and marker labels.
   const labelRoom = overlayRows ? 8 + 15 * Math.min(overlayRows, 3) : 4
   const top = 52 + key.height + 4
-  const plot: Plot = { left: labelWidth, right: width - 24, top, bottom: top + labelRoom + Math.max(1, chart.lanes.length) * laneHeight }
+  const lanesHeight = laneHeights.reduce((sum, h) => sum + h, 0) || 2 * lanePadding + rowHeight
+  const plot: Plot = { left: labelWidth, right: width - 24, top, bottom: top + labelRoom + lanesHeight }
   const xs = [...chart.lanes.flatMap((lane) => lane.bars.flatMap((bar) => [bar.from, bar.to])), ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]), ...(chart.markers ?? []).map((m) => m.at)]
   const x = linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
   const { under, over } = overlays(x, plot, chart.bands, chart.markers)
+  let laneTop = plot.top + labelRoom
   const lanes = chart.lanes.map((lane, index) => {
-    const laneTop = plot.top + labelRoom + index * laneHeight
     const color = laneColors[index % laneColors.length]!
-    const bars = lane.bars.map((bar) => {
-      const [x0, x1] = [x(bar.from), x(bar.to)]
-      const barWidth = Math.max(1.5, x1 - x0)
-      const inside = bar.label && textWidth(bar.label, 10) + 6 <= barWidth ? text(x0 + barWidth / 2, laneTop + laneHeight / 2 + 3.5, bar.label, { 'font-size': 10, fill: '#fff', 'text-anchor': 'middle' }) : ''
-      const tooltip = `${bar.label ? `${bar.label}: ` : ''}${formatTick(bar.from)}–${formatTick(bar.to)} s`
-      return `<rect data-bar="chunk" x="${round(x0)}" y="${laneTop + 4}" width="${round(barWidth)}" height="${laneHeight - 8}" fill="${bar.emphasis ? emphasisColor : color}" stroke="#fff" stroke-width="0.75"><title>${escapeXml(tooltip)}</title></rect>${inside}`
-    })
-    return [
-      index % 2 ? '' : `<rect x="${plot.left}" y="${laneTop}" width="${plot.right - plot.left}" height="${laneHeight}" fill="#f6f6f6"/>`,
+    const laneHeight = laneHeights[index]!
+    const bars = laneRows[index]!.flatMap((row, rowIndex) =>
+      row.map((bar) => {
+        const [x0, x1] = [x(bar.from), x(bar.to)]
+        const barWidth = Math.max(1.5, x1 - x0)
+        const barTop = laneTop + lanePadding + rowIndex * rowHeight + 1
+        const inside = bar.label && textWidth(bar.label, 10) + 6 <= barWidth ? text(x0 + barWidth / 2, barTop + rowHeight / 2 + 2.5, bar.label, { 'font-size': 10, fill: '#fff', 'text-anchor': 'middle' }) : ''
+        const tooltip = `${bar.label ? `${bar.label}: ` : ''}${formatTick(bar.from)}–${formatTick(bar.to)} s`
+        return `<rect data-bar="chunk" x="${round(x0)}" y="${round(barTop)}" width="${round(barWidth)}" height="${rowHeight - 2}" fill="${bar.emphasis ? emphasisColor : color}" stroke="#fff" stroke-width="0.75"><title>${escapeXml(tooltip)}</title></rect>${inside}`
+      }),
+    )
+    const markup = [
+      index % 2 ? '' : `<rect x="${plot.left}" y="${round(laneTop)}" width="${plot.right - plot.left}" height="${laneHeight}" fill="#f6f6f6"/>`,
       text(plot.left - 10, laneTop + laneHeight / 2 + 4, lane.label, { 'text-anchor': 'end' }),
       ...bars,
     ].join('\n')
+    laneTop += laneHeight
+    return markup
   })
   const gridlines = x.ticks.map((t) => `<line x1="${round(x(t))}" y1="${plot.top}" x2="${round(x(t))}" y2="${plot.bottom}" stroke="${gridColor}"/>`)
-  const empty = chart.lanes.length === 0 ? [text((plot.left + plot.right) / 2, plot.bottom - laneHeight / 2, 'no data', { 'text-anchor': 'middle' })] : []
+  const empty = chart.lanes.length === 0 ? [text((plot.left + plot.right) / 2, plot.bottom - lanesHeight / 2 + 4, 'no data', { 'text-anchor': 'middle' })] : []
   return svg('gantt', chart.title, plot.bottom + 52, [key.markup, ...gridlines, lanes.filter(Boolean).join('\n'), under, xAxis(x, plot, chart.xLabel), `<line x1="${plot.left}" y1="${plot.top}" x2="${plot.left}" y2="${plot.bottom}" stroke="${axisColor}"/>`, ...empty, over])
+}
+
+/** Interval partitioning: each bar on the first row where it starts after the row's last bar ends. */
+function stackIntervals(bars: GanttBar[]): GanttBar[][] {
+  const rows: GanttBar[][] = []
+  for (const bar of [...bars].sort((a, b) => a.from - b.from)) {
+    const row = rows.find((r) => r[r.length - 1]!.to <= bar.from)
+    if (row) row.push(bar)
+    else rows.push([bar])
+  }
+  return rows
 }
 
 function renderBars(chart: BarChart): string {

@@ -55,7 +55,9 @@ function lanes(): GanttLane[] {
   }
   fill(result[0]!, 11, 20)
   fill(result[1]!, 11, 42)
+  // Worker 3 runs two chunks at a time: its lane stacks them on two rows.
   fill(result[2]!, 28.5, 41.5)
+  fill(result[2]!, 29, 40)
   // The chunk worker 1 held when killed, re-claimed once its lease ran out.
   result[1]!.bars.push(chunk(42, 44, ++n, true))
   return result

@@ -58,6 +58,8 @@ t.test('report.html renders its charts in headless chromium', async (t) => {
   const chunks = charts[2]?.kind === 'gantt' ? charts[2].lanes.flatMap((lane) => lane.bars).length : 0
   t.equal(count(gantt, /<rect data-bar="chunk"/g), chunks, 'gantt: one bar per chunk')
   t.ok(chunks > 10, 'gantt: the fixture has chunks')
+  const barRows = new Set([...gantt.matchAll(/<rect data-bar="chunk" x="[\d.]+" y="([\d.]+)"/g)].map((m) => m[1]))
+  t.equal(barRows.size, 4, 'gantt: one row per lane, two for the worker holding two chunks at once')
   const values = charts[3]?.kind === 'bars' ? charts[3].series.flatMap((s) => s.values).filter((v) => v !== null).length : 0
   t.equal(count(bars, /<rect data-bar=/g), values, 'bars: one bar per non-null value')
   t.equal(count(bars, / s<\/text>/g), values, 'bars: a value label on each bar')

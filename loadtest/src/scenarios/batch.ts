@@ -192,7 +192,7 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown, batchCharts(measured, timelines, repetitions, workersForNaive))
+  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown, batchCharts(measured, timelines, repetitions, workersForNaive, full))
   log(markdown)
   if (rows.some((row) => row.audit !== 'ok')) throw new Error(`an audit failed; see ${dir}`)
   return dir
@@ -202,7 +202,7 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
  * Strategy bars: one group per (data scale, worker count), one bar per strategy, median total
  * seconds. Gantt: per strategy, its last run with the most workers, to show how chunks spread.
  */
-function batchCharts(measured: Measured[], timelines: Map<string, { measured: Measured; timeline: BatchTimeline }>, repetitions: number, mostWorkers: number): Chart[] {
+function batchCharts(measured: Measured[], timelines: Map<string, { measured: Measured; timeline: BatchTimeline }>, repetitions: number, mostWorkers: number, fullScale: string): Chart[] {
   const strategies = [...new Set(measured.map((m) => m.strategy))]
   const groups = [...new Set(measured.map((m) => `${m.workers}|${m.scale}`))]
   const bars: Chart = {
@@ -224,7 +224,9 @@ function batchCharts(measured: Measured[], timelines: Map<string, { measured: Me
     })),
   }
   const gantts = strategies.flatMap((strategy) => {
-    const last = [...timelines.values()].filter(({ measured: m }) => m.strategy === strategy && m.workers === mostWorkers).at(-1)
+    // The full data where the strategy ran on it (naive may only have the reduced scale).
+    const candidates = [...timelines.values()].filter(({ measured: m }) => m.strategy === strategy && m.workers === mostWorkers)
+    const last = candidates.filter(({ measured: m }) => m.scale === fullScale).at(-1) ?? candidates.at(-1)
     return last ? [batchGantt(last.timeline, `Chunks per worker: ${strategy}, ${mostWorkers} worker${mostWorkers > 1 ? 's' : ''}, ${last.measured.scale}`)] : []
   })
   return [bars, ...gantts]
