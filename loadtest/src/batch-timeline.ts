@@ -41,7 +41,8 @@ export async function readBatchTimeline(pool: Pool, runId: number): Promise<Batc
   const lanes = new Map<string, GanttLane>()
   for (const chunk of chunks) {
     const owner = String(chunk.owner).toLowerCase()
-    const lane = lanes.get(owner) ?? lanes.set(owner, { label: `worker ${lanes.size + 1} · ${owner.slice(0, 8)}`, bars: [] }).get(owner)!
+    // The id's tail: UUIDv7s of workers started together share their leading (time) digits.
+    const lane = lanes.get(owner) ?? lanes.set(owner, { label: `worker ${lanes.size + 1} · …${owner.slice(-6)}`, bars: [] }).get(owner)!
     const reclaimed = Number(chunk.claim_count) > 1
     lane.bars.push({
       from: Number(chunk.from_s),
