@@ -7,7 +7,8 @@ import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
-import { summarize, type LatencySummary } from '../stats.ts'
+import type { Chart, LineSeries } from '../charts.ts'
+import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
 
 // `npm run bench -- event`: the first-come-first-served event through nginx to 2 replicas of
 // event-apply, load generated on the same machine, open model (constant arrival rate, latency
@@ -44,6 +45,8 @@ interface Flood {
   lateSends: number
   winners?: number
   audit?: { ok: boolean; detail: string }
+  /** Per-bucket series of the run (x = seconds since its start), for the report's charts. */
+  timeline: { latency: LineSeries[]; throughput: LineSeries[] }
 }
 
 /** Distinct numbers per index, except that every 20th request repeats one sent 10 earlier (5% duplicates). */
@@ -126,10 +129,32 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     `Trivial-route ceiling through the same nginx: ${Math.round(ceiling).toLocaleString('en')} req/s. Highest step with 0 errors and p99 ≤ 50 ms: group-commit ${summary.saturation['group-commit']?.toLocaleString('en')} req/s (${((100 * (summary.saturation['group-commit'] ?? 0)) / ceiling).toFixed(0)}% of the ceiling), locking ${summary.saturation.locking?.toLocaleString('en')} req/s${summary.ratio ? ` — ${summary.ratio.toFixed(1)}×` : ''}.`,
   ].join('\n')
   const failedAudits = floods.filter((f) => f.audit && !f.audit.ok)
-  const dir = writeReport('event', { machine, options: { ...options, log: undefined }, summary, floods }, markdown)
+  const dir = writeReport('event', { machine, options: { ...options, log: undefined }, summary, floods }, markdown, eventCharts(floods))
   log(markdown)
   if (failedAudits.length > 0) throw new Error(`audit failed for ${failedAudits.map((f) => `${f.strategy} ${f.label}`).join(', ')}:\n${failedAudits.map((f) => f.audit?.detail).join('\n')}`)
   return dir
+}
+
+/** Latency and throughput over time of each design's non-step floods; p99 per saturation step, side by side. */
+function eventCharts(floods: Flood[]): Chart[] {
+  const timeCharts = floods
+    .filter((f) => f.label !== 'saturation step')
+    .flatMap((f): Chart[] => [
+      { kind: 'timeseries', title: `${f.strategy}: ${f.label} at ${Math.round(f.offeredRate).toLocaleString('en')} req/s — latency`, xLabel: 's since start', yLabel: 'ms (from scheduled time)', yScale: 'log', series: f.timeline.latency },
+      { kind: 'timeseries', title: `${f.strategy}: ${f.label} — answers by status, per second of scheduled arrival`, xLabel: 's since start', yLabel: 'req/s', series: f.timeline.throughput },
+    ])
+  const rates = [...new Set(floods.filter((f) => f.label === 'saturation step').map((f) => Math.round(f.offeredRate)))].sort((a, b) => a - b)
+  const p99At = (strategy: Strategy, rate: number) => floods.find((f) => f.strategy === strategy && f.label === 'saturation step' && Math.round(f.offeredRate) === rate)?.latency.p99 ?? null
+  const steps: Chart = {
+    kind: 'bars',
+    title: 'Saturation: p99 per offered rate (target ≤ 50 ms; a design stops after its first failing step)',
+    yLabel: 'p99 ms',
+    categories: rates.map((r) => `${r.toLocaleString('en')}\nreq/s`),
+    series: strategies.map((strategy) => ({ label: strategy, values: rates.map((rate) => p99At(strategy, rate)) })),
+    unit: ' ms',
+    digits: 0,
+  }
+  return [...timeCharts, steps]
 }
 
 /** req/s of GET /health through nginx with autocannon (closed loop, as a ceiling should be). */
@@ -193,6 +218,7 @@ async function flood(run: {
     errors: result.samples.filter((s) => s.status === 0 || s.status >= 500).length,
     latency: summarize(result.samples.map((s) => s.ms)),
     lateSends: result.lateSends,
+    timeline: { latency: latencyOverTime(result.samples, bucketMsFor(result.samples)), throughput: throughputOverTime(result.samples, bucketMsFor(result.samples)) },
   }
   run.log(`    ${Object.entries(statuses).map(([s, n]) => `${n} × ${s === '0' ? 'network error' : s}`).join(', ')}; p50 ${outcome.latency.p50.toFixed(1)} ms, p99 ${outcome.latency.p99.toFixed(1)} ms`)
 
