@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# One image for every process of the topology (DESIGN §2): any service, the migrate job and
+# `batch-worker run|daemon`. The process is chosen by working directory + command, exactly as the
+# workspace's own `start` scripts launch it (TypeScript run through tsx, no build step):
+#
+#   service        workdir                     command
+#   user-api       /app/services/user-api      node --import tsx src/server.ts
+#   coupon-api     /app/services/coupon-api    node --import tsx src/server.ts
+#   event-apply    /app/services/event-apply   node --import tsx src/server.ts
+#   batch daemon   /app/services/batch-worker  node --import tsx src/main.ts daemon
+#   batch run      /app/services/batch-worker  node --import tsx src/main.ts run --period YYYY-MM
+#   migrate job    /app/infra/local            node --import tsx src/cli/migrate.ts
+#
+# `--import tsx` resolves tsx from the working directory, which is why each of those workspaces
+# lists tsx among its production dependencies.
+
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- install: production dependencies of the workspace, nothing else -------------------------
+FROM ${NODE_IMAGE} AS install
+WORKDIR /app
+# The pnpm that package.json pins (`packageManager`), like infra/local/bootstrap.sh installs it.
+COPY package.json ./
+RUN npm install --global --no-fund --no-audit --loglevel=error "pnpm@$(node -p "require('./package.json').packageManager.split('@')[1]")"
+# Manifests first, so a source-only change reuses the cached dependency layer.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY packages/audit/package.json packages/audit/
+COPY packages/cluster/package.json packages/cluster/
+COPY packages/db/package.json packages/db/
+COPY packages/kit/package.json packages/kit/
+COPY services/batch-worker/package.json services/batch-worker/
+COPY services/coupon-api/package.json services/coupon-api/
+COPY services/event-apply/package.json services/event-apply/
+COPY services/user-api/package.json services/user-api/
+COPY infra/local/package.json infra/local/
+# --prod: no tap, no typescript, no drizzle-kit. Workspaces absent from the context (loadtest,
+# infra/deploy) are simply not installed; the lockfile still has to match every manifest copied.
+RUN pnpm install --prod --frozen-lockfile --reporter=append-only --loglevel=warn \
+  && rm -rf /root/.local/share/pnpm /root/.cache
+COPY tsconfig.base.json ./
+COPY packages/ packages/
+COPY services/ services/
+COPY infra/local/ infra/local/
+
+# ---- runtime: the installed tree on a clean base, run as the unprivileged `node` user ---------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+  # Containers are reached from other hosts; the services default to 127.0.0.1 for local runs.
+  HOST=0.0.0.0 \
+  LOG_LEVEL=info
+WORKDIR /app
+# Owned by root and read-only to the process: a compromised service cannot rewrite its own code.
+COPY --from=install /app /app
+USER node
+# The default process is user-api; every other one sets its working directory and command.
+WORKDIR /app/services/user-api
+EXPOSE 3001 3002 3003 3004
+CMD ["node", "--import", "tsx", "src/server.ts"]
