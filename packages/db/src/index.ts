@@ -1,4 +1,5 @@
 export * from './schema/index.ts'
+export { schemaTableNames } from './schema/names.ts'
 export { createPool, createDb, isPoolSaturated, poolRoles, type Db, type PoolRole, type PoolSettings } from './pool.ts'
 export { migrateDatabase, dropDatabase, migrationsFolder } from './migrate.ts'
 export { databaseUrl, withDatabase, databaseName, localDb } from './url.ts'
