@@ -4,7 +4,7 @@ import { ensureDatabaseServer } from '@commerce/local/database'
 import { fail } from '@commerce/local/cli/fail'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
-import { benchLiveDuringBatch } from './scenarios/live.ts'
+import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
 const scenarios = ['batch', 'live-during-batch', 'event'] as const
@@ -23,6 +23,7 @@ function parseFlags() {
         connections: { type: 'string', default: '500' },
         loops: { type: 'string', default: '10' },
         rate: { type: 'string' },
+        model: { type: 'string', default: loadModels.join(',') },
         duration: { type: 'string', default: '600' },
         burst: { type: 'string', default: '20000' },
         steps: { type: 'string', default: '250,500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000' },
@@ -48,8 +49,12 @@ function parseFlags() {
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
       connections: int('connections', values.connections, 1),
       loops: int('loops', values.loops, 1),
-      // live-during-batch: 0 = uncapped closed loop; event: the seed's 1,666 req/s.
-      rate: int('rate', values.rate ?? (scenario === 'event' ? '1666' : '0'), 0),
+      // event: the seed's 1,666 req/s; live-during-batch's open model: the seed's throughput after its fix.
+      rate: int('rate', values.rate ?? (scenario === 'event' ? '1666' : '1160'), 1),
+      models: values.model.split(',').map((model): LoadModel => {
+        if (!(loadModels as readonly string[]).includes(model)) throw new Error(`--model must be a list of ${loadModels.join(', ')}`)
+        return model as LoadModel
+      }),
       duration: int('duration', values.duration, 1),
       burst: int('burst', values.burst, 1),
       steps: values.steps.split(',').map((rate) => int('steps', rate, 1)),

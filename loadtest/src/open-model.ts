@@ -1,4 +1,4 @@
-import { Pool, type Dispatcher } from 'undici'
+import { Pool } from 'undici'
 
 /**
  * An open-model load generator: requests are *scheduled* at a constant arrival rate, whatever
@@ -7,7 +7,8 @@ import { Pool, type Dispatcher } from 'undici'
  * server slows its clients down and hides the queueing a real crowd would see.
  */
 export interface OpenModelRequest {
-  method: Dispatcher.HttpMethod
+  /** The methods both undici and autocannon accept, so one request spec serves either. */
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
   path: string
   headers?: Record<string, string>
   body?: string
@@ -19,6 +20,8 @@ export interface OpenModelResult {
   /** The arrival rate actually offered (requests scheduled ÷ duration). */
   offeredRate: number
   networkErrors: number
+  /** Network errors by code (UND_ERR_HEADERS_TIMEOUT, ECONNRESET, …). */
+  errorCodes: Record<string, number>
   /** Scheduled requests the generator sent more than 10 ms late (the generator itself saturating). */
   lateSends: number
 }
@@ -31,6 +34,8 @@ export async function runOpenModel(options: {
   timeoutMs?: number
   request: (index: number) => OpenModelRequest
   onResponse?: (index: number, status: number, body: string) => void
+  /** Stops scheduling new arrivals (those in flight still complete): a run "until something happens". */
+  signal?: AbortSignal
 }): Promise<OpenModelResult> {
   const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 })
   const total = Math.round(options.rate * options.durationSec)
@@ -38,6 +43,7 @@ export async function runOpenModel(options: {
   let inFlight = 0
   let drained: () => void = () => undefined
   let networkErrors = 0
+  const errorCodes: Record<string, number> = {}
   let lateSends = 0
   let next = 0
   const start = performance.now()
@@ -51,8 +57,10 @@ export async function runOpenModel(options: {
         samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: response.statusCode })
         options.onResponse?.(index, response.statusCode, body)
       })
-      .catch(() => {
+      .catch((error: { code?: string }) => {
         networkErrors += 1
+        const code = error.code ?? 'unknown'
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1
         samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: 0 })
       })
       .finally(() => {
@@ -71,7 +79,7 @@ export async function runOpenModel(options: {
         send(next, scheduledAt)
         next += 1
       }
-      if (next >= total) resolve()
+      if (next >= total || options.signal?.aborted) resolve()
       // 1 ms ticks: sends go out in small bursts; a busy-spin would steal a core from the servers.
       else setTimeout(tick, 1)
     }
@@ -81,5 +89,6 @@ export async function runOpenModel(options: {
   // pending request on each completion, O(n²) memory when a burst leaves thousands in flight.
   if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
   await pool.close()
-  return { samples, offeredRate: total / options.durationSec, networkErrors, lateSends }
+  const scheduledSeconds = options.signal?.aborted ? next / options.rate : options.durationSec
+  return { samples, offeredRate: next / scheduledSeconds, networkErrors, errorCodes, lateSends }
 }
