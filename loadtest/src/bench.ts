@@ -5,9 +5,10 @@ import { fail } from '@commerce/local/cli/fail'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
 import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
+import { benchRestart } from './scenarios/restart.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'event'] as const
+const scenarios = ['batch', 'live-during-batch', 'restart', 'event'] as const
 
 function parseFlags() {
   try {
@@ -39,7 +40,7 @@ function parseFlags() {
       return n
     }
     return {
-      scenario,
+      scenario: scenario as (typeof scenarios)[number],
       users: int('users', values.users, 1),
       orders: int('orders', values.orders, 0),
       // naive defaults to the full data; a smaller scale can be asked for (and is stated).
@@ -49,8 +50,9 @@ function parseFlags() {
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
       connections: int('connections', values.connections, 1),
       loops: int('loops', values.loops, 1),
-      // event: the seed's 1,666 req/s; live-during-batch's open model: the seed's throughput after its fix.
-      rate: int('rate', values.rate ?? (scenario === 'event' ? '1666' : '1160'), 1),
+      // event: the seed's 1,666 req/s; live-during-batch's open model: the seed's throughput after
+      // its fix; restart: live traffic beside a batch slowed down by a lease takeover.
+      rate: int('rate', values.rate ?? ({ event: '1666', restart: '500' } as Record<string, string>)[scenario] ?? '1160', 1),
       models: values.model.split(',').map((model): LoadModel => {
         if (!(loadModels as readonly string[]).includes(model)) throw new Error(`--model must be a list of ${loadModels.join(', ')}`)
         return model as LoadModel
@@ -69,7 +71,8 @@ const flags = parseFlags()
 try {
   await ensureDatabaseServer()
   const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
-  const dir = flags.scenario === 'batch' ? await benchBatch(common) : flags.scenario === 'event' ? await benchEvent(common) : await benchLiveDuringBatch(common)
+  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, restart: benchRestart, event: benchEvent }[flags.scenario]
+  const dir = await run(common)
   console.log(`report: ${dir}`)
   process.exit(0)
 } catch (error) {

@@ -1,0 +1,200 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { auditBatch, formatAudit } from '@commerce/audit'
+import { defaultGradePolicy, type Pool } from '@commerce/db'
+import { signToken } from '@commerce/kit'
+import { readRunStatus, type RunStatus } from '@commerce/local/batch'
+import { localAuthSecret } from '@commerce/local/secret'
+import { startStack, type Stack } from '@commerce/local/stack'
+import { batchGantt, readBatchTimeline, runWindowOnLocalClock } from '../batch-timeline.ts'
+import type { Band, Chart, Marker } from '../charts.ts'
+import { awaitDeferred, createLiveMix, giveOldCoupons, livePeriod, type DeferredOutcome } from '../live-mix.ts'
+import { runOpenModel, type OpenModelResult } from '../open-model.ts'
+import { machineInfo, markdownTable, writeReport } from '../report.ts'
+import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
+import { seededDatabase } from './batch.ts'
+
+// The write-up's restart test, with live traffic: the monthly batch requested from 2 batch-worker
+// daemons while open-model API traffic runs; one daemon is killed (-9) a quarter of the way in
+// and a fresh process joins 2 s later (a crash, then a scale-up). The run must complete exactly
+// once, every 202 resolve, the audit pass. `npm run demo` tells this chapter; `npm run bench --
+// restart` runs it alone and writes its report.
+
+export interface RestartOptions {
+  stack: Stack
+  pool: Pool
+  admin: string
+  users: number
+  period: string
+  /** Open-model API traffic, req/s. */
+  liveRate: number
+  signal?: AbortSignal
+  step: (line: string) => void
+}
+
+export interface BatchWithRestart {
+  run: RunStatus
+  audit: boolean
+  /** Seconds on the traffic's clock; NaN when the run ended before the kill. */
+  killedAt: number
+  joinedAt: number
+  traffic: OpenModelResult
+  duringBatch: LatencySummary
+  deferred: DeferredOutcome
+  charts: Chart[]
+}
+
+export const errorsOf = (traffic: OpenModelResult): number => traffic.samples.filter((s) => s.status === 0 || s.status >= 500).length
+
+/**
+ * The monthly batch, requested from the daemons, inside open-model API traffic; batch-worker #1
+ * is killed (-9) once a quarter of the chunks are done and a fresh process joins 2 s later.
+ */
+export async function batchWithRestart({ stack, pool, admin, users, period, liveRate, signal, step }: RestartOptions): Promise<BatchWithRestart> {
+  await giveOldCoupons(pool, users)
+  const mix = createLiveMix(users, `restart-${Date.now()}`)
+  // Stops the traffic when the run is over, or earlier when the caller aborts (Ctrl-C).
+  const stopTraffic = new AbortController()
+  signal?.addEventListener('abort', () => stopTraffic.abort(), { once: true })
+  step(`live API traffic: ${liveRate} req/s (open model) of profile / coupon list / redeem / place order for users holding a coupon`)
+  const trafficStarted = performance.now()
+  const sinceTraffic = () => (performance.now() - trafficStarted) / 1000
+  const traffic = runOpenModel({ origin: stack.url, rate: liveRate, durationSec: 3_600, connections: 200, request: mix.openRequest, onResponse: mix.onOpenResponse, signal: stopTraffic.signal })
+  await sleep(2_000)
+
+  step(`requesting the ${period} batch from the daemons (POST /ops/batch-worker/runs)`)
+  const requested = sinceTraffic()
+  const response = await request(`${stack.url}/ops/batch-worker/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ period: period }),
+  })
+  if (response.statusCode !== 202) throw new Error(`the run request answered ${response.statusCode}: ${await response.body.text()}`)
+  const runId = ((await response.body.json()) as { id: number }).id
+
+  let killedAt = NaN
+  let joinedAt = NaN
+  /** The killed worker's instance id tail, as the gantt's lanes name workers. */
+  let victim = ''
+  let joining: Promise<unknown> = Promise.resolve()
+  let reported = ''
+  let status: RunStatus | null = null
+  for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(20)) {
+    status = await readRunStatus(pool, { id: runId })
+    if (!status) continue
+    const line = `${status.status.padEnd(9)} ${status.chunksDone}/${status.chunks ?? '?'} chunks done`
+    if (line !== reported) step(`  ${(reported = line)}`)
+    if (status.status === 'COMPLETED' || status.status === 'FAILED') break
+    if (Number.isNaN(killedAt) && status.chunks && status.chunksDone >= Math.ceil(status.chunks / 4)) {
+      victim = stack.replicas.find((r) => r.service === 'batch-worker' && r.index === 1)?.instanceId?.slice(-6) ?? '?'
+      await stack.killReplica('batch-worker', 1)
+      killedAt = sinceTraffic()
+      step(`  kill -9 of batch-worker #1 (…${victim}): its chunks in hand come back when their leases (10 s) run out; the other worker goes on`)
+    }
+    if (!Number.isNaN(killedAt) && Number.isNaN(joinedAt) && sinceTraffic() - killedAt >= 2) {
+      joinedAt = sinceTraffic()
+      step('  a fresh batch-worker #1 starts and joins the run (as a scaled-up replica would)')
+      joining = stack.restartReplica('batch-worker', 1).then((replica) => step(`  batch-worker #1 is back as …${replica.instanceId?.slice(-8)}`))
+    }
+  }
+  await joining
+  if (status?.status !== 'COMPLETED') throw new Error(`the run ended ${status?.status ?? 'unknown'}`)
+  await sleep(1_000)
+  stopTraffic.abort()
+  const result = await traffic
+  const run = (await readRunStatus(pool, { id: runId }))!
+  step(`  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`)
+  if (Number.isNaN(killedAt)) step('  (the run finished before a quarter of its chunks could be seen done: nothing was killed)')
+
+  step('waiting for every deferred redemption (202) to be applied')
+  const deferred = await awaitDeferred(pool, mix.deferredIds)
+  const window = await runWindowOnLocalClock(pool, runId, () => performance.now() - trafficStarted, 'batch run (requested → completed)')
+  const inBatch = result.samples.filter((s) => s.status !== 0 && window && s.at >= window.from * 1000 && s.at <= window.to * 1000)
+  const duringBatch = summarize(inBatch.map((s) => s.ms))
+  step(
+    `  API traffic: ${result.samples.length.toLocaleString('en')} requests, ${errorsOf(result)} errors; during the batch p50 ${duringBatch.p50.toFixed(1)} ms, p99 ${duringBatch.p99.toFixed(1)} ms; ${deferred.count} × 202, resolved in ≤ ${deferred.maxSeconds.toFixed(1)} s, ${deferred.pendingLeft} left`,
+  )
+
+  step('auditing the batch from scratch (grades recomputed, coupons, chunks exactly once, redemptions)')
+  const audit = await auditBatch(pool, { period: period, policy: defaultGradePolicy })
+  console.log(formatAudit(audit))
+
+  const markers: Marker[] = [
+    ...(Number.isNaN(killedAt) ? [] : [{ at: killedAt, label: `…${victim} killed` }]),
+    ...(Number.isNaN(joinedAt) ? [] : [{ at: joinedAt, label: 'a fresh worker joins' }]),
+  ]
+  const bands: Band[] = window ? [window] : []
+  const bucketMs = bucketMsFor(result.samples)
+  const timeline = await readBatchTimeline(pool, runId)
+  const charts: Chart[] = [
+    {
+      kind: 'timeseries',
+      title: 'API latency while the batch runs',
+      caption: `p50/p90/p99 per ${bucketMs} ms of the requests scheduled then (open model, ${liveRate} req/s, latency from the scheduled arrival).`,
+      xLabel: 'seconds since the traffic started',
+      yLabel: 'latency ms',
+      yScale: 'log',
+      series: latencyOverTime(result.samples.filter((s) => s.status !== 0), bucketMs),
+      bands,
+      markers,
+    },
+    {
+      kind: 'timeseries',
+      title: 'API responses by status',
+      caption: '202 = a redemption for a user whose chunk is in progress, accepted and applied after the chunk commits.',
+      xLabel: 'seconds since the traffic started',
+      yLabel: 'responses / s',
+      series: throughputOverTime(result.samples, bucketMs),
+      bands,
+      markers,
+    },
+    // Markers move from the traffic's clock to the run's: the run was requested at `requested`.
+    batchGantt(timeline, 'Batch timeline per worker', markers.map((m) => ({ ...m, at: m.at - requested }))),
+  ]
+  return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, charts }
+}
+
+/** The chapter's figures as rows of a summary table. */
+export function restartRows(batch: BatchWithRestart): { what: string; result: string }[] {
+  const ms = (n: number) => `${n.toFixed(1)} ms`
+  return [
+    { what: 'batch: request → COMPLETED', result: `${batch.run.totalSeconds?.toFixed(2)} s (${batch.run.targets} targets, ${batch.run.couponsIssued} coupons, ${batch.run.chunks} chunks)` },
+    { what: 'batch: worker killed / joined', result: Number.isNaN(batch.killedAt) ? 'not killed (the run was faster than the poll)' : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)` },
+    { what: 'batch audit', result: batch.audit ? 'ok' : 'FAILED' },
+    { what: 'API traffic (open model)', result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s` },
+    { what: 'API latency during the batch', result: `mean ${ms(batch.duringBatch.mean)}, p50 ${ms(batch.duringBatch.p50)}, p99 ${ms(batch.duringBatch.p99)}, max ${ms(batch.duringBatch.max)} (${batch.duringBatch.count.toLocaleString('en')} requests)` },
+    { what: 'API errors (5xx, timeouts, resets)', result: String(errorsOf(batch.traffic)) },
+    { what: '202 deferred redemptions', result: `${batch.deferred.count}, all applied within ${Number.isNaN(batch.deferred.maxSeconds) ? '-' : `${batch.deferred.maxSeconds.toFixed(1)} s`}; ${batch.deferred.pendingLeft} still pending` },
+  ]
+}
+
+export const restartPassed = (batch: BatchWithRestart) => batch.audit && batch.deferred.pendingLeft === 0 && errorsOf(batch.traffic) === 0 && !Number.isNaN(batch.killedAt)
+
+/** `npm run bench -- restart`: the chapter on its own database and stack, with its report. */
+export async function benchRestart(options: { baseUrl: string; users: number; orders: number; rate: number; log: (line: string) => void }): Promise<string> {
+  const { log } = options
+  log(`seeding ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders`)
+  const db = await seededDatabase(options.baseUrl, 'bench_restart', options.users, options.orders)
+  const machine = await machineInfo(db.pool)
+  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } })
+  let batch: BatchWithRestart
+  try {
+    const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
+    batch = await batchWithRestart({ stack, pool: db.pool, admin, users: options.users, period: livePeriod, liveRate: options.rate, step: log })
+  } finally {
+    await stack.stop({ stopDatabase: false })
+    await db.pool.end()
+  }
+  const markdown = [
+    `# Restart during the batch — ${machine.date}`,
+    '',
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}. Load generator on the same machine.`,
+    `${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders; 2 replicas per API and 2 batch-worker daemons behind nginx; open-model API traffic at ${options.rate} req/s; one daemon killed (-9) a quarter of the way through the run, a fresh one started 2 s later.`,
+    '',
+    markdownTable(restartRows(batch)),
+  ].join('\n')
+  const dir = writeReport('restart', { machine, options: { ...options, log: undefined }, batch: { ...batch, traffic: { ...batch.traffic, samples: undefined } } }, markdown, batch.charts)
+  log(markdown)
+  if (!restartPassed(batch)) throw new Error(`the restart scenario failed its checks; see ${dir}`)
+  return dir
+}
