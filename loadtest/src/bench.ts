@@ -5,10 +5,11 @@ import { fail } from '@commerce/local/cli/fail'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
 import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
+import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'restart', 'event'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event'] as const
 
 function parseFlags() {
   try {
@@ -71,7 +72,7 @@ const flags = parseFlags()
 try {
   await ensureDatabaseServer()
   const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
-  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, restart: benchRestart, event: benchEvent }[flags.scenario]
+  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, consistency: benchConsistency, restart: benchRestart, event: benchEvent }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)
   process.exit(0)
