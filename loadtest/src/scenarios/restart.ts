@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { defaultGradePolicy, type Pool } from '@commerce/db'
+import { defaultGradePolicy, type Pool, type RowDataPacket } from '@commerce/db'
 import { signToken } from '@commerce/kit'
 import { readRunStatus, type RunStatus } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
@@ -42,6 +42,14 @@ export interface BatchWithRestart {
   duringBatch: LatencySummary
   deferred: DeferredOutcome
   charts: Chart[]
+}
+
+async function holdsUnfinishedChunk(pool: Pool, runId: number, instanceId: string): Promise<boolean> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    "SELECT 1 FROM step_execution_log WHERE run_id = ? AND owner = UNHEX(REPLACE(?, '-', '')) AND status <> 'DONE' LIMIT 1",
+    [runId, instanceId],
+  )
+  return rows.length > 0
 }
 
 export const errorsOf = (traffic: OpenModelResult): number => traffic.samples.filter((s) => s.status === 0 || s.status >= 500).length
@@ -86,10 +94,19 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     if (line !== reported) step(`  ${(reported = line)}`)
     if (status.status === 'COMPLETED' || status.status === 'FAILED') break
     if (Number.isNaN(killedAt) && status.chunks && status.chunksDone >= Math.ceil(status.chunks / 4)) {
-      victim = stack.replicas.find((r) => r.service === 'batch-worker' && r.index === 1)?.instanceId?.slice(-6) ?? '?'
-      await stack.killReplica('batch-worker', 1)
-      killedAt = sinceTraffic()
-      step(`  kill -9 of batch-worker #1 (…${victim}): its chunks in hand come back when their leases (10 s) run out; the other worker goes on`)
+      // Frozen first, so what it holds cannot change under the check: the kill must leave a
+      // chunk behind, or the run could finish without anyone having to notice the death.
+      const replica = stack.replicas.find((r) => r.service === 'batch-worker' && r.index === 1)!
+      process.kill(replica.pid, 'SIGSTOP')
+      await sleep(50) // a commit already sent lands before the check
+      if (await holdsUnfinishedChunk(pool, runId, replica.instanceId ?? '')) {
+        victim = replica.instanceId?.slice(-6) ?? '?'
+        await stack.killReplica('batch-worker', 1)
+        killedAt = sinceTraffic()
+        step(`  kill -9 of batch-worker #1 (…${victim}) holding a chunk: it comes back when its lease (10 s) runs out; the other worker goes on`)
+      } else {
+        process.kill(replica.pid, 'SIGCONT')
+      }
     }
     if (!Number.isNaN(killedAt) && Number.isNaN(joinedAt) && sinceTraffic() - killedAt >= 2) {
       joinedAt = sinceTraffic()
@@ -104,7 +121,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   const result = await traffic
   const run = (await readRunStatus(pool, { id: runId }))!
   step(`  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`)
-  if (Number.isNaN(killedAt)) step('  (the run finished before a quarter of its chunks could be seen done: nothing was killed)')
+  if (Number.isNaN(killedAt)) step('  (batch-worker #1 never held a chunk when checked: nothing was killed)')
 
   step('waiting for every deferred redemption (202) to be applied')
   const deferred = await awaitDeferred(pool, mix.deferredIds)
@@ -159,7 +176,7 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
   const ms = (n: number) => `${n.toFixed(1)} ms`
   return [
     { what: 'batch: request → COMPLETED', result: `${batch.run.totalSeconds?.toFixed(2)} s (${batch.run.targets} targets, ${batch.run.couponsIssued} coupons, ${batch.run.chunks} chunks)` },
-    { what: 'batch: worker killed / joined', result: Number.isNaN(batch.killedAt) ? 'not killed (the run was faster than the poll)' : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)` },
+    { what: 'batch: worker killed / joined', result: Number.isNaN(batch.killedAt) ? 'not killed (it never held a chunk when checked)' : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)` },
     { what: 'batch audit', result: batch.audit ? 'ok' : 'FAILED' },
     { what: 'API traffic (open model)', result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s` },
     { what: 'API latency during the batch', result: `mean ${ms(batch.duringBatch.mean)}, p50 ${ms(batch.duringBatch.p50)}, p99 ${ms(batch.duringBatch.p99)}, max ${ms(batch.duringBatch.max)} (${batch.duringBatch.count.toLocaleString('en')} requests)` },

@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+// `npm run demo` end to end on less data (30k users, 100k orders: the batch still has 15 chunks,
+// so the kill lands mid-run), with a shorter event flood: real MariaDB, nginx and processes.
+const cwd = fileURLToPath(new URL('..', import.meta.url))
+
+t.test('the demo tells the whole story and passes every check', { timeout: 300_000 }, async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200', '--event-requests', '2000'], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  t.equal(code, 0, 'exits 0')
+  for (const step of ['seeding 30,000 users', 'requesting the 2026-10 batch', 'kill -9 of batch-worker #1', 'joins the run', 'COMPLETED', 'first-come event', 'draw by a batch-worker daemon: DRAWN, 100 winners', 'tearing down']) {
+    t.match(output, step, `tells: ${step}`)
+  }
+  t.notMatch(output, /^not ok/m, 'every audit line is ok')
+  t.match(output, /API errors \(5xx, timeouts, resets\)\s*│ '0'/, 'no API errors during the batch')
+  const report = output.match(/report: (\S+report\.html)/)?.[1]
+  t.ok(report && existsSync(report), 'writes the HTML report')
+  if (report) {
+    const html = readFileSync(report, 'utf8')
+    t.equal(html.match(/data-chart="timeseries"/g)?.length, 2, 'latency and throughput over time')
+    t.equal(html.match(/data-chart="gantt"/g)?.length, 1, 'the batch timeline per worker')
+    t.match(html, 'killed', 'the kill is marked')
+    t.teardown(() => rmSync(report.replace(/\/report\.html$/, ''), { recursive: true, force: true }))
+  }
+})
