@@ -40,6 +40,11 @@ function parseFlags() {
       if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
       return n
     }
+    // event: the seed's 1,666 req/s; restart: live traffic beside a batch slowed by a takeover;
+    // live-during-batch: a sweep up to the throughput the write-up's fixed system reached.
+    const defaultRate: Record<string, string> = { event: '1666', restart: '500', 'live-during-batch': '250,500,750,1000,1160' }
+    const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
+    if (rates.length > 1 && scenario !== 'live-during-batch') throw new Error('--rate takes one value for this scenario')
     return {
       scenario: scenario as (typeof scenarios)[number],
       users: int('users', values.users, 1),
@@ -51,9 +56,8 @@ function parseFlags() {
       workers: values.workers.split(',').map((w) => int('workers', w, 1)),
       connections: int('connections', values.connections, 1),
       loops: int('loops', values.loops, 1),
-      // event: the seed's 1,666 req/s; live-during-batch's open model: the seed's throughput after
-      // its fix; restart: live traffic beside a batch slowed down by a lease takeover.
-      rate: int('rate', values.rate ?? ({ event: '1666', restart: '500' } as Record<string, string>)[scenario] ?? '1160', 1),
+      rate: rates[0]!,
+      rates,
       models: values.model.split(',').map((model): LoadModel => {
         if (!(loadModels as readonly string[]).includes(model)) throw new Error(`--model must be a list of ${loadModels.join(', ')}`)
         return model as LoadModel

@@ -18,9 +18,10 @@ import { resetBatchState, seededDatabase } from './batch.ts'
 // Two load models, labelled as such in the report:
 //   closed  the write-up's own scenario: `connections` clients × `loops` loops, no pause (autocannon);
 //           latency is then mostly the clients' own queue (Little's law: clients ÷ throughput);
-//   open    the same number of requests arriving at a constant `rate` (default: the throughput the
-//           write-up's fixed system reached, 500 clients ÷ 0.43 s ≈ 1,160 req/s), latency measured
-//           from each request's scheduled time (coordinated-omission corrected).
+//   open    the same mix arriving at constant rates for `openSeconds` each (the last default rate is
+//           the throughput the write-up's fixed system reached, 500 clients ÷ 0.43 s ≈ 1,160 req/s),
+//           latency measured from each request's scheduled time (coordinated-omission corrected):
+//           the highest rate that keeps the targets is this machine's answer.
 export const loadModels = ['closed', 'open'] as const
 export type LoadModel = (typeof loadModels)[number]
 
@@ -30,13 +31,15 @@ export interface LiveBenchOptions {
   orders: number
   connections: number
   loops: number
-  /** Open model's arrival rate, req/s. */
-  rate: number
+  /** Open model's arrival rates, req/s: one run per rate and guard mode. */
+  rates: number[]
   models: LoadModel[]
   log: (line: string) => void
 }
 
 const period = livePeriod
+/** Each open-model run: long enough for the batch (2–5 s under load) and a calm tail around it. */
+const openSeconds = 20
 
 interface Traffic {
   /** ms since the traffic started (closed: completion; open: scheduled arrival), latency ms, status (0 = network error). */
@@ -44,6 +47,9 @@ interface Traffic {
   timeouts: number
   resets: number
 }
+
+/** The closed loop's warm-up rate. */
+const warmUpRate = 500
 
 const isTimeout = (code: string | undefined) => /TIMEOUT/i.test(code ?? '')
 
@@ -82,12 +88,11 @@ function closedLoop(url: string, mix: ReturnType<typeof createLiveMix>, options:
 }
 
 /** The same requests arriving at a constant rate, whatever the servers do. */
-async function openLoop(url: string, mix: ReturnType<typeof createLiveMix>, options: LiveBenchOptions): Promise<Traffic> {
-  const total = options.connections * options.loops * liveMixKinds.length
+async function openLoop(url: string, mix: ReturnType<typeof createLiveMix>, rate: number, options: LiveBenchOptions): Promise<Traffic> {
   const result = await runOpenModel({
     origin: url,
-    rate: options.rate,
-    durationSec: total / options.rate,
+    rate,
+    durationSec: openSeconds,
     connections: options.connections,
     request: mix.openRequest,
     onResponse: mix.onOpenResponse,
@@ -102,6 +107,8 @@ async function openLoop(url: string, mix: ReturnType<typeof createLiveMix>, opti
 
 interface ModeResult {
   model: LoadModel
+  /** Open model's arrival rate; 0 for the closed loop. */
+  rate: number
   guard: 'on' | 'off'
   requests: number
   errors: { status5xx: number; timeouts: number; resets: number }
@@ -116,20 +123,20 @@ interface ModeResult {
   timeline: { bucketMs: number; latency: LineSeries[]; throughput: LineSeries[]; batch: Band[] }
 }
 
-async function runMode(model: LoadModel, guard: 'on' | 'off', db: { url: string; pool: Pool }, options: LiveBenchOptions): Promise<ModeResult> {
+async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: { url: string; pool: Pool }, options: LiveBenchOptions): Promise<ModeResult> {
   const { log } = options
-  const name = `${model} loop, guard ${guard}`
+  const name = model === 'closed' ? `closed loop, guard ${guard}` : `open ${rate} req/s, guard ${guard}`
   await resetBatchState(db.pool)
   await giveOldCoupons(db.pool, options.users)
   const stack = await startStack({ replicas: 2, batchWorkers: 0, databaseUrl: db.url, env: { LOG_LEVEL: 'warn', BATCH_GUARD_ENABLED: guard === 'on' ? 'true' : 'false' } })
   try {
     // A short warm-up (connections opened, code paths compiled) that is not measured, so the
     // first second of a fresh stack does not dominate a run of a few seconds.
-    const warmUp = createLiveMix(options.users, `warm-up-${model}-${guard}`)
-    await runOpenModel({ origin: stack.url, rate: options.rate, durationSec: 2, connections: options.connections, request: warmUp.openRequest })
-    const mix = createLiveMix(options.users, `bench-${model}-${guard}`)
+    const warmUp = createLiveMix(options.users, `warm-up-${model}-${rate}-${guard}`)
+    await runOpenModel({ origin: stack.url, rate: rate || warmUpRate, durationSec: 2, connections: options.connections, request: warmUp.openRequest })
+    const mix = createLiveMix(options.users, `bench-${model}-${rate}-${guard}`)
     const started = performance.now()
-    const trafficDone = model === 'closed' ? closedLoop(stack.url, mix, options) : openLoop(stack.url, mix, options)
+    const trafficDone = model === 'closed' ? closedLoop(stack.url, mix, options) : openLoop(stack.url, mix, rate, options)
 
     // The batch starts once the traffic is flowing, and runs inside it.
     await sleep(1_000)
@@ -154,6 +161,7 @@ async function runMode(model: LoadModel, guard: 'on' | 'off', db: { url: string;
     log(`  ${name}: ${traffic.samples.length} requests, ${status5xx} × 5xx, ${traffic.timeouts} timeouts, ${traffic.resets} resets, ${deferred.count} × 202, ${deferred.pendingLeft} pending left, audit ${audit.ok ? 'ok' : 'FAILED'}`)
     return {
       model,
+      rate,
       guard,
       requests: traffic.samples.length,
       errors: { status5xx, timeouts: traffic.timeouts, resets: traffic.resets },
@@ -195,13 +203,14 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
   for (let i = 0; i < 3; i++) alone.push(await batchAlone(db, options.users))
   log(`  batch alone: ${alone.map((s) => s.toFixed(2)).join(', ')} s`)
   const modes: ModeResult[] = []
-  for (const model of options.models) for (const guard of ['on', 'off'] as const) modes.push(await runMode(model, guard, db, options))
+  const runs = options.models.flatMap((model): { model: LoadModel; rate: number }[] => (model === 'closed' ? [{ model, rate: 0 }] : options.rates.map((rate) => ({ model, rate }))))
+  for (const { model, rate } of runs) for (const guard of ['on', 'off'] as const) modes.push(await runMode(model, rate, guard, db, options))
   await db.pool.end()
 
   const aloneMedian = median(alone)
   const ms = (n: number) => n.toFixed(1)
   const rows = modes.map((m) => ({
-    model: m.model === 'closed' ? `closed, ${options.connections} clients` : `open, ${options.rate} req/s`,
+    model: m.model === 'closed' ? `closed, ${options.connections} clients` : `open, ${m.rate} req/s`,
     guard: m.guard,
     requests: m.requests,
     '5xx': m.errors.status5xx,
@@ -224,8 +233,8 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     `# Live APIs during the batch — ${machine.date}`,
     '',
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}. Load generator on the same machine.`,
-    `${requests.toLocaleString('en')} requests per run (${options.connections} × ${options.loops} loops × ${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders.`,
-    `Closed loop: ${options.connections} clients with no pause, as in the write-up (latency ≈ clients ÷ throughput). Open model: the same requests arriving at ${options.rate} req/s, latency from each scheduled arrival (coordinated-omission corrected). Each run follows an unmeasured 2-s warm-up at ${options.rate} req/s on the fresh stack.`,
+    `The API mix (${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders; the batch starts 1 s into the traffic.`,
+    `Closed loop: ${options.connections} clients × ${options.loops} loops (${requests.toLocaleString('en')} requests) with no pause, as in the write-up: latency ≈ clients ÷ throughput. Open model: the mix arriving at ${options.rates.join(', ')} req/s for ${openSeconds} s each, latency from each scheduled arrival (coordinated-omission corrected). Each run follows an unmeasured 2-s warm-up on the fresh stack (open model, at its own rate; ${warmUpRate} req/s before the closed loop).`,
     `Batch alone (same data, 2 workers): median ${aloneMedian.toFixed(2)} s of ${alone.length}. Statuses: ${modes.map((m) => `${m.model}/guard ${m.guard} ${JSON.stringify(m.statuses)}`).join('; ')}.`,
     '',
     markdownTable(rows),
@@ -238,7 +247,7 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
 
 const bucketName = (ms: number) => (ms === 1000 ? 'second' : `${ms} ms`)
 
-const modeName = (m: ModeResult) => `${m.model} loop, guard ${m.guard}`
+const modeName = (m: ModeResult) => (m.model === 'closed' ? `closed loop, guard ${m.guard}` : `open ${m.rate} req/s, guard ${m.guard}`)
 
 /** Per mode: latency and throughput over time with the batch window; then bars comparing the modes. */
 function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number): Chart[] {
