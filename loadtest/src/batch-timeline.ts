@@ -61,7 +61,7 @@ export function batchGantt(timeline: BatchTimeline, title: string, markers: Mark
   return {
     kind: 'gantt',
     title,
-    caption: `Run ${timeline.runId} (${timeline.strategy}): each bar is one chunk, from its claim to its commit, on the database clock; a worker that claimed no chunk has no lane.`,
+    caption: `Run ${timeline.runId} (${timeline.strategy}): each bar is one chunk, from its last claim to its commit, on the database clock. Only the last claim of a chunk is stored: a chunk taken over after a lost lease is drawn (red) on the worker that finished it, so a worker killed before committing anything has no lane.`,
     xLabel: 'seconds since the run was requested',
     barLabel: 'chunk, claim → commit',
     emphasisLabel: 're-claimed after a lost lease, or unfinished',
