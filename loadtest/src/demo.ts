@@ -48,18 +48,21 @@ const step = (line: string) => console.log(`[${((performance.now() - started) / 
 
 let stack: Stack | undefined
 const stopTraffic = new AbortController()
-let stopping = false
-async function tearDown(exitCode: number): Promise<never> {
-  if (!stopping) {
-    stopping = true
+let teardown: Promise<never> | undefined
+/** Stops everything once; a second call (a second Ctrl-C) waits for the first instead of exiting early. */
+function tearDown(exitCode: number): Promise<never> {
+  teardown ??= (async () => {
     stopTraffic.abort()
     step('tearing down')
     await stack?.stop({ stopDatabase: true })
-  }
-  process.exit(exitCode)
+    process.exit(exitCode)
+  })()
+  return teardown
 }
-process.once('SIGINT', () => void tearDown(130))
-process.once('SIGTERM', () => void tearDown(143))
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal, and relayed by tsx),
+// and a second SIGINT without a handler would kill it halfway through the teardown.
+process.on('SIGINT', () => void tearDown(130))
+process.on('SIGTERM', () => void tearDown(143))
 
 interface EventChapter {
   requests: number

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { isPortOpen, waitFor } from '@commerce/local/process'
 
 // `npm run demo` end to end on less data (30k users, 100k orders: the batch still has 15 chunks,
 // so the kill lands mid-run), with a shorter event flood: real MariaDB, nginx and processes.
@@ -31,4 +32,20 @@ t.test('the demo tells the whole story and passes every check', { timeout: 300_0
     t.match(html, 'killed', 'the kill is marked')
     t.teardown(() => rmSync(report.replace(/\/report\.html$/, ''), { recursive: true, force: true }))
   }
+})
+
+t.test('Ctrl-C in the middle of the batch tears everything down', { timeout: 180_000 }, async (t) => {
+  // Through the tsx CLI in its own process group, as `npm run demo` in a terminal: Ctrl-C
+  // reaches the whole group, so the demo gets SIGINT twice (directly and relayed by tsx).
+  const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
+  const child = spawn(tsx, ['src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200'], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  await waitFor('the batch to be requested', async () => output.includes('requesting the 2026-10 batch'), 120_000)
+  process.kill(-child.pid!, 'SIGINT')
+  t.equal(await exited, 130, 'exits 130')
+  t.match(output, /tearing down[\s\S]*nginx stopped[\s\S]*replicas stopped/, 'stops nginx and every replica')
+  for (const port of [8080, 3100, 3101, 3200, 3201, 3300, 3301, 3400, 3401]) t.notOk(await isPortOpen(port), `nothing listens on :${port}`)
 })

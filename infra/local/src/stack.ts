@@ -313,6 +313,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!replica) throw new Error(`the stack has no ${replicaName({ service, index })}`)
     return replica
   }
+  let stopping = false
 
   return {
     url: state.url,
@@ -334,6 +335,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async restartReplica(service, index) {
       const replica = find(service, index)
       await stopProcessGroup(replica.pid, { graceMs: replicaStopGraceMs })
+      // stop() may have run meanwhile: a replica started now would outlive the stack.
+      if (stopping) throw new Error(`${replicaName(replica)} not restarted: the stack is stopping`)
       const child = spawnReplica(replica, replicaEnv(), true)
       if (child.pid === undefined) throw new Error(`${replicaName(replica)} could not be started; see ${replica.log}`)
       child.unref()
@@ -346,6 +349,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return { ...replica }
     },
     async stop({ stopDatabase = true } = {}) {
+      stopping = true
       const summary = await stopFromState(state, stopDatabase, progress)
       rmSync(stateFileIn(dir), { force: true })
       return summary

@@ -57,7 +57,9 @@ function printStatus(status: RunStatus | null, period: string): void {
 
 const flags = parseFlags()
 let workers: BatchWorkerProcess[] = []
-process.once('SIGINT', () => {
+// `on`, not `once`: Ctrl-C arrives twice (from the terminal, and relayed by tsx); a second
+// SIGINT without a handler would kill this process before its workers have left.
+process.on('SIGINT', () => {
   // Workers finish the chunk in hand and leave; the run stays resumable.
   for (const worker of workers) worker.child.kill('SIGTERM')
 })

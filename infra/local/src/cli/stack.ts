@@ -27,8 +27,9 @@ async function up(replicasFlag: string | undefined, portFlag: string | undefined
   // Ctrl-C while starting: the replicas run detached, so the stack stops them itself, in order.
   const interrupt = new AbortController()
   const onSignal = () => interrupt.abort(new Error('interrupted; everything started was stopped again'))
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  // `on`: Ctrl-C arrives twice (terminal + tsx relay); the second must not kill the teardown.
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   const stack = await startStack({ replicas, httpPort, signal: interrupt.signal, onProgress: (line) => console.log(`» ${line}`) })
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
