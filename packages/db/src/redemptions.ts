@@ -38,14 +38,21 @@ interface PendingRow extends RowDataPacket {
  */
 export async function applyPendingRedemptions(conn: PoolConnection, userIds: readonly number[]): Promise<AppliedRedemptions> {
   if (userIds.length === 0) return { redeemed: 0, rejected: 0 }
+  // Found by a plain read, then locked by primary key. A locking read over the (status, user_id)
+  // range would take next-key locks on the PENDING rows of *other* users next to these, and two
+  // chunks committing side by side then deadlock on each other's rows (measured: one worker kept
+  // rolling back and handing its chunks over, the run took twice as long). A request recorded
+  // after the read is left PENDING for the coupon-api sweeper, as one recorded after the commit is.
+  const [found] = await conn.query<RowDataPacket[]>("SELECT id FROM coupon_redemptions WHERE status = 'PENDING' AND user_id IN (?)", [userIds])
+  if (found.length === 0) return { redeemed: 0, rejected: 0 }
   const [pending] = await conn.query<PendingRow[]>(
     `SELECT r.id, r.coupon_id, r.user_id, c.user_id AS owner_id, c.status AS coupon_status, c.expires_at < NOW(6) AS expired
      FROM coupon_redemptions r
      LEFT JOIN coupons c ON c.id = r.coupon_id
-     WHERE r.status = 'PENDING' AND r.user_id IN (?)
+     WHERE r.id IN (?) AND r.status = 'PENDING'
      ORDER BY r.requested_at, r.id
      FOR UPDATE`,
-    [userIds],
+    [found.map((row) => row.id as Buffer)],
   )
   if (pending.length === 0) return { redeemed: 0, rejected: 0 }
 

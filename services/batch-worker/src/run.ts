@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { hostname } from 'node:os'
+import { pino } from 'pino'
 import { createMembership } from '@commerce/cluster'
 import { createPool } from '@commerce/db'
 import { loadServiceConfig, workerSettings } from './config.ts'
@@ -34,6 +35,9 @@ if (!strategies.includes(strategy)) fail(`--strategy must be one of ${strategies
 
 const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
 const membership = createMembership({ pool, service: 'batch-worker', heartbeatMs: config.HEARTBEAT_MS, host: hostname(), pid: process.pid })
+// Retries, takeovers and fencing refusals as JSON lines on stderr (stdout carries the closing
+// report): without them a worker that keeps rolling back looks merely slow.
+const log = pino({ level: config.LOG_LEVEL, base: { pid: process.pid, service: 'batch-worker' } }, pino.destination(2))
 const stop = new AbortController()
 process.once('SIGTERM', () => stop.abort())
 process.once('SIGINT', () => stop.abort())
@@ -41,7 +45,7 @@ process.once('SIGINT', () => stop.abort())
 let exitCode = 0
 try {
   await membership.start()
-  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), signal: stop.signal })
+  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), signal: stop.signal, log })
   // Peak resident memory (KiB from the kernel) rides along for the benchmark's memory budget.
   console.log(JSON.stringify({ report: { ...report, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }))
 } catch (error) {
