@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { Value } from 'typebox/value'
-import { loadConfig } from '@commerce/kit'
+import { randomBytes } from 'node:crypto'
+import { exampleAuthSecret, loadConfig } from '@commerce/kit'
 import { acceptedNames, composeProcesses, configSchemas, k8sProcesses, k8sSecretExample, requiredWithoutDefault, serviceOf, type ImageProcess } from './helpers.ts'
 
 /**
@@ -35,7 +36,11 @@ function checkSettings(t: Test, process: ImageProcess, secretValues: Record<stri
       t.ok(resolved !== undefined, `${name} has a value${secretKey ? ` (secret key ${secretKey})` : ''}`)
       if (resolved !== undefined) env[name] = resolved
     }
-    t.doesNotThrow(() => loadConfig(schema, env), `${service} accepts this environment`)
+    // The committed examples hold a placeholder secret: a copy left unedited must not start.
+    t.equal(env.AUTH_SECRET, exampleAuthSecret, 'AUTH_SECRET comes from the committed example')
+    t.throws(() => loadConfig(schema, env), { message: /AUTH_SECRET: is the example value/ }, `${service} refuses the example AUTH_SECRET`)
+    env.AUTH_SECRET = randomBytes(32).toString('hex')
+    t.doesNotThrow(() => loadConfig(schema, env), `${service} accepts this environment with a random AUTH_SECRET`)
     if (process.ports.length > 0) t.same(process.ports, [Number(env.PORT)], 'the container port is the PORT the service listens on')
     if (service !== 'batch-worker' || process.command.join(' ').includes('daemon')) {
       // Anything that listens must listen beyond loopback inside a container (the image sets it too).

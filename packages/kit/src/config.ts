@@ -37,6 +37,26 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** The placeholder committed in infra/compose/.env.example and infra/k8s/base/secrets.env.example. */
+export const exampleAuthSecret = 'replace-with-at-least-32-random-characters'
+/** Fewer distinct characters than this is a pattern, not a secret (`openssl rand -hex 32` has ~16). */
+const minDistinctSecretChars = 10
+/** Words of a placeholder someone meant to replace; random bytes never spell them. */
+const placeholder = /change[-_ ]?me|replace[-_ ]?(me|with)|your[-_ ]?secret|example|placeholder|not[-_ ]?a[-_ ]?secret|password|default/i
+
+/**
+ * Why an AUTH_SECRET of the right length is still unfit to sign tokens, or undefined when it is fit.
+ * Applies everywhere (no environment branching): the local stack's secret is random per checkout
+ * (infra/local/src/secret.ts) and the tests' passes too.
+ */
+export function weakSecretReason(secret: string): string | undefined {
+  const fix = 'set a random one, e.g. `openssl rand -hex 32`'
+  if (secret === exampleAuthSecret) return `is the example value from .env.example; ${fix}`
+  if (new Set(secret).size < minDistinctSecretChars) return `has fewer than ${minDistinctSecretChars} distinct characters; ${fix}`
+  if (placeholder.test(secret)) return `looks like a placeholder ("${placeholder.exec(secret)?.[0]}"); ${fix}`
+  return undefined
+}
+
 /**
  * Validates the environment against a schema at boot: defaults applied, strings converted to
  * numbers, unknown variables dropped. Every problem is listed in one error.
@@ -45,10 +65,14 @@ export function loadConfig<T extends TObject>(schema: T, env: Record<string, str
   // A plain copy, not Value.Clone: Clone hands back process.env itself (not a plain object),
   // which would coerce converted numbers back to strings and lose the variables Clean drops.
   const candidate = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, { ...env })))
-  if (Value.Check(schema, candidate)) return candidate as Static<T>
-  const problems = Value.Errors(schema, candidate).map((error) => {
+  // A secret of the right length may still be a known or guessable one: refused like a bad value.
+  const secret = (candidate as { AUTH_SECRET?: unknown }).AUTH_SECRET
+  const weak = 'AUTH_SECRET' in schema.properties && typeof secret === 'string' && secret.length >= 32 ? weakSecretReason(secret) : undefined
+  if (Value.Check(schema, candidate) && !weak) return candidate as Static<T>
+  const problems = [...Value.Errors(schema, candidate)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? '')
     return `${name}: ${error.message}`
   })
+  if (weak) problems.push(`AUTH_SECRET: ${weak}`)
   throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`)
 }
