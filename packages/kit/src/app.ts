@@ -4,7 +4,7 @@ import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { BaseConfig } from './config.ts'
 import { kitErrors } from './errors.ts'
-import errorsPlugin from './plugins/errors.ts'
+import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import dbPlugin from './plugins/db.ts'
 import membershipPlugin from './plugins/membership.ts'
 import authPlugin from './plugins/auth.ts'
@@ -14,6 +14,10 @@ import openapiPlugin from './plugins/openapi.ts'
 
 export const serviceNames = ['user-api', 'coupon-api', 'event-apply', 'batch-worker'] as const
 export type ServiceName = (typeof serviceNames)[number]
+
+/** Request size limits; nginx (infra/nginx/nginx.conf.template) refuses the same sizes at the edge. */
+export const maxBodyBytes = 16 * 1024
+export const maxHeaderBytes = 16 * 1024
 
 export interface ServiceAppOptions {
   service: ServiceName
@@ -36,7 +40,11 @@ export async function createServiceApp({ service, config, logger, maxEventLoopDe
     genReqId: () => randomUUID(),
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.REQUEST_TIMEOUT_MS,
-    bodyLimit: 16 * 1024,
+    bodyLimit: maxBodyBytes,
+    // Node's default, stated: headers beyond it are refused with 431 HEADERS_TOO_LARGE.
+    http: { maxHeaderSize: maxHeaderBytes },
+    frameworkErrors,
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()

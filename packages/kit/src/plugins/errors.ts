@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isPoolSaturated } from '@commerce/db'
 import { AppError, kitErrors } from '../errors.ts'
 
@@ -29,6 +30,44 @@ function toAppError(error: FastifyError): AppError | undefined {
   return undefined
 }
 
+/** What a rejected request's body says: its stable code and message, nothing of the internals. */
+const body = (error: AppError) => ({ code: error.code, message: error.message })
+
+/**
+ * Errors fastify raises before routing (a path that is not valid percent-encoding): the same
+ * `{ code, message }` as every other answer, and no echo of the URL.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const known = error.code === 'FST_ERR_BAD_URL' ? kitErrors.VALIDATION('the URL is not valid') : kitErrors.VALIDATION(`bad request (${error.code ?? 'unknown'})`)
+  void reply.code(known.statusCode).send(body(known))
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them: headers over the size limit (431),
+ * a client too slow to send its request (408), malformed HTTP (400). Same body shape as the rest.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const known =
+    error.code === 'HPE_HEADER_OVERFLOW' ? kitErrors.HEADERS_TOO_LARGE() : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? kitErrors.REQUEST_TIMEOUT() : kitErrors.VALIDATION('malformed HTTP request')
+  const text = JSON.stringify(body(known))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${known.statusCode} ${known.code}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`)
+  }
+  socket.destroy(error)
+}
+
+/**
+ * ajv coerces a query or params string such as "1e400" to Infinity and then skips the type and
+ * range checks (it accepts `limit=1e400` for an integer ≤ 500); JSON bodies may hold 1e400 too.
+ * No route takes a non-finite number, so any left after validation is refused here.
+ */
+function hasNonFinite(value: unknown, depth = 0): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value)
+  if (value === null || typeof value !== 'object' || depth > 32) return false
+  return Object.values(value).some((item) => hasNonFinite(item, depth + 1))
+}
+
 /** One error handler: stable `{ code, message }`, 5xx internals never leave the process. */
 export default fp(
   async (app) => {
@@ -42,10 +81,16 @@ export default fp(
         request.log.warn({ err: error, code: known.code }, 'request refused')
         reply.header('retry-after', '1')
       }
-      return reply.code(known.statusCode).headers(known.headers).send({ code: known.code, message: known.message })
+      return reply.code(known.statusCode).headers(known.headers).send(body(known))
     })
+    // The path is not echoed: an error body never repeats what the client sent.
     app.setNotFoundHandler((request, reply) => {
-      reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` })
+      reply.code(404).send({ code: 'NOT_FOUND', message: `no route for ${request.method} on this path` })
+    })
+    app.addHook('preHandler', async (request) => {
+      for (const part of ['params', 'query', 'body'] as const) {
+        if (hasNonFinite(request[part])) throw kitErrors.VALIDATION(`${part === 'query' ? 'querystring' : part} holds a number out of range`)
+      }
     })
   },
   { name: 'errors' },
