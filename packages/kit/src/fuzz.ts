@@ -1,0 +1,266 @@
+import fc from 'fast-check'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+
+/**
+ * A route as the fuzzer sees it: a valid request (path params, query, JSON body, headers) that the
+ * fuzzer takes apart, field by field, with hostile values. Tests list every route of a service.
+ */
+export interface FuzzRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  /** With `:name` segments, e.g. `/users/:id/orders`. */
+  path: string
+  /** Valid values of each `:name` (ids that exist, so deeper code runs too). */
+  params?: Record<string, readonly string[]>
+  query?: Record<string, string>
+  body?: Record<string, unknown>
+  headers?: Record<string, string>
+}
+
+export interface FuzzOptions {
+  /** fast-check's seed: the same seed generates the same requests. */
+  seed: number
+  /** Requests to send, spread over the routes. */
+  runs: number
+  /** Valid Authorization header values (for the ids in `params`, and an admin's). */
+  authorizations: readonly string[]
+  /** Authorization header values that must be refused (e.g. `attackTokens` from ./testing.ts). */
+  attacks: readonly string[]
+  /** Every error code the service may answer with (the kit's and the service's own). */
+  codes: ReadonlySet<string>
+}
+
+export interface FuzzReport {
+  seed: number
+  cases: number
+  statuses: Record<string, number>
+  codes: Record<string, number>
+  /** Requests whose answer broke a rule: a 5xx, an error without a known code, a leak. */
+  failures: { request: string; status: number; body: string; why: string }[]
+}
+
+/** Strings that attack storage and parsing rather than validation. */
+export const sqlInjections = [
+  "Robert'); DROP TABLE users;--",
+  "' OR '1'='1",
+  "1' OR 1=1 -- ",
+  '1; DELETE FROM orders',
+  "' UNION SELECT id, name FROM users --",
+  "admin'/*",
+  '\\\'; SELECT SLEEP(5); --',
+  '"; TRUNCATE event_applications; --',
+  "0x27 OR 1=1",
+  "1' AND (SELECT COUNT(*) FROM information_schema.tables) > 0 --",
+] as const
+
+const oddStrings = [
+  '', ' ', '\u0000', 'null', 'undefined', 'true', '[]', '{}', 'NaN', 'Infinity', '-Infinity', '-0', '1e400', '-1e400', '1e-400',
+  '9'.repeat(40), '0x10', '0b1', '1_000', '01', '+1', '1.5', '١٢٣', '\u202e1', '\ud800', '\uffff', 'é'.repeat(300), '𝕏'.repeat(100),
+  '__proto__', 'constructor', 'prototype', '../../etc/passwd', '%00', '%', '%zz', '<script>alert(1)</script>', '${7*7}', '{{7*7}}',
+  'a'.repeat(5000),
+] as const
+
+const hugeNumbers = ['1e400', '-1e400', '123456789012345678901234567890', '9007199254740993', '-9007199254740993', '1.7976931348623157e309', '0.' + '0'.repeat(400) + '1', '-0', '1e-400'] as const
+
+/** Percent-encodings that are not valid UTF-8 or not valid at all, for path segments and queries. */
+const rawUrlBits = ['%', '%zz', '%E0%A4%A', '%C0%AF', '%FF%FE', '%00', '%2e%2e%2f', '..', '%252e', '%ED%A0%80', ';', '%0d%0aSet-Cookie:x=1'] as const
+
+const hostileString = fc.oneof(
+  fc.constantFrom(...sqlInjections),
+  fc.constantFrom(...oddStrings),
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+)
+
+const protoKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__')
+
+/** Any JSON value, with the shapes that hurt: prototype keys, deep nesting, odd numbers. */
+const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
+  hostileString,
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.double(),
+  fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+  fc.constantFrom(0, -1, 1.5, 2 ** 53, -(2 ** 63), 1e21, Number.MAX_VALUE, true, false, null, [], {}),
+  fc.dictionary(fc.oneof(protoKey, fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
+)
+
+/** JSON text a serializer would never write: what a hostile client sends as the body. */
+function rawBody(valid: Record<string, unknown>): fc.Arbitrary<string | Buffer> {
+  const validText = JSON.stringify(valid)
+  const fields = Object.keys(valid)
+  return fc.oneof(
+    fc.nat({ max: Math.max(0, validText.length - 1) }).map((cut) => validText.slice(0, cut)),
+    fc.tuple(fc.constantFrom(...(fields.length ? fields : ['x'])), fc.constantFrom(...hugeNumbers)).map(([field, number]) => validText.replace(/}$/, `${fields.length ? ',' : ''}"${field}":${number}}`)),
+    fc.tuple(protoKey, fc.jsonValue({ maxDepth: 2 })).map(([key, value]) => validText.replace(/^{/, `{"${key}":${JSON.stringify(value)}${fields.length ? ',' : ''}`)),
+    fc.integer({ min: 1, max: 7000 }).map((depth) => `${'['.repeat(depth)}${']'.repeat(depth)}`),
+    fc.integer({ min: 1, max: 3000 }).map((depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.concat([Buffer.from('{"'), Buffer.from(bytes), Buffer.from('":1}')])),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+    // Invalid UTF-8 inside a string value of a field the route reads.
+    fc.tuple(fc.constantFrom(...(fields.length ? fields : ['x'])), fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe0, 0xa4], [0xf8, 0x88, 0x80, 0x80, 0x80])).map(([field, bytes]) => {
+      const [before, after] = JSON.stringify({ ...valid, [field]: '\u0000mark' }).split('\\u0000mark') as [string, string]
+      return Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after ?? '')])
+    }),
+    fc.string({ maxLength: 200 }),
+    fc.constantFrom('', 'null', '[]', '"x"', '1', '{', '{"a":1,"a":2}', '\ufeff{}', '{"x":"\\ud800"}'),
+  )
+}
+
+/** A valid body with one field replaced, removed, or joined by a stranger. */
+function mutatedBody(valid: Record<string, unknown>): fc.Arbitrary<string> {
+  const fields = Object.keys(valid)
+  const replaced = fields.length
+    ? fc.tuple(fc.constantFrom(...fields), hostileJson).map(([field, value]) => JSON.stringify({ ...valid, [field]: value }))
+    : hostileJson.map((value) => JSON.stringify({ x: value }))
+  const removed = fields.length ? fc.constantFrom(...fields).map((field) => JSON.stringify(Object.fromEntries(Object.entries(valid).filter(([name]) => name !== field)))) : fc.constant('{}')
+  const extra = fc.tuple(fc.oneof(protoKey, fc.string({ maxLength: 10 })), hostileJson).map(([key, value]) => JSON.stringify({ ...valid, [key]: value }))
+  // The route's own fields as hostile strings: SQL text must be stored verbatim or refused.
+  const injected = fields.length ? fc.tuple(fc.constantFrom(...fields), fc.constantFrom(...sqlInjections)).map(([field, value]) => JSON.stringify({ ...valid, [field]: value })) : extra
+  return fc.oneof(replaced, removed, extra, injected, hostileJson.map((value) => JSON.stringify(value) ?? 'null'))
+}
+
+const pathValue = (valid: readonly string[]) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...valid) },
+    { weight: 3, arbitrary: hostileString.map((value) => encodeURIComponent(value.replace(/[\ud800-\udfff]/g, ''))) },
+    { weight: 1, arbitrary: fc.constantFrom(...hugeNumbers, ...rawUrlBits) },
+  )
+
+function queryString(valid: Record<string, string>): fc.Arbitrary<string> {
+  const names = Object.keys(valid)
+  const encode = (text: string) => encodeURIComponent(text.replace(/[\ud800-\udfff]/g, ''))
+  const pair = fc.tuple(
+    fc.oneof(fc.constantFrom(...names, ...(names.length ? [] : ['q'])), protoKey, fc.constantFrom(...names.map((name) => `${name}[]`), 'a[b]', ''), fc.string({ maxLength: 8 })),
+    fc.oneof(fc.constantFrom(...Object.values(valid), 'x'), hostileString, fc.constantFrom(...hugeNumbers)),
+  ).map(([name, value]) => `${encode(name)}=${encode(value)}`)
+  const validPairs = Object.entries(valid).map(([name, value]) => `${name}=${encode(value)}`)
+  return fc.oneof(
+    fc.constant(validPairs.join('&')),
+    fc.array(pair, { maxLength: 4 }).map((pairs) => [...validPairs, ...pairs].join('&')),
+    fc.array(pair, { maxLength: 4 }).map((pairs) => pairs.join('&')),
+    fc.constantFrom(...rawUrlBits).map((bit) => `${validPairs.join('&')}&${names[0] ?? 'q'}=${bit}`),
+    fc.constantFrom(...rawUrlBits),
+  )
+}
+
+/** A header value a client can put on the wire: visible ASCII and Latin-1 bytes, no CR/LF/NUL. */
+const headerValue = fc.oneof(
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((code) => code !== 0x7f).map((code) => String.fromCharCode(code)), maxLength: 80 }),
+  fc.constantFrom(...sqlInjections),
+  fc.constantFrom('', ' ', 'a'.repeat(65), 'a'.repeat(4000), 'é', 'k\u00ff\u00fe'),
+)
+
+const contentTypes = [
+  'application/json', 'application/json; charset=utf-8', 'application/json; charset=utf-16', 'application/json; charset=latin1', 'APPLICATION/JSON',
+  'application/json;;', 'text/plain', 'text/csv', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml',
+  'application/octet-stream', '*/*', 'json', 'application/json, text/plain', 'application/vnd.api+json',
+] as const
+
+function request(route: FuzzRoute, { authorizations, attacks }: Pick<FuzzOptions, 'authorizations' | 'attacks'>): fc.Arbitrary<InjectOptions> {
+  const params = Object.entries(route.params ?? {})
+  const path = fc.tuple(...params.map(([, valid]) => pathValue(valid))).map((values) => params.reduce((url, [name], i) => url.replace(`:${name}`, values[i] ?? ''), route.path))
+  const withBody = route.body !== undefined
+  const body: fc.Arbitrary<string | Buffer | undefined> = withBody
+    ? fc.oneof({ weight: 1, arbitrary: fc.constant(JSON.stringify(route.body)) }, { weight: 4, arbitrary: mutatedBody(route.body!) }, { weight: 3, arbitrary: rawBody(route.body!) }, { weight: 1, arbitrary: fc.constant(undefined) })
+    : fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: rawBody({}) })
+  const authorization = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...authorizations) },
+    { weight: 2, arbitrary: fc.constantFrom(...attacks) },
+    { weight: 1, arbitrary: headerValue.map((value) => `Bearer ${value}`) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  )
+  const contentType = fc.oneof({ weight: 4, arbitrary: fc.constant(withBody ? 'application/json' : undefined) }, { weight: 2, arbitrary: fc.constantFrom(...contentTypes) }, { weight: 1, arbitrary: headerValue }, { weight: 1, arbitrary: fc.constant(undefined) })
+  const extraHeaders = fc.dictionary(
+    fc.oneof(fc.constantFrom('idempotency-key', 'x-request-id', 'content-encoding', 'transfer-encoding', 'x-forwarded-for', 'accept', 'accept-charset', 'x-http-method-override', 'cookie'), fc.stringMatching(/^x-[a-z]{1,10}$/)),
+    headerValue,
+    { maxKeys: 3 },
+  )
+  const method = fc.oneof({ weight: 9, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') as fc.Arbitrary<FuzzRoute['method']> })
+  return fc
+    .record({ method, path, query: route.query ? queryString(route.query) : fc.oneof(fc.constant(''), queryString({})), body, authorization, contentType, keepHeaders: fc.boolean(), extraHeaders })
+    .map(({ method, path, query, body, authorization, contentType, keepHeaders, extraHeaders }) => {
+      const headers: Record<string, string> = { ...(keepHeaders ? route.headers : {}), ...extraHeaders }
+      if (authorization !== undefined) headers.authorization = authorization
+      if (contentType !== undefined) headers['content-type'] = contentType
+      // transfer-encoding with inject's fixed-length payload is not a request a socket can carry.
+      delete headers['transfer-encoding']
+      return { method, url: query ? `${path}?${query}` : path, headers, ...(body !== undefined ? { payload: body } : {}) }
+    })
+}
+
+/** What an error body must never show: a stack, a file of ours, the database's own words, SQL. */
+const leaks: [RegExp, string][] = [
+  [/\n\s+at |\bat [\w.<>]+ \(/, 'stack trace'],
+  [/node_modules|\.ts:\d+|\.js:\d+|file:\/\//, 'source path'],
+  [/\bER_[A-Z_]{3,}|sqlMessage|sqlState|errno|SQL syntax|mysql|mariadb|Duplicate entry|Unknown column|Table '/i, 'database error'],
+  [/\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(IGNORE\s+)?INTO\b|\bUPDATE\s+\S+\s+SET\b|\bDELETE\s+FROM\b|\bDROP\s+TABLE\b|\bUNION\s+(ALL\s+)?SELECT\b|\bTRUNCATE\b/i, 'SQL text'],
+]
+
+function codeOf(body: string): string | undefined {
+  try {
+    const code = (JSON.parse(body) as { code?: unknown } | null)?.code
+    return typeof code === 'string' ? code : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Checks one answer; returns why it breaks the contract, or undefined. */
+export function checkAnswer(status: number, body: string, codes: ReadonlySet<string>): string | undefined {
+  if (status >= 500) return `status ${status}`
+  if (status < 400) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return 'error body is not JSON'
+  }
+  const { code, message } = (parsed ?? {}) as { code?: unknown; message?: unknown }
+  if (typeof code !== 'string' || !codes.has(code)) return `unknown code ${JSON.stringify(code)}`
+  if (typeof message !== 'string') return 'no message'
+  if (Object.keys(parsed as object).sort().join() !== 'code,message') return 'error body has more than code and message'
+  for (const [pattern, what] of leaks) if (pattern.test(body)) return `${what} in the error body`
+  return undefined
+}
+
+/**
+ * Sends `runs` generated requests (fast-check, seeded) to the app one after the other and checks
+ * every answer: never 5xx; every 4xx is `{ code, message }` with a known code and no stack, source
+ * path, database error or SQL. The report is for the test's assertions and its printed figures.
+ */
+export async function fuzzRoutes(app: Pick<FastifyInstance, 'inject'>, routes: readonly FuzzRoute[], options: FuzzOptions): Promise<FuzzReport> {
+  const arbitrary = fc.oneof(...routes.map((route) => request(route, options)))
+  const requests = fc.sample(arbitrary, { seed: options.seed, numRuns: options.runs })
+  const report: FuzzReport = { seed: options.seed, cases: 0, statuses: {}, codes: {}, failures: [] }
+  for (const options_ of requests) {
+    const response = await app.inject(options_)
+    report.cases += 1
+    report.statuses[response.statusCode] = (report.statuses[response.statusCode] ?? 0) + 1
+    // A HEAD answer has no body by definition; its status is still checked.
+    const head = options_.method === 'HEAD'
+    if (response.statusCode >= 400 && !head) {
+      const code = codeOf(response.body) ?? `(${response.statusCode} without a code)`
+      report.codes[code] = (report.codes[code] ?? 0) + 1
+    }
+    const why = head ? (response.statusCode >= 500 ? `status ${response.statusCode}` : undefined) : checkAnswer(response.statusCode, response.body, options.codes)
+    if (why && report.failures.length < 20) {
+      const payload = options_.payload === undefined ? '' : Buffer.isBuffer(options_.payload) ? options_.payload.toString('latin1') : String(options_.payload)
+      report.failures.push({ request: `${options_.method} ${options_.url} ${JSON.stringify(options_.headers)} ${payload.slice(0, 200)}`, status: response.statusCode, body: response.body.slice(0, 300), why })
+    }
+  }
+  return report
+}
+
+/** The seed and run count a fuzz test uses: fixed, unless FUZZ_SEED / FUZZ_RUNS are set to explore. */
+export function fuzzSettings(defaults: { seed: number; runs: number }): { seed: number; runs: number } {
+  const seed = Number(process.env.FUZZ_SEED ?? defaults.seed)
+  const runs = Number(process.env.FUZZ_RUNS ?? defaults.runs)
+  return { seed: Number.isSafeInteger(seed) ? seed : defaults.seed, runs: Number.isSafeInteger(runs) && runs > 0 ? runs : defaults.runs }
+}
+
+/** One line for t.comment: cases, statuses and codes, to be quoted. */
+export function formatFuzzReport(service: string, report: FuzzReport): string {
+  const histogram = (counts: Record<string, number>) => Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)).map(([key, n]) => `${key}×${n}`).join(' ')
+  const fivexx = Object.entries(report.statuses).filter(([status]) => Number(status) >= 500).reduce((sum, [, n]) => sum + n, 0)
+  return `fuzz ${service}: seed ${report.seed}, ${report.cases} cases, ${fivexx} × 5xx; statuses ${histogram(report.statuses)}; codes ${histogram(report.codes)}`
+}

@@ -1,0 +1,57 @@
+import t from 'tap'
+import { Type } from 'typebox'
+import { createTestDatabase } from '@commerce/db/testing'
+import { createServiceApp } from '../src/app.ts'
+import { kitErrors } from '../src/errors.ts'
+import { checkAnswer, formatFuzzReport, fuzzRoutes, fuzzSettings, type FuzzRoute } from '../src/fuzz.ts'
+import { attackTokens, bearer, testConfig } from '../src/testing.ts'
+
+const codes = new Set([...Object.keys(kitErrors), 'NOT_READY'])
+
+t.test('checkAnswer: 5xx, unknown codes, extra fields, stacks, paths, database errors and SQL are caught', async (t) => {
+  t.equal(checkAnswer(200, 'anything', codes), undefined)
+  t.equal(checkAnswer(404, '{"code":"NOT_FOUND","message":"no such thing"}', codes), undefined)
+  t.equal(checkAnswer(500, '{"code":"INTERNAL","message":"internal error"}', codes), 'status 500')
+  t.equal(checkAnswer(400, '<html>', codes), 'error body is not JSON')
+  t.equal(checkAnswer(400, '{"code":"FST_ERR_BAD_URL","message":"x"}', codes), 'unknown code "FST_ERR_BAD_URL"')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"x","statusCode":400}', codes), 'error body has more than code and message')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"Error: x\\n    at foo (/app/src/x.ts:1:2)"}', codes), 'stack trace in the error body')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"in /app/node_modules/x"}', codes), 'source path in the error body')
+  t.equal(checkAnswer(409, '{"code":"VALIDATION","message":"ER_DUP_ENTRY: Duplicate entry \'1\' for key"}', codes), 'database error in the error body')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"near SELECT id FROM users"}', codes), 'SQL text in the error body')
+  t.equal(checkAnswer(404, '{"code":"NOT_FOUND","message":"no route for DELETE on this path"}', codes), undefined, 'a method name is not SQL')
+})
+
+t.test('fuzz: the kit\'s own routes and a probe answer every malformed request with a 4xx and a code', async (t) => {
+  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t)), logger: false })
+  t.teardown(() => app.close())
+  app.post('/probe/:id', { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), body: Type.Object({ n: Type.Integer({ maximum: 10 }), s: Type.String({ maxLength: 10 }) }) } }, async (request) => {
+    app.auth.requireSelfOrAdmin(request, request.params.id)
+    return request.body
+  })
+  await app.ready()
+  const routes: FuzzRoute[] = [
+    { method: 'POST', path: '/probe/:id', params: { id: ['7'] }, body: { n: 1, s: 'x' } },
+    { method: 'GET', path: '/health' },
+    { method: 'GET', path: '/ready' },
+    { method: 'GET', path: '/metrics' },
+    { method: 'GET', path: '/openapi.json' },
+  ]
+  const { seed, runs } = fuzzSettings({ seed: 7, runs: 1500 })
+  const report = await fuzzRoutes(app, routes, { seed, runs, authorizations: [bearer(7).authorization, bearer(1, 'admin').authorization], attacks: Object.values(attackTokens(7)), codes })
+  t.comment(formatFuzzReport('kit', report))
+  t.equal(report.cases, runs)
+  t.same(report.failures, [])
+  t.ok(report.statuses['200'] && report.statuses['400'] && report.statuses['401'], 'successes and refusals both')
+})
+
+t.test('the same seed generates the same requests', async (t) => {
+  const seen: string[][] = []
+  for (let i = 0; i < 2; i += 1) {
+    const urls: string[] = []
+    await fuzzRoutes({ inject: (async (options: { url: string }) => (urls.push(options.url), { statusCode: 200, body: '' })) as never }, [{ method: 'GET', path: '/x/:id', params: { id: ['1'] }, query: { a: 'b' } }], { seed: 42, runs: 50, authorizations: ['Bearer x'], attacks: ['Bearer y'], codes })
+    seen.push(urls)
+  }
+  t.same(seen[0], seen[1])
+  t.equal(new Set(seen[0]).size > 10, true, 'and they vary')
+})
