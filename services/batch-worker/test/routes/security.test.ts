@@ -1,0 +1,94 @@
+import t, { type Test } from 'tap'
+import type { ResultSetHeader, RowDataPacket } from '@commerce/db'
+import { createTestDatabase } from '@commerce/db/testing'
+import { kitErrors } from '@commerce/kit'
+import { formatFuzzReport, fuzzRoutes, fuzzSettings, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
+import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/testing'
+import { buildApp } from '../../src/app.ts'
+import { loadServiceConfig } from '../../src/config.ts'
+import { batchErrors } from '../../src/errors.ts'
+
+const quiet = { BATCH_SCHEDULE_ENABLED: 'false', EVENT_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '60000', EVENT_POLL_MS: '60000' }
+const admin = bearer(1, 'admin')
+
+async function daemon(t: Test) {
+  const app = await buildApp({ config: loadServiceConfig(testEnv(await createTestDatabase(t), quiet)), logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+type App = Awaited<ReturnType<typeof daemon>>
+
+async function closedEvent(app: App): Promise<number> {
+  const [event] = await app.pool.query<ResultSetHeader>("INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('t', NOW(6) - INTERVAL 2 HOUR, NOW(6) - INTERVAL 1 HOUR, 3, NOW(6) - INTERVAL 1 HOUR)")
+  return event.insertId
+}
+
+const tables = async (app: App) => (await app.pool.query<RowDataPacket[]>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1'))[0].map((row) => row.name as string)
+
+t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
+  const app = await daemon(t)
+  const before = await tables(app)
+  const eventId = await closedEvent(app)
+  const routes: FuzzRoute[] = [
+    { method: 'POST', path: '/runs', body: { period: '2026-10', strategy: 'bulk' } },
+    { method: 'GET', path: '/runs/:id', params: { id: ['1', '2'] } },
+    { method: 'GET', path: '/runs', query: { period: '2026-10' } },
+    { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },
+    { method: 'GET', path: '/health' },
+    { method: 'GET', path: '/ready' },
+    { method: 'GET', path: '/metrics' },
+  ]
+  const { seed, runs } = fuzzSettings({ seed: 20261004, runs: 4000 })
+  const report = await fuzzRoutes(app, routes, {
+    seed,
+    runs,
+    authorizations: [bearer(5).authorization, admin.authorization],
+    attacks: Object.values(attackTokens(1)),
+    codes: new Set([...Object.keys(kitErrors), ...Object.keys(batchErrors), 'NOT_READY']),
+  })
+  t.comment(formatFuzzReport('batch-worker', report))
+  t.equal(report.cases, runs)
+  t.same(report.failures, [], 'no 5xx, no unknown code, no stack or SQL in an error body')
+  t.ok(report.statuses['202'] && report.statuses['403'] && report.statuses['401'], 'runs were requested by the admin, refused to users and to strangers')
+  t.same(await tables(app), before, 'every table is still there')
+  const [[runsRequested]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs')) as [RowDataPacket[], unknown]
+  t.ok(Number(runsRequested?.n) >= 1, 'the admin’s valid requests reached the runner')
+})
+
+t.test('auth: run triggers and the event draw are admin-only: attack tokens 401, users 403, anonymous 401', async (t) => {
+  const app = await daemon(t)
+  const eventId = await closedEvent(app)
+  const requests = [
+    { method: 'POST' as const, url: '/runs', payload: { period: '2026-10' } },
+    { method: 'POST' as const, url: `/events/${eventId}/draw` },
+  ]
+  const attacks = attackTokens(1)
+  const { sent, unrefused } = await unrefusedAttacks(app, requests, attacks)
+  t.comment(`auth batch-worker: ${Object.keys(attacks).length} attack headers × ${requests.length} admin routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
+  t.same(unrefused, [])
+  for (const request of requests) {
+    const anonymous = await app.inject(request)
+    t.same([anonymous.statusCode, anonymous.json().code], [401, 'UNAUTHORIZED'], `anonymous ${request.url}`)
+    const user = await app.inject({ ...request, headers: bearer(1) })
+    t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], `user ${request.url}`)
+  }
+  const [[runs]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs')) as [RowDataPacket[], unknown]
+  const [[winners]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners')) as [RowDataPacket[], unknown]
+  const [[event]] = (await app.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId])) as [RowDataPacket[], unknown]
+  t.same([runs?.n, winners?.n, event?.status], [0, 0, 'SCHEDULED'], 'no refused request started a run or drew the event')
+})
+
+t.test('SQL injection in a period or a run id is refused verbatim, never executed', async (t) => {
+  const app = await daemon(t)
+  const before = await tables(app)
+  for (const period of sqlInjections) {
+    const posted = await app.inject({ method: 'POST', url: '/runs', payload: { period }, headers: admin })
+    t.same([posted.statusCode, posted.json().code], [400, 'VALIDATION'], period)
+    const read = await app.inject(`/runs?period=${encodeURIComponent(period)}`)
+    t.same([read.statusCode, read.json().code], [400, 'VALIDATION'], period)
+    const byId = await app.inject(`/runs/${encodeURIComponent(period)}`)
+    t.same([byId.statusCode, byId.json().code], [400, 'VALIDATION'], period)
+  }
+  t.same(await tables(app), before)
+})

@@ -1,0 +1,93 @@
+import t from 'tap'
+import { v7 as uuidv7 } from 'uuid'
+import { uuidFromBytes, type RowDataPacket } from '@commerce/db'
+import { kitErrors } from '@commerce/kit'
+import { formatFuzzReport, fuzzRoutes, fuzzSettings, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
+import { attackTokens, bearer, unrefusedAttacks } from '@commerce/kit/testing'
+import { eventErrors } from '../../src/errors.ts'
+import { apply, createEvent, phoneOf, startApp, type App } from '../helpers.ts'
+
+const admin = bearer(1, 'admin')
+const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
+const tables = async (app: App) => (await app.pool.query<RowDataPacket[]>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1'))[0].map((row) => row.name as string)
+
+t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
+  const { app } = await startApp(t)
+  const before = await tables(app)
+  const [open, future] = [await createEvent(app, { quota: 1_000_000 }), await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 })]
+  const applied = (await apply(app, open, phoneOf(1))).json().applicationId as string
+  const ids = [String(open), String(future), '999999']
+  const routes: FuzzRoute[] = [
+    { method: 'POST', path: '/events', body: window },
+    { method: 'GET', path: '/events/:id', params: { id: ids } },
+    { method: 'POST', path: '/events/:id/applications', params: { id: ids }, body: { name: 'Kim', phone: '010-1234-5678' } },
+    { method: 'GET', path: '/events/:id/applications/:applicationId', params: { id: ids, applicationId: [applied, uuidv7()] } },
+    { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
+    { method: 'GET', path: '/health' },
+    { method: 'GET', path: '/ready' },
+    { method: 'GET', path: '/metrics' },
+  ]
+  const { seed, runs } = fuzzSettings({ seed: 20261003, runs: 5000 })
+  const report = await fuzzRoutes(app, routes, {
+    seed,
+    runs,
+    authorizations: [bearer(5).authorization, admin.authorization],
+    attacks: Object.values(attackTokens(1)),
+    codes: new Set([...Object.keys(kitErrors), ...Object.keys(eventErrors), 'NOT_READY']),
+  })
+  t.comment(formatFuzzReport('event-apply', report))
+  t.equal(report.cases, runs)
+  t.same(report.failures, [], 'no 5xx, no unknown code, no stack or SQL in an error body')
+  t.ok(report.statuses['201'] && report.statuses['409'] && report.statuses['403'], 'applications and events were created, duplicates refused, early ones refused')
+  t.same(await tables(app), before, 'every table is still there')
+  const [[duplicates]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM (SELECT event_id, phone FROM event_applications GROUP BY event_id, phone HAVING COUNT(*) > 1) d')) as [RowDataPacket[], unknown]
+  t.equal(duplicates?.n, 0, 'one application per phone and event')
+})
+
+t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secret, malformed and wrong-scheme tokens (401), users (403)', async (t) => {
+  const { app } = await startApp(t)
+  const attacks = attackTokens(1)
+  const { sent, unrefused } = await unrefusedAttacks(app, [{ method: 'POST', url: '/events', payload: window }], attacks)
+  t.comment(`auth event-apply: ${Object.keys(attacks).length} attack headers × 1 admin route = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
+  t.same(unrefused, [])
+  const anonymous = await app.inject({ method: 'POST', url: '/events', payload: window })
+  t.same([anonymous.statusCode, anonymous.json().code], [401, 'UNAUTHORIZED'])
+  const user = await app.inject({ method: 'POST', url: '/events', payload: window, headers: bearer(1) })
+  t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], 'a user, even with id 1, is not an admin')
+  const [[events]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM events')) as [RowDataPacket[], unknown]
+  t.equal(events?.n, 0, 'no refused request created an event')
+})
+
+t.test('SQL injection in an applicant name and an event title is stored byte-identical (names trimmed), never executed', async (t) => {
+  const { app } = await startApp(t)
+  const before = await tables(app)
+  const eventId = await createEvent(app, { quota: 1_000 })
+  const names = [...sqlInjections, "O'Brien", 'a"b\\c', '%_%', '김; DROP DATABASE x']
+  let stored = 0
+  for (const [i, name] of names.entries()) {
+    const response = await apply(app, eventId, phoneOf(100 + i), name)
+    if ([...name.trim()].length > 50) {
+      t.same([response.statusCode, response.json().code], [400, 'VALIDATION'], `${name}: too long for a name, refused`)
+      continue
+    }
+    t.equal(response.statusCode, 201, name)
+    stored += 1
+    const [[row]] = (await app.pool.query<RowDataPacket[]>('SELECT name, HEX(name) AS hex FROM event_applications WHERE id = UNHEX(REPLACE(?, \'-\', \'\'))', [response.json().applicationId])) as [RowDataPacket[], unknown]
+    // Names are trimmed (normaliseName); nothing else about them changes.
+    t.equal(row?.name, name.trim(), 'read back as sent')
+    t.equal(row?.hex, Buffer.from(name.trim(), 'utf8').toString('hex').toUpperCase(), 'byte-identical')
+  }
+  for (const title of sqlInjections) {
+    const created = await app.inject({ method: 'POST', url: '/events', payload: { ...window, title }, headers: admin })
+    t.equal(created.statusCode, 201, title)
+    t.equal(created.json().title, title)
+    t.equal((await app.inject(`/events/${created.json().id}`)).json().title, title, 'read back as sent')
+  }
+  const phone = await apply(app, eventId, "010-1234-5678' OR '1'='1")
+  t.same([phone.statusCode, phone.json().code], [400, 'VALIDATION'], 'a phone carrying SQL is refused')
+  t.same(await tables(app), before, 'no table dropped or created')
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE event_id = ?', [eventId])
+  t.equal(rows.length, stored, 'every application is there, nothing deleted')
+  t.ok(stored >= names.length - 1)
+  t.ok(rows.every((row) => typeof uuidFromBytes(row.id) === 'string'))
+})
