@@ -1,5 +1,7 @@
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import type { Test } from 'tap'
+import { kitErrors } from './errors.ts'
 
 /**
  * A route as the fuzzer sees it: a valid request (path params, query, JSON body, headers) that the
@@ -15,6 +17,14 @@ export interface FuzzRoute {
   body?: Record<string, unknown>
   headers?: Record<string, string>
 }
+
+/** The kit's operator routes every service has: fuzzed with each service's own. */
+export const operatorRoutes: readonly FuzzRoute[] = [
+  { method: 'GET', path: '/health' },
+  { method: 'GET', path: '/ready' },
+  { method: 'GET', path: '/metrics' },
+  { method: 'GET', path: '/openapi.json' },
+]
 
 export interface FuzzOptions {
   /** fast-check's seed: the same seed generates the same requests. */
@@ -263,4 +273,28 @@ export function formatFuzzReport(service: string, report: FuzzReport): string {
   const histogram = (counts: Record<string, number>) => Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)).map(([key, n]) => `${key}×${n}`).join(' ')
   const fivexx = Object.entries(report.statuses).filter(([status]) => Number(status) >= 500).reduce((sum, [, n]) => sum + n, 0)
   return `fuzz ${service}: seed ${report.seed}, ${report.cases} cases, ${fivexx} × 5xx; statuses ${histogram(report.statuses)}; codes ${histogram(report.codes)}`
+}
+
+export interface ServiceFuzz extends Pick<FuzzOptions, 'authorizations' | 'attacks'> {
+  service: string
+  /** The service's error table (its errors module): with the kit's codes, the codes it may answer. */
+  errors: Record<string, unknown>
+  /** Defaults, overridden by FUZZ_SEED / FUZZ_RUNS. */
+  seed: number
+  runs: number
+}
+
+/** `fuzzRoutes` for a service: its codes, the seed and run count settled, and the line to print. */
+export async function fuzzService(app: Pick<FastifyInstance, 'inject'>, routes: readonly FuzzRoute[], { service, errors, seed, runs, ...auth }: ServiceFuzz): Promise<FuzzReport & { runs: number; summary: string }> {
+  const settings = fuzzSettings({ seed, runs })
+  const codes = new Set([...Object.keys(kitErrors), 'NOT_READY', ...Object.keys(errors)])
+  const report = await fuzzRoutes(app, routes, { ...settings, ...auth, codes })
+  return { ...report, runs: settings.runs, summary: formatFuzzReport(service, report) }
+}
+
+/** Prints the figures and asserts what every fuzz run must keep: all requests sent, none failed. */
+export function assertFuzzClean(t: Test, report: FuzzReport & { runs: number; summary: string }): void {
+  t.comment(report.summary)
+  t.equal(report.cases, report.runs, 'every generated request was sent')
+  t.same(report.failures, [], 'no 5xx, no unknown code, no stack or SQL in an error body')
 }

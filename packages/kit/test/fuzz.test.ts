@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { createTestDatabase } from '@commerce/db/testing'
 import { createServiceApp } from '../src/app.ts'
 import { kitErrors } from '../src/errors.ts'
-import { checkAnswer, formatFuzzReport, fuzzRoutes, fuzzSettings, type FuzzRoute } from '../src/fuzz.ts'
+import { checkAnswer, formatFuzzReport, fuzzRoutes, fuzzSettings, operatorRoutes, type FuzzRoute } from '../src/fuzz.ts'
 import { attackTokens, bearer, testConfig } from '../src/testing.ts'
 
 const codes = new Set([...Object.keys(kitErrors), 'NOT_READY'])
@@ -32,10 +32,7 @@ t.test('fuzz: the kit\'s own routes and a probe answer every malformed request w
   await app.ready()
   const routes: FuzzRoute[] = [
     { method: 'POST', path: '/probe/:id', params: { id: ['7'] }, body: { n: 1, s: 'x' } },
-    { method: 'GET', path: '/health' },
-    { method: 'GET', path: '/ready' },
-    { method: 'GET', path: '/metrics' },
-    { method: 'GET', path: '/openapi.json' },
+    ...operatorRoutes,
   ]
   const { seed, runs } = fuzzSettings({ seed: 7, runs: 1500 })
   const report = await fuzzRoutes(app, routes, { seed, runs, authorizations: [bearer(7).authorization, bearer(1, 'admin').authorization], attacks: Object.values(attackTokens(7)), codes })

@@ -1,8 +1,7 @@
 import t, { type Test } from 'tap'
 import type { ResultSetHeader, RowDataPacket } from '@commerce/db'
-import { createTestDatabase } from '@commerce/db/testing'
-import { kitErrors } from '@commerce/kit'
-import { formatFuzzReport, fuzzRoutes, fuzzSettings, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
+import { createTestDatabase, tableNames } from '@commerce/db/testing'
+import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
 import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
@@ -24,34 +23,22 @@ async function closedEvent(app: App): Promise<number> {
   return event.insertId
 }
 
-const tables = async (app: App) => (await app.pool.query<RowDataPacket[]>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1'))[0].map((row) => row.name as string)
 
 t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const app = await daemon(t)
-  const before = await tables(app)
+  const before = await tableNames(app.pool)
   const eventId = await closedEvent(app)
   const routes: FuzzRoute[] = [
     { method: 'POST', path: '/runs', body: { period: '2026-10', strategy: 'bulk' } },
     { method: 'GET', path: '/runs/:id', params: { id: ['1', '2'] } },
     { method: 'GET', path: '/runs', query: { period: '2026-10' } },
     { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },
-    { method: 'GET', path: '/health' },
-    { method: 'GET', path: '/ready' },
-    { method: 'GET', path: '/metrics' },
+    ...operatorRoutes,
   ]
-  const { seed, runs } = fuzzSettings({ seed: 20261004, runs: 4000 })
-  const report = await fuzzRoutes(app, routes, {
-    seed,
-    runs,
-    authorizations: [bearer(5).authorization, admin.authorization],
-    attacks: Object.values(attackTokens(1)),
-    codes: new Set([...Object.keys(kitErrors), ...Object.keys(batchErrors), 'NOT_READY']),
-  })
-  t.comment(formatFuzzReport('batch-worker', report))
-  t.equal(report.cases, runs)
-  t.same(report.failures, [], 'no 5xx, no unknown code, no stack or SQL in an error body')
+  const report = await fuzzService(app, routes, { service: 'batch-worker', errors: batchErrors, seed: 20261004, runs: 4000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
+  assertFuzzClean(t, report)
   t.ok(report.statuses['202'] && report.statuses['403'] && report.statuses['401'], 'runs were requested by the admin, refused to users and to strangers')
-  t.same(await tables(app), before, 'every table is still there')
+  t.same(await tableNames(app.pool), before, 'every table is still there')
   const [[runsRequested]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs')) as [RowDataPacket[], unknown]
   t.ok(Number(runsRequested?.n) >= 1, 'the admin’s valid requests reached the runner')
 })
@@ -81,7 +68,7 @@ t.test('auth: run triggers and the event draw are admin-only: attack tokens 401,
 
 t.test('SQL injection in a period or a run id is refused verbatim, never executed', async (t) => {
   const app = await daemon(t)
-  const before = await tables(app)
+  const before = await tableNames(app.pool)
   for (const period of sqlInjections) {
     const posted = await app.inject({ method: 'POST', url: '/runs', payload: { period }, headers: admin })
     t.same([posted.statusCode, posted.json().code], [400, 'VALIDATION'], period)
@@ -90,5 +77,5 @@ t.test('SQL injection in a period or a run id is refused verbatim, never execute
     const byId = await app.inject(`/runs/${encodeURIComponent(period)}`)
     t.same([byId.statusCode, byId.json().code], [400, 'VALIDATION'], period)
   }
-  t.same(await tables(app), before)
+  t.same(await tableNames(app.pool), before)
 })

@@ -1,19 +1,18 @@
 import t from 'tap'
 import { v7 as uuidv7 } from 'uuid'
 import { uuidFromBytes, type RowDataPacket } from '@commerce/db'
-import { kitErrors } from '@commerce/kit'
-import { formatFuzzReport, fuzzRoutes, fuzzSettings, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
+import { tableNames } from '@commerce/db/testing'
+import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
 import { attackTokens, bearer, unrefusedAttacks } from '@commerce/kit/testing'
 import { eventErrors } from '../../src/errors.ts'
-import { apply, createEvent, phoneOf, startApp, type App } from '../helpers.ts'
+import { apply, createEvent, phoneOf, startApp } from '../helpers.ts'
 
 const admin = bearer(1, 'admin')
 const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
-const tables = async (app: App) => (await app.pool.query<RowDataPacket[]>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1'))[0].map((row) => row.name as string)
 
 t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const { app } = await startApp(t)
-  const before = await tables(app)
+  const before = await tableNames(app.pool)
   const [open, future] = [await createEvent(app, { quota: 1_000_000 }), await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 })]
   const applied = (await apply(app, open, phoneOf(1))).json().applicationId as string
   const ids = [String(open), String(future), '999999']
@@ -23,23 +22,12 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
     { method: 'POST', path: '/events/:id/applications', params: { id: ids }, body: { name: 'Kim', phone: '010-1234-5678' } },
     { method: 'GET', path: '/events/:id/applications/:applicationId', params: { id: ids, applicationId: [applied, uuidv7()] } },
     { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
-    { method: 'GET', path: '/health' },
-    { method: 'GET', path: '/ready' },
-    { method: 'GET', path: '/metrics' },
+    ...operatorRoutes,
   ]
-  const { seed, runs } = fuzzSettings({ seed: 20261003, runs: 5000 })
-  const report = await fuzzRoutes(app, routes, {
-    seed,
-    runs,
-    authorizations: [bearer(5).authorization, admin.authorization],
-    attacks: Object.values(attackTokens(1)),
-    codes: new Set([...Object.keys(kitErrors), ...Object.keys(eventErrors), 'NOT_READY']),
-  })
-  t.comment(formatFuzzReport('event-apply', report))
-  t.equal(report.cases, runs)
-  t.same(report.failures, [], 'no 5xx, no unknown code, no stack or SQL in an error body')
+  const report = await fuzzService(app, routes, { service: 'event-apply', errors: eventErrors, seed: 20261003, runs: 5000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
+  assertFuzzClean(t, report)
   t.ok(report.statuses['201'] && report.statuses['409'] && report.statuses['403'], 'applications and events were created, duplicates refused, early ones refused')
-  t.same(await tables(app), before, 'every table is still there')
+  t.same(await tableNames(app.pool), before, 'every table is still there')
   const [[duplicates]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM (SELECT event_id, phone FROM event_applications GROUP BY event_id, phone HAVING COUNT(*) > 1) d')) as [RowDataPacket[], unknown]
   t.equal(duplicates?.n, 0, 'one application per phone and event')
 })
@@ -60,7 +48,7 @@ t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secre
 
 t.test('SQL injection in an applicant name and an event title is stored byte-identical (names trimmed), never executed', async (t) => {
   const { app } = await startApp(t)
-  const before = await tables(app)
+  const before = await tableNames(app.pool)
   const eventId = await createEvent(app, { quota: 1_000 })
   const names = [...sqlInjections, "O'Brien", 'a"b\\c', '%_%', '김; DROP DATABASE x']
   let stored = 0
@@ -85,7 +73,7 @@ t.test('SQL injection in an applicant name and an event title is stored byte-ide
   }
   const phone = await apply(app, eventId, "010-1234-5678' OR '1'='1")
   t.same([phone.statusCode, phone.json().code], [400, 'VALIDATION'], 'a phone carrying SQL is refused')
-  t.same(await tables(app), before, 'no table dropped or created')
+  t.same(await tableNames(app.pool), before, 'no table dropped or created')
   const [rows] = await app.pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE event_id = ?', [eventId])
   t.equal(rows.length, stored, 'every application is there, nothing deleted')
   t.ok(stored >= names.length - 1)
