@@ -23,9 +23,12 @@ export default async function eventRoutes(parent: FastifyInstance) {
           409: errorSchema,
         },
       },
+      // Before anything is parsed: a stranger gets 401/403 and learns nothing of the rules.
+      onRequest: async (request) => {
+        app.auth.requireAdmin(request)
+      },
     },
     async (request) => {
-      app.auth.requireAdmin(request)
       const result = await app.eventScheduler.draw(request.params.id)
       if (result.outcome === 'NOT_FOUND') throw batchErrors.EVENT_NOT_FOUND()
       if (result.outcome === 'STILL_OPEN') throw batchErrors.EVENT_STILL_OPEN()

@@ -36,9 +36,12 @@ export default async function runRoutes(parent: FastifyInstance) {
         body: Type.Object({ period: periodSchema, strategy: Type.Optional(Type.Enum(strategies)) }, { additionalProperties: false }),
         response: { 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
       },
+      // Before the body is read: a stranger gets 401/403 and learns nothing of its rules.
+      onRequest: async (request) => {
+        app.auth.requireAdmin(request)
+      },
     },
     async (request, reply) => {
-      app.auth.requireAdmin(request)
       const run = await app.runner.request(request.body.period, request.body.strategy)
       const status = await readRunStatus(app.pool, { id: run.id })
       return reply.code(202).header('location', `/runs/${run.id}`).send(status!)

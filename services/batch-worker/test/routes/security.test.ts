@@ -60,6 +60,10 @@ t.test('auth: run triggers and the event draw are admin-only: attack tokens 401,
     const user = await app.inject({ ...request, headers: bearer(1) })
     t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], `user ${request.url}`)
   }
+  for (const request of [{ method: 'POST' as const, url: '/runs', payload: { period: 'nope' } }, { method: 'POST' as const, url: '/events/abc/draw' }]) {
+    t.same((await app.inject(request)).json().code, 'UNAUTHORIZED', `anonymous, invalid input: 401 before parsing (${request.url})`)
+    t.same((await app.inject({ ...request, headers: bearer(1) })).json().code, 'FORBIDDEN', `user, invalid input: 403 before parsing (${request.url})`)
+  }
   const [[runs]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs')) as [RowDataPacket[], unknown]
   const [[winners]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners')) as [RowDataPacket[], unknown]
   const [[event]] = (await app.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId])) as [RowDataPacket[], unknown]

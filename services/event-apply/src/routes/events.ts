@@ -50,9 +50,12 @@ export default async function eventRoutes(parent: FastifyInstance) {
         ),
         response: { 201: eventSchema, ...errors },
       },
+      // Before the body is read: a stranger gets 401/403 and learns nothing of its rules.
+      onRequest: async (request) => {
+        app.auth.requireAdmin(request)
+      },
     },
     async (request, reply) => {
-      app.auth.requireAdmin(request)
       const { title, winnerQuota } = request.body
       const [opensAt, closesAt, announceAt] = [request.body.opensAt, request.body.closesAt, request.body.announceAt].map((text) => new Date(text)) as [Date, Date, Date]
       if ([opensAt, closesAt, announceAt].some((d) => Number.isNaN(d.getTime()))) throw kitErrors.VALIDATION('dates must be ISO 8601 instants')

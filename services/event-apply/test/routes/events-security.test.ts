@@ -40,6 +40,12 @@ t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secre
   t.same(unrefused, [])
   const anonymous = await app.inject({ method: 'POST', url: '/events', payload: window })
   t.same([anonymous.statusCode, anonymous.json().code], [401, 'UNAUTHORIZED'])
+  for (const payload of [{}, { title: "'; DROP TABLE events; --" }, 'not json']) {
+    const response = await app.inject({ method: 'POST', url: '/events', payload })
+    t.same([response.statusCode, response.json().code], [401, 'UNAUTHORIZED'], `anonymous with an invalid body: 401 before the body is read (${JSON.stringify(payload)})`)
+    const asUser = await app.inject({ method: 'POST', url: '/events', payload, headers: bearer(1) })
+    t.same([asUser.statusCode, asUser.json().code], [403, 'FORBIDDEN'], 'a user with an invalid body: 403 before the body is read')
+  }
   const user = await app.inject({ method: 'POST', url: '/events', payload: window, headers: bearer(1) })
   t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], 'a user, even with id 1, is not an admin')
   const [[events]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM events')) as [RowDataPacket[], unknown]
