@@ -24,6 +24,8 @@ export interface BatchWorkerOptions {
   strategy?: string
   /** Extra environment (BATCH_CHUNK_SIZE, HEARTBEAT_MS, …) for every worker. */
   env?: Record<string, string>
+  /** A command the worker runs under, e.g. `ip netns exec <name>` to start it in its own network. */
+  launcher?: string[]
 }
 
 /**
@@ -38,7 +40,8 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
   const log = createWriteStream(logFile, { flags: 'a' })
   const args = ['--import', 'tsx', 'services/batch-worker/src/main.ts', 'run', '--period', options.period]
   if (options.strategy) args.push('--strategy', options.strategy)
-  const child = spawn(process.execPath, args, {
+  const [command, ...prefix] = [...(options.launcher ?? []), process.execPath]
+  const child = spawn(command!, [...prefix, ...args], {
     cwd: repoRoot,
     env: {
       ...process.env,
