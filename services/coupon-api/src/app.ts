@@ -16,6 +16,6 @@ export async function buildApp({ config, logger }: BuildAppOptions) {
   await app.register(batchGuardPlugin, { config })
   await app.register(couponsPlugin)
   await app.register(sweeperPlugin, { config })
-  await app.register(couponRoutes)
+  await app.register(couponRoutes, { config })
   return app
 }

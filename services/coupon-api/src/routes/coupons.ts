@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { Counter } from 'prom-client'
 import { couponStatuses } from '@commerce/db'
 import { errorSchema, kitErrors } from '@commerce/kit'
+import type { Config } from '../config.ts'
 import { isLockWaitTimeout, type Redemption } from '../coupons.ts'
 import { couponErrors } from '../errors.ts'
 
@@ -14,8 +15,10 @@ const security = [{ bearer: [] }]
 const outcomeSchema = Type.Object({ redemptionId: uuid, status: Type.Enum(['PENDING', 'REDEEMED']) })
 
 /** Coupons of a user, redeeming one (DESIGN §6.4), and reading a redemption request. */
-export default async function couponRoutes(parent: FastifyInstance) {
+export default async function couponRoutes(parent: FastifyInstance, { config }: { config: Config }) {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  // Redemptions between redeemNow's start and end on this replica (the bulkhead's count).
+  let redeemsInFlight = 0
   const deferred = new Counter({ name: 'coupon_redemptions_deferred_total', help: 'Redemptions answered 202 and applied later', labelNames: ['why'] as const, registers: [app.metrics.registry] })
 
   app.get(
@@ -81,6 +84,12 @@ export default async function couponRoutes(parent: FastifyInstance) {
         deferred.inc({ why: 'in-batch' })
         return answer(reply, await app.coupons.defer(couponId, who.userId, key))
       }
+      // Bulkhead: lock waits never hold more than this share of the pool (a 202 costs no lock).
+      if (redeemsInFlight >= config.COUPON_REDEEM_CONCURRENCY) {
+        deferred.inc({ why: 'busy' })
+        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+      }
+      redeemsInFlight += 1
       try {
         const done = (await app.coupons.redeemNow(couponId, who.userId, key)) ?? (await app.coupons.findRedemptionByKey(who.userId, key))
         if (!done) throw couponErrors.REDEMPTION_NOT_FOUND()
@@ -91,6 +100,8 @@ export default async function couponRoutes(parent: FastifyInstance) {
         if (!isLockWaitTimeout(error)) throw error
         deferred.inc({ why: 'lock-timeout' })
         return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+      } finally {
+        redeemsInFlight -= 1
       }
     },
   )

@@ -111,6 +111,31 @@ t.test('a stale view meets the batch row lock: the request is deferred, never re
   t.equal(row?.status, 'REVOKED')
 })
 
+
+t.test('bulkhead: redemptions waiting on a row lock never hold more than their share of the pool', async (t) => {
+  const { app, url } = await setup(t, { COUPON_REDEEM_CONCURRENCY: '1', DB_LOCK_WAIT_TIMEOUT_S: '30' })
+  const [locked, free] = [await coupon(app, 1), await coupon(app, 2)]
+  const holder = createPool({ url, role: 'batch', connectionLimit: 1 })
+  t.teardown(() => holder.end())
+  const lock = await holder.getConnection()
+  t.teardown(() => lock.release())
+  await lock.beginTransaction()
+  await lock.query('SELECT id FROM coupons WHERE id = ? FOR UPDATE', [uuidToBytes(locked)])
+  // inject dispatches once then() is called.
+  const waiting = redeem(app, locked, 1, 'waits').then((response) => response)
+  // The first redemption is on the server, blocked on the lock (its slot taken), not merely sent.
+  for (;;) {
+    const [rows] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'")
+    if (rows[0]?.n === 1) break
+  }
+  const second = await redeem(app, free, 2, 'busy')
+  t.equal(second.statusCode, 202, 'the slot is taken: recorded and deferred at once, no second lock wait')
+  t.equal((await app.inject({ url: '/users/2/coupons', headers: bearer(2) })).statusCode, 200, 'other routes still get a connection')
+  await lock.rollback()
+  t.match((await waiting).json(), { status: 'REDEEMED' }, 'the waiter redeems once the lock is gone')
+  t.match(await resolved(app, second.headers.location as string, 2), { status: 'REDEEMED' }, 'the deferred one is applied by the sweeper')
+  t.equal((await redeem(app, await coupon(app, 2, { slot: 2 }), 2, 'free')).statusCode, 200, 'the slot is released after the wait')
+})
 t.test('consistency during a real batch: parallel redemptions of in-batch users end REDEEMED xor REVOKED', async (t) => {
   const { app, url } = await setup(t)
   const users = 60
