@@ -24,9 +24,13 @@ interface PendingRow extends RowDataPacket {
   id: Buffer
   coupon_id: Buffer
   user_id: number
-  owner_id: number | null
-  coupon_status: 'ISSUED' | 'REDEEMED' | 'REVOKED' | null
-  expired: 0 | 1 | null
+}
+
+interface CouponRow extends RowDataPacket {
+  id: Buffer
+  user_id: number
+  status: 'ISSUED' | 'REDEEMED' | 'REVOKED'
+  expired: 0 | 1
 }
 
 /**
@@ -34,10 +38,14 @@ interface PendingRow extends RowDataPacket {
  * current state, inside the caller's transaction: the batch calls it in each chunk's commit
  * (after revoking and issuing), the coupon-api sweeper for chunks already DONE. Requests are
  * taken in arrival order, so of two requests for one coupon the first wins.
+ * `skipLocked` (the sweeper): a request whose row or coupon another transaction holds is left
+ * PENDING for a later sweep instead of waiting, so one locked coupon neither stalls the other
+ * users' requests nor keeps their coupons locked while it waits.
  * Raw SQL: it runs inside the batch's hot chunk transaction.
  */
-export async function applyPendingRedemptions(conn: PoolConnection, userIds: readonly number[]): Promise<AppliedRedemptions> {
+export async function applyPendingRedemptions(conn: PoolConnection, userIds: readonly number[], { skipLocked = false } = {}): Promise<AppliedRedemptions> {
   if (userIds.length === 0) return { redeemed: 0, rejected: 0 }
+  const locking = skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE'
   // Found by a plain read, then locked by primary key. A locking read over the (status, user_id)
   // range would take next-key locks on the PENDING rows of *other* users next to these, and two
   // chunks committing side by side then deadlock on each other's rows (measured: one worker kept
@@ -45,16 +53,26 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   // after the read is left PENDING for the coupon-api sweeper, as one recorded after the commit is.
   const [found] = await conn.query<RowDataPacket[]>("SELECT id FROM coupon_redemptions WHERE status = 'PENDING' AND user_id IN (?)", [userIds])
   if (found.length === 0) return { redeemed: 0, rejected: 0 }
-  const [pending] = await conn.query<PendingRow[]>(
-    `SELECT r.id, r.coupon_id, r.user_id, c.user_id AS owner_id, c.status AS coupon_status, c.expires_at < NOW(6) AS expired
-     FROM coupon_redemptions r
-     LEFT JOIN coupons c ON c.id = r.coupon_id
-     WHERE r.id IN (?) AND r.status = 'PENDING'
-     ORDER BY r.requested_at, r.id
-     FOR UPDATE`,
+  const [locked] = await conn.query<PendingRow[]>(
+    `SELECT id, coupon_id, user_id FROM coupon_redemptions WHERE id IN (?) AND status = 'PENDING' ORDER BY requested_at, id ${locking}`,
     [found.map((row) => row.id as Buffer)],
   )
-  if (pending.length === 0) return { redeemed: 0, rejected: 0 }
+  if (locked.length === 0) return { redeemed: 0, rejected: 0 }
+  // Coupons after requests: the order this function always took them in (one join before).
+  const [couponRows] = await conn.query<CouponRow[]>(`SELECT id, user_id, status, expires_at < NOW(6) AS expired FROM coupons WHERE id IN (?) ${locking}`, [
+    locked.map((row) => row.coupon_id),
+  ])
+  const coupons = new Map(couponRows.map((row) => [row.id.toString('hex'), row]))
+  let pending = locked
+  if (skipLocked) {
+    // A coupon missing from the locking read is either locked elsewhere (skip its requests) or gone.
+    const missing = locked.filter((row) => !coupons.has(row.coupon_id.toString('hex'))).map((row) => row.coupon_id)
+    if (missing.length > 0) {
+      const [held] = await conn.query<RowDataPacket[]>('SELECT id FROM coupons WHERE id IN (?)', [missing])
+      const busy = new Set(held.map((row) => (row.id as Buffer).toString('hex')))
+      pending = locked.filter((row) => !busy.has(row.coupon_id.toString('hex')))
+    }
+  }
 
   const redeemedCoupons = new Set<string>()
   const redeemed: Buffer[] = []
@@ -62,11 +80,12 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   const rejected: { id: Buffer; reason: RedemptionRejection }[] = []
   for (const row of pending) {
     const couponKey = row.coupon_id.toString('hex')
+    const stored = coupons.get(couponKey)
     // A coupon redeemed by an earlier request of this same batch counts as REDEEMED already.
     const coupon =
-      row.coupon_status === null || row.owner_id !== row.user_id
+      !stored || stored.user_id !== row.user_id
         ? null
-        : { status: redeemedCoupons.has(couponKey) ? ('REDEEMED' as const) : row.coupon_status, expired: row.expired === 1 }
+        : { status: redeemedCoupons.has(couponKey) ? ('REDEEMED' as const) : stored.status, expired: stored.expired === 1 }
     const reason = rejectionReason(coupon)
     if (reason) {
       rejected.push({ id: row.id, reason })

@@ -54,3 +54,26 @@ t.test('of two requests for one coupon the earlier wins; the later is rejected w
   const [rows] = await pool.query<RowDataPacket[]>('SELECT idempotency_key AS k, status, reason FROM coupon_redemptions WHERE user_id = 7 ORDER BY requested_at')
   t.same(rows.map((row) => [row.k, row.status, row.reason]), [['k-7', 'REDEEMED', null], ['k-7-later', 'REJECTED', 'COUPON_ALREADY_REDEEMED']])
 })
+
+t.test('skipLocked (the sweeper): a request whose coupon is locked elsewhere waits for a later pass, the others are applied now', async (t) => {
+  const pool = await database(t)
+  await pendingRequests(pool, [8, 9])
+  const holder = await pool.getConnection()
+  const sweeper = await pool.getConnection()
+  t.teardown(() => {
+    holder.release()
+    sweeper.release()
+  })
+  await holder.beginTransaction()
+  await holder.query('SELECT id FROM coupons WHERE user_id = 8 FOR UPDATE')
+  // Without skipping, the locked coupon would stop the whole pass with a lock wait timeout.
+  await sweeper.query('SET SESSION innodb_lock_wait_timeout = 1')
+  await sweeper.beginTransaction()
+  t.same(await applyPendingRedemptions(sweeper, [8, 9], { skipLocked: true }), { redeemed: 1, rejected: 0 }, "user 9's request applied, 8's skipped")
+  await sweeper.commit()
+  await holder.rollback()
+  const status = async () => (await pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((row) => [row.user_id, row.status])
+  t.same(await status(), [[8, 'PENDING'], [9, 'REDEEMED']], 'skipped, not rejected as not found')
+  t.same(await applyPendingRedemptions(sweeper, [8], { skipLocked: true }), { redeemed: 1, rejected: 0 }, 'applied once the lock is gone')
+  t.same(await status(), [[8, 'REDEEMED'], [9, 'REDEEMED']])
+})

@@ -22,7 +22,7 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     // The true view, even when the request guard is switched off for a benchmark.
     const users = (await app.coupons.pendingUsers(rank, size, usersPerSweep)).filter((userId) => app.batchGuard.view.inBatch(userId) === null)
     if (users.length === 0) return 0
-    const result = (await inTransaction(app.pool, (conn) => applyPendingRedemptions(conn, users)))!
+    const result = (await inTransaction(app.pool, (conn) => applyPendingRedemptions(conn, users, { skipLocked: true })))!
     applied.inc({ outcome: 'redeemed' }, result.redeemed)
     applied.inc({ outcome: 'rejected' }, result.rejected)
     return result.redeemed + result.rejected
