@@ -7,9 +7,10 @@ import { benchEvent } from './scenarios/event.ts'
 import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
 import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
+import { benchFaults } from './scenarios/faults.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults'] as const
 
 function parseFlags() {
   try {
@@ -42,7 +43,7 @@ function parseFlags() {
     }
     // event: the seed's 1,666 req/s; restart: live traffic beside a batch slowed by a takeover;
     // live-during-batch: a sweep up to the throughput the write-up's fixed system reached.
-    const defaultRate: Record<string, string> = { event: '1666', restart: '500', 'live-during-batch': '250,500,750,1000,1160' }
+    const defaultRate: Record<string, string> = { event: '1666', restart: '500', 'live-during-batch': '250,500,750,1000,1160', faults: '200' }
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
     if (rates.length > 1 && scenario !== 'live-during-batch') throw new Error('--rate takes one value for this scenario')
     return {
@@ -76,7 +77,7 @@ const flags = parseFlags()
 try {
   await ensureDatabaseServer()
   const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
-  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, consistency: benchConsistency, restart: benchRestart, event: benchEvent }[flags.scenario]
+  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, consistency: benchConsistency, restart: benchRestart, event: benchEvent, faults: benchFaults }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)
   process.exit(0)

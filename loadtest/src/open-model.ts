@@ -15,8 +15,8 @@ export interface OpenModelRequest {
 }
 
 export interface OpenModelResult {
-  /** Scheduled time (ms since start), latency from that time (ms), HTTP status (0 = network error). */
-  samples: { at: number; ms: number; status: number }[]
+  /** Scheduled time (ms since start), latency from that time (ms), HTTP status (0 = network error), request index. */
+  samples: { at: number; ms: number; status: number; index: number }[]
   /** The arrival rate actually offered (requests scheduled ÷ duration). */
   offeredRate: number
   networkErrors: number
@@ -54,14 +54,14 @@ export async function runOpenModel(options: {
       .request({ method: spec.method, path: spec.path, headers: spec.headers, body: spec.body })
       .then(async (response) => {
         const body = await response.body.text()
-        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: response.statusCode })
+        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: response.statusCode, index })
         options.onResponse?.(index, response.statusCode, body)
       })
       .catch((error: { code?: string }) => {
         networkErrors += 1
         const code = error.code ?? 'unknown'
         errorCodes[code] = (errorCodes[code] ?? 0) + 1
-        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: 0 })
+        samples.push({ at: scheduledAt, ms: performance.now() - start - scheduledAt, status: 0, index })
       })
       .finally(() => {
         inFlight -= 1
