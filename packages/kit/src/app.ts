@@ -45,7 +45,11 @@ export async function createServiceApp({ service, config, logger, maxEventLoopDe
     http: { maxHeaderSize: maxHeaderBytes },
     frameworkErrors,
     clientErrorHandler,
-    return503OnClosing: true,
+    // While closing, a request that still arrives on a kept-alive connection is served (with
+    // `Connection: close`, so nginx takes its next ones elsewhere), not refused with 503: nginx
+    // never retries a POST it has sent, so a 503 there reached the client during rolling
+    // restarts. The pool closes only after the last connection has ended.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
 

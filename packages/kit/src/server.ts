@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify'
 import type { BaseConfig } from './config.ts'
 
 /**
- * What every `server.ts` does: listen, and on SIGTERM/SIGINT close gracefully (503 to new
- * requests, leave the cluster, finish in-flight work, close pools) within the grace period.
+ * What every `server.ts` does: listen, and on SIGTERM/SIGINT close gracefully (stop accepting
+ * connections, leave the cluster, finish in-flight work and requests already on open connections,
+ * close pools) within the grace period.
  */
 export async function startServer(app: FastifyInstance, config: BaseConfig): Promise<void> {
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {

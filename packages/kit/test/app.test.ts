@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { Agent, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { Type } from 'typebox'
 import { createTestDatabase } from '@commerce/db/testing'
 import type { RowDataPacket } from '@commerce/db'
@@ -97,6 +99,42 @@ t.test('closing leaves the cluster', async (t) => {
   await app.close()
   const [after] = await observer.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM was_instances')
   t.equal(after[0]?.n, 0)
+})
+
+t.test('a request that arrives on a kept-alive connection while the app is closing is served, and closes it', async (t) => {
+  const config = testConfig(await createTestDatabase(t))
+  const app = await createServiceApp({ service: 'user-api', config, logger: false })
+  app.post('/echo', { schema: { body: Type.Object({ n: Type.Integer() }) } }, async (request) => request.body)
+  let inside!: () => void
+  const closingStarted = new Promise<void>((resolve) => (inside = resolve))
+  let release!: () => void
+  // Holds the close in its preClose phase: closing, the connection and the pool still open.
+  app.addHook('preClose', () => {
+    inside()
+    return new Promise<void>((resolve) => (release = resolve))
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  // One socket, kept alive: the second request rides the connection the first opened (as nginx's upstream keepalive does).
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const post = (n: number) =>
+    new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/echo', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        let body = ''
+        res.on('data', (chunk: Buffer) => (body += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }))
+      })
+      req.on('error', reject)
+      req.end(JSON.stringify({ n }))
+    })
+  t.equal((await post(1)).connection, 'keep-alive')
+  const closed = app.close()
+  await closingStarted
+  const late = await post(7)
+  release()
+  await closed
+  t.same(late, { status: 200, connection: 'close', body: '{"n":7}' }, 'a POST nginx will not retry is served, not refused with 503')
 })
 
 t.test('an unreachable database makes /ready 503, not a hang', async (t) => {
