@@ -378,7 +378,10 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
         ],
         clients: clientFigures(outcome.result.samples),
         audit: { ok: audit.ok, text: audit.text },
-        notes: ['The worker runs in its own network namespace (ip netns, veth pair); the server binds 127.0.0.1, so a TCP relay on the host end of the link forwards to it. Taking the host end down drops packets both ways (no reset), as a real partition.'],
+        notes: [
+          'The worker runs in its own network namespace (ip netns, veth pair); the server binds 127.0.0.1, so a TCP relay on the host end of the link forwards to it. Taking the host end down drops packets both ways (no reset), as a real partition.',
+          'Known limit: a reset sent while the link is down is lost, so a worker can come back with a pooled connection that waits forever for an answer (mysql2 sets no query timeout; TCP keepalive gives up only after minutes). Seen after the 2nd or 3rd cut: that worker claimed nothing more, while the others finished the run — safe, but it did not rejoin. A client-side statement timeout on batch and membership queries would bound it.',
+        ],
         charts: caseCharts('4. partition', outcome.result.samples, markers),
       })
     } finally {
