@@ -242,16 +242,16 @@ async function cutPastLease(bed: FaultBed, runId: number, owner: { instanceId: s
     }, 60_000, 5)
     await cut.off()
     await sleep(50) // a statement already sent lands before the checks
-    const held = await heldChunk(bed.pool, runId, owner)
-    if (!held || !(await chunkRowUnlocked(bed, runId, held.chunkNo))) {
+    const holding = await heldChunk(bed.pool, runId, owner)
+    if (!holding || !(await chunkRowUnlocked(bed, runId, holding.chunkNo))) {
       await cut.on()
       await sleep(Math.floor(Math.random() * 30))
       continue
     }
     const cutAt = performance.now()
-    await waitFor('another worker to claim the chunk', async () => (await chunkState(bed.pool, runId, held.chunkNo)).epoch > held.epoch, leaseMs + 10_000, 20)
+    await waitFor('another worker to claim the chunk', async () => (await chunkState(bed.pool, runId, holding.chunkNo)).epoch > holding.epoch, leaseMs + 10_000, 20)
     await cut.on()
-    return { chunkNo: held.chunkNo, epoch: held.epoch, cutMs: performance.now() - cutAt, attempts: attempt }
+    return { chunkNo: holding.chunkNo, epoch: holding.epoch, cutMs: performance.now() - cutAt, attempts: attempt }
   }
   throw new Error('could not cut the worker off between its transactions in 500 attempts')
 }
