@@ -58,7 +58,7 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
     [found.map((row) => row.id as Buffer)],
   )
   if (locked.length === 0) return { redeemed: 0, rejected: 0 }
-  // Coupons after requests: the order this function always took them in (one join before).
+  // Then their coupons. In a batch chunk these are locked already (it revoked and issued first).
   const [couponRows] = await conn.query<CouponRow[]>(`SELECT id, user_id, status, expires_at < NOW(6) AS expired FROM coupons WHERE id IN (?) ${locking}`, [
     locked.map((row) => row.coupon_id),
   ])

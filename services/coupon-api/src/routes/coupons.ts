@@ -79,16 +79,15 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
         if (replay.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
         return answer(reply, replay)
       }
-      // In batch: record durably and answer 202 without touching the rows the batch rewrites.
-      if (app.batchGuard.inBatch(who.userId)) {
-        deferred.inc({ why: 'in-batch' })
+      /** Records the request durably and answers 202; the batch or the sweeper applies it later. */
+      const defer = async (why: 'in-batch' | 'busy' | 'lock-timeout') => {
+        deferred.inc({ why })
         return answer(reply, await app.coupons.defer(couponId, who.userId, key))
       }
+      // In batch: no touching the rows the batch rewrites.
+      if (app.batchGuard.inBatch(who.userId)) return defer('in-batch')
       // Bulkhead: lock waits never hold more than this share of the pool (a 202 costs no lock).
-      if (redeemsInFlight >= config.COUPON_REDEEM_CONCURRENCY) {
-        deferred.inc({ why: 'busy' })
-        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
-      }
+      if (redeemsInFlight >= config.COUPON_REDEEM_CONCURRENCY) return defer('busy')
       redeemsInFlight += 1
       try {
         const done = (await app.coupons.redeemNow(couponId, who.userId, key)) ?? (await app.coupons.findRedemptionByKey(who.userId, key))
@@ -98,8 +97,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       } catch (error) {
         // A stale guard view met the batch's row lock: defer rather than wait or fail.
         if (!isLockWaitTimeout(error)) throw error
-        deferred.inc({ why: 'lock-timeout' })
-        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+        return defer('lock-timeout')
       } finally {
         redeemsInFlight -= 1
       }

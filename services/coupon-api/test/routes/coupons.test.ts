@@ -121,8 +121,7 @@ t.test('bulkhead: redemptions waiting on a row lock never hold more than their s
   t.teardown(() => lock.release())
   await lock.beginTransaction()
   await lock.query('SELECT id FROM coupons WHERE id = ? FOR UPDATE', [uuidToBytes(locked)])
-  // inject dispatches once then() is called.
-  const waiting = redeem(app, locked, 1, 'waits').then((response) => response)
+  const waiting = redeem(app, locked, 1, 'waits')
   // The first redemption is on the server, blocked on the lock (its slot taken), not merely sent.
   for (;;) {
     const [rows] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'")
