@@ -50,11 +50,11 @@ export async function ensureScheduledEvents(pool: Pool, events: (NewEvent & { sc
   return result.affectedRows
 }
 
-/** Events whose announcement is due (DB clock) and that have not been drawn. */
-export async function eventsDueForDraw(pool: Pool): Promise<number[]> {
+/** Events whose announcement is due at `now` and that have not been drawn. */
+export async function eventsDueForDraw(pool: Pool, now: Date): Promise<number[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT id FROM events WHERE status = 'SCHEDULED' AND announce_at <= NOW(6) AND closes_at <= NOW(6) - INTERVAL ? MICROSECOND ORDER BY id`,
-    [drawSettleMs * 1000],
+    `SELECT id FROM events WHERE status = 'SCHEDULED' AND announce_at <= ? AND closes_at <= ? - INTERVAL ? MICROSECOND ORDER BY id`,
+    [now, now, drawSettleMs * 1000],
   )
   return rows.map((row) => Number(row.id))
 }

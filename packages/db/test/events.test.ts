@@ -26,6 +26,12 @@ async function closedEvent(pool: Pool, quota: number, applicants: number): Promi
   return { eventId: event.insertId, byArrival: rows.map((r) => r.id) }
 }
 
+/** The database's clock: the draw's settle check runs on it, so the due check of these tests does too. */
+async function databaseNow(pool: Pool): Promise<Date> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
+  return rows[0]?.now as Date
+}
+
 async function winners(pool: Pool, eventId: number): Promise<string[]> {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT application_id FROM event_winners WHERE event_id = ? ORDER BY `rank`', [eventId])
   return rows.map((r) => uuidFromBytes(r.application_id))
@@ -43,7 +49,7 @@ t.test('daily events: 13:00 Asia/Seoul for 10 minutes, announced the next day at
 
 t.test('creating the scheduled events is idempotent across callers', async (t) => {
   const pool = await database(t)
-  const events = dailyEvents(new Date(), { time: '13:00', timeZone: 'Asia/Seoul', durationMinutes: 10, winnerQuota: 100 })
+  const events = dailyEvents(new Date('2026-11-22T23:30:00Z'), { time: '13:00', timeZone: 'Asia/Seoul', durationMinutes: 10, winnerQuota: 100 })
   const created = await Promise.all([1, 2, 3].map(() => ensureScheduledEvents(pool, events)))
   t.equal(created.reduce((a, b) => a + b, 0), 2, 'two events, created once')
   t.equal(await ensureScheduledEvents(pool, events), 0)
@@ -65,7 +71,7 @@ t.test('the draw is idempotent and happens once under concurrent callers', async
   t.same(results.map((r) => r.outcome).sort(), ['ALREADY_DRAWN', 'ALREADY_DRAWN', 'ALREADY_DRAWN', 'DRAWN'])
   t.same(await drawWinners(pool, eventId), { outcome: 'ALREADY_DRAWN', winners: 10 })
   t.same(await winners(pool, eventId), byArrival.slice(0, 10))
-  t.same(await eventsDueForDraw(pool), [], 'a drawn event is no longer due')
+  t.same(await eventsDueForDraw(pool, await databaseNow(pool)), [], 'a drawn event is no longer due')
 })
 
 t.test('ties on the arrival stamp are broken by replica id, then the replica sequence', async (t) => {
@@ -85,8 +91,20 @@ t.test('no draw before the event has closed and settled; none for an unknown eve
   const { eventId } = await closedEvent(pool, 1, 1)
   await pool.query('UPDATE events SET closes_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?', [eventId])
   t.same(await drawWinners(pool, eventId), { outcome: 'STILL_OPEN' }, 'in-flight group commits may still land')
-  t.same(await eventsDueForDraw(pool), [])
+  t.same(await eventsDueForDraw(pool, await databaseNow(pool)), [])
   await pool.query('UPDATE events SET closes_at = NOW(6) - INTERVAL 1 MINUTE WHERE id = ?', [eventId])
-  t.same(await eventsDueForDraw(pool), [eventId])
+  t.same(await eventsDueForDraw(pool, await databaseNow(pool)), [eventId])
   t.same(await drawWinners(pool, 987_654), { outcome: 'NOT_FOUND' })
+})
+
+t.test('an event is due for its draw from its announcement on, at the instant the caller gives', async (t) => {
+  const pool = await database(t)
+  const [event] = await pool.query<ResultSetHeader>(
+    "INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('t', '2031-03-01 04:00:00', '2031-03-01 04:10:00', 1, '2031-03-02 04:00:00')",
+  )
+  t.same(await eventsDueForDraw(pool, new Date('2031-03-02T03:59:59.999Z')), [], 'a millisecond before the announcement')
+  t.same(await eventsDueForDraw(pool, new Date('2031-03-02T04:00:00Z')), [event.insertId], 'at the announcement')
+  await pool.query("UPDATE events SET announce_at = closes_at WHERE id = ?", [event.insertId])
+  t.same(await eventsDueForDraw(pool, new Date('2031-03-01T04:10:04.999Z')), [], 'announced at the close: not before the close has settled')
+  t.same(await eventsDueForDraw(pool, new Date('2031-03-01T04:10:05Z')), [event.insertId])
 })

@@ -1,5 +1,6 @@
 import { createServiceApp } from '@commerce/kit'
 import type { FastifyServerOptions } from 'fastify'
+import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import eventSchedulerPlugin from './plugins/events.ts'
 import runnerPlugin from './plugins/runner.ts'
@@ -9,14 +10,16 @@ import runRoutes from './routes/runs.ts'
 export interface BuildAppOptions {
   config: Config
   logger?: FastifyServerOptions['logger']
+  /** The calendar's "now" (default: the database clock); tests pick their instant. */
+  clock?: Clock
 }
 
 /** The batch-worker daemon without listening (tests use `inject`; server.ts listens). */
-export async function buildApp({ config, logger }: BuildAppOptions) {
+export async function buildApp({ config, logger, clock }: BuildAppOptions) {
   const app = await createServiceApp({ service: 'batch-worker', config, logger })
-  await app.register(runnerPlugin, { config })
+  await app.register(runnerPlugin, { config, clock })
   await app.register(runRoutes)
-  await app.register(eventSchedulerPlugin, { config })
+  await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)
   return app
 }

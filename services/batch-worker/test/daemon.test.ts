@@ -9,8 +9,13 @@ import { period, settings, testDatabase } from './job/fixtures.ts'
 
 const fast = { BATCH_DAEMON_POLL_MS: '20', BATCH_POLL_MS: '20', BATCH_PUBLISH_DELAY_MS: '30', BATCH_CHUNK_SIZE: '10' }
 
-async function daemon(t: Test, url: string, env: Record<string, string>) {
-  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { ...fast, ...env })), logger: false })
+/** The 2026-10 run fires at 2026-11-01 00:00 Asia/Seoul (2026-10-31 15:00 UTC); each test picks its instant from it. */
+const fireAt = Date.parse('2026-10-31T15:00:00Z')
+const hours = (n: number) => n * 3_600_000
+const at = (ms: number) => async () => new Date(ms)
+
+async function daemon(t: Test, url: string, env: Record<string, string>, now: number) {
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { ...fast, ...env })), logger: false, clock: at(now) })
   t.teardown(() => app.close())
   await app.ready()
   return app
@@ -34,8 +39,8 @@ async function audited(t: Test, pool: Pool) {
 
 t.test('a daemon that was down at the scheduled time starts the missed run when it comes back', async (t) => {
   const { url, pool } = await testDatabase(t, 60)
-  // The 2026-10 run fired at 2026-11-01 00:00 Asia/Seoul; a long grace makes that a misfire to catch up.
-  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: String(3_650 * 86_400_000) })
+  // Back 6 h after the fire time, within the 24 h grace: a misfire to catch up.
+  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: String(hours(24)) }, fireAt + hours(6))
   const run = await completed(app, `/runs?period=${period}`)
   t.match(run, { period, status: 'COMPLETED', strategy: 'bulk' })
   t.equal(run.chunksDone, run.chunks)
@@ -46,7 +51,7 @@ t.test('a daemon that was down at the scheduled time starts the missed run when 
 
 t.test('a daemon past the misfire grace does not start an old period by itself', async (t) => {
   const { url } = await testDatabase(t, 10)
-  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: '1000' })
+  const app = await daemon(t, url, { BATCH_MISFIRE_GRACE_MS: String(hours(24)) }, fireAt + hours(24) + 1)
   // Three completed polls: each would have started the run had it been due.
   while (!/batch_daemon_polls_total\{service="batch-worker"\} ([3-9]|\d\d)/.test((await app.inject('/metrics')).body)) await sleep(20)
   t.equal((await app.inject(`/runs?period=${period}`)).json().code, 'RUN_NOT_FOUND')
@@ -54,7 +59,8 @@ t.test('a daemon past the misfire grace does not start an old period by itself',
 
 t.test('POST /runs (admin) requests a run the daemon then completes; bad requests are refused', async (t) => {
   const { url, pool } = await testDatabase(t, 60)
-  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' })
+  // Six hours into November: October has ended, November has not.
+  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' }, fireAt + hours(6))
   const post = (payload: object, headers: Record<string, string> = bearer(1, 'admin')) => app.inject({ method: 'POST', url: '/runs', payload, headers })
 
   t.equal((await post({ period })).statusCode, 202)
@@ -65,7 +71,7 @@ t.test('POST /runs (admin) requests a run the daemon then completes; bad request
     t.equal(response.statusCode, 400, JSON.stringify(bad))
     t.equal(response.json().code, 'VALIDATION')
   }
-  t.equal((await post({ period: '2999-01' })).json().code, 'PERIOD_NOT_ENDED')
+  t.equal((await post({ period: '2026-11' })).json().code, 'PERIOD_NOT_ENDED', 'the month in progress')
 
   const accepted = await post({ period, strategy: 'batched' })
   t.equal(accepted.statusCode, 202, 'requesting again is idempotent')

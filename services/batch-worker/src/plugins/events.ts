@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
 import { createPollingLoop } from '@commerce/kit'
-import { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, type Pool, type RowDataPacket } from '@commerce/db'
+import { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, type Pool } from '@commerce/db'
+import { databaseClock, type Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 
 /**
@@ -11,7 +12,7 @@ import type { Config } from '../config.ts'
  * announcement is due. Draws lock the event row, so several daemons draw each event once.
  * Separate from the batch loop, so a long monthly run never delays an announcement.
  */
-export function createEventScheduler({ config, pool, registry, log }: { config: Config; pool: Pool; registry: Registry; log: FastifyBaseLogger }) {
+export function createEventScheduler({ config, pool, registry, log, clock = databaseClock(pool) }: { config: Config; pool: Pool; registry: Registry; log: FastifyBaseLogger; clock?: Clock }) {
   const draws = new Counter({ name: 'batch_event_draws_total', help: 'Event draws by outcome', labelNames: ['outcome'] as const, registers: [registry] })
 
   async function draw(eventId: number) {
@@ -22,13 +23,13 @@ export function createEventScheduler({ config, pool, registry, log }: { config: 
   }
 
   async function tick(): Promise<void> {
+    const now = await clock()
     if (config.EVENT_SCHEDULE_ENABLED) {
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
       const schedule = { time: config.EVENT_DAILY_TIME, timeZone: config.BUSINESS_TIME_ZONE, durationMinutes: config.EVENT_DAILY_MINUTES, winnerQuota: config.EVENT_DAILY_QUOTA }
-      const created = await ensureScheduledEvents(pool, dailyEvents(rows[0]?.now as Date, schedule))
+      const created = await ensureScheduledEvents(pool, dailyEvents(now, schedule))
       if (created > 0) log.info({ created }, 'daily events created')
     }
-    for (const eventId of await eventsDueForDraw(pool)) await draw(eventId)
+    for (const eventId of await eventsDueForDraw(pool, now)) await draw(eventId)
   }
 
   const loop = createPollingLoop({
@@ -46,9 +47,9 @@ declare module 'fastify' {
 }
 
 /** Daily events and their draws, on the API pool (a few statements a poll). */
-export default fp<{ config: Config }>(
-  async (app, { config }) => {
-    const scheduler = createEventScheduler({ config, pool: app.pool, registry: app.metrics.registry, log: app.log })
+export default fp<{ config: Config; clock?: Clock }>(
+  async (app, { config, clock }) => {
+    const scheduler = createEventScheduler({ config, pool: app.pool, registry: app.metrics.registry, log: app.log, clock })
     app.decorate('eventScheduler', scheduler)
     app.addHook('onReady', async () => {
       scheduler.start()

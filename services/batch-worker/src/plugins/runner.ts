@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client'
 import type { Membership } from '@commerce/cluster'
 import { createPollingLoop } from '@commerce/kit'
 import { createPool, parsePeriod, type Pool, type RowDataPacket } from '@commerce/db'
+import { databaseClock, type Clock } from '../clock.ts'
 import { workerSettings, type Config } from '../config.ts'
 import { batchErrors } from '../errors.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
@@ -17,6 +18,7 @@ interface RunnerOptions {
   membership: Membership
   registry: Registry
   log: FastifyBaseLogger
+  clock?: Clock
 }
 
 /**
@@ -25,7 +27,7 @@ interface RunnerOptions {
  * progress as one more worker. Any number of daemons (and one-shot workers) may do the same:
  * the run protocol makes them share the work, never repeat it.
  */
-export function createRunner({ config, pool, membership, registry, log }: RunnerOptions) {
+export function createRunner({ config, pool, membership, registry, log, clock = databaseClock(pool) }: RunnerOptions) {
   const settings = workerSettings(config)
   const runs = createRunRepository(pool)
   const metrics = createBatchMetrics(registry)
@@ -36,22 +38,17 @@ export function createRunner({ config, pool, membership, registry, log }: Runner
     misfireGraceMs: config.BATCH_MISFIRE_GRACE_MS,
   }
 
-  async function databaseNow(): Promise<Date> {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
-    return rows[0]?.now as Date
-  }
-
   /** Records a run for `period` (idempotent); refuses a month that has not ended. */
   async function request(period: string, strategy: Strategy = config.BATCH_STRATEGY) {
     const range = parsePeriod(period, config.BUSINESS_TIME_ZONE)
     if (!range) throw batchErrors.PERIOD_NOT_ENDED(`period must be YYYY-MM, got "${period}"`)
-    if ((await databaseNow()) < range.end) throw batchErrors.PERIOD_NOT_ENDED()
+    if ((await clock()) < range.end) throw batchErrors.PERIOD_NOT_ENDED()
     return runs.ensure(period, strategy, settings.publishDelayMs)
   }
 
   async function tick(signal: AbortSignal): Promise<void> {
     if (config.BATCH_SCHEDULE_ENABLED) {
-      const due = dueRun(await databaseNow(), schedule)
+      const due = dueRun(await clock(), schedule)
       if (due && !(await runs.find(due.period))) {
         log.info({ period: due.period, fireAt: due.fireAt }, 'starting the scheduled monthly run')
         await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
@@ -92,10 +89,10 @@ declare module 'fastify' {
 }
 
 /** The batch pool (separate from the API pool) and the daemon loop, started when ready. */
-export default fp<{ config: Config }>(
-  async (app, { config }) => {
+export default fp<{ config: Config; clock?: Clock }>(
+  async (app, { config, clock }) => {
     const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
-    const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log })
+    const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log, clock })
     app.decorate('batchPool', pool)
     app.decorate('runner', runner)
     app.addHook('onReady', async () => {
