@@ -8,7 +8,7 @@ import { ensureDatabaseServer } from './database.ts'
 import { stopLocalDb } from './mariadb.ts'
 import { startNginx, stopNginx, type NginxInstance } from './nginx.ts'
 import { localDir, repoRoot } from './paths.ts'
-import { isPortOpen, isRunning, sleep, stopProcessGroup } from './process.ts'
+import { isAlive, isPortOpen, isRunning, sleep, stopProcessGroup } from './process.ts'
 import { localAuthSecret } from './secret.ts'
 
 /** Replica i of a service listens on portBase + offset + i (default base 3000: user-api 3100, 3101, …). */
@@ -327,7 +327,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // The whole group: tsx's esbuild helper goes with the replica, as in a real crash.
       process.kill(-replica.pid, killSignal)
       const deadline = Date.now() + replicaStopGraceMs
-      while (isReplicaRunning(replica)) {
+      // Until the pid is gone, not just its command line: an exiting process reads an empty
+      // cmdline (isReplicaRunning false) while it still exists, and callers check the pid.
+      while (isAlive(replica.pid)) {
         if (Date.now() > deadline) throw new Error(`${replicaName(replica)} (pid ${replica.pid}) is still running after ${killSignal}`)
         await sleep(20)
       }
