@@ -45,6 +45,12 @@ async function heartbeatAgeMs(pool: Pool, id: string): Promise<number> {
   return Number(rows[0]!.age) / 1000
 }
 
+/** A member's last heartbeat as written on the database clock, in ms since the epoch. */
+async function lastHeartbeatMs(pool: Pool, id: string): Promise<number> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(last_heartbeat) * 1000 AS at FROM was_instances WHERE id = ?', [uuidToBytes(id)])
+  return Number(rows[0]?.at)
+}
+
 const sizeIs = (size: number) => (view: MembershipView) => view.size === size && view.settled
 
 t.test('two members of one service agree on the ordered members and take ranks 0 and 1', async (t) => {
@@ -110,9 +116,12 @@ t.test('app clock skew changes neither liveness nor ranks', async (t) => {
   t.same([aheadView.rank, behindView.rank].sort(), [0, 1])
   t.ok((await heartbeatAgeMs(pool, frozen.id)) >= 4 * heartbeatMs, 'frozen member dropped on DB-clock age')
 
-  // Both stay live beat after beat, though their app clocks are 10 hours apart.
+  // Both stay live beat after beat, though their app clocks are 10 hours apart: after each
+  // heartbeat both have written (not after a sleep), the view still holds both.
+  const beats = () => Promise.all([ahead.id, behind.id].map((id) => lastHeartbeatMs(pool, id)))
   for (let beat = 0; beat < 8; beat++) {
-    await new Promise((resolve) => setTimeout(resolve, heartbeatMs))
+    const before = await beats()
+    await waitFor(`both members to beat again (${beat + 1})`, beats, (now) => now.every((at, i) => at > (before[i] ?? Infinity)))
     t.same((await ahead.refresh()).members, aheadView.members, `still both live after beat ${beat + 1}`)
   }
 })
@@ -163,7 +172,9 @@ t.test('settled goes false on a membership change and true one interval later', 
   await waitFor('settled with two', watcher.view, sizeIs(2))
   const firstWithTwo = views.find((view) => view.size === 2)
   t.equal(firstWithTwo?.settled, false, 'the change is reported unsettled')
-  t.ok(views.some((view) => view.size === 2 && view.settled), 'then settled is reported')
+  // view() turns settled as time passes; onChange reports it at the next refresh after that.
+  await waitFor('settled reported', () => views, (seen) => seen.some((view) => view.size === 2 && view.settled))
+  t.pass('then settled is reported')
 })
 
 /** A TCP proxy to the database that refuses connections until opened: a database outage. */
