@@ -10,7 +10,7 @@ import { createEventThrough, floodEvent, type FloodResult } from '@commerce/loca
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { markdownTable, writeReport } from './report.ts'
-import { batchWithRestart, restartPassed, restartRows, type BatchWithRestart } from './scenarios/restart.ts'
+import { batchWithRestart, restartPassed, restartRows, restartStackEnv, type BatchWithRestart } from './scenarios/restart.ts'
 import { summarize } from './stats.ts'
 
 // `npm run demo`: the whole story on one machine. Stack up (2 replicas per API, 2 batch-worker
@@ -76,7 +76,7 @@ interface EventChapter {
 
 try {
   step('starting the local stack (MariaDB, migrate job, 2 replicas per API, 2 batch-worker daemons, nginx)')
-  stack = await startStack({ batchWorkers: 2, env: { LOG_LEVEL: 'warn' }, onProgress: (line) => step(`  ${line}`) })
+  stack = await startStack({ batchWorkers: 2, env: restartStackEnv, onProgress: (line) => step(`  ${line}`) })
   const pool = createPool({ url: stack.databaseUrl, role: 'api' })
   await seed(stack)
   await showReplicas(stack, pool)
@@ -176,11 +176,11 @@ async function eventChapter(stack: Stack, pool: Pool, admin: string): Promise<Ev
   step(`  ${Math.round(rate).toLocaleString('en')} req/s (closed loop), p99 ${p99.toFixed(1)} ms, ${errors} errors; ${[...flood.statuses].map(([status, n]) => `${n.toLocaleString('en')} × ${status || 'network error'}`).join(', ')}`)
   // Close the event now (instead of waiting out its window) and let in-flight group commits settle.
   await pool.query('UPDATE events SET closes_at = NOW(6), announce_at = NOW(6) WHERE id = ?', [eventId])
-  step(`  closed; drawing in ${(drawSettleMs / 1000).toFixed(0)} s, once every application in flight has been written`)
-  await sleep(drawSettleMs + 500)
-  const drawn = await request(`${stack.url}/ops/batch-worker/events/${eventId}/draw`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })
-  const draw = (await drawn.body.json()) as { outcome?: string; winners?: number; code?: string }
-  step(`  draw by a batch-worker daemon: ${draw.outcome ?? draw.code}, ${draw.winners ?? 0} winners; the first five (GET /events/${eventId}/winners):`)
+  step(`  closed; drawing once it has settled (${(drawSettleMs / 1000).toFixed(0)} s), when every application in flight has been written`)
+  const draw = await drawWhenSettled(stack, admin, eventId)
+  // The daemons poll for due draws too: whichever draws first, the outcome is the same draw.
+  const by = draw.outcome === 'DRAWN' ? 'this request drew it' : "a daemon's own poll drew it first"
+  step(`  drawn by a batch-worker daemon: ${draw.winners} winners (${by}); the first five (GET /events/${eventId}/winners):`)
   const listed = await request(`${stack.url}/events/${eventId}/winners`)
   const list = (await listed.body.json()) as { winners: { rank: number; name: string; phone: string }[] }
   console.table(list.winners.slice(0, 5))
@@ -188,6 +188,18 @@ async function eventChapter(stack: Stack, pool: Pool, admin: string): Promise<Ev
   const audit = await auditEvent(pool, { eventId, acknowledged: flood.acknowledged, expectDrawn: true })
   console.log(formatAudit(audit))
   return { requests, rate, p99, errors, statuses: flood.statuses, winners: list.winners.length, audit: audit.ok }
+}
+
+/** Asks for the draw until the event has settled (EVENT_STILL_OPEN before), bounded. */
+async function drawWhenSettled(stack: Stack, admin: string, eventId: number): Promise<{ outcome: 'DRAWN' | 'ALREADY_DRAWN'; winners: number }> {
+  const deadline = Date.now() + drawSettleMs + 60_000
+  for (;;) {
+    const drawn = await request(`${stack.url}/ops/batch-worker/events/${eventId}/draw`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })
+    const answer = (await drawn.body.json()) as { outcome?: 'DRAWN' | 'ALREADY_DRAWN'; winners?: number; code?: string }
+    if (drawn.statusCode === 200 && answer.outcome) return { outcome: answer.outcome, winners: answer.winners ?? 0 }
+    if (answer.code !== 'EVENT_STILL_OPEN' || Date.now() > deadline) throw new Error(`the draw answered ${drawn.statusCode} ${answer.code ?? ''}`)
+    await sleep(250)
+  }
 }
 
 function summaryRows(batch: BatchWithRestart, event: EventChapter): { what: string; result: string }[] {

@@ -55,8 +55,8 @@ async function holdsUnfinishedChunk(pool: Pool, runId: number, instanceId: strin
 export const errorsOf = (traffic: OpenModelResult): number => traffic.samples.filter((s) => s.status === 0 || s.status >= 500).length
 
 /**
- * The monthly batch, requested from the daemons, inside open-model API traffic; batch-worker #1
- * is killed (-9) once a quarter of the chunks are done and a fresh process joins 2 s later.
+ * The monthly batch, requested from the daemons, inside open-model API traffic; a batch worker
+ * holding a chunk is killed (-9) once a quarter of the chunks are done and a fresh process joins 2 s later.
  */
 export async function batchWithRestart({ stack, pool, admin, users, period, liveRate, signal, step }: RestartOptions): Promise<BatchWithRestart> {
   await giveOldCoupons(pool, users)
@@ -84,6 +84,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   let joinedAt = NaN
   /** The killed worker's instance id tail, as the gantt's lanes name workers. */
   let victim = ''
+  let victimIndex = 1
   let joining: Promise<unknown> = Promise.resolve()
   let reported = ''
   let status: RunStatus | null = null
@@ -94,24 +95,28 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     if (line !== reported) step(`  ${(reported = line)}`)
     if (status.status === 'COMPLETED' || status.status === 'FAILED') break
     if (Number.isNaN(killedAt) && status.chunks && status.chunksDone >= Math.ceil(status.chunks / 4)) {
-      // Frozen first, so what it holds cannot change under the check: the kill must leave a
-      // chunk behind, or the run could finish without anyone having to notice the death.
-      const replica = stack.replicas.find((r) => r.service === 'batch-worker' && r.index === 1)!
-      process.kill(replica.pid, 'SIGSTOP')
+      // Every worker frozen first, so what they hold cannot change under the check; the victim is
+      // one holding an unfinished chunk (#1 when both do): the kill must leave a chunk behind, or
+      // the run could finish without anyone having to notice the death. Which daemon joined the
+      // run first is up to their polls, so either may be the one.
+      const workers = stack.replicas.filter((r) => r.service === 'batch-worker').sort((a, b) => b.index - a.index)
+      for (const worker of workers) process.kill(worker.pid, 'SIGSTOP')
       await sleep(50) // a commit already sent lands before the check
-      if (await holdsUnfinishedChunk(pool, runId, replica.instanceId ?? '')) {
-        victim = replica.instanceId?.slice(-6) ?? '?'
-        await stack.killReplica('batch-worker', 1)
+      let chosen: (typeof workers)[number] | undefined
+      for (const worker of workers) if (!chosen && (await holdsUnfinishedChunk(pool, runId, worker.instanceId ?? ''))) chosen = worker
+      if (chosen) {
+        victim = chosen.instanceId?.slice(-6) ?? '?'
+        victimIndex = chosen.index
+        await stack.killReplica('batch-worker', chosen.index)
         killedAt = sinceTraffic()
-        step(`  kill -9 of batch-worker #1 (…${victim}) holding a chunk: it comes back when its lease (10 s) runs out; the other worker goes on`)
-      } else {
-        process.kill(replica.pid, 'SIGCONT')
+        step(`  kill -9 of batch-worker #${chosen.index} (…${victim}) holding a chunk: it comes back when its lease (10 s) runs out; the other worker goes on`)
       }
+      for (const worker of workers) if (worker !== chosen) process.kill(worker.pid, 'SIGCONT')
     }
     if (!Number.isNaN(killedAt) && Number.isNaN(joinedAt) && sinceTraffic() - killedAt >= 2) {
       joinedAt = sinceTraffic()
-      step('  a fresh batch-worker #1 starts and joins the run (as a scaled-up replica would)')
-      joining = stack.restartReplica('batch-worker', 1).then((replica) => step(`  batch-worker #1 is back as …${replica.instanceId?.slice(-8)}`))
+      step(`  a fresh batch-worker #${victimIndex} starts and joins the run (as a scaled-up replica would)`)
+      joining = stack.restartReplica('batch-worker', victimIndex).then((replica) => step(`  batch-worker #${victimIndex} is back as …${replica.instanceId?.slice(-8)}`))
     }
   }
   await joining
@@ -121,7 +126,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   const result = await traffic
   const run = (await readRunStatus(pool, { id: runId }))!
   step(`  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`)
-  if (Number.isNaN(killedAt)) step('  (batch-worker #1 never held a chunk when checked: nothing was killed)')
+  if (Number.isNaN(killedAt)) step('  (no batch worker held a chunk when checked: nothing was killed)')
 
   step('waiting for every deferred redemption (202) to be applied')
   const deferred = await awaitDeferred(pool, mix.deferredIds)
@@ -171,6 +176,13 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, charts }
 }
 
+/**
+ * The stack's settings for this chapter. The run is requested for the seeded period (the daemons'
+ * own schedule would add another month's), and daemons look for work twice a second, so both
+ * have joined the run well before a quarter of it is done.
+ */
+export const restartStackEnv = { LOG_LEVEL: 'warn', BATCH_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '500' }
+
 /** The chapter's figures as rows of a summary table. */
 export function restartRows(batch: BatchWithRestart): { what: string; result: string }[] {
   const ms = (n: number) => `${n.toFixed(1)} ms`
@@ -193,7 +205,7 @@ export async function benchRestart(options: { baseUrl: string; users: number; or
   log(`seeding ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders`)
   const db = await seededDatabase(options.baseUrl, 'bench_restart', options.users, options.orders)
   const machine = await machineInfo(db.pool)
-  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } })
+  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: restartStackEnv })
   let batch: BatchWithRestart
   try {
     const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
