@@ -2,7 +2,7 @@ import t from 'tap'
 import { auditEvent, formatAudit } from '@commerce/audit'
 import { drawWinners, uuidFromBytes, type RowDataPacket } from '@commerce/db'
 import { bearer } from '@commerce/kit/testing'
-import { apply, createEvent, endEvent, phoneOf, startApp } from '../helpers.ts'
+import { apply, createEvent, endEvent, eventually, phoneOf, startApp } from '../helpers.ts'
 
 const admin = bearer(1, 'admin')
 const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
@@ -115,7 +115,8 @@ t.test('winners are the earliest arrivals, not the first commits; results after 
   const { app: fast } = await startApp(t, { EVENT_FLUSH_MS: '0' }, url)
   const eventId = await createEvent(slow, { quota: 1 })
   const first = apply(slow, eventId, phoneOf(1))
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // Stamped and buffered at `slow` (not merely sent) before `fast` sees the second.
+  t.ok(await eventually(async () => slow.eventApply.desk.backlog() === 1), 'the first is waiting in the slow buffer')
   const second = await apply(fast, eventId, phoneOf(2))
   t.equal(second.statusCode, 201)
   const firstResponse = await first
