@@ -5,10 +5,9 @@ import type { NewEvent } from './schema/events.ts'
 
 /**
  * After `closes_at`, an application stamped before it may still sit in a replica's group-commit
- * buffer. Replicas refuse to flush rows later than `lateFlushCutoffMs` past the close, and the
- * draw waits `drawSettleMs` past it, so nothing can be committed after the winners are drawn.
+ * buffer; the draw waits `drawSettleMs` past the close so that it usually gets in. Only a
+ * courtesy: correctness takes no clock (see drawWinners).
  */
-export const lateFlushCutoffMs = 2_000
 export const drawSettleMs = 5_000
 
 /** The daily first-come-first-served event (DESIGN §5). */
@@ -65,7 +64,9 @@ export type DrawResult = { outcome: 'DRAWN'; winners: number } | { outcome: 'ALR
  * Draws the winners: the first `winner_quota` applications by (received_at, replica_id,
  * replica_seq). The event row is locked, so concurrent draws (several daemons, an admin
  * request) run one after the other and the second finds it drawn; unique (event_id, rank)
- * makes even a repeated insert change nothing.
+ * makes even a repeated insert change nothing. Every group commit reads the same row with a
+ * shared lock and writes only while it is SCHEDULED, so a flush in flight commits before the
+ * draw reads the applications, and any later one finds the event ANNOUNCED and writes nothing.
  */
 export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResult> {
   const result = await inTransaction<DrawResult>(pool, async (conn) => {

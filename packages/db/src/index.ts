@@ -7,4 +7,4 @@ export type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql
 export { defaultBusinessTimeZone, defaultGradePolicy, gradeCouponKind, gradeFor, localDateOf, monthStart, parsePeriod, periodOf, zonedInstant, type GradePolicy, type PeriodRange } from './policy.ts'
 export { applyPendingRedemptions, rejectionReason, type AppliedRedemptions, type RedemptionRejection } from './redemptions.ts'
 export { inTransaction } from './transaction.ts'
-export { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, drawSettleMs, lateFlushCutoffMs, type DailyEventSchedule, type DrawResult } from './events.ts'
+export { dailyEvents, drawWinners, ensureScheduledEvents, eventsDueForDraw, drawSettleMs, type DailyEventSchedule, type DrawResult } from './events.ts'

@@ -1,6 +1,5 @@
 import { v7 as uuidv7 } from 'uuid'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { lateFlushCutoffMs } from '@commerce/db'
 import { arrivalMicros } from './clock.ts'
 import type { Config } from './config.ts'
 import type { EventDirectory } from './directory.ts'
@@ -60,8 +59,9 @@ export function createApplicationDesk({ repo, directory, config, replicaId, regi
     // Early close from memory: every one of the quota's committed rows arrived before this
     // request, so it cannot rank among the winners; answer without touching the database.
     if (directory.isFull(state)) throw eventErrors.EVENT_CLOSED('the quota is filled')
-    const inserted = await groupCommit.submit(application, event.closesAt.getTime() + lateFlushCutoffMs)
-    if (!inserted) throw eventErrors.DUPLICATE_APPLICATION()
+    const outcome = await groupCommit.submit(application)
+    if (outcome.kind === 'duplicate') throw eventErrors.DUPLICATE_APPLICATION()
+    if (outcome.kind === 'drawn') throw eventErrors.EVENT_CLOSED('the winners were drawn before this application could be written')
     directory.noteInserted(state, 1)
     return application
   }

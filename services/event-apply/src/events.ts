@@ -22,6 +22,9 @@ export interface Application {
   replicaSeq: number
 }
 
+/** What one group commit did with a row: written, a repeat of the phone's stored application, or too late for the draw. */
+export type FlushOutcome = { kind: 'inserted' } | { kind: 'duplicate'; applicationId: string } | { kind: 'drawn' }
+
 const eventColumns = 'id, title, opens_at, closes_at, winner_quota, announce_at, status'
 const toEvent = (row: RowDataPacket): EventRecord => ({
   id: Number(row.id),
@@ -68,22 +71,39 @@ export function createEventRepository(pool: Pool) {
     },
 
     /**
-     * One group commit: a multi-row INSERT IGNORE (autocommit, so durable when it returns) and
-     * the ids that made it in. When every row was inserted no second query is needed; otherwise
-     * the inserted ones are read back by primary key. A deadlock rolls the whole statement
-     * back, so it is simply retried.
+     * One group commit: a multi-row INSERT IGNORE (autocommit, so durable when it returns) of
+     * the rows whose event is not drawn yet, and what became of each row, in order.
+     *
+     * The same statement reads each row's event with a shared lock (a locking read, so the
+     * latest committed status even under READ COMMITTED) and inserts only for SCHEDULED events;
+     * the draw holds that row FOR UPDATE. So a flush commits before the draw reads the
+     * applications, or waits for the draw and then finds the event drawn: no clock decides.
+     * It costs no extra statement: the lock rides on the INSERT … SELECT, and events are read
+     * by primary key (STRAIGHT_JOIN keeps the optimiser from scanning, and locking, the table).
+     *
+     * When every row was inserted no second query is needed; otherwise each phone's stored row
+     * is read back: ours (inserted), another (a duplicate, with that id), or none (the event was
+     * drawn). A deadlock rolls the whole statement back, so it is simply retried.
      */
-    async insertApplications(rows: Application[]): Promise<Set<string>> {
+    async insertApplications(rows: Application[]): Promise<FlushOutcome[]> {
       const values = rows.map((a) => [uuidToBytes(a.id), a.eventId, a.name, a.phone, datetime6(a.receivedAtMicros), uuidToBytes(a.replicaId), a.replicaSeq])
       for (let attempt = 1; ; attempt += 1) {
         try {
           const [result] = await pool.query<ResultSetHeader>(
-            'INSERT IGNORE INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES ?',
+            `INSERT IGNORE INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq)
+             WITH batch (id, event_id, name, phone, received_at, replica_id, replica_seq) AS (VALUES ?)
+             SELECT b.id, b.event_id, b.name, b.phone, b.received_at, b.replica_id, b.replica_seq
+             FROM batch b STRAIGHT_JOIN events e ON e.id = b.event_id
+             WHERE e.status = 'SCHEDULED' LOCK IN SHARE MODE`,
             [values],
           )
-          if (result.affectedRows === rows.length) return new Set(rows.map((a) => a.id))
-          const [found] = await pool.query<RowDataPacket[]>('SELECT id FROM event_applications WHERE id IN (?)', [values.map((v) => v[0])])
-          return new Set(found.map((row) => uuidFromBytes(row.id as Buffer)))
+          if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
+          const [found] = await pool.query<RowDataPacket[]>('SELECT id, event_id, phone FROM event_applications WHERE (event_id, phone) IN (?)', [rows.map((a) => [a.eventId, a.phone])])
+          const stored = new Map(found.map((row) => [`${Number(row.event_id)}:${String(row.phone)}`, uuidFromBytes(row.id as Buffer)]))
+          return rows.map((a): FlushOutcome => {
+            const id = stored.get(`${a.eventId}:${a.phone}`)
+            return id === undefined ? { kind: 'drawn' } : id === a.id ? { kind: 'inserted' } : { kind: 'duplicate', applicationId: id }
+          })
         } catch (error) {
           if (!isDeadlock(error) || attempt >= 3) throw error
         }

@@ -1,5 +1,5 @@
 import { kitErrors } from '@commerce/kit'
-import type { Application, EventRepository } from './events.ts'
+import type { Application, EventRepository, FlushOutcome } from './events.ts'
 
 export interface GroupCommitSettings {
   /** Longest a row waits in the buffer before its flush starts. */
@@ -19,18 +19,17 @@ export interface FlushObserver {
 
 interface Waiting {
   application: Application
-  /** Rows flushed after this instant are refused: the draw may have happened (see lateFlushCutoffMs). */
-  flushDeadline: number
   bufferedAt: number
-  resolve(inserted: boolean): void
+  resolve(outcome: FlushOutcome): void
   reject(error: unknown): void
 }
 
 /**
  * Group commit (DESIGN §6.6): requests wait a few milliseconds in a per-replica buffer, then
  * one multi-row INSERT IGNORE commits them together, and each request learns its own fate
- * (inserted, or a duplicate phone). The promise settles only after the commit, so a 201 is
- * never sent for a row that is not durable.
+ * (inserted, a duplicate phone, or refused because the event was drawn first: see
+ * insertApplications). The promise settles only after the commit, so a 201 is never sent for
+ * a row that is not durable.
  */
 export function createGroupCommit(repo: EventRepository, settings: GroupCommitSettings, observer: FlushObserver) {
   let buffer: Waiting[] = []
@@ -58,25 +57,21 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
     flushing += 1
     writing += batch.length
     const started = performance.now()
-    // The first arrival of a phone in the batch stands for the others: they are duplicates
-    // whatever happens to it. Sorting by key gives every flush the same lock order.
+    // The first arrival of a phone in the batch stands for the others: they repeat whatever it
+    // found. Sorting by key gives every flush the same lock order.
+    const keyOf = (waiting: Waiting) => `${waiting.application.eventId}:${waiting.application.phone}`
     const firstOf = new Map<string, Waiting>()
-    const late = new Set<Waiting>()
-    const now = Date.now()
-    for (const waiting of batch) {
-      if (now > waiting.flushDeadline) late.add(waiting)
-      else {
-        const key = `${waiting.application.eventId}:${waiting.application.phone}`
-        if (!firstOf.has(key)) firstOf.set(key, waiting)
-      }
-    }
+    for (const waiting of batch) if (!firstOf.has(keyOf(waiting))) firstOf.set(keyOf(waiting), waiting)
     const rows = [...firstOf.values()].sort((a, b) => a.application.eventId - b.application.eventId || (a.application.phone < b.application.phone ? -1 : 1))
     let ok = true
     try {
-      const inserted = rows.length > 0 ? await repo.insertApplications(rows.map((w) => w.application)) : new Set<string>()
+      const outcomes = await repo.insertApplications(rows.map((w) => w.application))
+      // One outcome per row, in order; every waiting's key has a first, which is one of the rows.
+      const outcomeOf = new Map(rows.map((first, i) => [first, outcomes[i]!]))
       for (const waiting of batch) {
-        if (late.has(waiting)) waiting.reject(kitErrors.UNAVAILABLE('the event closed before this application could be written'))
-        else waiting.resolve(inserted.has(waiting.application.id))
+        const first = firstOf.get(keyOf(waiting))!
+        const outcome = outcomeOf.get(first)!
+        waiting.resolve(waiting !== first && outcome.kind === 'inserted' ? { kind: 'duplicate', applicationId: first.application.id } : outcome)
       }
     } catch (error) {
       ok = false
@@ -91,11 +86,11 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
   }
 
   return {
-    /** Resolves true when committed, false when the phone had already applied; rejects when not written. */
-    submit(application: Application, flushDeadline: number): Promise<boolean> {
+    /** Resolves with what the flush did with the application once it is over; rejects when the flush failed. */
+    submit(application: Application): Promise<FlushOutcome> {
       if (backlog() >= settings.limit) throw kitErrors.OVERLOADED('too many applications waiting to be written')
-      return new Promise<boolean>((resolve, reject) => {
-        buffer.push({ application, flushDeadline, bufferedAt: performance.now(), resolve, reject })
+      return new Promise<FlushOutcome>((resolve, reject) => {
+        buffer.push({ application, bufferedAt: performance.now(), resolve, reject })
         observer.onBacklog(backlog())
         if (!timer || buffer.length >= settings.maxRows) pump()
       })

@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { createTestDatabase } from '@commerce/db/testing'
 import { testEnv } from '@commerce/kit/testing'
-import type { ResultSetHeader } from '@commerce/db'
+import type { Pool, ResultSetHeader, RowDataPacket } from '@commerce/db'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
 
@@ -35,3 +35,51 @@ export const phoneOf = (n: number) => `010${String(10_000_000 + n).slice(-8)}`
 
 export const apply = (app: App, eventId: number, phone: string, name = 'tester') =>
   app.inject({ method: 'POST', url: `/events/${eventId}/applications`, payload: { name, phone } })
+
+/**
+ * Holds the first statement of `target.query` that matches `pattern` before it is sent, until
+ * released: a racer stopped at a known point instead of a timing guess.
+ */
+export function holdStatement(t: Test, target: Pick<Pool, 'query'>, pattern: RegExp): { reached: Promise<void>; release: () => void } {
+  const { query } = target
+  let reach = () => {}
+  let release = () => {}
+  const reached = new Promise<void>((resolve) => (reach = resolve))
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let held = false
+  target.query = (async (...args: Parameters<typeof query>) => {
+    if (!held && pattern.test(typeof args[0] === 'string' ? args[0] : args[0].sql)) {
+      held = true
+      reach()
+      await released
+    }
+    return query.apply(target, args)
+  }) as typeof query
+  t.teardown(() => {
+    target.query = query
+    release()
+  })
+  return { reached, release }
+}
+
+/**
+ * Sessions on this pool's database waiting for a row lock at this moment. InnoDB refreshes
+ * INNODB_TRX only when it was not read for 100 ms: poll it less often than that.
+ */
+export async function lockWaits(pool: Pool): Promise<number> {
+  const [[row]] = (await pool.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+     WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`,
+  )) as [RowDataPacket[], unknown]
+  return Number(row?.n)
+}
+
+/** True once `condition` holds (checked every `everyMs`), false after `timeoutMs`. */
+export async function eventually(condition: () => Promise<boolean>, timeoutMs = 5_000, everyMs = 5): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  while (!(await condition())) {
+    if (performance.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+  return true
+}

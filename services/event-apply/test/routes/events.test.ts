@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { auditEvent, formatAudit } from '@commerce/audit'
-import { drawWinners, uuidFromBytes, type RowDataPacket } from '@commerce/db'
+import { drawWinners, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { bearer } from '@commerce/kit/testing'
-import { apply, createEvent, endEvent, eventually, phoneOf, startApp } from '../helpers.ts'
+import { apply, createEvent, endEvent, eventually, holdStatement, lockWaits, phoneOf, startApp, type App } from '../helpers.ts'
 
 const admin = bearer(1, 'admin')
 const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
@@ -202,6 +202,58 @@ t.test('across two replicas: exactly min(quota, n) winners for n below, at and f
     const audit = await auditEvent(a.pool, { eventId, acknowledged, expectDrawn: true })
     t.ok(audit.ok, formatAudit(audit))
   }
+})
+
+/** Every 201 stored, and once drawn, min(quota, applicants) winners who are the earliest arrivals. */
+async function auditAcknowledged(t: Test, app: App, eventId: number, responses: { statusCode: number; json: () => { applicationId?: string } }[]) {
+  const acknowledged = responses.filter((r) => r.statusCode === 201).map((r) => r.json().applicationId as string)
+  const audit = await auditEvent(app.pool, { eventId, acknowledged, expectDrawn: true })
+  t.ok(audit.ok, formatAudit(audit))
+}
+
+// The replica's clock and cached closesAt are left 10 minutes behind the database (no refresh):
+// the adversary's replica; only the database may decide what the draw sees.
+t.test('a flush that decided before the draw but writes after it is refused: no 201 escapes the draw', async (t) => {
+  const { app } = await startApp(t, { EVENT_REFRESH_MS: '60000' })
+  const eventId = await createEvent(app, { quota: 2 })
+  const early = await apply(app, eventId, phoneOf(1))
+  t.equal(early.statusCode, 201)
+  const flush = holdStatement(t, app.pool, /INTO event_applications\b/)
+  const pending = apply(app, eventId, phoneOf(2))
+  await flush.reached
+  await endEvent(app, eventId)
+  t.same(await drawWinners(app.pool, eventId), { outcome: 'DRAWN', winners: 1 }, 'the draw ran while the flush was on its way')
+  flush.release()
+  const late = await pending
+  t.same([late.statusCode, late.json().code], [410, 'EVENT_CLOSED'], 'refused by the database, not by a clock')
+  await auditAcknowledged(t, app, eventId, [early, late])
+})
+
+t.test('a flush reaching the event while the draw holds it waits for the draw, then is refused', async (t) => {
+  const { app } = await startApp(t, { EVENT_REFRESH_MS: '60000' })
+  const eventId = await createEvent(app, { quota: 2 })
+  const early = await apply(app, eventId, phoneOf(1))
+  t.equal(early.statusCode, 201)
+  await endEvent(app, eventId)
+  // The draw's own connection, held after it locked the event row and before it reads the applications.
+  let held: ReturnType<typeof holdStatement> | undefined
+  const drawPool = {
+    getConnection: async () => {
+      const conn = await app.pool.getConnection()
+      held = holdStatement(t, conn, /INTO event_winners\b/)
+      return conn
+    },
+  } as unknown as Pool
+  const draw = drawWinners(drawPool, eventId)
+  t.ok(await eventually(async () => held !== undefined), 'the draw took a connection')
+  await held?.reached
+  const pending = apply(app, eventId, phoneOf(2))
+  t.ok(await eventually(async () => (await lockWaits(app.pool)) > 0, 1_500, 150), 'the flush waits for the event row the draw holds')
+  held?.release()
+  t.same(await draw, { outcome: 'DRAWN', winners: 1 })
+  const late = await pending
+  t.same([late.statusCode, late.json().code], [410, 'EVENT_CLOSED'])
+  await auditAcknowledged(t, app, eventId, [early, late])
 })
 
 t.test('a graceful shutdown writes what is buffered before the pool closes', async (t) => {
