@@ -40,6 +40,8 @@ export interface SeedResult {
 export const seedOwnedTables = [
   'users',
   'orders',
+  // Keys point at order ids, which the generator hands out again from 1.
+  'order_requests',
   'grade_history',
   'coupons',
   'coupon_redemptions',

@@ -137,6 +137,7 @@ t.test('reset empties the tables the generator owns, and only those', async (t) 
   await seed(url)
   const pool = openPool(t, url)
   const statements = [
+    `INSERT INTO order_requests (user_id, idempotency_key, order_id) VALUES (1, 'k1', 1)`,
     `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (1, '2026-10', 'BRONZE', 'VIP', 1000000, 3)`,
     `INSERT INTO coupons (id, user_id, kind, period, slot, amount, issued_at, expires_at) VALUES (UNHEX(REPEAT('11', 16)), 1, 'GRADE', '2026-10', 1, 10000, NOW(6), NOW(6))`,
     `INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (UNHEX(REPEAT('22', 16)), UNHEX(REPEAT('11', 16)), 1, 'k1')`,

@@ -1,4 +1,15 @@
-import type { Grade, PeriodRange, Pool, ResultSetHeader, RowDataPacket } from '@commerce/db'
+import { inTransaction, type Grade, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+
+const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
+
+export interface PlacedOrder {
+  id: number
+  userId: number
+  amount: number
+  category: string
+  status: 'PAID' | 'CANCELLED'
+  orderedAt: string
+}
 
 /**
  * Reads and writes of users, their grade history and orders. Raw mysql2 on the API pool: these
@@ -33,13 +44,40 @@ export function createUserRepository(pool: Pool) {
       }))
     },
 
-    async placeOrder(userId: number, amount: number, category: string) {
-      const [inserted] = await pool.query<ResultSetHeader>(
-        "INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (?, ?, ?, 'PAID', NOW())",
-        [userId, amount, category],
+    /**
+     * Places an order; with a key, in one transaction with the key's record. Returns null when
+     * the key was recorded meanwhile (the caller reads that order with orderByKey): the unique
+     * (user, key) decides between concurrent duplicates, and the loser's order is rolled back.
+     */
+    placeOrder(userId: number, amount: number, category: string, key?: string): Promise<PlacedOrder | null> {
+      return inTransaction(pool, async (conn) => {
+        const [inserted] = await conn.query<ResultSetHeader>(
+          "INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (?, ?, ?, 'PAID', NOW())",
+          [userId, amount, category],
+        )
+        if (key !== undefined) {
+          try {
+            await conn.query('INSERT INTO order_requests (user_id, idempotency_key, order_id) VALUES (?, ?, ?)', [userId, key, inserted.insertId])
+          } catch (error) {
+            if (isDuplicateKey(error)) return null
+            throw error
+          }
+        }
+        const [rows] = await conn.query<RowDataPacket[]>('SELECT ordered_at FROM orders WHERE id = ?', [inserted.insertId])
+        return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: (rows[0]?.ordered_at as Date).toISOString() }
+      })
+    },
+
+    /** The order a user placed with this Idempotency-Key, if any. */
+    async orderByKey(userId: number, key: string): Promise<PlacedOrder | null> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT o.id, o.amount, o.category, o.status, o.ordered_at FROM order_requests r JOIN orders o ON o.id = r.order_id WHERE r.user_id = ? AND r.idempotency_key = ?',
+        [userId, key],
       )
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT ordered_at FROM orders WHERE id = ?', [inserted.insertId])
-      return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: (rows[0]?.ordered_at as Date).toISOString() }
+      const row = rows[0]
+      return row
+        ? { id: row.id as number, userId, amount: row.amount as number, category: row.category as string, status: row.status as 'PAID' | 'CANCELLED', orderedAt: (row.ordered_at as Date).toISOString() }
+        : null
     },
 
     /** One user's orders in a period, by the (user_id, ordered_at, amount, status) index. */

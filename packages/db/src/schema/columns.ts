@@ -24,4 +24,12 @@ export const uuidBinary = customType<{ data: string; driverData: Buffer }>({
   fromDriver: uuidFromBytes,
 })
 
+/**
+ * An Idempotency-Key (`^[A-Za-z0-9_-]{1,64}$`, checked by the routes): ASCII compared byte for
+ * byte, so keys differing only in case are different requests (the table default folds case).
+ */
+export const idempotencyKey = customType<{ data: string }>({
+  dataType: () => 'varchar(64) CHARACTER SET ascii COLLATE ascii_bin',
+})
+
 export const isUuid = (value: string): boolean => uuidText.test(value)

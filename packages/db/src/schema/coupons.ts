@@ -1,6 +1,6 @@
 import { bigint, char, datetime, index, int, mysqlEnum, mysqlTable, tinyint, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
-import { uuidBinary } from './columns.ts'
+import { idempotencyKey, uuidBinary } from './columns.ts'
 
 export const couponStatuses = ['ISSUED', 'REDEEMED', 'REVOKED'] as const
 export type CouponStatus = (typeof couponStatuses)[number]
@@ -36,7 +36,7 @@ export const couponRedemptions = mysqlTable(
     id: uuidBinary('id').primaryKey(),
     couponId: uuidBinary('coupon_id').notNull(),
     userId: bigint('user_id', { mode: 'number', unsigned: true }).notNull(),
-    idempotencyKey: varchar('idempotency_key', { length: 64 }).notNull(),
+    idempotencyKey: idempotencyKey('idempotency_key').notNull(),
     status: mysqlEnum('status', redemptionStatuses).notNull().default('PENDING'),
     reason: varchar('reason', { length: 40 }),
     requestedAt: datetime('requested_at', { mode: 'date', fsp: 6 }).notNull().default(sql`CURRENT_TIMESTAMP(6)`),

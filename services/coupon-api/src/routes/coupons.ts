@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Counter } from 'prom-client'
 import { couponStatuses } from '@commerce/db'
-import { errorSchema, kitErrors } from '@commerce/kit'
+import { errorSchema, idempotencyKeySchema, kitErrors } from '@commerce/kit'
 import type { Config } from '../config.ts'
 import { isLockWaitTimeout, type Redemption } from '../coupons.ts'
 import { couponErrors } from '../errors.ts'
@@ -47,8 +47,13 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
     },
   )
 
-  /** The same answer for every replay of one request: 202 pending, 200 redeemed, 409 why not. */
-  function answer(reply: FastifyReply, redemption: Redemption) {
+  /**
+   * The same answer for every replay of one request: 202 pending, 200 redeemed, 409 why not.
+   * Every path ends here with the request its key recorded, maybe by a concurrent request: a
+   * record for another coupon is a reused key, never this request's answer.
+   */
+  function answer(reply: FastifyReply, couponId: string, redemption: Redemption) {
+    if (redemption.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
     if (redemption.status === 'PENDING') {
       return reply.code(202).header('location', `/redemptions/${redemption.redemptionId}`).send({ redemptionId: redemption.redemptionId, status: 'PENDING' as const })
     }
@@ -62,7 +67,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       schema: {
         security,
         params: Type.Object({ id: uuid }),
-        headers: Type.Object({ 'idempotency-key': Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }),
+        headers: Type.Object({ 'idempotency-key': idempotencyKeySchema }),
         response: { 200: outcomeSchema, 202: outcomeSchema, ...errors },
       },
     },
@@ -75,14 +80,11 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       if (coupon.userId !== who.userId) throw kitErrors.FORBIDDEN('only the coupon owner may redeem it')
 
       const replay = await app.coupons.findRedemptionByKey(who.userId, key)
-      if (replay) {
-        if (replay.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
-        return answer(reply, replay)
-      }
+      if (replay) return answer(reply, couponId, replay)
       /** Records the request durably and answers 202; the batch or the sweeper applies it later. */
       const defer = async (why: 'in-batch' | 'busy' | 'lock-timeout') => {
         deferred.inc({ why })
-        return answer(reply, await app.coupons.defer(couponId, who.userId, key))
+        return answer(reply, couponId, await app.coupons.defer(couponId, who.userId, key))
       }
       // In batch: no touching the rows the batch rewrites.
       if (app.batchGuard.inBatch(who.userId)) return defer('in-batch')
@@ -92,8 +94,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       try {
         const done = (await app.coupons.redeemNow(couponId, who.userId, key)) ?? (await app.coupons.findRedemptionByKey(who.userId, key))
         if (!done) throw couponErrors.REDEMPTION_NOT_FOUND()
-        if (done.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
-        return answer(reply, done)
+        return answer(reply, couponId, done)
       } catch (error) {
         // A stale guard view met the batch's row lock: defer rather than wait or fail.
         if (!isLockWaitTimeout(error)) throw error

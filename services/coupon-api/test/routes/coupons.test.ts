@@ -32,6 +32,25 @@ async function coupon(app: App, userId: number, { status = 'ISSUED', period = '2
 const redeem = (app: App, couponId: string, userId: number, key: string) =>
   app.inject({ method: 'POST', url: `/coupons/${couponId}/redeem`, headers: { ...bearer(userId), 'idempotency-key': key } })
 
+/** A foreign transaction holding these coupon rows FOR UPDATE, as a batch chunk does; returns its rollback. */
+async function lockCoupons(t: Test, url: string, ids: string[]) {
+  const holder = createPool({ url, role: 'batch', connectionLimit: 1 })
+  t.teardown(() => holder.end())
+  const lock = await holder.getConnection()
+  t.teardown(() => lock.release())
+  await lock.beginTransaction()
+  await lock.query('SELECT id FROM coupons WHERE id IN (?) FOR UPDATE', [ids.map(uuidToBytes)])
+  return () => lock.rollback()
+}
+
+/** Returns once a redemption is on the server, blocked on a coupon row lock (its bulkhead slot taken), not merely sent. */
+async function redeemWaitsOnLock(app: App) {
+  for (;;) {
+    const [rows] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'")
+    if (rows[0]?.n === 1) return
+  }
+}
+
 /** Polls a redemption until it is resolved (bounded by the tap timeout, never by a fixed sleep). */
 async function resolved(app: App, location: string, userId: number) {
   for (;;) {
@@ -60,6 +79,67 @@ t.test('direct redemption, idempotent replays, and the 409 reasons', async (t) =
   t.equal(row?.n, 1, 'one effect')
   const listed = (await app.inject({ url: '/users/1/coupons?status=REDEEMED', headers: bearer(1) })).json()
   t.match(listed, { coupons: [{ id, status: 'REDEEMED', kind: 'GRADE', amount: 3000 }], recalculating: false })
+})
+
+t.test('Idempotency-Keys compare byte for byte: keys differing in case are different requests', async (t) => {
+  const { app } = await setup(t)
+  const [a, b] = [await coupon(app, 1), await coupon(app, 1, { slot: 2 })]
+  t.match((await redeem(app, a, 1, 'Key-1')).json(), { status: 'REDEEMED' })
+  t.match((await redeem(app, b, 1, 'key-1')).json(), { status: 'REDEEMED' }, 'not a reuse of Key-1')
+  const again = await redeem(app, a, 1, 'KEY-1')
+  t.same([again.statusCode, again.json().code], [409, 'COUPON_ALREADY_REDEEMED'], 'a new request, not a replay of Key-1')
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM coupon_redemptions ORDER BY k')
+  t.same(rows.map((row) => row.k), ['KEY-1', 'Key-1', 'key-1'])
+})
+
+/** One key sent for two coupons at once: one request is recorded, the other is 409, never the first's answer. */
+async function reusedAtOnce(t: Test, app: App, userId: number, pairs: number, label: string) {
+  for (let i = 0; i < pairs; i++) {
+    const [a, b] = [await coupon(app, userId, { slot: 2 * i + 10 }), await coupon(app, userId, { slot: 2 * i + 11 })]
+    const key = `${label}-${i}`
+    const answers = await Promise.all([redeem(app, a, userId, key), redeem(app, b, userId, key)])
+    t.same(answers.map((r) => (r.statusCode === 409 ? r.json().code : 'recorded')).sort(), ['IDEMPOTENCY_KEY_REUSED', 'recorded'], `${label} #${i}: ${answers.map((r) => r.statusCode)}`)
+    const [[recorded]] = await app.pool.query<RowDataPacket[]>('SELECT coupon_id FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?', [userId, key])
+    const winner = answers.findIndex((r) => r.statusCode !== 409)
+    t.same(recorded?.coupon_id, uuidToBytes([a, b][winner]!), `${label} #${i}: the recorded request is the one answered`)
+  }
+}
+
+t.test('a key reused for another coupon is 409 IDEMPOTENCY_KEY_REUSED on every path, concurrent requests too', async (t) => {
+  t.test('immediate', async (t) => {
+    const { app } = await setup(t)
+    await reusedAtOnce(t, app, 1, 5, 'now')
+  })
+  t.test('deferred in batch', async (t) => {
+    const { app } = await setup(t)
+    await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
+    await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
+    await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
+    await app.batchGuard.view.refresh()
+    const a = await coupon(app, 1)
+    t.equal((await redeem(app, a, 1, 'later')).statusCode, 202)
+    t.equal((await redeem(app, await coupon(app, 1, { slot: 2 }), 1, 'later')).json().code, 'IDEMPOTENCY_KEY_REUSED', 'a replay for another coupon')
+    await reusedAtOnce(t, app, 1, 5, 'batch')
+  })
+  t.test('deferred by a full bulkhead', async (t) => {
+    const { app, url } = await setup(t, { COUPON_REDEEM_CONCURRENCY: '1', DB_LOCK_WAIT_TIMEOUT_S: '30' })
+    const locked = await coupon(app, 2)
+    const unlock = await lockCoupons(t, url, [locked])
+    const waiting = redeem(app, locked, 2, 'waits')
+    await redeemWaitsOnLock(app)
+    await reusedAtOnce(t, app, 1, 5, 'busy')
+    await unlock()
+    t.equal((await waiting).statusCode, 200)
+  })
+  t.test('deferred on a lock wait timeout', async (t) => {
+    const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
+    const [a, b] = [await coupon(app, 1), await coupon(app, 1, { slot: 2 })]
+    const unlock = await lockCoupons(t, url, [a, b])
+    const answers = await Promise.all([redeem(app, a, 1, 'timeout'), redeem(app, b, 1, 'timeout')])
+    await unlock()
+    t.same(answers.map((r) => r.statusCode).sort(), [202, 409], 'both timed out: one recorded, one refused')
+    t.equal(answers.find((r) => r.statusCode === 409)?.json().code, 'IDEMPOTENCY_KEY_REUSED')
+  })
 })
 
 t.test('auth: others cannot list or redeem; admins list but never redeem', async (t) => {
@@ -115,22 +195,13 @@ t.test('a stale view meets the batch row lock: the request is deferred, never re
 t.test('bulkhead: redemptions waiting on a row lock never hold more than their share of the pool', async (t) => {
   const { app, url } = await setup(t, { COUPON_REDEEM_CONCURRENCY: '1', DB_LOCK_WAIT_TIMEOUT_S: '30' })
   const [locked, free] = [await coupon(app, 1), await coupon(app, 2)]
-  const holder = createPool({ url, role: 'batch', connectionLimit: 1 })
-  t.teardown(() => holder.end())
-  const lock = await holder.getConnection()
-  t.teardown(() => lock.release())
-  await lock.beginTransaction()
-  await lock.query('SELECT id FROM coupons WHERE id = ? FOR UPDATE', [uuidToBytes(locked)])
+  const unlock = await lockCoupons(t, url, [locked])
   const waiting = redeem(app, locked, 1, 'waits')
-  // The first redemption is on the server, blocked on the lock (its slot taken), not merely sent.
-  for (;;) {
-    const [rows] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'")
-    if (rows[0]?.n === 1) break
-  }
+  await redeemWaitsOnLock(app)
   const second = await redeem(app, free, 2, 'busy')
   t.equal(second.statusCode, 202, 'the slot is taken: recorded and deferred at once, no second lock wait')
   t.equal((await app.inject({ url: '/users/2/coupons', headers: bearer(2) })).statusCode, 200, 'other routes still get a connection')
-  await lock.rollback()
+  await unlock()
   t.match((await waiting).json(), { status: 'REDEEMED' }, 'the waiter redeems once the lock is gone')
   t.match(await resolved(app, second.headers.location as string, 2), { status: 'REDEEMED' }, 'the deferred one is applied by the sweeper')
   t.equal((await redeem(app, await coupon(app, 2, { slot: 2 }), 2, 'free')).statusCode, 200, 'the slot is released after the wait')

@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { errorSchema, kitErrors } from '@commerce/kit'
+import { errorSchema, idempotencyKeySchema, kitErrors } from '@commerce/kit'
 import { grades, parsePeriod } from '@commerce/db'
 import { userErrors } from '../errors.ts'
-import { createUserRepository } from '../users.ts'
+import { createUserRepository, type PlacedOrder } from '../users.ts'
 
 const gradeSchema = Type.Enum(grades)
 const userIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 503: errorSchema }
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema }
 const security = [{ bearer: [] }]
 
 /** Profile, grade history and orders of a user: the user themself or an admin (DESIGN §7). */
@@ -73,6 +73,8 @@ export default async function userRoutes(parent: FastifyInstance) {
       schema: {
         security,
         params: userIdParams,
+        // Optional: a client that retries sends one, and a retry then places no second order.
+        headers: Type.Object({ 'idempotency-key': Type.Optional(idempotencyKeySchema) }),
         body: Type.Object({
           amount: Type.Integer({ minimum: 100, maximum: 100_000_000 }),
           category: Type.String({ minLength: 1, maxLength: 20, pattern: '^[^\\p{Cc}\\p{Cf}]+$' }),
@@ -86,8 +88,18 @@ export default async function userRoutes(parent: FastifyInstance) {
       const who = app.auth.principal(request)
       if (who.userId !== id) throw kitErrors.FORBIDDEN('orders are placed by the user themself')
       if (!(await users.exists(id))) throw userErrors.USER_NOT_FOUND()
-      const order = await users.placeOrder(id, request.body.amount, request.body.category)
-      return reply.code(201).send(order)
+      const { amount, category } = request.body
+      const key = request.headers['idempotency-key']
+      /** A replay answers the order its key placed; the same key with another body is refused. */
+      const replay = (order: PlacedOrder) => {
+        if (order.amount !== amount || order.category !== category) throw userErrors.IDEMPOTENCY_KEY_REUSED()
+        return reply.code(201).send(order)
+      }
+      const first = key === undefined ? null : await users.orderByKey(id, key)
+      if (first) return replay(first)
+      const placed = await users.placeOrder(id, amount, category, key)
+      // null: a concurrent duplicate recorded the key first (committed, or ours would not have failed).
+      return placed ? reply.code(201).send(placed) : replay((await users.orderByKey(id, key!))!)
     },
   )
 

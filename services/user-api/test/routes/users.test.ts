@@ -41,6 +41,29 @@ t.test('placing an order', async (t) => {
   t.equal((await app.inject({ method: 'POST', url: '/users/2/orders', headers: bearer(9, 'admin'), payload: { amount: 100, category: 'x' } })).statusCode, 403, 'admins do not buy for users')
 })
 
+t.test('placing an order with an Idempotency-Key: a retry answers the first order, another body is 409', async (t) => {
+  const app = await setup(t)
+  const place = (userId: number, key: string, payload: object) => app.inject({ method: 'POST', url: `/users/${userId}/orders`, headers: { ...bearer(userId), 'idempotency-key': key }, payload })
+  const count = async () => (await app.pool.query<import('@commerce/db').RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE user_id = 2'))[0][0]?.n
+  const first = await place(2, 'order-1', { amount: 12000, category: 'books' })
+  t.equal(first.statusCode, 201)
+  const retry = await place(2, 'order-1', { amount: 12000, category: 'books' })
+  t.same([retry.statusCode, retry.json()], [201, first.json()], 'the retry answers the first order')
+  t.equal(await count(), 2, 'one new order')
+  const reused = await place(2, 'order-1', { amount: 13000, category: 'books' })
+  t.same([reused.statusCode, reused.json().code], [409, 'IDEMPOTENCY_KEY_REUSED'])
+  t.equal((await place(2, 'order-1', { amount: 12000, category: 'Books' })).json().code, 'IDEMPOTENCY_KEY_REUSED', 'the category compares exactly')
+  t.not((await place(2, 'ORDER-1', { amount: 12000, category: 'books' })).json().id, first.json().id, 'keys compare byte for byte')
+  t.not((await place(1, 'order-1', { amount: 12000, category: 'books' })).json().id, first.json().id, 'keys are per user')
+  t.equal(await count(), 3)
+
+  const racing = await Promise.all(Array.from({ length: 6 }, () => place(2, 'order-2', { amount: 500, category: 'music' })))
+  t.same(new Set(racing.map((r) => `${r.statusCode} ${r.json().id}`)).size, 1, 'concurrent duplicates get one answer')
+  t.equal(await count(), 4, 'and one order')
+  t.equal((await place(2, "k' OR 1=1", { amount: 500, category: 'music' })).statusCode, 400)
+  t.equal((await place(2, 'x'.repeat(65), { amount: 500, category: 'music' })).statusCode, 400)
+})
+
 t.test('auth: absent, bad and foreign tokens', async (t) => {
   const app = await setup(t)
   for (const url of ['/users/1', '/users/1/grade-history', '/users/1/orders?period=2026-10']) {
