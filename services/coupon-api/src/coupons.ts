@@ -119,10 +119,22 @@ export function createCouponRepository(pool: Pool) {
       }
     },
 
-    /** Users with PENDING requests in this replica's share (user_id % size = rank). */
+    /**
+     * Users with PENDING requests in this replica's share (user_id % size = rank) whose chunk the
+     * batch is not rewriting (a RUNNING run targets them in a chunk with a step not DONE).
+     * Excluded in the query, so however many in-batch users come first in the index, they never
+     * fill the limit and starve the others.
+     */
     async pendingUsers(rank: number, size: number, limit: number): Promise<number[]> {
       const [rows] = await pool.query<RowDataPacket[]>(
-        "SELECT DISTINCT user_id FROM coupon_redemptions WHERE status = 'PENDING' AND MOD(user_id, ?) = ? LIMIT ?",
+        `SELECT DISTINCT r.user_id FROM coupon_redemptions r
+         WHERE r.status = 'PENDING' AND MOD(r.user_id, ?) = ?
+           AND NOT EXISTS (
+             SELECT 1 FROM batch_runs b
+             JOIN batch_targets t ON t.run_id = b.id AND t.user_id = r.user_id
+             JOIN step_execution_log s ON s.run_id = t.run_id AND s.chunk_no = t.chunk_no AND s.status <> 'DONE'
+             WHERE b.status = 'RUNNING')
+         LIMIT ?`,
         [size, rank, limit],
       )
       return rows.map((row) => row.user_id as number)

@@ -174,6 +174,28 @@ t.test('an in-batch user gets 202 + Location; the request is applied once the ch
   t.match(await resolved(app, accepted.headers.location as string, 1), { status: 'REDEEMED', reason: null, resolvedAt: String })
 })
 
+t.test('the sweeper is not starved: 100+ in-batch users first in index order, a later user is still applied', async (t) => {
+  const { app } = await setup(t)
+  const inBatch = Array.from({ length: 120 }, (_, i) => i + 1)
+  const later = 121
+  await app.pool.query('INSERT IGNORE INTO users (id, name) VALUES ?', [[...inBatch, later].map((id) => [id, `u${id}`])])
+  await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
+  await app.pool.query('INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES ?', [inBatch.map((id) => [1, id, 0, 1, 1, 'SILVER'])])
+  await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
+  // Deferred requests, recorded as the 202 paths record them: the in-batch users' and, last in the index, the later user's.
+  const deferred = new Map<number, string>()
+  for (const userId of [...inBatch, later]) {
+    const id = uuidv7()
+    await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(id), uuidToBytes(await coupon(app, userId)), userId, `k-${userId}`])
+    deferred.set(userId, id)
+  }
+  await app.batchGuard.view.refresh()
+  t.equal(await app.sweeper.sweep(), 1, 'one request applied: the later user’s')
+  t.match((await app.inject({ url: `/redemptions/${deferred.get(later)}`, headers: bearer(later) })).json(), { status: 'REDEEMED' })
+  const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING'")
+  t.equal(pending?.n, inBatch.length, 'the in-batch users’ requests wait for their chunk')
+})
+
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
   const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
   const id = await coupon(app, 1)
