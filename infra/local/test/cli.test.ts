@@ -89,3 +89,22 @@ t.test('seed loads the data set into DATABASE_URL and prints a summary', async (
   const [rows] = await pool.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM orders) AS orders')
   t.same(rows[0], { users: 200, orders: 3000 })
 })
+
+t.test('batch: --dry-run prints the plan and writes nothing; a period before the data is refused in one line', async (t) => {
+  const url = await createTestDatabase(t)
+  t.equal(cli('seed', ['--users', '200', '--orders', '3000', '--period', '2026-10', '--seed', '5'], { DATABASE_URL: url }).code, 0)
+  const pool = createPool({ url, role: 'api' })
+  t.teardown(() => pool.end())
+  const runs = async () => Number((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n)
+
+  const dry = cli('batch', ['--period', '2026-10', '--dry-run'], { DATABASE_URL: url })
+  t.equal(dry.code, 0, dry.stderr)
+  t.match(dry.stdout, /^dry run for 2026-10: \d+ targets in \d+ chunks, \d+ coupons to issue; nothing written$/m)
+  t.equal(await runs(), 0, 'no run recorded')
+
+  const refused = cli('batch', ['--period', '2020-01', '--workers', '1'], { DATABASE_URL: url })
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /^error: PERIOD_BEFORE_ORDERS: [^\n]+$/)
+  t.equal(await runs(), 0, 'no run recorded, no worker started')
+  t.match(cli('batch', ['--period', '2026-10', '--force'], { DATABASE_URL: url }).stderr, /^error: --force needs --reason/)
+})

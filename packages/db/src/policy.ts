@@ -48,6 +48,8 @@ export interface PeriodRange {
 }
 
 const periodPattern = /^(\d{4})-(0[1-9]|1[0-2])$/
+/** Orders, runs and every clock here are after the epoch; an earlier "year" is a typo (0026 for 2026). */
+export const firstPeriodYear = 1970
 
 /** How far `timeZone`'s wall clock is ahead of UTC at `instant` (ms). Throws RangeError for an unknown zone. */
 function zoneOffsetMs(instant: number, timeZone: string): number {
@@ -85,11 +87,12 @@ export function localDateOf(instant: Date, timeZone: string): { year: number; mo
   return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth(), day: shifted.getUTCDate() }
 }
 
-/** Parses `YYYY-MM` as a month of `timeZone`; null when malformed. */
+/** Parses `YYYY-MM` as a month of `timeZone`; null when malformed or before `firstPeriodYear`. */
 export function parsePeriod(period: string, timeZone = defaultBusinessTimeZone): PeriodRange | null {
   const match = periodPattern.exec(period)
   if (!match) return null
   const year = Number(match[1])
+  if (year < firstPeriodYear) return null
   const month = Number(match[2]) - 1
   return {
     period,

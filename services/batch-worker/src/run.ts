@@ -5,9 +5,10 @@ import { createMembership } from '@commerce/cluster'
 import { createPool } from '@commerce/db'
 import { loadServiceConfig, workerSettings } from './config.ts'
 import { strategies, type Strategy } from './job/runs.ts'
-import { BatchInputError, runWorker } from './job/worker.ts'
+import { AppError } from '@commerce/kit'
+import { runWorker } from './job/worker.ts'
 
-// `batch-worker run --period YYYY-MM [--strategy bulk]`: one one-shot worker (the container
+// `batch-worker run --period YYYY-MM [--strategy bulk] [--force --reason "…"]`: one one-shot worker (the container
 // entry of a batch Job). Exits 0 once the run is COMPLETED, printing its share as one JSON line.
 // SIGTERM/SIGINT: finish the chunks in hand, leave the cluster, exit 0 (survivors finish).
 function fail(message: string): never {
@@ -15,15 +16,16 @@ function fail(message: string): never {
   process.exit(1)
 }
 
-let flags: { period?: string; strategy?: string }
+let flags: { period?: string; strategy?: string; force?: boolean; reason?: string }
 try {
   // Reached as `main.ts run …` (the image) or directly as `run.ts …`.
   const args = process.argv.slice(2)
-  flags = parseArgs({ args: args[0] === 'run' ? args.slice(1) : args, options: { period: { type: 'string' }, strategy: { type: 'string' } }, strict: true }).values
+  flags = parseArgs({ args: args[0] === 'run' ? args.slice(1) : args, options: { period: { type: 'string' }, strategy: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' } }, strict: true }).values
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error))
 }
 if (!flags.period) fail('--period YYYY-MM is required')
+if (flags.force && (flags.reason ?? '').trim().length < 10) fail('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
 let config
 try {
   config = loadServiceConfig()
@@ -45,12 +47,13 @@ process.once('SIGINT', () => stop.abort())
 let exitCode = 0
 try {
   await membership.start()
-  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), signal: stop.signal, log })
+  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), request: { force: flags.force, reason: flags.reason }, signal: stop.signal, log })
   // Peak resident memory (KiB from the kernel) rides along for the benchmark's memory budget.
   console.log(JSON.stringify({ report: { ...report, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }))
 } catch (error) {
   exitCode = 1
-  console.error(`error: ${error instanceof BatchInputError ? error.message : error instanceof Error ? error.stack : String(error)}`)
+  // A refused request (bad period, …) is one line with its code; anything else keeps its stack.
+  console.error(`error: ${error instanceof AppError ? `${error.code}: ${error.message}` : error instanceof Error ? error.stack : String(error)}`)
 } finally {
   await membership.stop()
   await pool.end().catch(() => undefined)

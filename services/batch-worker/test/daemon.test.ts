@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { auditBatch } from '@commerce/audit'
-import type { Pool } from '@commerce/db'
+import type { Pool, RowDataPacket } from '@commerce/db'
 import { bearer, testEnv } from '@commerce/kit/testing'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
@@ -82,4 +82,42 @@ t.test('POST /runs (admin) requests a run the daemon then completes; bad request
   t.equal((await app.inject('/runs/999999')).json().code, 'RUN_NOT_FOUND')
   t.equal((await app.inject('/runs/abc')).statusCode, 400)
   await audited(t, pool)
+})
+
+t.test('POST /runs refuses a period that would regrade users from the wrong data; force needs a reason, which the run records', async (t) => {
+  const { url, pool } = await testDatabase(t, 30)
+  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' }, fireAt + hours(6))
+  const post = (payload: object, query = '') => app.inject({ method: 'POST', url: `/runs${query}`, payload, headers: bearer(1, 'admin') })
+  const grades = async () => (await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id'))[0].map((row) => `${row.id}:${row.grade}`)
+  const before = await grades()
+
+  for (const [period, code] of [
+    ['0026-10', 'INVALID_PERIOD'], // Date.UTC maps years 0–99 to 1900–1999
+    ['1969-12', 'INVALID_PERIOD'],
+    ['2026-01', 'PERIOD_BEFORE_ORDERS'], // the first order is from September 2026
+  ] as const) {
+    const response = await post({ period })
+    t.equal(response.statusCode, 400, period)
+    t.equal(response.json().code, code, period)
+  }
+  t.same(await grades(), before, 'no user regraded')
+  t.equal((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n, 0, 'no run recorded')
+
+  const preview = await post({ period }, '?dryRun=true')
+  t.equal(preview.statusCode, 200, 'a dry run answers the plan')
+  const plan = preview.json()
+  t.match(plan, { period, dryRun: true, targets: Number, chunks: Math.ceil(plan.targets / 10) })
+  t.equal(plan.moves.reduce((sum: number, move: { users: number }) => sum + move.users, 0), plan.targets, 'every target moves from one grade to one grade')
+  t.same(await grades(), before, 'a dry run writes nothing')
+  t.equal((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n, 0)
+
+  const run = await completed(app, (await post({ period })).headers.location as string)
+  t.equal(run.targets, plan.targets, 'the run planned what the dry run said')
+  const older = await post({ period: '2026-09' })
+  t.equal(older.statusCode, 400, 'older than the latest COMPLETED run')
+  t.equal(older.json().code, 'PERIOD_SUPERSEDED')
+  t.equal((await post({ period: '2026-09', force: true })).json().code, 'VALIDATION', 'force without a reason')
+  const forced = await post({ period: '2026-09', force: true, reason: 'regrade after the September refund fix (ticket 123)' })
+  t.equal(forced.statusCode, 202)
+  t.equal(forced.json().forceReason, 'regrade after the September refund fix (ticket 123)', 'the reason is recorded on the run')
 })

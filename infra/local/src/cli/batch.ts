@@ -4,10 +4,18 @@ import cliProgress from 'cli-progress'
 import { createPool, databaseUrl, migrateDatabase } from '@commerce/db'
 import { readRunStatus, startBatchWorker, type BatchWorkerProcess, type RunStatus } from '../batch.ts'
 import { ensureDatabaseServer } from '../database.ts'
+import { openRun, previewRun } from '@commerce/batch-worker/admission'
+import { databaseClock } from '@commerce/batch-worker/clock'
+import { loadServiceConfig, workerSettings } from '@commerce/batch-worker/config'
+import { createRunRepository, type Strategy } from '@commerce/batch-worker/runs'
+import { AppError } from '@commerce/kit'
+import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
 
-// `npm run batch -- --period 2026-10 --workers 2 [--strategy naive|batched|bulk]`: the monthly
-// run on M one-shot worker processes, with progress and a summary. `--status` only reports.
+// `npm run batch -- --period 2026-10 --workers 2 [--strategy naive|batched|bulk] [--dry-run]
+// [--force --reason "…"]`: the monthly run on M one-shot worker processes, with progress and a
+// summary. `--status` only reports; `--dry-run` prints the plan (targets, grade moves) and writes
+// nothing. The run is admitted here first (job/admission.ts), so a refusal is one line.
 function parseFlags() {
   try {
     const { values } = parseArgs({
@@ -17,6 +25,9 @@ function parseFlags() {
         strategy: { type: 'string' },
         'chunk-size': { type: 'string' },
         status: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+        reason: { type: 'string' },
       },
       strict: true,
     })
@@ -26,7 +37,9 @@ function parseFlags() {
     if (values.strategy && !['naive', 'batched', 'bulk'].includes(values.strategy)) throw new Error('--strategy must be naive, batched or bulk')
     const chunkSize = values['chunk-size']
     if (chunkSize !== undefined && !(Number.isInteger(Number(chunkSize)) && Number(chunkSize) > 0)) throw new Error('--chunk-size must be a positive integer')
-    return { period: values.period, workers, strategy: values.strategy, chunkSize, status: values.status }
+    if (values.force && (values.reason ?? '').trim().length < 10) throw new Error('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
+    if (values.reason !== undefined && !values.force) throw new Error('--reason goes with --force')
+    return { period: values.period, workers, strategy: values.strategy, chunkSize, status: values.status, dryRun: values['dry-run'], force: values.force, reason: values.reason }
   } catch (error) {
     fail(error)
   }
@@ -76,6 +89,18 @@ try {
   }
 
   const env: Record<string, string> = flags.chunkSize ? { BATCH_CHUNK_SIZE: flags.chunkSize } : {}
+  const config = loadServiceConfig({ ...process.env, DATABASE_URL: url, AUTH_SECRET: localAuthSecret(), ...env })
+  const settings = workerSettings(config)
+  const runs = createRunRepository(pool)
+  const request = { period: flags.period, force: flags.force, reason: flags.reason }
+  if (flags.dryRun) {
+    const plan = await previewRun(pool, runs, request, { ...settings, now: databaseClock(pool) })
+    console.log(`dry run for ${plan.period}: ${plan.targets} targets in ${plan.chunks} chunks, ${plan.couponsToIssue} coupons to issue; nothing written`)
+    console.table(plan.moves)
+    await pool.end()
+    process.exit(0)
+  }
+  await openRun(pool, runs, request, { strategy: (flags.strategy ?? config.BATCH_STRATEGY) as Strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) })
   const started = performance.now()
   workers = Array.from({ length: flags.workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period: flags.period, strategy: flags.strategy, env }))
   console.log(`» ${flags.workers} batch workers started for ${flags.period} (logs: ${workers.map((w) => w.logFile).join(', ')})`)
@@ -126,5 +151,6 @@ try {
   }
 } catch (error) {
   for (const worker of workers) worker.child.kill('SIGTERM')
-  fail(error)
+  // A refused request (job/admission.ts) says its code: scripts and operators grep for it.
+  fail(error instanceof AppError ? `${error.code}: ${error.message}` : error)
 }

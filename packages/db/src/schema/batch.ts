@@ -28,6 +28,8 @@ export const batchRuns = mysqlTable(
     couponsIssued: int('coupons_issued', { unsigned: true }).notNull().default(0),
     couponsRevoked: int('coupons_revoked', { unsigned: true }).notNull().default(0),
     redemptionsApplied: int('redemptions_applied', { unsigned: true }).notNull().default(0),
+    // Why an operator forced a run of a period older than the latest COMPLETED one (else null).
+    forceReason: varchar('force_reason', { length: 500 }),
   },
   (t) => [
     uniqueIndex('uq_batch_runs_job_period').on(t.job, t.period),

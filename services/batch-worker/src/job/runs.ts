@@ -48,6 +48,34 @@ const toRun = (row: RunDbRow): RunRow => ({
   publishWaitMicros: row.publish_wait === null ? null : Number(row.publish_wait),
 })
 
+/**
+ * The run's targets as one set-based SELECT over the month's PAID orders: a target is a user whose
+ * grade changes or who receives coupons (DESIGN §5). The GROUP BY walks idx_orders_user_time in
+ * user order: a covering index scan with no temporary table. Planning inserts these rows; a dry
+ * run counts them.
+ */
+function targetsQuery(range: PeriodRange, policy: GradePolicy): { sql: string; params: unknown[] } {
+  const { thresholds, coupons } = policy
+  const couponGrades = (Object.keys(coupons) as Grade[]).filter((grade) => coupons[grade].count > 0)
+  return {
+    sql: `SELECT s.user_id, s.from_grade, s.to_grade, s.total, s.order_count
+          FROM (
+            SELECT u.id AS user_id, u.grade AS from_grade, COALESCE(a.total, 0) AS total, COALESCE(a.order_count, 0) AS order_count,
+                   CASE WHEN COALESCE(a.total, 0) >= ? THEN 'VIP' WHEN COALESCE(a.total, 0) >= ? THEN 'GOLD'
+                        WHEN COALESCE(a.total, 0) >= ? THEN 'SILVER' ELSE 'BRONZE' END AS to_grade
+            FROM users u
+            LEFT JOIN (
+              SELECT user_id, SUM(amount) AS total, COUNT(*) AS order_count
+              FROM orders FORCE INDEX (idx_orders_user_time)
+              WHERE ordered_at >= ? AND ordered_at < ? AND status = 'PAID'
+              GROUP BY user_id
+            ) a ON a.user_id = u.id
+          ) s
+          WHERE s.to_grade <> s.from_grade OR s.to_grade IN (?)`,
+    params: [thresholds.VIP, thresholds.GOLD, thresholds.SILVER, range.start, range.end, couponGrades.length > 0 ? couponGrades : ['']],
+  }
+}
+
 export function createRunRepository(pool: Pool) {
   async function find(period: string, publishDelayMs = 0): Promise<RunRow | null> {
     const [rows] = await pool.query<RunDbRow[]>(
@@ -62,9 +90,9 @@ export function createRunRepository(pool: Pool) {
   return {
     find,
 
-    /** Step 1: idempotent start. The first caller's strategy sticks to the run. */
-    async ensure(period: string, strategy: Strategy, publishDelayMs: number): Promise<RunRow> {
-      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status) VALUES (?, ?, ?, 'REQUESTED')`, [monthlyJob, period, strategy])
+    /** Step 1: idempotent start. The first caller's strategy (and forcing reason) sticks to the run. */
+    async ensure(period: string, strategy: Strategy, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow> {
+      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason) VALUES (?, ?, ?, 'REQUESTED', ?)`, [monthlyJob, period, strategy, forceReason])
       const run = await find(period, publishDelayMs)
       if (!run) throw new Error(`batch run for ${period} vanished right after it was created`)
       return run
@@ -87,31 +115,16 @@ export function createRunRepository(pool: Pool) {
      * planner that lost its lease rolls back. Returns the target count, or null when fenced out.
      */
     async planAndPublish(run: { id: number; me: string; range: PeriodRange; chunkSize: number; policy: GradePolicy }): Promise<number | null> {
-      const { thresholds, coupons } = run.policy
-      const couponGrades = (Object.keys(coupons) as Grade[]).filter((grade) => coupons[grade].count > 0)
+      const targets = targetsQuery(run.range, run.policy)
       return inTransaction(pool, async (conn) => {
-        // A target is a user whose grade changes or who receives coupons (DESIGN §5).
-        // The GROUP BY walks idx_orders_user_time in user order: a covering index scan with no
-        // temporary table; chunk numbers come from ROW_NUMBER so the plan is fixed up front.
+        // Chunk numbers come from ROW_NUMBER so the plan is fixed up front.
         const [inserted] = await conn.query<ResultSetHeader>(
           `INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade)
-           SELECT ?, s.user_id, FLOOR((ROW_NUMBER() OVER (ORDER BY s.user_id) - 1) / ?), s.total, s.order_count, s.to_grade
-           FROM (
-             SELECT u.id AS user_id, u.grade AS from_grade, COALESCE(a.total, 0) AS total, COALESCE(a.order_count, 0) AS order_count,
-                    CASE WHEN COALESCE(a.total, 0) >= ? THEN 'VIP' WHEN COALESCE(a.total, 0) >= ? THEN 'GOLD'
-                         WHEN COALESCE(a.total, 0) >= ? THEN 'SILVER' ELSE 'BRONZE' END AS to_grade
-             FROM users u
-             LEFT JOIN (
-               SELECT user_id, SUM(amount) AS total, COUNT(*) AS order_count
-               FROM orders FORCE INDEX (idx_orders_user_time)
-               WHERE ordered_at >= ? AND ordered_at < ? AND status = 'PAID'
-               GROUP BY user_id
-             ) a ON a.user_id = u.id
-           ) s
-           WHERE s.to_grade <> s.from_grade OR s.to_grade IN (?)`,
-          [run.id, run.chunkSize, thresholds.VIP, thresholds.GOLD, thresholds.SILVER, run.range.start, run.range.end, couponGrades.length > 0 ? couponGrades : ['']],
+           SELECT ?, t.user_id, FLOOR((ROW_NUMBER() OVER (ORDER BY t.user_id) - 1) / ?), t.total, t.order_count, t.to_grade
+           FROM (${targets.sql}) t`,
+          [run.id, run.chunkSize, ...targets.params],
         )
-        const targets = inserted.affectedRows
+        const targetCount = inserted.affectedRows
         await conn.query(
           `INSERT INTO step_execution_log (run_id, step, chunk_no)
            SELECT DISTINCT run_id, ?, chunk_no FROM batch_targets WHERE run_id = ?`,
@@ -122,10 +135,20 @@ export function createRunRepository(pool: Pool) {
            SET status = IF(? = 0, 'COMPLETED', 'RUNNING'), chunk_size = ?, chunk_count = CEIL(? / ?), target_count = ?,
                planned_at = NOW(6), published_at = NOW(6), finished_at = IF(? = 0, NOW(6), NULL)
            WHERE id = ? AND status = 'PLANNING' AND planner = ?`,
-          [targets, run.chunkSize, targets, run.chunkSize, targets, targets, run.id, uuidToBytes(run.me)],
+          [targetCount, run.chunkSize, targetCount, run.chunkSize, targetCount, targetCount, run.id, uuidToBytes(run.me)],
         )
-        return published.affectedRows === 1 ? targets : null
+        return published.affectedRows === 1 ? targetCount : null
       })
+    },
+
+    /** What planning `range` would find, written nowhere: targets by (from, to) grade. */
+    async previewPlan(range: PeriodRange, policy: GradePolicy): Promise<{ from: Grade; to: Grade; users: number }[]> {
+      const targets = targetsQuery(range, policy)
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT t.from_grade, t.to_grade, COUNT(*) AS users FROM (${targets.sql}) t GROUP BY t.from_grade, t.to_grade ORDER BY t.from_grade, t.to_grade`,
+        targets.params,
+      )
+      return rows.map((row) => ({ from: row.from_grade as Grade, to: row.to_grade as Grade, users: Number(row.users) }))
     },
 
     /** Chunks not DONE yet, and how long until the earliest live lease expires (DB clock). */

@@ -17,12 +17,13 @@ export interface RunStatus {
   planSeconds: number | null
   processSeconds: number | null
   totalSeconds: number | null
+  forceReason: string | null
 }
 
 /** A run's progress and timings as stored in the database (`--status`, `GET /runs`). */
 export async function readRunStatus(pool: Pool, by: { period: string } | { id: number }): Promise<RunStatus | null> {
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT r.id, r.period, r.status, r.strategy, r.target_count, r.chunk_count,
+    `SELECT r.id, r.period, r.status, r.strategy, r.target_count, r.chunk_count, r.force_reason,
             COALESCE(s.done, 0) AS done, COALESCE(s.claimed, 0) AS claimed,
             COALESCE(s.issued, 0) AS issued, COALESCE(s.revoked, 0) AS revoked, COALESCE(s.applied, 0) AS applied,
             TIMESTAMPDIFF(MICROSECOND, r.plan_started_at, r.planned_at) / 1e6 AS plan_s,
@@ -53,5 +54,6 @@ export async function readRunStatus(pool: Pool, by: { period: string } | { id: n
     planSeconds: seconds(row.plan_s),
     processSeconds: seconds(row.process_s),
     totalSeconds: seconds(row.total_s),
+    forceReason: row.force_reason,
   }
 }

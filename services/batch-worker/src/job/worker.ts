@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
 import { claimChunk, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
-import { parsePeriod, type GradePolicy, type PeriodRange, type Pool, type RowDataPacket } from '@commerce/db'
+import type { GradePolicy, Pool, RowDataPacket } from '@commerce/db'
+import { databaseClock } from '../clock.ts'
+import { openRun, parseRunPeriod } from './admission.ts'
 import { processChunk } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
 import { createRunRepository, gradeStep, type RunRow, type Strategy } from './runs.ts'
@@ -26,6 +28,8 @@ export interface WorkerOptions {
   period: string
   strategy: Strategy
   settings: WorkerSettings
+  /** When this worker creates the run: an operator's force of an older period, and why. */
+  request?: { force?: boolean; reason?: string }
   signal?: AbortSignal
   metrics?: BatchMetrics
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
@@ -57,25 +61,16 @@ export interface WorkerReport {
 
 const maxConsecutiveFailures = 30
 
-/** Bad input to a run (period format, a month not over yet): the CLI prints it as one line. */
-export class BatchInputError extends Error {
-  override name = 'BatchInputError'
-}
-
 /**
  * One batch worker's part of a monthly run (DESIGN §6.2), with no coordinator: any number of
  * these, started at any time, converge on one plan and finish it exactly once. Resolves with
  * this worker's share when the run is COMPLETED (or when `signal` aborts, after its current
- * chunks); throws only on bad input or when the database stays unreachable.
+ * chunks); throws an AppError on bad input (job/admission.ts), or when the database stays unreachable.
  */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   const { pool, membership, settings, signal } = opts
   const metrics = opts.metrics ?? createBatchMetrics(new Registry())
-  const parsed = parsePeriod(opts.period, settings.timeZone)
-  if (!parsed) throw new BatchInputError(`period must be YYYY-MM (e.g. 2026-10), got "${opts.period}"`)
-  const periodRange: PeriodRange = parsed
-  const [clock] = await pool.query<RowDataPacket[]>('SELECT NOW(6) < ? AS open', [periodRange.end])
-  if (clock[0]?.open) throw new BatchInputError(`period ${opts.period} has not ended yet; a monthly run needs the whole month`)
+  const periodRange = parseRunPeriod(opts.period, settings.timeZone)
 
   const started = performance.now()
   const runs = createRunRepository(pool)
@@ -172,7 +167,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
     }
   }
 
-  let run = await runs.ensure(opts.period, opts.strategy, settings.publishDelayMs)
+  // A worker that finds no run for the period creates it, refused the way an operator's request is.
+  let run = await openRun(pool, runs, { period: opts.period, ...opts.request }, { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) })
   report.runId = run.id
   report.strategy = run.strategy
   while (!signal?.aborted) {

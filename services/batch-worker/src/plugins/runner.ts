@@ -3,10 +3,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Membership } from '@commerce/cluster'
 import { createPollingLoop } from '@commerce/kit'
-import { createPool, parsePeriod, type Pool, type RowDataPacket } from '@commerce/db'
+import { createPool, type Pool, type RowDataPacket } from '@commerce/db'
 import { databaseClock, type Clock } from '../clock.ts'
 import { workerSettings, type Config } from '../config.ts'
-import { batchErrors } from '../errors.ts'
+import { openRun, previewRun, type RunRequest } from '../job/admission.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
 import { createRunRepository, monthlyJob, type Strategy } from '../job/runs.ts'
 import { dueRun } from '../job/schedule.ts'
@@ -38,12 +38,14 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
     misfireGraceMs: config.BATCH_MISFIRE_GRACE_MS,
   }
 
-  /** Records a run for `period` (idempotent); refuses a month that has not ended. */
-  async function request(period: string, strategy: Strategy = config.BATCH_STRATEGY) {
-    const range = parsePeriod(period, config.BUSINESS_TIME_ZONE)
-    if (!range) throw batchErrors.PERIOD_NOT_ENDED(`period must be YYYY-MM, got "${period}"`)
-    if ((await clock()) < range.end) throw batchErrors.PERIOD_NOT_ENDED()
-    return runs.ensure(period, strategy, settings.publishDelayMs)
+  /** Records a run for the period (idempotent), or refuses it (job/admission.ts). */
+  async function request(runRequest: RunRequest, strategy: Strategy = config.BATCH_STRATEGY) {
+    return openRun(pool, runs, runRequest, { strategy, publishDelayMs: settings.publishDelayMs, timeZone: config.BUSINESS_TIME_ZONE, now: clock })
+  }
+
+  /** What a request would plan, refused the same way, with nothing written. */
+  async function preview(runRequest: RunRequest) {
+    return previewRun(pool, runs, runRequest, { policy: settings.policy, chunkSize: settings.chunkSize, timeZone: config.BUSINESS_TIME_ZONE, now: clock })
   }
 
   async function tick(signal: AbortSignal): Promise<void> {
@@ -75,6 +77,7 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
 
   return {
     request,
+    preview,
     start: loop.start,
     /** Stops taking work; the chunks in hand are finished (or fenced out) before it resolves. */
     stop: loop.stop,

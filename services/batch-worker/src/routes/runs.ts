@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { errorSchema } from '@commerce/kit'
+import { grades } from '@commerce/db'
+import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategies } from '../job/runs.ts'
 import { readRunStatus } from '../job/status.ts'
@@ -23,7 +24,28 @@ const runStatusSchema = Type.Object({
   planSeconds: nullableNumber,
   processSeconds: nullableNumber,
   totalSeconds: nullableNumber,
+  forceReason: Type.Union([Type.String(), Type.Null()], { description: 'why an operator forced this run of an older period' }),
 })
+const gradeSchema = Type.Enum(grades)
+const planPreviewSchema = Type.Object({
+  period: Type.String(),
+  dryRun: Type.Literal(true),
+  targets: Type.Integer(),
+  chunks: Type.Integer(),
+  couponsToIssue: Type.Integer(),
+  moves: Type.Array(Type.Object({ from: gradeSchema, to: gradeSchema, users: Type.Integer() })),
+})
+// One object, not a union: ajv's removeAdditional would strip `reason` while trying the first branch.
+const runRequestSchema = Type.Object(
+  {
+    period: periodSchema,
+    strategy: Type.Optional(Type.Enum(strategies)),
+    // Rerunning a period older than the latest COMPLETED one overwrites newer grades: only with a reason, kept on the run.
+    force: Type.Optional(Type.Boolean({ default: false })),
+    reason: Type.Optional(Type.String({ minLength: 10, maxLength: 500, description: 'required with force' })),
+  },
+  { additionalProperties: false },
+)
 
 /** Operator routes of the daemon: request a run (admin), read a run's progress. */
 export default async function runRoutes(parent: FastifyInstance) {
@@ -33,8 +55,9 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs',
     {
       schema: {
-        body: Type.Object({ period: periodSchema, strategy: Type.Optional(Type.Enum(strategies)) }, { additionalProperties: false }),
-        response: { 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
+        body: runRequestSchema,
+        querystring: Type.Object({ dryRun: Type.Boolean({ default: false, description: 'answer the plan (targets, grade moves) and write nothing' }) }, { additionalProperties: false }),
+        response: { 200: planPreviewSchema, 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
       },
       // Before the body is read: a stranger gets 401/403 and learns nothing of its rules.
       onRequest: async (request) => {
@@ -42,7 +65,9 @@ export default async function runRoutes(parent: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const run = await app.runner.request(request.body.period, request.body.strategy)
+      if (request.body.force && !request.body.reason) throw kitErrors.VALIDATION('force needs a reason (10 to 500 characters): it is recorded on the run')
+      if (request.query.dryRun) return reply.code(200).send(await app.runner.preview(request.body))
+      const run = await app.runner.request(request.body, request.body.strategy)
       const status = await readRunStatus(app.pool, { id: run.id })
       return reply.code(202).header('location', `/runs/${run.id}`).send(status!)
     },

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import { uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
-import { runWorker, BatchInputError, type WorkerReport } from '../../src/job/worker.ts'
+import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
 import type { Strategy } from '../../src/job/runs.ts'
 import { giveOldCoupon, member, period, requestRedemption, settings, testDatabase } from './fixtures.ts'
 
@@ -164,12 +164,16 @@ for (const strategy of ['naive', 'bulk'] satisfies Strategy[]) {
   })
 }
 
-t.test('bad input: a malformed or unfinished period is refused; an empty month completes with no targets', async (t) => {
-  const { url } = await testDatabase(t, 10)
-  for (const bad of ['2026-13', '26-10', '2026-1', "2026-10' OR 1=1"]) {
-    await t.rejects(worker(t, url, { period: bad }), BatchInputError, bad)
+t.test('bad input: a malformed, unfinished or pre-data period is refused; an empty month completes with no targets', async (t) => {
+  const { url, pool } = await testDatabase(t, 10)
+  for (const bad of ['2026-13', '26-10', '2026-1', "2026-10' OR 1=1", '0026-10']) {
+    await t.rejects(worker(t, url, { period: bad }), { code: 'INVALID_PERIOD' }, bad)
   }
-  await t.rejects(worker(t, url, { period: '2999-01' }), { name: 'BatchInputError', message: /has not ended/ })
+  await t.rejects(worker(t, url, { period: '2999-01' }), { code: 'PERIOD_NOT_ENDED' })
+  await t.rejects(worker(t, url, { period: '2025-01' }), { code: 'PERIOD_BEFORE_ORDERS' }, 'every order is later: all would become BRONZE')
+  t.equal((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n, 0, 'no run recorded for any of them')
+  // One small order in December 2024: from then on months without orders are real, empty months.
+  await pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 100, 'books', 'PAID', '2024-12-15 03:00:00')")
   // A month without orders: the one user who starts as VIP (id 7) is downgraded, nobody else is touched.
   const quiet = await worker(t, url, { period: '2025-01' })
   t.match(quiet, { status: 'COMPLETED', targets: 1, couponsIssued: 0 })

@@ -26,10 +26,14 @@ async function closedEvent(app: App): Promise<number> {
 
 t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const app = await daemon(t)
+  // An order in October 2026: a run for that month is admitted (earlier months are refused).
+  await app.pool.query("INSERT INTO users (id, name) VALUES (1, 'u')")
+  await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 100, 'books', 'PAID', '2026-10-05 00:00:00')")
   const before = await tableNames(app.pool)
   const eventId = await closedEvent(app)
   const routes: FuzzRoute[] = [
     { method: 'POST', path: '/runs', body: { period: '2026-10', strategy: 'bulk' } },
+    { method: 'POST', path: '/runs', query: { dryRun: 'true' }, body: { period: '2026-10', force: true, reason: 'a reason of some length' } },
     { method: 'GET', path: '/runs/:id', params: { id: ['1', '2'] } },
     { method: 'GET', path: '/runs', query: { period: '2026-10' } },
     { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },

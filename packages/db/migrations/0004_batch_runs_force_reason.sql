@@ -1,0 +1,1 @@
+ALTER TABLE `batch_runs` ADD `force_reason` varchar(500);

@@ -1,0 +1,79 @@
+import { parsePeriod, type GradePolicy, type PeriodRange, type Pool, type RowDataPacket } from '@commerce/db'
+import { batchErrors } from '../errors.ts'
+import { monthlyJob, type RunRepository, type RunRow, type Strategy } from './runs.ts'
+
+/**
+ * Which monthly runs an operator may start (DESIGN §5). A run regrades every user from its
+ * period's orders and cannot be undone, so a typo must be refused before anything is written:
+ * a period that is not a real month, one that has not ended, one that ends before the first
+ * order exists (everyone would become BRONZE), or one older than the latest COMPLETED run (it
+ * would overwrite newer grades with older ones) unless the operator forces it, with a reason
+ * the run keeps. A request for a period that already has a run joins that run: it writes nothing new.
+ */
+export interface RunRequest {
+  period: string
+  force?: boolean
+  reason?: string
+}
+
+export interface AdmissionFacts {
+  now: Date
+  /** Some order is older than the end of the period. */
+  ordersBeforeEnd: boolean
+  /** The latest COMPLETED period, YYYY-MM (sorts as text), or null. */
+  latestCompleted: string | null
+}
+
+/** Returns when the request may create its run; throws the refusal otherwise. */
+export function admitRunRequest(request: RunRequest, range: PeriodRange, facts: AdmissionFacts): void {
+  if (facts.now < range.end) throw batchErrors.PERIOD_NOT_ENDED()
+  if (!facts.ordersBeforeEnd) throw batchErrors.PERIOD_BEFORE_ORDERS(`no order is older than the end of ${request.period}: the run would grade every user BRONZE`)
+  if (facts.latestCompleted !== null && request.period < facts.latestCompleted && !request.force) {
+    throw batchErrors.PERIOD_SUPERSEDED(`${facts.latestCompleted} has completed since: rerunning ${request.period} would overwrite newer grades; pass force with a reason`)
+  }
+}
+
+export function parseRunPeriod(period: string, timeZone: string): PeriodRange {
+  const range = parsePeriod(period, timeZone)
+  if (!range) throw batchErrors.INVALID_PERIOD(`period must be a month YYYY-MM from 1970 on, got "${period}"`)
+  return range
+}
+
+/** The facts `admitRunRequest` decides on, read in two indexed lookups. */
+export async function readAdmissionFacts(pool: Pool, range: PeriodRange, now: Date): Promise<AdmissionFacts> {
+  const [orders] = await pool.query<RowDataPacket[]>('SELECT 1 FROM orders WHERE ordered_at < ? LIMIT 1', [range.end])
+  const [runs] = await pool.query<RowDataPacket[]>(`SELECT MAX(period) AS period FROM batch_runs WHERE job = ? AND status = 'COMPLETED'`, [monthlyJob])
+  return { now, ordersBeforeEnd: orders.length > 0, latestCompleted: (runs[0]?.period as string | null) ?? null }
+}
+
+/**
+ * The run for `request.period`: the existing one (any status: requesting again joins it), or a
+ * new one once `admitRunRequest` allows it. `now` is the caller's clock (the database's by default).
+ */
+export async function openRun(
+  pool: Pool,
+  runs: RunRepository,
+  request: RunRequest,
+  opts: { strategy: Strategy; publishDelayMs: number; timeZone: string; now: () => Promise<Date> },
+): Promise<RunRow> {
+  const range = parseRunPeriod(request.period, opts.timeZone)
+  const existing = await runs.find(request.period, opts.publishDelayMs)
+  if (existing) return existing
+  admitRunRequest(request, range, await readAdmissionFacts(pool, range, await opts.now()))
+  return runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+}
+
+/** A dry run: what `openRun` would plan for the request, refused the same way, with nothing written. */
+export async function previewRun(
+  pool: Pool,
+  runs: RunRepository,
+  request: RunRequest,
+  opts: { policy: GradePolicy; chunkSize: number; timeZone: string; now: () => Promise<Date> },
+) {
+  const range = parseRunPeriod(request.period, opts.timeZone)
+  if (!(await runs.find(request.period))) admitRunRequest(request, range, await readAdmissionFacts(pool, range, await opts.now()))
+  const moves = await runs.previewPlan(range, opts.policy)
+  const targets = moves.reduce((sum, move) => sum + move.users, 0)
+  const couponsToIssue = moves.reduce((sum, move) => sum + move.users * opts.policy.coupons[move.to].count, 0)
+  return { period: request.period, dryRun: true as const, targets, chunks: Math.ceil(targets / opts.chunkSize), couponsToIssue, moves }
+}
