@@ -1,6 +1,7 @@
 /**
  * Errors with stable codes. Services define their own codes with `defineErrors`; the kit's
- * error handler turns any AppError into `{ code, message }` with its status.
+ * error handler turns any AppError into `{ code, message }` with its status, plus `fields`
+ * when a refusal must name something (a 409's existing resource).
  */
 export class AppError extends Error {
   override name = 'AppError'
@@ -9,6 +10,7 @@ export class AppError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly fields: Readonly<Record<string, string | number>> = {},
   ) {
     super(message)
   }

@@ -37,7 +37,11 @@ export interface FuzzOptions {
   attacks: readonly string[]
   /** Every error code the service may answer with (the kit's and the service's own). */
   codes: ReadonlySet<string>
+  /** Fields beyond code and message that a code's body may carry (AppError.fields), by code. */
+  fields?: ErrorFields
 }
+
+export type ErrorFields = Readonly<Record<string, readonly string[]>>
 
 export interface FuzzReport {
   seed: number
@@ -216,7 +220,7 @@ function codeOf(body: string): string | undefined {
 }
 
 /** Checks one answer; returns why it breaks the contract, or undefined. */
-export function checkAnswer(status: number, body: string, codes: ReadonlySet<string>): string | undefined {
+export function checkAnswer(status: number, body: string, codes: ReadonlySet<string>, fields: ErrorFields = {}): string | undefined {
   if (status >= 500) return `status ${status}`
   if (status < 400) return undefined
   let parsed: unknown
@@ -228,7 +232,8 @@ export function checkAnswer(status: number, body: string, codes: ReadonlySet<str
   const { code, message } = (parsed ?? {}) as { code?: unknown; message?: unknown }
   if (typeof code !== 'string' || !codes.has(code)) return `unknown code ${JSON.stringify(code)}`
   if (typeof message !== 'string') return 'no message'
-  if (Object.keys(parsed as object).sort().join() !== 'code,message') return 'error body has more than code and message'
+  const allowed = new Set(['code', 'message', ...(fields[code] ?? [])])
+  if (Object.keys(parsed as object).some((key) => !allowed.has(key))) return 'error body has more than code, message and its declared fields'
   for (const [pattern, what] of leaks) if (pattern.test(body)) return `${what} in the error body`
   return undefined
 }
@@ -252,7 +257,7 @@ export async function fuzzRoutes(app: Pick<FastifyInstance, 'inject'>, routes: r
       const code = codeOf(response.body) ?? `(${response.statusCode} without a code)`
       report.codes[code] = (report.codes[code] ?? 0) + 1
     }
-    const why = head ? (response.statusCode >= 500 ? `status ${response.statusCode}` : undefined) : checkAnswer(response.statusCode, response.body, options.codes)
+    const why = head ? (response.statusCode >= 500 ? `status ${response.statusCode}` : undefined) : checkAnswer(response.statusCode, response.body, options.codes, options.fields)
     if (why && report.failures.length < 20) {
       const payload = options_.payload === undefined ? '' : Buffer.isBuffer(options_.payload) ? options_.payload.toString('latin1') : String(options_.payload)
       report.failures.push({ request: `${options_.method} ${options_.url} ${JSON.stringify(options_.headers)} ${payload.slice(0, 200)}`, status: response.statusCode, body: response.body.slice(0, 300), why })
@@ -275,7 +280,7 @@ export function formatFuzzReport(service: string, report: FuzzReport): string {
   return `fuzz ${service}: seed ${report.seed}, ${report.cases} cases, ${fivexx} × 5xx; statuses ${histogram(report.statuses)}; codes ${histogram(report.codes)}`
 }
 
-export interface ServiceFuzz extends Pick<FuzzOptions, 'authorizations' | 'attacks'> {
+export interface ServiceFuzz extends Pick<FuzzOptions, 'authorizations' | 'attacks' | 'fields'> {
   service: string
   /** The service's error table (its errors module): with the kit's codes, the codes it may answer. */
   errors: Record<string, unknown>

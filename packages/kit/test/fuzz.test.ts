@@ -14,7 +14,10 @@ t.test('checkAnswer: 5xx, unknown codes, extra fields, stacks, paths, database e
   t.equal(checkAnswer(500, '{"code":"INTERNAL","message":"internal error"}', codes), 'status 500')
   t.equal(checkAnswer(400, '<html>', codes), 'error body is not JSON')
   t.equal(checkAnswer(400, '{"code":"FST_ERR_BAD_URL","message":"x"}', codes), 'unknown code "FST_ERR_BAD_URL"')
-  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"x","statusCode":400}', codes), 'error body has more than code and message')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"x","statusCode":400}', codes), 'error body has more than code, message and its declared fields')
+  const fields = { NOT_FOUND: ['id'] }
+  t.equal(checkAnswer(404, '{"code":"NOT_FOUND","message":"x","id":"7"}', codes, fields), undefined, 'a declared field of its code')
+  t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"x","id":"7"}', codes, fields), 'error body has more than code, message and its declared fields', 'declared for another code')
   t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"Error: x\\n    at foo (/app/src/x.ts:1:2)"}', codes), 'stack trace in the error body')
   t.equal(checkAnswer(400, '{"code":"VALIDATION","message":"in /app/node_modules/x"}', codes), 'source path in the error body')
   t.equal(checkAnswer(409, '{"code":"VALIDATION","message":"ER_DUP_ENTRY: Duplicate entry \'1\' for key"}', codes), 'database error in the error body')

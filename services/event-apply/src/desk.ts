@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { arrivalMicros } from './clock.ts'
 import type { Config } from './config.ts'
 import type { EventDirectory } from './directory.ts'
-import { eventErrors } from './errors.ts'
+import { duplicateApplication, eventErrors } from './errors.ts'
 import type { EventRepository } from './events.ts'
 import { createGroupCommit } from './group-commit.ts'
 
@@ -52,15 +52,15 @@ export function createApplicationDesk({ repo, directory, config, replicaId, regi
 
     if (config.EVENT_APPLY_STRATEGY === 'locking') {
       const outcome = await repo.lockingApply(application, event.winnerQuota)
-      if (outcome === 'DUPLICATE') throw eventErrors.DUPLICATE_APPLICATION()
-      if (outcome === 'FULL') throw eventErrors.EVENT_CLOSED('the quota is filled')
+      if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
+      if (outcome.kind === 'full') throw eventErrors.EVENT_CLOSED('the quota is filled')
       return application
     }
     // Early close from memory: every one of the quota's committed rows arrived before this
     // request, so it cannot rank among the winners; answer without touching the database.
     if (directory.isFull(state)) throw eventErrors.EVENT_CLOSED('the quota is filled')
     const outcome = await groupCommit.submit(application)
-    if (outcome.kind === 'duplicate') throw eventErrors.DUPLICATE_APPLICATION()
+    if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
     if (outcome.kind === 'drawn') throw eventErrors.EVENT_CLOSED('the winners were drawn before this application could be written')
     directory.noteInserted(state, 1)
     return application

@@ -1,4 +1,4 @@
-import { defineErrors } from '@commerce/kit'
+import { AppError, defineErrors } from '@commerce/kit'
 
 /** event-apply's error codes (the kit's VALIDATION, UNAUTHORIZED, FORBIDDEN, OVERLOADED… apply too). */
 export const eventErrors = defineErrors({
@@ -10,3 +10,9 @@ export const eventErrors = defineErrors({
   NOT_ANNOUNCED: [403, 'the winners are not announced yet'],
   INVALID_EVENT_WINDOW: [400, 'opensAt < closesAt <= announceAt is required'],
 })
+
+/** The 409 names the phone's stored application (and where to read it), so a retry after a lost 201 finds it. */
+export function duplicateApplication(eventId: number, applicationId: string): AppError {
+  const { statusCode, code, message } = eventErrors.DUPLICATE_APPLICATION()
+  return new AppError(statusCode, code, message, { location: `/events/${eventId}/applications/${applicationId}` }, { applicationId })
+}

@@ -115,12 +115,12 @@ export function createEventRepository(pool: Pool) {
      * with SELECT … FOR UPDATE on an unindexed column (a scan that locks the event's rows),
      * COUNT(*) against the quota, then INSERT.
      */
-    async lockingApply(application: Application, quota: number): Promise<'INSERTED' | 'DUPLICATE' | 'FULL'> {
+    async lockingApply(application: Application, quota: number): Promise<{ kind: 'inserted' | 'full' } | { kind: 'duplicate'; applicationId: string }> {
       const outcome = await inTransaction(pool, async (conn) => {
         const [existing] = await conn.query<RowDataPacket[]>('SELECT id FROM event_applications_locking WHERE event_id = ? AND phone = ? FOR UPDATE', [application.eventId, application.phone])
-        if (existing.length > 0) return 'DUPLICATE' as const
+        if (existing[0]) return { kind: 'duplicate' as const, applicationId: uuidFromBytes(existing[0].id as Buffer) }
         const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [application.eventId])) as [RowDataPacket[], unknown]
-        if (Number(count?.n) >= quota) return 'FULL' as const
+        if (Number(count?.n) >= quota) return { kind: 'full' as const }
         await conn.query('INSERT INTO event_applications_locking (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)', [
           uuidToBytes(application.id),
           application.eventId,
@@ -128,10 +128,10 @@ export function createEventRepository(pool: Pool) {
           application.phone,
           datetime6(application.receivedAtMicros),
         ])
-        return 'INSERTED' as const
+        return { kind: 'inserted' as const }
       })
       // The work above always answers; inTransaction returns null only for work that does.
-      return outcome ?? 'DUPLICATE'
+      return outcome ?? { kind: 'full' }
     },
 
     /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */

@@ -30,8 +30,8 @@ function toAppError(error: FastifyError): AppError | undefined {
   return undefined
 }
 
-/** What a rejected request's body says: its stable code and message, nothing of the internals. */
-const body = (error: AppError) => ({ code: error.code, message: error.message })
+/** What a rejected request's body says: its stable code and message (and the fields it names), nothing of the internals. */
+const body = (error: AppError) => ({ ...error.fields, code: error.code, message: error.message })
 
 /**
  * Errors fastify raises before routing (a path that is not valid percent-encoding): the same

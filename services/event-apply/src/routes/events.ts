@@ -77,7 +77,7 @@ export default async function eventRoutes(parent: FastifyInstance) {
       schema: {
         params: eventId,
         body: Type.Object({ name: Type.String({ maxLength: 200 }), phone: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }), ...errors },
+        response: { 201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }), ...errors, 409: Type.Object({ ...errorSchema.properties, applicationId: uuid }) },
       },
     },
     async (request, reply) => {

@@ -24,7 +24,7 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
     { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
     ...operatorRoutes,
   ]
-  const report = await fuzzService(app, routes, { service: 'event-apply', errors: eventErrors, seed: 20261003, runs: 5000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
+  const report = await fuzzService(app, routes, { service: 'event-apply', errors: eventErrors, fields: { DUPLICATE_APPLICATION: ['applicationId'] }, seed: 20261003, runs: 5000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
   assertFuzzClean(t, report)
   t.ok(report.statuses['201'] && report.statuses['409'] && report.statuses['403'], 'applications and events were created, duplicates refused, early ones refused')
   t.same(await tableNames(app.pool), before, 'every table is still there')
