@@ -2,6 +2,8 @@
 # Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
 # pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB, nginx
 # and chromium from Debian's packages when their binaries are missing. Safe to run every time.
+# Arguments name further Debian packages whose command of the same name is needed (`npm test --
+# --at …` asks for faketime), installed only when missing.
 set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -25,6 +27,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
   command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
   command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
 fi
+for extra in "$@"; do
+  command -v "$extra" >/dev/null 2>&1 || missing="$missing $extra"
+done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "error: missing Debian packages:$missing — install them (apt-get install$missing) or run this as root" >&2
