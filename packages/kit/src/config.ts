@@ -21,6 +21,12 @@ export const baseConfigProperties = {
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /** The API guard's refresh of RUNNING batch runs (DESIGN §6.3); batch publish waits 2 × 250 ms. */
   BATCH_GUARD_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 250, default: 200 }),
+  /**
+   * A view not refreshed for this long is not trusted: a failed refresh keeps the last view, and
+   * nothing it says about the batch may still hold. Redemptions are deferred (202) meanwhile.
+   * At least 4 × BATCH_GUARD_REFRESH_MS, so one or two slow refreshes never defer anything.
+   */
+  BATCH_GUARD_MAX_AGE_MS: Type.Integer({ minimum: 40, maximum: 60_000, default: 1_000 }),
   /** Off only to measure what the guard buys (benchmarks): every user is then treated as idle. */
   BATCH_GUARD_ENABLED: Type.Boolean({ default: true }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
@@ -68,11 +74,14 @@ export function loadConfig<T extends TObject>(schema: T, env: Record<string, str
   // A secret of the right length may still be a known or guessable one: refused like a bad value.
   const secret = (candidate as { AUTH_SECRET?: unknown }).AUTH_SECRET
   const weak = 'AUTH_SECRET' in schema.properties && typeof secret === 'string' && secret.length >= 32 ? weakSecretReason(secret) : undefined
-  if (Value.Check(schema, candidate) && !weak) return candidate as Static<T>
+  const { BATCH_GUARD_REFRESH_MS: refresh, BATCH_GUARD_MAX_AGE_MS: maxAge } = candidate as { BATCH_GUARD_REFRESH_MS?: unknown; BATCH_GUARD_MAX_AGE_MS?: unknown }
+  const shortAge = typeof refresh === 'number' && typeof maxAge === 'number' && maxAge < 4 * refresh ? `must be ≥ 4 × BATCH_GUARD_REFRESH_MS (${4 * refresh})` : undefined
+  if (Value.Check(schema, candidate) && !weak && !shortAge) return candidate as Static<T>
   const problems = [...Value.Errors(schema, candidate)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? '')
     return `${name}: ${error.message}`
   })
   if (weak) problems.push(`AUTH_SECRET: ${weak}`)
+  if (shortAge) problems.push(`BATCH_GUARD_MAX_AGE_MS: ${shortAge}`)
   throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`)
 }

@@ -22,6 +22,13 @@ t.test('every problem is reported in one error', async (t) => {
   t.match(error.message, /PORT/)
 })
 
+t.test('a guard view may not be trusted past 4 refreshes of it', async (t) => {
+  t.equal(loadConfig(baseConfigSchema, valid).BATCH_GUARD_MAX_AGE_MS, 1000)
+  t.equal(loadConfig(baseConfigSchema, { ...valid, BATCH_GUARD_REFRESH_MS: '100', BATCH_GUARD_MAX_AGE_MS: '400' }).BATCH_GUARD_MAX_AGE_MS, 400)
+  const error = t.throws(() => loadConfig(baseConfigSchema, { ...valid, BATCH_GUARD_REFRESH_MS: '100', BATCH_GUARD_MAX_AGE_MS: '399' })) as Error
+  t.equal(error.message, 'invalid configuration: BATCH_GUARD_MAX_AGE_MS: must be ≥ 4 × BATCH_GUARD_REFRESH_MS (400)')
+})
+
 t.test('services extend the base schema', async (t) => {
   const schema = serviceConfig({ FLUSH_MS: Type.Integer({ default: 2 }) })
   t.equal(loadConfig(schema, valid).FLUSH_MS, 2)

@@ -82,12 +82,14 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       const replay = await app.coupons.findRedemptionByKey(who.userId, key)
       if (replay) return answer(reply, couponId, replay)
       /** Records the request durably and answers 202; the batch or the sweeper applies it later. */
-      const defer = async (why: 'in-batch' | 'busy' | 'lock-timeout') => {
+      const defer = async (why: 'in-batch' | 'stale-view' | 'busy' | 'lock-timeout') => {
         deferred.inc({ why })
         return answer(reply, couponId, await app.coupons.defer(couponId, who.userId, key))
       }
       // In batch: no touching the rows the batch rewrites.
       if (app.batchGuard.inBatch(who.userId)) return defer('in-batch')
+      // A view that stopped refreshing may miss a run published since: the sweeper, which reads the batch tables, decides.
+      if (app.batchGuard.stale()) return defer('stale-view')
       // Bulkhead: lock waits never hold more than this share of the pool (a 202 costs no lock).
       if (redeemsInFlight >= config.COUPON_REDEEM_CONCURRENCY) return defer('busy')
       redeemsInFlight += 1

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { setTimeout } from 'node:timers/promises'
 import { v7 as uuidv7 } from 'uuid'
 import { auditBatch } from '@commerce/audit'
 import { createMembership } from '@commerce/cluster'
@@ -194,6 +195,23 @@ t.test('the sweeper is not starved: 100+ in-batch users first in index order, a 
   t.match((await app.inject({ url: `/redemptions/${deferred.get(later)}`, headers: bearer(later) })).json(), { status: 'REDEEMED' })
   const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING'")
   t.equal(pending?.n, inBatch.length, 'the in-batch users’ requests wait for their chunk')
+})
+
+t.test('a guard view older than BATCH_GUARD_MAX_AGE_MS is not trusted: redemptions are deferred until it refreshes', async (t) => {
+  const { app } = await setup(t, { BATCH_GUARD_REFRESH_MS: '10', BATCH_GUARD_MAX_AGE_MS: '40' })
+  const [first, second] = [await coupon(app, 1), await coupon(app, 1, { slot: 2 })]
+  const until = async (done: () => boolean) => {
+    while (!done()) await setTimeout(5)
+  }
+  // Every refresh now fails, and the view keeps its last state ("nobody in batch") as it ages.
+  await app.pool.query('RENAME TABLE batch_runs TO batch_runs_away')
+  await until(() => app.batchGuard.view.ageMs() > 40)
+  const deferred = await redeem(app, first, 1, 'stale')
+  t.equal(deferred.statusCode, 202, 'an old view says nothing about the batch now')
+  await app.pool.query('RENAME TABLE batch_runs_away TO batch_runs')
+  await until(() => app.batchGuard.view.ageMs() <= 40)
+  t.equal((await redeem(app, second, 1, 'fresh')).statusCode, 200, 'a fresh view is trusted again')
+  t.match(await resolved(app, deferred.headers.location as string, 1), { status: 'REDEEMED' })
 })
 
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
