@@ -214,6 +214,23 @@ t.test('a guard view older than BATCH_GUARD_MAX_AGE_MS is not trusted: redemptio
   t.match(await resolved(app, deferred.headers.location as string, 1), { status: 'REDEEMED' })
 })
 
+t.test('the sweeper decides from the batch tables, not from its replica\'s view: a stale "not in batch" applies nothing', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1)
+  // The view loaded while no run was RUNNING, then stopped refreshing.
+  app.batchGuard.view.stop()
+  await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
+  await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
+  await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no, status) VALUES (1, 'grade', 0, 'CLAIMED')")
+  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [uuidToBytes(uuidv7()), uuidToBytes(id), 'deferred'])
+  t.equal(app.batchGuard.view.inBatch(1), null, 'the view is stale')
+  t.equal(await app.sweeper.sweep(), 0, 'nothing applied while the chunk is CLAIMED')
+  const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons')
+  t.equal(row?.status, 'ISSUED', 'left for the chunk, which may revoke it')
+  await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
+  t.equal(await app.sweeper.sweep(), 1, 'applied once the chunk is DONE')
+})
+
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
   const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
   const id = await coupon(app, 1)
