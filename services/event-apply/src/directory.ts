@@ -12,21 +12,51 @@ export interface EventState {
  * A timer re-reads the cached events and, for open ones below quota, their committed count
  * (capped at the quota). A count of a huge event is costly, so the refresh backs off to ten
  * times the last refresh's duration: it never takes more than ~10% of one connection.
- * Unknown ids are remembered as missing until the next refresh, so a flood of random ids
- * costs one query per id per refresh, not one per request.
+ * Unknown ids are remembered as missing for `missing.ttlMs` (the refresh interval by default),
+ * at most `missing.limit` of them, the oldest forgotten first: a flood of random ids costs one
+ * query per id and bounded memory, a repeated unknown id one query per TTL, and an event created
+ * after its id was probed is found once the TTL is over.
  */
-export function createEventDirectory({ repo, refreshMs, log }: { repo: EventRepository; refreshMs: number; log: { warn: (obj: object, msg: string) => void } }) {
-  const known = new Map<number, EventState | null>()
+export function createEventDirectory({
+  repo,
+  refreshMs,
+  log,
+  missing = {},
+  clock = () => performance.now(),
+}: {
+  repo: EventRepository
+  refreshMs: number
+  log: { warn: (obj: object, msg: string) => void }
+  missing?: { limit?: number; ttlMs?: number }
+  /** Monotonic milliseconds, for the misses' expiry. */
+  clock?: () => number
+}) {
+  const { limit: missingLimit = 10_000, ttlMs: missingTtlMs = refreshMs } = missing
+  const known = new Map<number, EventState>()
+  /** Unknown id → when its miss expires; insertion order is age, so the first key is the oldest. */
+  const misses = new Map<number, number>()
   const loading = new Map<number, Promise<EventState | null>>()
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
+  function rememberMissing(id: number): void {
+    misses.set(id, clock() + missingTtlMs)
+    for (const oldest of misses.keys()) {
+      if (misses.size <= missingLimit) break
+      misses.delete(oldest)
+    }
+  }
+
   async function load(id: number): Promise<EventState | null> {
     const [event] = await repo.findEvents([id])
-    const state = event ? { event, committed: 0 } : null
+    if (!event) {
+      rememberMissing(id)
+      return null
+    }
     // A refresh may have filled it meanwhile; keep the better-informed entry.
-    if (!known.get(id)) known.set(id, state)
-    return known.get(id) ?? null
+    const state = known.get(id) ?? { event, committed: 0 }
+    known.set(id, state)
+    return state
   }
 
   async function refresh(): Promise<void> {
@@ -69,7 +99,12 @@ export function createEventDirectory({ repo, refreshMs, log }: { repo: EventRepo
     /** The event's state, loaded once on first use; null when there is no such event. */
     async get(id: number): Promise<EventState | null> {
       const cached = known.get(id)
-      if (cached !== undefined) return cached
+      if (cached) return cached
+      const missUntil = misses.get(id)
+      if (missUntil !== undefined) {
+        if (clock() < missUntil) return null
+        misses.delete(id)
+      }
       let pending = loading.get(id)
       if (!pending) {
         pending = load(id).finally(() => loading.delete(id))
@@ -82,6 +117,8 @@ export function createEventDirectory({ repo, refreshMs, log }: { repo: EventRepo
       state.committed += rows
     },
     isFull: (state: EventState) => state.committed >= state.event.winnerQuota,
+    /** How many events and remembered misses this replica holds (a gauge). */
+    entries: () => ({ known: known.size, missing: misses.size }),
     start() {
       stopped = false
       if (!timer) schedule(refreshMs)

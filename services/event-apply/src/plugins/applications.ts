@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { Gauge } from 'prom-client'
 import type { Config } from '../config.ts'
 import { createApplicationDesk } from '../desk.ts'
 import { createEventDirectory } from '../directory.ts'
@@ -8,6 +9,15 @@ import { createEventRepository } from '../events.ts'
 function createEventApply(app: FastifyInstance, config: Config) {
   const repo = createEventRepository(app.pool)
   const directory = createEventDirectory({ repo, refreshMs: config.EVENT_REFRESH_MS, log: app.log })
+  new Gauge({
+    name: 'event_apply_directory_entries',
+    help: 'Events this replica keeps in memory (known) and unknown ids it remembers as missing (bounded)',
+    labelNames: ['kind'] as const,
+    registers: [app.metrics.registry],
+    collect() {
+      for (const [kind, n] of Object.entries(directory.entries())) this.set({ kind }, n)
+    },
+  })
   const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry })
   return { repo, directory, desk }
 }

@@ -89,6 +89,7 @@ t.test('before opensAt 403, after closesAt 410, unknown event 404', async (t) =>
   t.same([(await apply(app, future, phoneOf(1))).statusCode, (await apply(app, future, phoneOf(1))).json().code], [403, 'EVENT_NOT_OPEN'])
   t.same([(await apply(app, past, phoneOf(1))).statusCode, (await apply(app, past, phoneOf(1))).json().code], [410, 'EVENT_CLOSED'])
   t.same([(await apply(app, 999_999, phoneOf(1))).statusCode, (await apply(app, 999_999, phoneOf(1))).json().code], [404, 'EVENT_NOT_FOUND'])
+  t.match((await app.inject('/metrics')).body, /event_apply_directory_entries\{kind="missing"[^}]*\} 1\n/, 'the unknown id is remembered once')
   const [[count]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications')) as [RowDataPacket[], unknown]
   t.equal(count?.n, 0, 'nothing stored')
 })
