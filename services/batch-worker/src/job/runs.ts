@@ -98,13 +98,25 @@ export function createRunRepository(pool: Pool) {
       return run
     },
 
-    /** Step 2a: become the planner, or take over from a planner whose lease ran out. */
+    /**
+     * Step 2a: become the planner, take over from a planner whose lease ran out, or — as the
+     * planner whose plan failed (it rolled back) — plan again at once instead of waiting out its own lease.
+     */
     async claimPlanning(runId: number, me: string, leaseMs: number): Promise<boolean> {
       const [result] = await pool.query<ResultSetHeader>(
         `UPDATE batch_runs
          SET status = 'PLANNING', planner = ?, plan_lease_until = NOW(6) + INTERVAL ? MICROSECOND, plan_started_at = NOW(6)
-         WHERE id = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND plan_lease_until < NOW(6)))`,
-        [uuidToBytes(me), leaseMs * 1000, runId],
+         WHERE id = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND (plan_lease_until < NOW(6) OR planner = ?)))`,
+        [uuidToBytes(me), leaseMs * 1000, runId, uuidToBytes(me)],
+      )
+      return result.affectedRows === 1
+    },
+
+    /** Keeps the plan lease while the plan is computed; false once another worker has taken it over. */
+    async renewPlanning(runId: number, me: string, leaseMs: number): Promise<boolean> {
+      const [result] = await pool.query<ResultSetHeader>(
+        `UPDATE batch_runs SET plan_lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE id = ? AND status = 'PLANNING' AND planner = ?`,
+        [leaseMs * 1000, runId, uuidToBytes(me)],
       )
       return result.affectedRows === 1
     },

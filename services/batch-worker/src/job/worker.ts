@@ -186,7 +186,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   async function advance(run: RunRow): Promise<void> {
     if (run.status === 'REQUESTED' || run.status === 'PLANNING') {
       if (await runs.claimPlanning(run.id, me, settings.planLeaseMs)) {
-        const targets = await runs.planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy })
+        // Renewed at a third of the lease while the plan's transaction runs (a big month may take
+        // longer than the lease); the publish is fenced on the planner whatever happens here.
+        const renewal = setInterval(() => void runs.renewPlanning(run.id, me, settings.planLeaseMs).catch(() => undefined), Math.max(10, settings.planLeaseMs / 3))
+        const targets = await runs.planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy }).finally(() => clearInterval(renewal))
         report.planned = targets !== null
         opts.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
       } else {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
 import type { Strategy } from '../../src/job/runs.ts'
 import { giveOldCoupon, member, period, requestRedemption, settings, testDatabase } from './fixtures.ts'
@@ -182,3 +182,51 @@ t.test('bad input: a malformed, unfinished or pre-data period is refused; an emp
   t.match(empty, { status: 'COMPLETED', planned: true, targets: 0, chunksDone: 0 })
 })
 
+
+/** The run, REQUESTED, and an uncommitted chunk row of it that the plan's INSERT must wait for. */
+async function planningBlocked(t: Test, pool: Pool) {
+  await pool.query("INSERT INTO batch_runs (job, period, strategy, status) VALUES ('monthly-grade', ?, 'bulk', 'REQUESTED')", [period])
+  const blocker = await pool.getConnection()
+  t.teardown(() => blocker.release())
+  await blocker.query('BEGIN')
+  await blocker.query("INSERT INTO step_execution_log (run_id, step, chunk_no) SELECT id, 'grade', 0 FROM batch_runs")
+  return blocker
+}
+
+t.test('a planner whose plan fails retries it at once, not after its plan lease (an hour here)', { timeout: 60_000 }, async (t) => {
+  const { url, pool } = await testDatabase(t, 40)
+  const blocker = await planningBlocked(t, pool)
+  const { membership } = await member(t, url)
+  // Its own pool, as a worker process has: a 1 s lock wait makes the blocked plan fail once.
+  const workerPool = createPool({ url, role: 'batch', connectionLimit: 4, lockWaitTimeoutSec: 1 })
+  t.teardown(() => workerPool.end())
+  let failed!: () => void
+  const planFailed = new Promise<void>((resolve) => (failed = resolve))
+  const log = { info: () => undefined, warn: () => failed() }
+  const report = runWorker({ pool: workerPool, membership, period, strategy: 'bulk', settings: { ...settings, planLeaseMs: 3_600_000 }, log })
+  await planFailed
+  await blocker.query('ROLLBACK')
+  t.match(await report, { status: 'COMPLETED', planned: true })
+  await audit(t, pool)
+})
+
+t.test('a planner renews its plan lease while it plans', { timeout: 60_000 }, async (t) => {
+  const { url, pool } = await testDatabase(t, 40)
+  const blocker = await planningBlocked(t, pool)
+  const { membership } = await member(t, url)
+  const workerPool = createPool({ url, role: 'batch', connectionLimit: 4 })
+  t.teardown(() => workerPool.end())
+  const report = runWorker({ pool: workerPool, membership, period, strategy: 'bulk', settings: { ...settings, planLeaseMs: 600 } })
+  const leaseUntil = async () => (await pool.query<RowDataPacket[]>("SELECT status, plan_lease_until FROM batch_runs"))[0][0] as { status: string; plan_lease_until: Date | null }
+  let first: Date | null = null
+  for (;;) {
+    const { status, plan_lease_until: until } = await leaseUntil()
+    if (status === 'PLANNING' && until && !first) first = until
+    // Two lease lengths past the first: only a renewal can push it there while the plan is blocked.
+    if (first && until && until.getTime() >= first.getTime() + 1_200) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.pass('the lease moved on while the plan was blocked') // the loop above is the check; the tap timeout fails it
+  await blocker.query('ROLLBACK')
+  t.match(await report, { status: 'COMPLETED', planned: true })
+})
