@@ -77,7 +77,7 @@ interface EventChapter {
 try {
   step('starting the local stack (MariaDB, migrate job, 2 replicas per API, 2 batch-worker daemons, nginx)')
   stack = await startStack({ batchWorkers: 2, env: restartStackEnv, onProgress: (line) => step(`  ${line}`) })
-  const pool = createPool({ url: stack.databaseUrl, role: 'api' })
+  const pool = createPool({ url: stack.databaseUrl, role: 'tool' })
   await seed(stack)
   await showReplicas(stack, pool)
   const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })

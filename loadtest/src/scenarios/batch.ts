@@ -117,7 +117,7 @@ export async function seededDatabase(baseUrl: string, name: string, users: numbe
   await dropDatabase(url).catch(() => undefined)
   await migrateDatabase(url)
   const seeded = await seedData({ url, users, orders, period, seed: 1, reset: true })
-  return { url, pool: createPool({ url, role: 'api', connectionLimit: 2 }), seedSeconds: seeded.seconds }
+  return { url, pool: createPool({ url, role: 'tool', connectionLimit: 2 }), seedSeconds: seeded.seconds }
 }
 
 export async function benchBatch(options: BatchBenchOptions): Promise<string> {

@@ -57,7 +57,7 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   const url = withDatabase(options.baseUrl, 'bench_event')
   await dropDatabase(url).catch(() => undefined)
   await migrateDatabase(url)
-  const pool = createPool({ url, role: 'api', connectionLimit: 2 })
+  const pool = createPool({ url, role: 'tool', connectionLimit: 2 })
   const machine = await machineInfo(pool)
   const admin = `Bearer ${signToken(localAuthSecret(), { userId: 1, role: 'admin' })}`
   const floods: Flood[] = []

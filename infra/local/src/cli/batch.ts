@@ -81,7 +81,7 @@ try {
   await ensureDatabaseServer()
   const url = databaseUrl()
   await migrateDatabase(url)
-  const pool = createPool({ url, role: 'api' })
+  const pool = createPool({ url, role: 'tool' })
   if (flags.status) {
     printStatus(await readRunStatus(pool, { period: flags.period }), flags.period)
     await pool.end()
