@@ -61,6 +61,29 @@ export interface WorkerReport {
 
 const maxConsecutiveFailures = 30
 
+/** `pool` whose connections call `onProgress` each time one of their statements completes. */
+function withProgress(pool: Pool, onProgress: () => void): Pool {
+  const tracked = <T>(result: Promise<T>) => result.then((value) => (onProgress(), value))
+  const statements = (target: object, name: string | symbol, value: unknown) =>
+    (name === 'query' || name === 'execute') && typeof value === 'function' ? (...args: unknown[]) => tracked((value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) : undefined
+  return new Proxy(pool, {
+    get(target, key, receiver) {
+      const direct = statements(target, key, Reflect.get(target, key, receiver))
+      if (direct) return direct
+      if (key !== 'getConnection') return Reflect.get(target, key, receiver)
+      return async () => {
+        const conn = await target.getConnection()
+        return new Proxy(conn, {
+          get(inner, name, innerReceiver) {
+            const value = Reflect.get(inner, name, innerReceiver)
+            return statements(inner, name, value) ?? (typeof value === 'function' ? value.bind(inner) : value)
+          },
+        })
+      }
+    },
+  })
+}
+
 /**
  * One batch worker's part of a monthly run (DESIGN §6.2), with no coordinator: any number of
  * these, started at any time, converge on one plan and finish it exactly once. Resolves with
@@ -110,12 +133,17 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
       }
       if (claim.epoch > 1) metrics.leaseTakeovers.inc()
       const chunk: ChunkOwnership = { runId: run.id, step: gradeStep, chunkNo, owner: me, epoch: claim.epoch }
+      // The lease is renewed only while the chunk's own statements complete: one that hangs (a
+      // lost host's locks, a black-holed connection) lets the lease lapse, and another worker
+      // takes the chunk over instead of waiting on this one (its late commit is fenced out).
+      let progressAt = performance.now()
+      const chunkPool = withProgress(pool, () => (progressAt = performance.now()))
       const renewal = setInterval(() => {
-        renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
+        if (performance.now() - progressAt < settings.leaseMs) renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
       }, Math.max(50, Math.floor(settings.leaseMs / 3)))
       try {
         await opts.hooks?.afterClaim?.(chunk)
-        const outcome = await processChunk(run.strategy, { pool, chunk, range: periodRange, policy: settings.policy, leaseMs: settings.leaseMs, beforeCommit: opts.hooks?.beforeCommit })
+        const outcome = await processChunk(run.strategy, { pool: chunkPool, chunk, range: periodRange, policy: settings.policy, leaseMs: settings.leaseMs, beforeCommit: opts.hooks?.beforeCommit })
         if (!outcome.committed) {
           metrics.fencingRejections.inc()
           report.fencingRejections += 1

@@ -230,3 +230,23 @@ t.test('a planner renews its plan lease while it plans', { timeout: 60_000 }, as
   await blocker.query('ROLLBACK')
   t.match(await report, { status: 'COMPLETED', planned: true })
 })
+
+t.test('a chunk whose statement makes no progress lets its lease lapse, so another worker can take it over', { timeout: 60_000 }, async (t) => {
+  const { url, pool } = await testDatabase(t, 10)
+  const coupon = await giveOldCoupon(pool, 4) // 4 is a VIP target: the chunk revokes this coupon
+  const blocker = await pool.getConnection()
+  t.teardown(() => blocker.release())
+  await blocker.query('BEGIN')
+  await blocker.query('SELECT id FROM coupons WHERE id = ? FOR UPDATE', [coupon])
+  const report = worker(t, url)
+  const chunk = async () => (await pool.query<RowDataPacket[]>("SELECT status, lease_until < NOW(6) AS lapsed FROM step_execution_log"))[0][0]
+  // The chunk is claimed and its revoke waits on our lock (30 s lock wait, 2 s lease):
+  // renewing the lease from another connection would keep anyone else from taking it over.
+  for (let row = await chunk(); !(row?.status === 'CLAIMED' && Number(row.lapsed) === 1); row = await chunk()) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.pass('the lease lapsed while the chunk was stuck') // the loop is the check; the tap timeout fails it
+  await blocker.query('ROLLBACK')
+  t.match(await report, { status: 'COMPLETED' })
+  await audit(t, pool)
+})
