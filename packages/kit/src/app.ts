@@ -7,6 +7,7 @@ import { kitErrors } from './errors.ts'
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import dbPlugin from './plugins/db.ts'
 import membershipPlugin from './plugins/membership.ts'
+import clockPlugin from './plugins/clock.ts'
 import authPlugin from './plugins/auth.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import healthPlugin from './plugins/health.ts'
@@ -30,7 +31,7 @@ export interface ServiceAppOptions {
 
 /**
  * The common base of every service: logging with request ids, errors, metrics, the API pool,
- * cluster membership, auth and health. A service's `buildApp` adds its routes to it.
+ * cluster membership, the database clock, auth and health. A service's `buildApp` adds its routes to it.
  */
 export async function createServiceApp({ service, config, logger, maxEventLoopDelayMs = 1_000 }: ServiceAppOptions) {
   const app = Fastify({
@@ -65,6 +66,7 @@ export async function createServiceApp({ service, config, logger, maxEventLoopDe
   })
   await app.register(dbPlugin, { config })
   await app.register(membershipPlugin, { config, service })
+  await app.register(clockPlugin, { config })
   await app.register(authPlugin, { secret: config.AUTH_SECRET })
   await app.register(healthPlugin, { service })
 

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { Value } from 'typebox/value'
+import { clockConfigProperties } from './plugins/clock.ts'
 
 /** Settings every service shares; each service adds its own with `serviceConfig(...)`. */
 export const baseConfigProperties = {
@@ -30,6 +31,14 @@ export const baseConfigProperties = {
   /** Off only to measure what the guard buys (benchmarks): every user is then treated as idle. */
   BATCH_GUARD_ENABLED: Type.Boolean({ default: true }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /**
+   * On SIGTERM a listening replica first keeps serving this long (at most half the grace), every
+   * answer with `Connection: close`: longer than the load balancer keeps an idle upstream
+   * connection (nginx here: 4 s), so nginx closes every kept-alive connection itself and never
+   * sends a request on one the replica is closing (a POST it has sent is never retried: a 502).
+   */
+  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
+  ...clockConfigProperties,
 }
 
 export const baseConfigSchema = Type.Object(baseConfigProperties)

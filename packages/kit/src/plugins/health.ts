@@ -9,7 +9,7 @@ const healthSchema = Type.Object({
   instanceId: Type.String(),
 })
 
-/** Liveness (the process answers) and readiness (database reachable and registered). */
+/** Liveness (the process answers) and readiness (database reachable, registered, clock within its bound). */
 export default fp<{ service: string }>(
   async (parent, { service }) => {
     const app = parent.withTypeProvider<TypeBoxTypeProvider>()
@@ -19,6 +19,8 @@ export default fp<{ service: string }>(
 
     app.get('/ready', { schema: { response: { 200: healthSchema, 503: errorSchema } } }, async (_request, reply) => {
       if (!app.membership.isRegistered()) return reply.code(503).send({ code: 'NOT_READY', message: 'not registered in the cluster yet' })
+      const clockProblem = app.clock.untrusted()
+      if (clockProblem) return reply.code(503).send({ code: 'NOT_READY', message: clockProblem })
       try {
         await app.pool.query('SELECT 1')
       } catch {
@@ -27,5 +29,5 @@ export default fp<{ service: string }>(
       return ok()
     })
   },
-  { name: 'health', dependencies: ['db', 'membership'] },
+  { name: 'health', dependencies: ['db', 'membership', 'clock'] },
 )

@@ -1,0 +1,154 @@
+import fp from 'fastify-plugin'
+import { Type } from 'typebox'
+import { Gauge } from 'prom-client'
+import type { RowDataPacket } from '@commerce/db'
+import type { BaseConfig } from '../config.ts'
+
+/** The clock plugin's settings, part of every service's config (config.ts spreads them in). */
+export const clockConfigProperties = {
+  /** `/ready` fails while this replica's clock is further than this from the database's. */
+  CLOCK_MAX_OFFSET_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 500 }),
+  /** How often the offset to the database clock is measured again. */
+  CLOCK_SYNC_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 10_000 }),
+  /** Round trips per measurement; the one with the shortest round trip is kept. */
+  CLOCK_SYNC_SAMPLES: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+}
+
+/** One measurement: database time minus local time, and the round trip it was read within. */
+export interface ClockSample {
+  offsetMs: number
+  roundTripMs: number
+}
+
+/**
+ * NTP's estimate: read the database clock between two local readings and assume it was read
+ * half-way, so the error is at most half the round trip; of `samples` tries the shortest round
+ * trip (least queueing) wins. Rejects only when no try succeeded.
+ */
+export async function measureOffset(dbNowMs: () => Promise<number>, localMs: () => number, samples: number): Promise<ClockSample> {
+  let best: ClockSample | undefined
+  let failure: unknown
+  for (let i = 0; i < samples; i += 1) {
+    try {
+      const t0 = localMs()
+      const db = await dbNowMs()
+      const t1 = localMs()
+      if (!best || t1 - t0 < best.roundTripMs) best = { offsetMs: db - (t0 + t1) / 2, roundTripMs: t1 - t0 }
+    } catch (error) {
+      failure = error
+    }
+  }
+  if (!best) throw failure
+  return best
+}
+
+/**
+ * This replica's view of the database clock: the local monotonic clock plus the last measured
+ * offset. Readings never go backwards: when a new measurement lowers the offset, time stands
+ * still until the local clock catches up (ties within a replica keep its sequence order).
+ */
+export function createDbClock({
+  dbNowMs,
+  localMs = () => performance.timeOrigin + performance.now(),
+  samples,
+  maxOffsetMs,
+}: {
+  /** The database's current time in ms since the epoch (µs in the fraction). */
+  dbNowMs: () => Promise<number>
+  /** Local wall time from a monotonic source: never stepped by NTP or an operator. */
+  localMs?: () => number
+  samples: number
+  maxOffsetMs: number
+}) {
+  let sample: ClockSample | undefined
+  let last = -Infinity
+  const nowMs = (): number => {
+    last = Math.max(last, localMs() + (sample?.offsetMs ?? 0))
+    return last
+  }
+  return {
+    async sync(): Promise<ClockSample> {
+      const measured = await measureOffset(dbNowMs, localMs, samples)
+      // Readings before the first measurement were uncorrected: the first offset is not held back by them.
+      if (!sample) last = -Infinity
+      sample = measured
+      return sample
+    },
+    /** The last successful measurement, if any. */
+    sample: () => sample,
+    /** Now on the database's clock, in ms since the epoch (uncorrected until measured). */
+    nowMs,
+    nowMicros: (): number => Math.round(nowMs() * 1000),
+    /** Why this clock is not to be trusted, or undefined when it is. */
+    untrusted(): string | undefined {
+      if (!sample) return 'clock offset to the database not measured yet'
+      if (Math.abs(sample.offsetMs) > maxOffsetMs) return `clock is ${Math.round(sample.offsetMs)} ms off the database's (bound ${maxOffsetMs} ms)`
+      return undefined
+    },
+  }
+}
+
+export type DbClock = ReturnType<typeof createDbClock>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    clock: DbClock
+  }
+}
+
+/**
+ * Measures this replica's offset to the database clock when the app is ready and every
+ * CLOCK_SYNC_MS after; exports it as clock_offset_seconds / clock_round_trip_seconds, and the
+ * health plugin refuses readiness while it is unmeasured or beyond CLOCK_MAX_OFFSET_MS.
+ */
+export default fp<{ config: BaseConfig }>(
+  async (app, { config }) => {
+    const clock = createDbClock({
+      dbNowMs: async () => {
+        const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(NOW(6)) AS now')
+        return Number(row?.now) * 1000
+      },
+      samples: config.CLOCK_SYNC_SAMPLES,
+      maxOffsetMs: config.CLOCK_MAX_OFFSET_MS,
+    })
+    app.decorate('clock', clock)
+    new Gauge({
+      name: 'clock_offset_seconds',
+      help: 'Database clock minus this replica clock, as last measured (added to local time for stamps and decisions)',
+      registers: [app.metrics.registry],
+      collect() {
+        const sample = clock.sample()
+        if (sample) this.set(sample.offsetMs / 1000)
+      },
+    })
+    new Gauge({
+      name: 'clock_round_trip_seconds',
+      help: 'Round trip of the kept clock sample: twice the bound of the offset error',
+      registers: [app.metrics.registry],
+      collect() {
+        const sample = clock.sample()
+        if (sample) this.set(sample.roundTripMs / 1000)
+      },
+    })
+
+    let timer: NodeJS.Timeout | undefined
+    let running: Promise<void> | undefined
+    let stopped = false
+    const sync = (): Promise<void> =>
+      (running = clock.sync().then(
+        () => undefined,
+        (error: unknown) => app.log.warn({ err: error }, 'clock offset not measured; keeping the last one'),
+      )).then(() => {
+        if (!stopped) timer = setTimeout(sync, config.CLOCK_SYNC_MS)
+      })
+    // The first measurement is taken before the server listens, so stamps are corrected from the first request.
+    app.addHook('onReady', sync)
+    // preClose: a measurement in flight finishes while the pool is still open.
+    app.addHook('preClose', async () => {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    })
+  },
+  { name: 'clock', dependencies: ['db', 'metrics'] },
+)
