@@ -8,9 +8,19 @@ import type { BaseConfig } from './config.ts'
  * close pools) within the grace period.
  */
 export async function startServer(app: FastifyInstance, config: BaseConfig): Promise<void> {
+  let draining = false
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('connection', 'close')
+  })
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
+    // Drain (see SHUTDOWN_DRAIN_MS): still listening and serving, each connection closed after its
+    // next answer, until the load balancer holds no idle connection to this replica any more.
+    if (!err && app.server.listening) {
+      draining = true
+      await new Promise((resolve) => setTimeout(resolve, Math.min(config.SHUTDOWN_DRAIN_MS, config.SHUTDOWN_GRACE_MS / 2)))
+    }
     await app.close()
   })
   try {
