@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
-# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB, nginx
-# and chromium from Debian's packages when their binaries are missing. Safe to run every time.
+# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB, nginx,
+# chromium and faketime from Debian's packages when their binaries are missing. Safe to run every time.
 # Arguments name further Debian packages whose command of the same name is needed (`npm test --
 # --at …` asks for faketime), installed only when missing.
 set -eu
@@ -23,6 +23,8 @@ missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
 # The load-test report's screenshot test renders report.html in headless chromium.
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+# event-apply's clock test runs one replica on a shifted clock (libfaketime).
+command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
 if [ -z "${DATABASE_URL:-}" ]; then
   command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
   command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"

@@ -1,10 +1,9 @@
-/**
- * Arrival stamps in microseconds since the epoch: the wall clock at process start plus a
- * monotonic offset, so stamps never go backwards within a replica (NTP steps cannot reorder
- * its arrivals). Across replicas, ordering relies on synchronised host clocks, as any
- * "first to arrive at the server" rule must; (replica_id, replica_seq) breaks exact ties.
+/*
+ * Arrival stamps and open/close decisions read the replica's database clock (the kit's `clock`
+ * plugin: the local monotonic clock plus its measured offset to MariaDB's NOW(6)), so a replica
+ * whose host clock is off cannot move its applicants up or down the draw's order;
+ * (replica_id, replica_seq) breaks exact ties.
  */
-export const arrivalMicros = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000)
 
 /** µs since the epoch → `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) for a DATETIME(6) column. */
 export function datetime6(micros: number): string {

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { arrivalMicros } from './clock.ts'
+import { kitErrors, type DbClock } from '@commerce/kit'
 import type { Config } from './config.ts'
 import type { EventDirectory } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
@@ -23,7 +23,22 @@ function createApplyMetrics(registry: Registry) {
  * The apply path (DESIGN §6.6): stamp on arrival, check the event from memory, then either the
  * group commit (default) or the seed's lock-based transaction (baseline for the benchmark).
  */
-export function createApplicationDesk({ repo, directory, config, replicaId, registry }: { repo: EventRepository; directory: EventDirectory; config: Config; replicaId: string; registry: Registry }) {
+export function createApplicationDesk({
+  repo,
+  directory,
+  config,
+  replicaId,
+  registry,
+  clock,
+}: {
+  repo: EventRepository
+  directory: EventDirectory
+  config: Config
+  replicaId: string
+  registry: Registry
+  /** The database's time as this replica measures it: arrival stamps and the open/close checks. */
+  clock: Pick<DbClock, 'nowMicros' | 'sample'>
+}) {
   const metrics = createApplyMetrics(registry)
   const groupCommit = createGroupCommit(
     repo,
@@ -73,9 +88,11 @@ export function createApplicationDesk({ repo, directory, config, replicaId, regi
     /** Records one application; resolves only once it is committed, or throws the reason it is not. */
     async apply(eventId: number, name: string, phone: string) {
       // The arrival stamp and the replica's sequence are taken first, before any await.
-      const receivedAtMicros = arrivalMicros()
+      const receivedAtMicros = clock.nowMicros()
       replicaSeq += 1
       try {
+        // Uncorrected, the host clock would decide this applicant's place in the draw.
+        if (!clock.sample()) throw kitErrors.UNAVAILABLE('this replica has not measured its clock against the database yet')
         const application = await decide(eventId, name, phone, receivedAtMicros, replicaSeq)
         metrics.applications.inc({ outcome: 'accepted' })
         return application

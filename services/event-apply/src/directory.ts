@@ -23,6 +23,7 @@ export function createEventDirectory({
   log,
   missing = {},
   clock = () => performance.now(),
+  wallClock,
 }: {
   repo: EventRepository
   refreshMs: number
@@ -30,6 +31,8 @@ export function createEventDirectory({
   missing?: { limit?: number; ttlMs?: number }
   /** Monotonic milliseconds, for the misses' expiry. */
   clock?: () => number
+  /** Milliseconds since the epoch on the database's clock, for which events are open. */
+  wallClock: () => number
 }) {
   const { limit: missingLimit = 10_000, ttlMs: missingTtlMs = refreshMs } = missing
   const known = new Map<number, EventState>()
@@ -64,7 +67,7 @@ export function createEventDirectory({
     const events = await repo.findEvents(ids)
     const found = new Set(events.map((e) => e.id))
     for (const id of ids) if (!found.has(id)) known.delete(id)
-    const now = Date.now()
+    const now = wallClock()
     for (const event of events) {
       const state = known.get(event.id) ?? { event, committed: 0 }
       state.event = event

@@ -8,7 +8,7 @@ import { createEventRepository } from '../events.ts'
 
 function createEventApply(app: FastifyInstance, config: Config) {
   const repo = createEventRepository(app.pool)
-  const directory = createEventDirectory({ repo, refreshMs: config.EVENT_REFRESH_MS, log: app.log })
+  const directory = createEventDirectory({ repo, refreshMs: config.EVENT_REFRESH_MS, log: app.log, wallClock: app.clock.nowMs })
   new Gauge({
     name: 'event_apply_directory_entries',
     help: 'Events this replica keeps in memory (known) and unknown ids it remembers as missing (bounded)',
@@ -18,7 +18,7 @@ function createEventApply(app: FastifyInstance, config: Config) {
       for (const [kind, n] of Object.entries(directory.entries())) this.set({ kind }, n)
     },
   })
-  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry })
+  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry, clock: app.clock })
   return { repo, directory, desk }
 }
 
@@ -42,5 +42,5 @@ export default fp<{ config: Config }>(
       await eventApply.desk.drain()
     })
   },
-  { name: 'event-apply', dependencies: ['db', 'membership', 'metrics'] },
+  { name: 'event-apply', dependencies: ['db', 'membership', 'metrics', 'clock'] },
 )
