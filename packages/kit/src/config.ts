@@ -38,13 +38,6 @@ export const baseConfigProperties = {
    * sends a request on one the replica is closing (a POST it has sent is never retried: a 502).
    */
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
-  /**
-   * On SIGTERM a listening replica first keeps serving this long (at most half the grace), every
-   * answer with `Connection: close`: longer than the load balancer keeps an idle upstream
-   * connection (nginx here: 4 s), so nginx closes every kept-alive connection itself and never
-   * sends a request on one the replica is closing (a POST it has sent is never retried: a 502).
-   */
-  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
   ...clockConfigProperties,
 }
 
