@@ -78,9 +78,53 @@ const hugeNumbers = ['1e400', '-1e400', '123456789012345678901234567890', '90071
 /** Percent-encodings that are not valid UTF-8 or not valid at all, for path segments and queries. */
 const rawUrlBits = ['%', '%zz', '%E0%A4%A', '%C0%AF', '%FF%FE', '%00', '%2e%2e%2f', '..', '%252e', '%ED%A0%80', ';', '%0d%0aSet-Cookie:x=1'] as const
 
+const pad = (n: number, width: number) => String(n).padStart(width, '0')
+
+/**
+ * Date-time text at and past every edge: years the database cannot store (DATETIME(6) holds
+ * 1000–9999) or that RFC 3339 cannot write (expanded `+275760`), offsets at and past ±14:00 or
+ * missing, leap seconds, days a month does not have (Feb 29 of a common year), 0 to 12 fraction
+ * digits, other separators, blanks; and periods (`YYYY-MM`) at the same years.
+ */
+const dateTimeEdge: fc.Arbitrary<string> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0999-12-31T23:59:59Z', '+275760-09-13T00:00:00Z', '-271821-04-20T00:00:00Z', '+010000-01-01T00:00:00Z',
+      '9999-12-31T23:59:59.9999999+14:00', '9999-12-31T23:59:59.999999-12:00', '9999-12-31T23:59:59Z', '1000-01-01T00:00:00+14:00', '1969-12-31T23:59:59.999999Z',
+      '1970-01-01T00:00:00+14:00', '2030-06-30T23:59:60Z', '2023-02-29T00:00:00Z', '2024-02-29T00:00:00Z', '2030-01-01', '2030-01-01T04:00', '2030-01-01 04:00:00Z',
+      '2030-01-01t04:00:00z', '20300101T040000Z', '2030-01-01T04:00:00+0900', '2030-01-01T04:00:00+09', '2030-01-01T04:00:00', '2030-01-01T24:00:00Z',
+      '2030-13-01T00:00:00Z', '2030-00-10T00:00:00Z', ' 2030-01-01T04:00:00Z', '2030-01-01T04:00:00Z ', '\t', ' ', '',
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({
+        year: fc.oneof(fc.constantFrom(0, 1, 99, 999, 1000, 1969, 1970, 2038, 9998, 9999), fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 10_000, max: 275_761 })),
+        month: fc.integer({ min: 0, max: 13 }),
+        day: fc.constantFrom(0, 1, 28, 29, 30, 31, 32),
+        time: fc.constantFrom('00:00:00', '12:00:00', '23:59:59', '23:59:60', '24:00:00', '12:60:00'),
+        fraction: fc.integer({ min: 0, max: 12 }).map((digits) => (digits === 0 ? '' : `.${'9'.repeat(digits)}`)),
+        offset: fc.constantFrom('Z', '', '+00:00', '-00:00', '+14:00', '-12:00', '+14:01', '-14:00', '+24:00', '+09:30'),
+      })
+      .map(({ year, month, day, time, fraction, offset }) => `${year > 9999 ? `+${pad(year, 6)}` : pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${time}${fraction}${offset}`),
+  },
+  { weight: 1, arbitrary: fc.constantFrom('0000-01', '0001-01', '0999-12', '1969-12', '1970-01', '9999-12', '10000-01', '2026-00', '2026-13', '-2026-10', '+2026-10') },
+)
+
+/** Numbers at the edges of the integer types a route or a column may use, and decimals where integers belong. */
+const boundaryNumbers = [0, -0, -1, 1, 0.5, 1.5, -1.5, 99.99, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, -(2 ** 53 - 1), 1e21, Number.EPSILON, Number.MIN_VALUE] as const
+/** The same as text (path segments, queries), with what JSON numbers cannot carry exactly. */
+const boundaryNumberTexts = [...boundaryNumbers.map(String), '-0', '2147483647', '2147483648', '4294967296', '9007199254740993', '-9007199254740993', '1e21', '1.0', '1.', '.5', '0x7fffffff'] as const
+const numberEdge = fc.constantFrom(...boundaryNumbers)
+const numberTextEdge = fc.constantFrom(...boundaryNumberTexts)
+
 const hostileString = fc.oneof(
   fc.constantFrom(...sqlInjections),
   fc.constantFrom(...oddStrings),
+  dateTimeEdge,
+  numberTextEdge,
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
@@ -94,9 +138,13 @@ const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.double(),
   fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
-  fc.constantFrom(0, -1, 1.5, 2 ** 53, -(2 ** 63), 1e21, Number.MAX_VALUE, true, false, null, [], {}),
+  fc.constantFrom(...boundaryNumbers, -(2 ** 63), Number.MAX_VALUE, true, false, null, [], {}),
   fc.dictionary(fc.oneof(protoKey, fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
 )
+
+/** A value at the edges of the kind of `valid`: a string as date-time text mostly, a number at an integer boundary. */
+const edgeOf = (valid: unknown): fc.Arbitrary<unknown> =>
+  typeof valid === 'number' ? fc.oneof({ weight: 3, arbitrary: numberEdge }, { weight: 1, arbitrary: numberTextEdge }) : fc.oneof({ weight: 3, arbitrary: dateTimeEdge }, { weight: 1, arbitrary: numberTextEdge }, { weight: 1, arbitrary: numberEdge })
 
 /** JSON text a serializer would never write: what a hostile client sends as the body. */
 function rawBody(valid: Record<string, unknown>): fc.Arbitrary<string | Buffer> {
@@ -130,14 +178,18 @@ function mutatedBody(valid: Record<string, unknown>): fc.Arbitrary<string> {
   const extra = fc.tuple(fc.oneof(protoKey, fc.string({ maxLength: 10 })), hostileJson).map(([key, value]) => JSON.stringify({ ...valid, [key]: value }))
   // The route's own fields as hostile strings: SQL text must be stored verbatim or refused.
   const injected = fields.length ? fc.tuple(fc.constantFrom(...fields), fc.constantFrom(...sqlInjections)).map(([field, value]) => JSON.stringify({ ...valid, [field]: value })) : extra
-  return fc.oneof(replaced, removed, extra, injected, hostileJson.map((value) => JSON.stringify(value) ?? 'null'))
+  // Each field at the edges of its kind or left valid, so the valid ones pass and an edge reaches the code behind validation.
+  const edged = fields.length
+    ? fc.record(Object.fromEntries(Object.entries(valid).map(([field, value]) => [field, fc.oneof(fc.constant(value), edgeOf(value))]))).map((body) => JSON.stringify(body))
+    : extra
+  return fc.oneof(replaced, removed, extra, injected, { weight: 3, arbitrary: edged }, hostileJson.map((value) => JSON.stringify(value) ?? 'null'))
 }
 
 const pathValue = (valid: readonly string[]) =>
   fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...valid) },
     { weight: 3, arbitrary: hostileString.map((value) => encodeURIComponent(value.replace(/[\ud800-\udfff]/g, ''))) },
-    { weight: 1, arbitrary: fc.constantFrom(...hugeNumbers, ...rawUrlBits) },
+    { weight: 1, arbitrary: fc.constantFrom(...hugeNumbers, ...rawUrlBits, ...boundaryNumberTexts) },
   )
 
 function queryString(valid: Record<string, string>): fc.Arbitrary<string> {
@@ -145,11 +197,18 @@ function queryString(valid: Record<string, string>): fc.Arbitrary<string> {
   const encode = (text: string) => encodeURIComponent(text.replace(/[\ud800-\udfff]/g, ''))
   const pair = fc.tuple(
     fc.oneof(fc.constantFrom(...names, ...(names.length ? [] : ['q'])), protoKey, fc.constantFrom(...names.map((name) => `${name}[]`), 'a[b]', ''), fc.string({ maxLength: 8 })),
-    fc.oneof(fc.constantFrom(...Object.values(valid), 'x'), hostileString, fc.constantFrom(...hugeNumbers)),
+    fc.oneof(fc.constantFrom(...Object.values(valid), 'x'), hostileString, fc.constantFrom(...hugeNumbers), dateTimeEdge, numberTextEdge),
   ).map(([name, value]) => `${encode(name)}=${encode(value)}`)
   const validPairs = Object.entries(valid).map(([name, value]) => `${name}=${encode(value)}`)
+  // One valid parameter at the edges of its kind, the others left valid.
+  const edged = names.length
+    ? fc.tuple(fc.constantFrom(...names), fc.oneof(dateTimeEdge, numberTextEdge)).map(([edgedName, value]) =>
+        Object.entries(valid).map(([name, validValue]) => `${name}=${encode(name === edgedName ? value : validValue)}`).join('&'),
+      )
+    : fc.constant('')
   return fc.oneof(
     fc.constant(validPairs.join('&')),
+    { weight: 3, arbitrary: edged },
     fc.array(pair, { maxLength: 4 }).map((pairs) => [...validPairs, ...pairs].join('&')),
     fc.array(pair, { maxLength: 4 }).map((pairs) => pairs.join('&')),
     fc.constantFrom(...rawUrlBits).map((bit) => `${validPairs.join('&')}&${names[0] ?? 'q'}=${bit}`),

@@ -55,3 +55,40 @@ t.test('the same seed generates the same requests', async (t) => {
   t.same(seen[0], seen[1])
   t.equal(new Set(seen[0]).size > 10, true, 'and they vary')
 })
+
+t.test('the generators put date-time edges and boundary numbers in every field: body strings and numbers, queries, path segments', async (t) => {
+  const sent: { url: string; payload?: unknown }[] = []
+  const inject = (async (options: { url: string; payload?: unknown }) => (sent.push(options), { statusCode: 200, body: '' })) as never
+  await fuzzRoutes({ inject }, [{ method: 'POST', path: '/x/:id', params: { id: ['1'] }, query: { period: '2026-10' }, body: { at: '2030-01-01T04:00:00Z', n: 1 } }], { seed: 42, runs: 3000, authorizations: ['Bearer x'], attacks: ['Bearer y'], codes })
+  const bodies = sent.flatMap(({ payload }) => {
+    try {
+      const body = JSON.parse(String(payload)) as { at?: unknown; n?: unknown } | null
+      return body && typeof body === 'object' ? [body] : []
+    } catch {
+      return []
+    }
+  })
+  const ats = new Set(bodies.map((body) => body.at))
+  const ns = new Set(bodies.map((body) => body.n))
+  const decoded = (text: string) => {
+    try {
+      return decodeURIComponent(text)
+    } catch {
+      return text
+    }
+  }
+  const queries = sent.map(({ url }) => decoded(url.split('?')[1] ?? ''))
+  const paths = new Set(sent.map(({ url }) => url.split('?')[0]))
+  const someAt = (pattern: RegExp) => [...ats].some((at) => typeof at === 'string' && pattern.test(at))
+  const edges: [RegExp, string][] = [
+    [/^0000-/, 'year 0'], [/^0999-/, 'year 999'], [/^1969-/, 'year 1969'], [/^9999-12-31T23:59:59/, 'the last second of 9999'], [/^[+-]\d{6}-/, 'an expanded year'],
+    [/\+14:00$/, 'offset +14:00'], [/-12:00$/, 'offset -12:00'], [/Z$/, 'Z'], [/T\d\d:\d\d:\d\d(\.\d+)?$/, 'no offset'], [/T23:59:60/, 'a leap second'],
+    [/^(2023|2031)-02-29T/, 'Feb 29 of a common year'], [/:\d\dZ$|:\d\d[+-]/, 'no fraction'], [/\.\d{9,}/, '9+ fraction digits'], [/^$/, 'empty'], [/^\s+$/, 'whitespace'],
+  ]
+  for (const [pattern, what] of edges) t.ok(someAt(pattern), `body string: ${what}`)
+  for (const edge of [0, -1, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 1e21, 1.5]) t.ok(ns.has(edge), `body number: ${edge}`)
+  for (const edge of ['period=0000-01', 'period=1969-12', 'period=10000-01', 'period=9999-12-31T23:59:59.999999-12:00', 'period=2147483648']) {
+    t.ok(queries.some((query) => query.includes(edge)), `query: ${edge}`)
+  }
+  for (const edge of ['/x/2147483648', '/x/9007199254740993', '/x/-0', '/x/1.5']) t.ok(paths.has(edge), `path: ${edge}`)
+})
