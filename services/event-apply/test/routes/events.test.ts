@@ -25,6 +25,46 @@ t.test('POST /events: admin only, validated, 201 with the event', async (t) => {
   }
 })
 
+t.test('POST /events: an instant the database cannot store or the app cannot believe is 400 VALIDATION and stores nothing; the edges it can are kept', async (t) => {
+  const { app } = await startApp(t)
+  const post = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/events', payload, headers: admin })
+  // Each in a window that stays ordered, so only the instant itself can be refused.
+  const refused: [string, Record<string, string>][] = [
+    ['year 10000 in UTC (9999 at -12:00): past DATETIME(6)', { announceAt: '9999-12-31T23:59:59.999999-12:00' }],
+    ['expanded year', { closesAt: '+275760-09-13T00:00:00Z', announceAt: '+275760-09-13T00:00:00Z' }],
+    ['year 0', { opensAt: '0000-01-01T00:00:00Z' }],
+    ['year 1 (read back as 2001)', { opensAt: '0001-01-01T00:00:00Z' }],
+    ['year 999', { opensAt: '0999-12-31T23:59:59Z' }],
+    ['before 1970', { opensAt: '1969-12-31T23:59:59.999999Z' }],
+    ['year 9999', { announceAt: '9999-12-31T23:59:59Z' }],
+    ['7 fraction digits', { opensAt: '2030-01-01T04:00:00.1234567Z' }],
+    ['leap second', { announceAt: '2030-06-30T23:59:60Z' }],
+    ['Feb 29 of a common year', { announceAt: '2031-02-29T00:00:00Z' }],
+    ['hour 24', { announceAt: '2030-01-02T24:00:00Z' }],
+    ['no offset: a local time names no instant', { opensAt: '2030-01-01T04:00:00' }],
+    ['offset without a colon', { opensAt: '2030-01-01T04:00:00+0000' }],
+    ['offset past ±14:00', { opensAt: '2030-01-01T04:00:00-15:00' }],
+    ['lower-case separators', { opensAt: '2030-01-01t04:00:00z' }],
+    ['a space for T', { opensAt: '2030-01-01 04:00:00Z' }],
+    ['a date alone', { opensAt: '2030-01-01' }],
+    ['surrounding blanks', { opensAt: ' 2030-01-01T04:00:00Z' }],
+    ['blank', { opensAt: ' ' }],
+    ['empty', { opensAt: '' }],
+  ]
+  for (const [label, fields] of refused) {
+    const response = await post({ ...window, ...fields })
+    t.same([response.statusCode, response.json().code], [400, 'VALIDATION'], label)
+  }
+  const [[none]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM events')) as [RowDataPacket[], unknown]
+  t.equal(none?.n, 0, 'no refused instant reached the table')
+  const edges = { opensAt: '1970-01-01T00:00:00+14:00', closesAt: '2030-01-01T04:10:00.123456+09:00', announceAt: '9998-12-31T23:59:59.999-12:00' }
+  const created = await post({ ...window, ...edges })
+  t.equal(created.statusCode, 201, 'the first and last instants of the range, any offset')
+  const stored = { opensAt: '1969-12-31T10:00:00.000Z', closesAt: '2029-12-31T19:10:00.123Z', announceAt: '9999-01-01T11:59:59.999Z' }
+  t.match(created.json(), stored)
+  t.match((await app.inject(`/events/${created.json().id}`)).json(), stored, 'read back as the same instants')
+})
+
 t.test('an application is stamped, committed, and answered 201 with its id', async (t) => {
   const { app } = await startApp(t)
   const eventId = await createEvent(app)

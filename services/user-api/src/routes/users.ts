@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { errorSchema, idempotencyKeySchema, kitErrors } from '@commerce/kit'
+import { errorSchema, idempotencyKeySchema, kitErrors, periodSchema } from '@commerce/kit'
 import { grades, parsePeriod } from '@commerce/db'
 import { userErrors } from '../errors.ts'
 import { createUserRepository, type PlacedOrder } from '../users.ts'
@@ -110,7 +110,7 @@ export default async function userRoutes(parent: FastifyInstance) {
         security,
         params: userIdParams,
         querystring: Type.Object({
-          period: Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' }),
+          period: periodSchema,
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
         }),
         response: { 200: Type.Object({ orders: Type.Array(orderSchema), total: Type.Integer(), count: Type.Integer() }), ...errors },

@@ -110,6 +110,12 @@ t.test('bad input is a 4xx with a code, never a 5xx', async (t) => {
     ['GET', '/users/77', bearer(77), undefined, 404],
     ['GET', '/users/1/orders', bearer(1), undefined, 400],
     ['GET', '/users/1/orders?period=2026-13', bearer(1), undefined, 400],
+    // Periods the app has no month for: before 1970 (Date.UTC reads 0000–0099 as 1900–1999) or past 9999.
+    ['GET', '/users/1/orders?period=0000-01', bearer(1), undefined, 400],
+    ['GET', '/users/1/orders?period=0026-10', bearer(1), undefined, 400],
+    ['GET', '/users/1/orders?period=1969-12', bearer(1), undefined, 400],
+    ['GET', '/users/1/orders?period=10000-01', bearer(1), undefined, 400],
+    ['GET', '/users/1/orders?period=%2B2026-10', bearer(1), undefined, 400],
     ['GET', '/users/1/orders?period=2026-10&limit=0', bearer(1), undefined, 400],
     ['GET', '/users/1/orders?period=2026-10&limit=9999', bearer(1), undefined, 400],
     ['POST', '/users/1/orders', { ...bearer(1), ...json }, '{"amount":', 400],
@@ -127,6 +133,10 @@ t.test('bad input is a 4xx with a code, never a 5xx', async (t) => {
     const response = await app.inject({ method: method as 'GET' | 'POST', url, headers, payload })
     t.equal(response.statusCode, status, `${method} ${url} ${payload?.slice(0, 40) ?? ''}`)
     t.type(response.json().code, 'string')
+  }
+  for (const period of ['1970-01', '9999-12']) {
+    const response = await app.inject({ url: `/users/1/orders?period=${period}`, headers: bearer(1) })
+    t.same([response.statusCode, response.json().count], [200, 0], `the first and last periods are months like any (${period})`)
   }
 })
 
