@@ -1,5 +1,12 @@
 import { v7 as uuidv7 } from 'uuid'
-import { inTransaction, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+
+/** No RUNNING run targets this user in a chunk that is not DONE: the batch is not rewriting them. */
+const outsideBatch = (userId: string) => `NOT EXISTS (
+  SELECT 1 FROM batch_runs b
+  JOIN batch_targets t ON t.run_id = b.id AND t.user_id = ${userId}
+  JOIN step_execution_log s ON s.run_id = t.run_id AND s.chunk_no = t.chunk_no AND s.status <> 'DONE'
+  WHERE b.status = 'RUNNING')`
 
 export interface Redemption {
   redemptionId: string
@@ -128,16 +135,27 @@ export function createCouponRepository(pool: Pool) {
     async pendingUsers(rank: number, size: number, limit: number): Promise<number[]> {
       const [rows] = await pool.query<RowDataPacket[]>(
         `SELECT DISTINCT r.user_id FROM coupon_redemptions r
-         WHERE r.status = 'PENDING' AND MOD(r.user_id, ?) = ?
-           AND NOT EXISTS (
-             SELECT 1 FROM batch_runs b
-             JOIN batch_targets t ON t.run_id = b.id AND t.user_id = r.user_id
-             JOIN step_execution_log s ON s.run_id = t.run_id AND s.chunk_no = t.chunk_no AND s.status <> 'DONE'
-             WHERE b.status = 'RUNNING')
+         WHERE r.status = 'PENDING' AND MOD(r.user_id, ?) = ? AND ${outsideBatch('r.user_id')}
          LIMIT ?`,
         [size, rank, limit],
       )
       return rows.map((row) => row.user_id as number)
+    },
+
+    /**
+     * Inside the sweeper's apply transaction: of these users, the ones it may apply for now. Their
+     * rows are locked first (shared, SKIP LOCKED): a chunk writes `users` before it touches their
+     * coupons, so a user a chunk is writing is skipped, and a chunk that reaches one of ours waits
+     * for our commit. Then the batch tables are read again, after the lock (READ COMMITTED: a fresh
+     * read), so a run published since pendingUsers chose them is seen. Either the run is seen or
+     * its chunk comes after our commit: nothing is applied while the batch rewrites a user.
+     */
+    async lockUsersOutsideBatch(conn: PoolConnection, userIds: readonly number[]): Promise<number[]> {
+      if (userIds.length === 0) return []
+      const [locked] = await conn.query<RowDataPacket[]>('SELECT id FROM users WHERE id IN (?) LOCK IN SHARE MODE SKIP LOCKED', [userIds])
+      if (locked.length === 0) return []
+      const [free] = await conn.query<RowDataPacket[]>(`SELECT u.id FROM users u WHERE u.id IN (?) AND ${outsideBatch('u.id')}`, [locked.map((row) => row.id as number)])
+      return free.map((row) => row.id as number)
     },
   }
 }

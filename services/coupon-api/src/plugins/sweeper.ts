@@ -21,7 +21,8 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     if (rank < 0) return 0
     const users = await app.coupons.pendingUsers(rank, size, usersPerSweep)
     if (users.length === 0) return 0
-    const result = (await inTransaction(app.pool, (conn) => applyPendingRedemptions(conn, users, { skipLocked: true })))!
+    // The check that decides and the apply in one transaction (lockUsersOutsideBatch says why).
+    const result = (await inTransaction(app.pool, async (conn) => applyPendingRedemptions(conn, await app.coupons.lockUsersOutsideBatch(conn, users), { skipLocked: true })))!
     applied.inc({ outcome: 'redeemed' }, result.redeemed)
     applied.inc({ outcome: 'rejected' }, result.rejected)
     return result.redeemed + result.rejected

@@ -231,6 +231,50 @@ t.test('the sweeper decides from the batch tables, not from its replica\'s view:
   t.equal(await app.sweeper.sweep(), 1, 'applied once the chunk is DONE')
 })
 
+t.test('the sweeper checks again in its apply transaction: a run published between its choice of users and its apply is not missed', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1)
+  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [uuidToBytes(uuidv7()), uuidToBytes(id), 'deferred'])
+  // The racer, held at a known point: the run is published (and its chunk claimed) right after
+  // the sweeper chose its users, while no run was RUNNING, and before it applies anything.
+  const { pendingUsers } = app.coupons
+  t.teardown(() => void (app.coupons.pendingUsers = pendingUsers))
+  app.coupons.pendingUsers = async (...args) => {
+    const chosen = await pendingUsers(...args)
+    await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
+    await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
+    await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no, status) VALUES (1, 'grade', 0, 'CLAIMED')")
+    app.coupons.pendingUsers = pendingUsers
+    return chosen
+  }
+  t.equal(await app.sweeper.sweep(), 0, 'nothing applied: the user is in a chunk being rewritten now')
+  const [[row]] = await app.pool.query<RowDataPacket[]>("SELECT c.status AS coupon, r.status AS request FROM coupons c JOIN coupon_redemptions r ON r.coupon_id = c.id")
+  t.same(row, { coupon: 'ISSUED', request: 'PENDING' }, 'left for the chunk, which may revoke the coupon')
+  await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
+  t.equal(await app.sweeper.sweep(), 1, 'applied once the chunk is DONE')
+})
+
+t.test('the sweeper never applies a user a chunk transaction is writing: it takes the users row lock the chunk takes, skipping (not waiting on) a held one', async (t) => {
+  const { app, url } = await setup(t)
+  for (const userId of [1, 2]) {
+    await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(uuidv7()), uuidToBytes(await coupon(app, userId)), userId, `k-${userId}`])
+  }
+  // A chunk's transaction has graded user 1 (UPDATE users, as every strategy does before it
+  // revokes) and not committed; the run tables are left empty so only the lock can stop the sweeper.
+  const batch = createPool({ url, role: 'batch', connectionLimit: 1 })
+  t.teardown(() => batch.end())
+  const chunk = await batch.getConnection()
+  t.teardown(() => chunk.release())
+  await chunk.beginTransaction()
+  await chunk.query("UPDATE users SET grade = 'SILVER', grade_updated_at = NOW(6) WHERE id = 1")
+  t.equal(await app.sweeper.sweep(), 1, 'user 2 applied; user 1 skipped at once (a wait would end in a lock wait timeout)')
+  const statuses = async () => (await app.pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((r) => [r.user_id, r.status])
+  t.same(await statuses(), [[1, 'PENDING'], [2, 'REDEEMED']])
+  await chunk.commit()
+  t.equal(await app.sweeper.sweep(), 1, 'user 1 applied once the chunk committed')
+  t.same(await statuses(), [[1, 'REDEEMED'], [2, 'REDEEMED']])
+})
+
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
   const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
   const id = await coupon(app, 1)
