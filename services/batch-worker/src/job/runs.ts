@@ -20,7 +20,7 @@ export interface RunRow {
   chunkCount: number | null
   targetCount: number | null
   planner: string | null
-  /** Microseconds the publish delay still has to run on the DB clock (≤ 0: over). */
+  /** Microseconds the publish delay still has to run on the DB clock (≤ 0: over; null: not published yet). */
   publishWaitMicros: number | null
 }
 
@@ -123,8 +123,9 @@ export function createRunRepository(pool: Pool) {
 
     /**
      * Step 2b + 3: in one transaction, compute the targets with one set-based statement over the
-     * month's PAID orders, fix the chunk plan, and publish (RUNNING). Fenced on the planner: a
-     * planner that lost its lease rolls back. Returns the target count, or null when fenced out.
+     * month's PAID orders, fix the chunk plan, and publish (RUNNING, published_at still NULL: see
+     * markPublished). Fenced on the planner: a planner that lost its lease rolls back. Returns the
+     * target count, or null when fenced out.
      */
     async planAndPublish(run: { id: number; me: string; range: PeriodRange; chunkSize: number; policy: GradePolicy }): Promise<number | null> {
       const targets = targetsQuery(run.range, run.policy)
@@ -145,12 +146,22 @@ export function createRunRepository(pool: Pool) {
         const [published] = await conn.query<ResultSetHeader>(
           `UPDATE batch_runs
            SET status = IF(? = 0, 'COMPLETED', 'RUNNING'), chunk_size = ?, chunk_count = CEIL(? / ?), target_count = ?,
-               planned_at = NOW(6), published_at = NOW(6), finished_at = IF(? = 0, NOW(6), NULL)
+               planned_at = NOW(6), published_at = IF(? = 0, NOW(6), NULL), finished_at = IF(? = 0, NOW(6), NULL)
            WHERE id = ? AND status = 'PLANNING' AND planner = ?`,
-          [targetCount, run.chunkSize, targetCount, run.chunkSize, targetCount, targetCount, run.id, uuidToBytes(run.me)],
+          [targetCount, run.chunkSize, targetCount, run.chunkSize, targetCount, targetCount, targetCount, run.id, uuidToBytes(run.me)],
         )
         return published.affectedRows === 1 ? targetCount : null
       })
+    },
+
+    /**
+     * Step 3b: the publish delay starts here, after the plan's commit, on the DB clock. The API
+     * replicas see the targets only once they are committed, and a NOW(6) inside the plan is the
+     * start of its statement (a commit may come long after it). Any worker that finds the run
+     * RUNNING with published_at NULL sets it, so a planner dying right after its commit stalls nothing.
+     */
+    async markPublished(runId: number): Promise<void> {
+      await pool.query("UPDATE batch_runs SET published_at = NOW(6) WHERE id = ? AND status = 'RUNNING' AND published_at IS NULL", [runId])
     },
 
     /** What planning `range` would find, written nowhere: targets by (from, to) grade. */

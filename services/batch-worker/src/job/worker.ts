@@ -224,8 +224,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
         await sleep(settings.pollMs)
       }
     } else {
-      // RUNNING: no user row is touched before every API replica has seen the targets.
-      if ((run.publishWaitMicros ?? 0) > 0) await sleep(Math.ceil((run.publishWaitMicros ?? 0) / 1000))
+      // RUNNING: no user row is touched before every API replica has seen the targets, i.e. until
+      // the publish delay has passed since the committed publish (stamped first, then re-read).
+      if (run.publishWaitMicros === null) return runs.markPublished(run.id)
+      if (run.publishWaitMicros > 0) await sleep(Math.ceil(run.publishWaitMicros / 1000))
       await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(run, index)))
       const { open, nextExpiryMicros } = await runs.openChunks(run.id)
       if (open === 0) await runs.complete(run.id)
