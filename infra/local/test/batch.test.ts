@@ -10,7 +10,7 @@ import { startBatchWorker } from '../src/batch.ts'
 // in-process test cannot fake. The naive strategy keeps each chunk open long enough to be
 // caught mid-chunk; pass/fail never depends on when exactly the kill lands.
 const period = '2026-10'
-const env = { BATCH_CHUNK_SIZE: '40', BATCH_LEASE_MS: '1000', HEARTBEAT_MS: '200', BATCH_POLL_MS: '50', BATCH_PUBLISH_DELAY_MS: '100', LOG_LEVEL: 'warn' }
+const env = { BATCH_CHUNK_SIZE: '40', BATCH_LEASE_MS: '1000', HEARTBEAT_MS: '200', BATCH_POLL_MS: '50', BATCH_GUARD_REFRESH_MS: '50', BATCH_PUBLISH_DELAY_MS: '100', LOG_LEVEL: 'warn' }
 
 async function seeded(t: Test) {
   const url = await createTestDatabase(t)

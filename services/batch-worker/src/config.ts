@@ -15,7 +15,7 @@ export const configSchema = serviceConfig({
   BATCH_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
   BATCH_LEASE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   BATCH_PLAN_LEASE_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
-  /** Wait after publishing a run before touching users: ≥ 2 × the API guard refresh (250 ms). */
+  /** Wait after publishing a run before touching users: ≥ 2 × BATCH_GUARD_REFRESH_MS (checked at load), so every API replica's guard has refreshed since. */
   BATCH_PUBLISH_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 500 }),
   BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
   /** The daemon starts the monthly run on this day of the month at this time (business time zone). */
@@ -47,6 +47,12 @@ export function loadServiceConfig(env: Record<string, string | undefined> = proc
     new Intl.DateTimeFormat('en-US', { timeZone: config.BUSINESS_TIME_ZONE })
   } catch {
     throw new Error(`invalid configuration: BUSINESS_TIME_ZONE: unknown time zone "${config.BUSINESS_TIME_ZONE}"`)
+  }
+  // The API replicas refresh their guard views at BATCH_GUARD_REFRESH_MS (set alike on every service).
+  if (config.BATCH_PUBLISH_DELAY_MS < 2 * config.BATCH_GUARD_REFRESH_MS) {
+    throw new Error(
+      `invalid configuration: BATCH_PUBLISH_DELAY_MS (${config.BATCH_PUBLISH_DELAY_MS}) must be ≥ 2 × BATCH_GUARD_REFRESH_MS (${2 * config.BATCH_GUARD_REFRESH_MS}): an API replica may not have seen a run before its chunks start`,
+    )
   }
   if (!(config.GRADE_VIP_MIN > config.GRADE_GOLD_MIN && config.GRADE_GOLD_MIN > config.GRADE_SILVER_MIN)) {
     throw new Error('invalid configuration: GRADE_VIP_MIN > GRADE_GOLD_MIN > GRADE_SILVER_MIN must hold')

@@ -7,7 +7,7 @@ import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
 import { period, settings, testDatabase } from './job/fixtures.ts'
 
-const fast = { BATCH_DAEMON_POLL_MS: '20', BATCH_POLL_MS: '20', BATCH_PUBLISH_DELAY_MS: '30', BATCH_CHUNK_SIZE: '10' }
+const fast = { BATCH_DAEMON_POLL_MS: '20', BATCH_POLL_MS: '20', BATCH_GUARD_REFRESH_MS: '10', BATCH_PUBLISH_DELAY_MS: '30', BATCH_CHUNK_SIZE: '10' }
 
 /** The 2026-10 run fires at 2026-11-01 00:00 Asia/Seoul (2026-10-31 15:00 UTC); each test picks its instant from it. */
 const fireAt = Date.parse('2026-10-31T15:00:00Z')
