@@ -101,7 +101,8 @@ try {
   if (!ok) throw new Error(`a check failed: see the summary above and ${dir}`)
   await tearDown(0)
 } catch (error) {
-  console.error(`error: ${error instanceof Error ? error.message : String(error)}`)
+  // After Ctrl-C the chapters stop by throwing; the teardown already under way decides the exit.
+  if (!stopTraffic.signal.aborted) console.error(`error: ${error instanceof Error ? error.message : String(error)}`)
   await tearDown(1)
 }
 

@@ -89,6 +89,9 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   let reported = ''
   let status: RunStatus | null = null
   for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(20)) {
+    // Ctrl-C: the caller tears the stack down (its replicas drain for seconds, so the run goes
+    // on meanwhile); nothing more is killed or restarted here.
+    if (signal?.aborted) throw new Error('interrupted')
     status = await readRunStatus(pool, { id: runId })
     if (!status) continue
     const line = `${status.status.padEnd(9)} ${status.chunksDone}/${status.chunks ?? '?'} chunks done`
@@ -117,6 +120,8 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       joinedAt = sinceTraffic()
       step(`  a fresh batch-worker #${victimIndex} starts and joins the run (as a scaled-up replica would)`)
       joining = stack.restartReplica('batch-worker', victimIndex).then((replica) => step(`  batch-worker #${victimIndex} is back as …${replica.instanceId?.slice(-8)}`))
+      // Awaited after the loop; until then a failure (the stack stopping) must not crash the process.
+      joining.catch(() => undefined)
     }
   }
   await joining
