@@ -147,3 +147,26 @@ t.test('an unreachable database makes /ready 503, not a hang', async (t) => {
   t.equal(ready.statusCode, 503)
   t.equal(ready.json().code, 'NOT_READY')
 })
+
+t.test('under event-loop pressure the API routes shed (503 OVERLOADED) but liveness and metrics answer', async (t) => {
+  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t)), logger: false, maxEventLoopDelayMs: 1 })
+  app.get('/work', async () => ({ ok: true }))
+  await app.ready()
+  t.teardown(() => app.close())
+  const status = async (url: string) => (await app.inject(url)).statusCode
+  // Block the loop until the pressure sample sees it, then probe between two shed requests, so
+  // the pressure held while /health and /metrics were asked.
+  for (let tries = 0; ; tries++) {
+    const until = performance.now() + 100
+    while (performance.now() < until) {
+      // a busy loop: the event-loop delay that under-pressure measures
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const [before, health, metrics, after] = [await status('/work'), await status('/health'), await status('/metrics'), await status('/work')]
+    if (before === 503 && after === 503) {
+      t.same([health, metrics], [200, 200], 'liveness and metrics are not shed')
+      break
+    }
+    if (tries > 200) throw new Error('the event loop never looked delayed')
+  }
+})

@@ -3,6 +3,9 @@ import { Type } from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { errorSchema } from '../schemas.ts'
 
+/** A route's own pressure handler for `@fastify/under-pressure` that lets the request through. */
+export const notShed = (): undefined => undefined
+
 const healthSchema = Type.Object({
   status: Type.Literal('ok'),
   service: Type.String(),
@@ -15,7 +18,9 @@ export default fp<{ service: string }>(
     const app = parent.withTypeProvider<TypeBoxTypeProvider>()
     const ok = () => ({ status: 'ok' as const, service, instanceId: app.membership.id })
 
-    app.get('/health', { schema: { response: { 200: healthSchema } } }, async () => ok())
+    // Never shed (the pressure handler lets it through): a liveness probe answered 503 under load
+    // would have the orchestrator restart a replica exactly when it is busiest. /ready may shed.
+    app.get('/health', { schema: { response: { 200: healthSchema } }, config: { pressureHandler: notShed } }, async () => ok())
 
     app.get('/ready', { schema: { response: { 200: healthSchema, 503: errorSchema } } }, async (_request, reply) => {
       if (!app.membership.isRegistered()) return reply.code(503).send({ code: 'NOT_READY', message: 'not registered in the cluster yet' })

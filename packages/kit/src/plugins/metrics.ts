@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { notShed } from './health.ts'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export function createMetrics(service: string) {
@@ -41,7 +42,8 @@ export default fp<{ service: string }>(
         reply.elapsedTime / 1000,
       )
     })
-    app.get('/metrics', async (_request, reply) => {
+    // Not shed under pressure either: the scrape is how an operator sees the pressure.
+    app.get('/metrics', { config: { pressureHandler: notShed } }, async (_request, reply) => {
       reply.type(metrics.registry.contentType)
       return metrics.registry.metrics()
     })
