@@ -47,7 +47,7 @@ export async function giveOldCoupon(pool: Pool, userId: number, kind = 'GRADE'):
   const id = uuidToBytes(uuidv7())
   await pool.query(
     `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at)
-     VALUES (?, ?, ?, '2026-09', 1, 3000, 'ISSUED', '2026-10-01 00:00:00', '2027-10-31 23:59:59')`,
+     VALUES (?, ?, ?, '2026-09', 1, 3000, 'ISSUED', '2026-10-01 00:00:00', '2099-12-31 23:59:59')`,
     [id, userId, kind],
   )
   return id

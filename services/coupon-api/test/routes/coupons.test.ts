@@ -21,7 +21,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
   return { app, url }
 }
 
-async function coupon(app: App, userId: number, { status = 'ISSUED', period = '2026-09', expires = '2027-01-01 00:00:00', slot = 1 } = {}): Promise<string> {
+async function coupon(app: App, userId: number, { status = 'ISSUED', period = '2026-09', expires = '2099-12-31 23:59:59', slot = 1 } = {}): Promise<string> {
   const id = uuidv7()
   await app.pool.query(
     "INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, 'GRADE', ?, ?, 3000, ?, '2026-10-01', ?)",
