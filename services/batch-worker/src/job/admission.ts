@@ -57,10 +57,15 @@ export async function openRun(
   opts: { strategy: Strategy; publishDelayMs: number; timeZone: string; now: () => Promise<Date> },
 ): Promise<RunRow> {
   const range = parseRunPeriod(request.period, opts.timeZone)
-  const existing = await runs.find(request.period, opts.publishDelayMs)
-  if (existing) return existing
-  admitRunRequest(request, range, await readAdmissionFacts(pool, range, await opts.now()))
-  return runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+  const existing = await existingOrAdmitted(pool, runs, request, range, opts.now, opts.publishDelayMs)
+  return existing ?? runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+}
+
+/** The period's run when it has one (joining it writes nothing new); otherwise null once admitted, or the refusal. */
+async function existingOrAdmitted(pool: Pool, runs: RunRepository, request: RunRequest, range: PeriodRange, now: () => Promise<Date>, publishDelayMs = 0): Promise<RunRow | null> {
+  const existing = await runs.find(request.period, publishDelayMs)
+  if (!existing) admitRunRequest(request, range, await readAdmissionFacts(pool, range, await now()))
+  return existing
 }
 
 /** A dry run: what `openRun` would plan for the request, refused the same way, with nothing written. */
@@ -71,7 +76,7 @@ export async function previewRun(
   opts: { policy: GradePolicy; chunkSize: number; timeZone: string; now: () => Promise<Date> },
 ) {
   const range = parseRunPeriod(request.period, opts.timeZone)
-  if (!(await runs.find(request.period))) admitRunRequest(request, range, await readAdmissionFacts(pool, range, await opts.now()))
+  await existingOrAdmitted(pool, runs, request, range, opts.now)
   const moves = await runs.previewPlan(range, opts.policy)
   const targets = moves.reduce((sum, move) => sum + move.users, 0)
   const couponsToIssue = moves.reduce((sum, move) => sum + move.users * opts.policy.coupons[move.to].count, 0)
