@@ -68,6 +68,18 @@ const nginxMessage = (error: Error) => error.message.replace(/\d{4}\/\d\d\/\d\d 
 const portInUse = (port: number) => `port ${port} is in use: stop what holds it, or pick another port for nginx (--port)`
 
 /**
+ * nginx clears its workers' environment (all but TZ). Under `npm test -- --at` libfaketime is
+ * already loaded in them, but it re-reads its settings from the environment every 10 s and, finding
+ * none, falls back to the real clock: a worker's fail_timeout then compares a real "now" with a
+ * failure stamped on the shifted clock, and the replica it failed on is never tried again.
+ * `env NAME;` directives keep those variables (only when set: the deployed config is untouched).
+ */
+function keptEnvironment(): string[] {
+  const names = Object.keys(process.env).filter((name) => name.startsWith('FAKETIME'))
+  return names.length ? ['-g', names.map((name) => `env ${name};`).join(' ')] : []
+}
+
+/**
  * Renders the config into `prefix`, validates it with `nginx -t` and starts nginx as a daemon
  * that writes only under `prefix`. Resolves once it accepts connections.
  */
@@ -80,7 +92,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxInstance> 
   const pidFile = join(prefix, 'nginx.pid')
   const errorLog = join(prefix, 'error.log')
   writeFileSync(configFile, renderNginxConfig(options))
-  const args = ['-p', prefix, '-c', configFile]
+  const args = ['-p', prefix, '-c', configFile, ...keptEnvironment()]
   await run(nginx, ['-t', '-q', ...args]).catch((error: Error) => {
     throw new Error(`nginx rejected ${configFile}: ${nginxMessage(error)}`)
   })
