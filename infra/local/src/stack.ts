@@ -39,6 +39,8 @@ export interface StackOptions {
   heartbeatMs?: number
   /** Extra settings for every replica (e.g. BATCH_GUARD_ENABLED=false for a benchmark). */
   env?: Record<string, string>
+  /** Extra settings for the replicas of one service, over `env` (e.g. its own DATABASE_URL). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>
   /** How long each replica may take to answer 200 on /ready. */
   readyTimeoutMs?: number
   /** Where the state file, logs and nginx's files go (default .local); tests use their own folder. */
@@ -72,8 +74,11 @@ export interface Stack {
   readonly replicas: readonly Replica[]
   /** Sends `signal` to one replica (default SIGKILL: a crash) and resolves once it has exited. */
   killReplica(service: ServiceName, index: number, signal?: NodeJS.Signals): Promise<void>
-  /** A fresh process (new instance id) for that replica, on the same port; resolves once it is ready. */
-  restartReplica(service: ServiceName, index: number): Promise<Replica>
+  /**
+   * A fresh process (new instance id) for that replica, on the same port; resolves once it is ready.
+   * `launcher` prefixes its command (e.g. faketime for a replica on a clock of its own).
+   */
+  restartReplica(service: ServiceName, index: number, options?: { launcher?: readonly string[] }): Promise<Replica>
   /** Stops nginx, every replica and (unless stopDatabase is false) the local MariaDB if this stack started it. */
   stop(options?: { stopDatabase?: boolean }): Promise<StopSummary>
 }
@@ -138,10 +143,11 @@ async function readyInstanceId(port: number): Promise<string | undefined> {
  * One replica as a detached process (its own process group, so a Ctrl-C of the parent does not
  * reach it and the stack decides when it stops), logging to its own file.
  */
-function spawnReplica(replica: Omit<Replica, 'pid'>, env: Record<string, string>, append: boolean): ChildProcess {
+function spawnReplica(replica: Omit<Replica, 'pid'>, env: Record<string, string>, append: boolean, launcher: readonly string[] = []): ChildProcess {
   const log = openSync(replica.log, append ? 'a' : 'w')
+  const [command, ...args] = [...launcher, process.execPath, '--import', 'tsx', serverScript(replica.service)]
   try {
-    return spawn(process.execPath, ['--import', 'tsx', serverScript(replica.service)], {
+    return spawn(command!, args, {
       cwd: repoRoot,
       detached: true,
       stdio: ['ignore', log, log],
@@ -238,12 +244,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const authSecret = localAuthSecret()
   // Every replica of this stack gets the same settings, restarts included.
-  const replicaEnv = (): Record<string, string> => ({
+  const replicaEnv = (service: ServiceName): Record<string, string> => ({
     DATABASE_URL: state.databaseUrl,
     AUTH_SECRET: authSecret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...(options.heartbeatMs === undefined ? {} : { HEARTBEAT_MS: String(options.heartbeatMs) }),
     ...options.env,
+    ...options.serviceEnv?.[service],
   })
   try {
     if (options.databaseUrl) {
@@ -268,7 +275,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     signal.throwIfAborted()
 
     const spawned = slots.map((slot) => {
-      const child = spawnReplica(slot, replicaEnv(), false)
+      const child = spawnReplica(slot, replicaEnv(slot.service), false)
       if (child.pid === undefined) throw new Error(`${replicaName(slot)} could not be started; see ${slot.log}`)
       child.unref()
       const replica: Replica = { ...slot, pid: child.pid }
@@ -334,12 +341,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         await sleep(20)
       }
     },
-    async restartReplica(service, index) {
+    async restartReplica(service, index, { launcher } = {}) {
       const replica = find(service, index)
       await stopProcessGroup(replica.pid, { graceMs: replicaStopGraceMs })
       // stop() may have run meanwhile: a replica started now would outlive the stack.
       if (stopping) throw new Error(`${replicaName(replica)} not restarted: the stack is stopping`)
-      const child = spawnReplica(replica, replicaEnv(), true)
+      const child = spawnReplica(replica, replicaEnv(service), true, launcher)
       if (child.pid === undefined) throw new Error(`${replicaName(replica)} could not be started; see ${replica.log}`)
       child.unref()
       replica.pid = child.pid
