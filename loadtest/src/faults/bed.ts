@@ -33,6 +33,8 @@ export interface FaultBedOptions {
   batchWorkers?: number
   /** Settings for every replica on top of the suite's (short leases and heartbeats). */
   env?: Record<string, string>
+  /** Settings for one service's replicas on top of those (e.g. a DATABASE_URL through a relay). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>
   log: (line: string) => void
 }
 
@@ -87,6 +89,7 @@ export async function startFaultBed(options: FaultBedOptions): Promise<FaultBed>
       batchWorkers: options.batchWorkers ?? 2,
       heartbeatMs: 200,
       env: { ...suiteEnv, ...options.env },
+      serviceEnv: options.serviceEnv,
     })
     const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
     const now = Date.now()

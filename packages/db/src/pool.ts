@@ -12,9 +12,10 @@ export const poolRoles = {
   // and the server rolls it back, freeing its row locks. An idle session (no locks) may stay 10 min.
   api: { connectionLimit: 10, queueLimit: 500, lockWaitTimeoutSec: 2, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 600, idleTransactionTimeoutSec: 5, statementTimeoutMs: 5_000 },
   // READ COMMITTED for both: transactions lock only the rows they touch (no gap locks), so
-  // parallel chunks and concurrent redemptions never deadlock on neighbouring index keys. A 20 s idle limit makes the server
-  // roll back a frozen worker's open transaction and free its locks well before the 30 s
-  // lock wait of whoever took its chunk over (its late commit is refused by fencing anyway).
+  // parallel chunks and concurrent redemptions never deadlock on neighbouring index keys. The
+  // idle limit makes the server roll back a frozen or cut-off worker's open transaction and free
+  // its locks for whoever took its chunk over (its late commit is refused by fencing anyway);
+  // batch-worker sets it to its lease (batchPoolSettings), 20 s is the bound for anyone else.
   // A statement may wait 30 s for a lock and the plan reads the whole month: 60 s bounds both.
   batch: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 20, idleTransactionTimeoutSec: 20, statementTimeoutMs: 60_000 },
   // Operator tools (the demo, benchmarks, the batch CLI): the auditor and the floor read whole
@@ -32,6 +33,8 @@ export interface PoolSettings {
   lockWaitTimeoutSec?: number
   /** Longest a statement may run, on the client (the connection is destroyed) and on the server. */
   statementTimeoutMs?: number
+  /** Longest a session may sit idle inside a transaction before the server rolls it back. */
+  idleTransactionTimeoutSec?: number
 }
 
 /** The callback shape of mysql2's core query/execute (the promise API sits on top of it). */
@@ -96,7 +99,8 @@ export function createPool(settings: PoolSettings): Pool {
     multipleStatements: false,
   }
   const pool = createMysqlPool(options)
-  const { isolation, idleSessionTimeoutSec, idleTransactionTimeoutSec } = poolRoles[settings.role]
+  const { isolation, idleSessionTimeoutSec } = defaults
+  const idleTransactionTimeoutSec = settings.idleTransactionTimeoutSec ?? defaults.idleTransactionTimeoutSec
   const statementTimeoutMs = settings.statementTimeoutMs ?? defaults.statementTimeoutMs
   // Runs before any other statement on a new physical connection (commands are queued in order).
   pool.on('connection', (connection) => {

@@ -1,6 +1,6 @@
 import { loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
-import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/db'
+import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy, type PoolSettings } from '@commerce/db'
 import type { WorkerSettings } from './job/worker.ts'
 import { strategies } from './job/runs.ts'
 
@@ -62,6 +62,16 @@ export function loadServiceConfig(env: Record<string, string | undefined> = proc
 
 export function gradePolicy(config: Config): GradePolicy {
   return { ...defaultGradePolicy, thresholds: { VIP: config.GRADE_VIP_MIN, GOLD: config.GRADE_GOLD_MIN, SILVER: config.GRADE_SILVER_MIN } }
+}
+
+/**
+ * The batch pool. A chunk's transaction left idle for as long as the lease belongs to a worker
+ * that froze or lost its connection: its lease has run out (renewal follows the chunk's own
+ * statements) and another worker may be waiting for its row locks. So the server rolls such a
+ * transaction back after the lease, not after the batch role's generic 20 s (DESIGN §6.2).
+ */
+export function batchPoolSettings(config: Config): PoolSettings {
+  return { url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE, idleTransactionTimeoutSec: Math.max(1, Math.ceil(config.BATCH_LEASE_MS / 1_000)) }
 }
 
 export function workerSettings(config: Config): WorkerSettings {

@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import { pino } from 'pino'
 import { createMembership } from '@commerce/cluster'
 import { createPool } from '@commerce/db'
-import { loadServiceConfig, workerSettings } from './config.ts'
+import { batchPoolSettings, loadServiceConfig, workerSettings } from './config.ts'
 import { strategies, type Strategy } from './job/runs.ts'
 import { AppError } from '@commerce/kit'
 import { runWorker } from './job/worker.ts'
@@ -35,7 +35,7 @@ try {
 const strategy = (flags.strategy ?? config.BATCH_STRATEGY) as Strategy
 if (!strategies.includes(strategy)) fail(`--strategy must be one of ${strategies.join(', ')}`)
 
-const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
+const pool = createPool(batchPoolSettings(config))
 const membership = createMembership({ pool, service: 'batch-worker', heartbeatMs: config.HEARTBEAT_MS, host: hostname(), pid: process.pid })
 // Retries, takeovers and fencing refusals as JSON lines on stderr (stdout carries the closing
 // report): without them a worker that keeps rolling back looks merely slow.

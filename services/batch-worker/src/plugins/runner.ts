@@ -5,7 +5,7 @@ import type { Membership } from '@commerce/cluster'
 import { createPollingLoop } from '@commerce/kit'
 import { createPool, type Pool, type RowDataPacket } from '@commerce/db'
 import { databaseClock, type Clock } from '../clock.ts'
-import { workerSettings, type Config } from '../config.ts'
+import { batchPoolSettings, workerSettings, type Config } from '../config.ts'
 import { openRun, previewRun, type RunRequest } from '../job/admission.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
 import { createRunRepository, monthlyJob, type Strategy } from '../job/runs.ts'
@@ -94,7 +94,7 @@ declare module 'fastify' {
 /** The batch pool (separate from the API pool) and the daemon loop, started when ready. */
 export default fp<{ config: Config; clock?: Clock }>(
   async (app, { config, clock }) => {
-    const pool = createPool({ url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE })
+    const pool = createPool(batchPoolSettings(config))
     const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log, clock })
     app.decorate('batchPool', pool)
     app.decorate('runner', runner)
