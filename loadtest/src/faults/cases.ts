@@ -38,11 +38,11 @@ import {
   type TrafficKind,
 } from './bed.ts'
 
-// The six fault cases of issue 8. Each builds its own bed (database + stack), injects its fault
+// Fault cases 1-6 (issue 8; 7 and 8 are in connection-cases.ts). Each builds its own bed (database + stack), injects its fault
 // under open-model traffic, waits on conditions (never on luck), and ends with auditCase.
 
 /** What every case needs to build its bed (each case names its own database). */
-export type FaultContext = Omit<FaultBedOptions, 'name' | 'env' | 'batchWorkers'> & { server: MariaDbServer; rate: number; seed: number }
+export type FaultContext = Omit<FaultBedOptions, 'name' | 'env' | 'serviceEnv' | 'batchWorkers'> & { server: MariaDbServer; rate: number; seed: number }
 
 export interface Held {
   what: string
@@ -70,10 +70,10 @@ export interface FaultCaseResult {
 
 const couponKinds = new Set<TrafficKind>(['coupon list', 'redeem'])
 
-const held = (what: string, ok: boolean, detail: string): Held => ({ what, ok, detail })
+export const held = (what: string, ok: boolean, detail: string): Held => ({ what, ok, detail })
 
 /** Builds the bed, runs the case body, always disposes of the bed. */
-async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedOptions, 'env' | 'batchWorkers'>, body: (bed: FaultBed) => Promise<T>): Promise<T> {
+async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedOptions, 'env' | 'serviceEnv' | 'batchWorkers'>, body: (bed: FaultBed) => Promise<T>): Promise<T> {
   const bed = await startFaultBed({ ...ctx, ...extra, name })
   try {
     return await body(bed)
@@ -83,11 +83,11 @@ async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedO
 }
 
 /** The result once the traffic is stopped and the audit is in: ok when every held line and the audit are. */
-function finish(base: Omit<FaultCaseResult, 'ok'>): FaultCaseResult {
+export function finish(base: Omit<FaultCaseResult, 'ok'>): FaultCaseResult {
   return { ...base, ok: base.audit.ok && base.held.every((h) => h.ok) }
 }
 
-const auditHeld = (audit: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }, pattern: RegExp, what: string): Held => {
+export const auditHeld = (audit: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }, pattern: RegExp, what: string): Held => {
   const checks = audit.checks.filter((c) => pattern.test(c.name))
   return held(what, checks.length > 0 && checks.every((c) => c.ok), checks.map((c) => c.detail).join('; '))
 }
@@ -228,7 +228,7 @@ async function chunkRowUnlocked(bed: FaultBed, runId: number, chunkNo: number): 
  * Cuts a worker off (a freeze, a partition) while it holds an unfinished chunk, until another
  * worker has claimed that chunk (its lease ran out), then lets it go on. Only between its
  * transactions: cut inside one (a naive row renews the lease there, holding the chunk's row
- * lock), it would block the takeover until the server drops its idle session (20 s), and its
+ * lock), it would block the takeover until the server rolls its idle transaction back (after the lease), and its
  * connection, not fencing, would end its work. So a cut that lands inside one is undone at once
  * and tried again a moment later.
  */
@@ -291,7 +291,7 @@ export async function freezeCase(ctx: FaultContext, { freezes }: { freezes: numb
       ],
       clients: clientFigures(outcome.result.samples),
       audit: { ok: audit.ok, text: audit.text },
-      notes: [`Freezes tried per freeze kept: ${frozen.map((f) => f.attempts).join(', ')}. A freeze is kept only between the worker's transactions (a probe takes the chunk's row lock with NOWAIT); one that lands inside a row's transaction is undone at once: frozen there, it would hold the chunk's row lock until the server drops its idle session (20 s), and the dropped connection, not fencing, would end its work.`],
+      notes: [`Freezes tried per freeze kept: ${frozen.map((f) => f.attempts).join(', ')}. A freeze is kept only between the worker's transactions (a probe takes the chunk's row lock with NOWAIT); one that lands inside a row's transaction is undone at once: frozen there, it would hold the chunk's row lock until the server rolls its idle transaction back (after the lease), and that rollback, not fencing, would end its work.`],
       charts: caseCharts('3. SIGSTOP past the lease', outcome.result.samples, markers),
     })
   })
@@ -348,12 +348,20 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
       const runId = await requestRun(bed)
       const markers: Marker[] = []
       const cuts: Awaited<ReturnType<typeof cutPastLease>>[] = []
+      // After each heal: how long until the worker held a chunk again (it rejoined the run).
+      const rejoinMs: number[] = []
       try {
         for (let i = 0; i < partitions; i++) {
           const cut = await cutPastLease(bed, runId, { instanceId }, { off: () => network.partition(), on: () => network.heal() }, leaseMs)
           markers.push({ at: traffic.now() - cut.cutMs / 1000, label: 'link down' }, { at: traffic.now(), label: 'link up' })
           cuts.push(cut)
-          bed.log(`  worker in netns cut off ${(cut.cutMs / 1000).toFixed(1)} s holding chunk ${cut.chunkNo} (epoch ${cut.epoch}); taken over, link restored`)
+          const healed = performance.now()
+          await waitFor('the worker to claim a chunk again after the heal', async () => {
+            const holding = await heldChunk(bed.pool, runId, { instanceId })
+            return holding !== undefined && holding.chunkNo !== cut.chunkNo
+          }, 30_000, 10)
+          rejoinMs.push(performance.now() - healed)
+          bed.log(`  worker in netns cut off ${(cut.cutMs / 1000).toFixed(1)} s holding chunk ${cut.chunkNo} (epoch ${cut.epoch}); taken over, link restored; claimed again ${(rejoinMs.at(-1)! / 1000).toFixed(1)} s later`)
         }
       } catch (error) {
         worker.child.kill('SIGKILL')
@@ -365,6 +373,12 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
       const outcome = await traffic.stop()
       const audit = await auditCase(bed, outcome, { batch: true })
       const rejections = exit?.report?.fencingRejections ?? 0
+      // A chunk's owner at DONE is the worker that committed it.
+      const [stale] = await bed.pool.query<RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM step_execution_log WHERE run_id = ? AND chunk_no IN (?) AND owner = UNHEX(REPLACE(?, '-', ''))",
+        [runId, cuts.map((c) => c.chunkNo), instanceId],
+      )
+      const staleCommitted = Number(stale[0]?.n)
       return finish({
         id: 4,
         name: 'batch worker cut off from the database (ip netns + veth)',
@@ -372,7 +386,12 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
         injections: cuts.length,
         held: [
           held('the others took the chunk over after the lease', cuts.length === partitions, `${cuts.length} chunks claimed by another worker while the link was down`),
-          held('back on the link, its stale work was refused by fencing', rejections >= cuts.length, `worker exit ${exit ? `code ${exit.code}` : 'timed out'}, fencingRejections ${rejections}, chunksDone ${exit?.report?.chunksDone ?? '?'}`),
+          held('it rejoined after every cut (claimed a chunk again)', rejoinMs.length === partitions, `claimed again ${rejoinMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s after each heal`),
+          held(
+            'back on the link, none of its stale chunks committed: each was DONE by the worker that took it over',
+            staleCommitted === 0 && exit?.code === 0,
+            `${staleCommitted} of the ${cuts.length} cut chunks DONE by the cut-off worker; its stale work ended ${rejections} × in a fencing refusal, otherwise in a rolled-back transaction (the server ended its idle one after the lease); worker exit ${exit ? `code ${exit.code}` : 'timed out'}, chunksDone ${exit?.report?.chunksDone ?? '?'}`,
+          ),
           held('the run COMPLETED', run.status === 'COMPLETED', `${run.chunksDone}/${run.chunks} chunks`),
           auditHeld(audit, /2\. grade coupons|5\. every chunk/, 'no double effect (coupons and chunks exactly once)'),
         ],
@@ -380,7 +399,7 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
         audit: { ok: audit.ok, text: audit.text },
         notes: [
           'The worker runs in its own network namespace (ip netns, veth pair); the server binds 127.0.0.1, so a TCP relay on the host end of the link forwards to it. Taking the host end down drops packets both ways (no reset), as a real partition.',
-          'Known limit: a reset sent while the link is down is lost, so a worker can come back with a pooled connection that waits forever for an answer (mysql2 sets no query timeout; TCP keepalive gives up only after minutes). Seen after the 2nd or 3rd cut: that worker claimed nothing more, while the others finished the run — safe, but it did not rejoin. A client-side statement timeout on batch and membership queries would bound it.',
+          'A reset sent while the link is down is lost, so the worker can come back with a pooled connection that waits for an answer that never comes; the client-side statement timeout destroys it (and the server rolls back whatever it held after the lease), so the worker rejoins after every cut — before statements were bounded it stopped claiming after the 2nd or 3rd.',
         ],
         charts: caseCharts('4. partition', outcome.result.samples, markers),
       })

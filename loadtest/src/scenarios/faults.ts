@@ -5,6 +5,7 @@ import { createPool } from '@commerce/db'
 import type { Chart } from '../charts.ts'
 import { clientFigures } from '../faults/bed.ts'
 import { databaseOutageCase, freezeCase, killCase, lockCase, partitionCase, rollingRestartCase, type FaultCaseResult, type FaultContext } from '../faults/cases.ts'
+import { lostApiConnectionCase, lostBatchConnectionCase } from '../faults/connection-cases.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 
 // `npm run bench -- faults`: issue 8's fault cases at full length on the real local stack, each
@@ -22,7 +23,7 @@ export interface FaultPlan {
   lockHoldMs: number
   rollingPasses: number
   /** Users per case (orders: 10 per user); enough that the naive batch outlasts the injections. */
-  users: { kill: number; outage: number; freeze: number; partition: number; lock: number; rolling: number }
+  users: { kill: number; outage: number; freeze: number; partition: number; lock: number; rolling: number; lost: number }
 }
 
 /** The bench's repetitions (issue 8: kill -9 ≥ 20 times per kind). */
@@ -30,12 +31,11 @@ export const benchFaultPlan: FaultPlan = {
   killRounds: 20,
   outageMs: 10_000,
   freezes: 5,
-  // Two: past the second, the cut-off worker sometimes never claims again (see the case's note).
-  partitions: 2,
+  partitions: 5,
   lockHolds: 3,
   lockHoldMs: 10_000,
   rollingPasses: 2,
-  users: { kill: 20_000, outage: 3_000, freeze: 40_000, partition: 40_000, lock: 3_000, rolling: 6_000 },
+  users: { kill: 20_000, outage: 3_000, freeze: 40_000, partition: 40_000, lock: 3_000, rolling: 6_000, lost: 6_000 },
 }
 
 /** `npm test`'s short suite: every case once, on small data. */
@@ -43,14 +43,14 @@ export const testFaultPlan: FaultPlan = {
   killRounds: 1,
   outageMs: 10_000,
   freezes: 1,
-  partitions: 1,
+  partitions: 5,
   lockHolds: 1,
   lockHoldMs: 5_000,
   rollingPasses: 1,
-  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 3_000, lock: 3_000, rolling: 3_000 },
+  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 6_000, lock: 3_000, rolling: 3_000, lost: 3_000 },
 }
 
-/** The six cases in order, each a thunk that builds its bed, injects, audits and disposes. */
+/** Every case in order, each a thunk that builds its bed, injects, audits and disposes. */
 export function faultCases(plan: FaultPlan, context: (users: number) => FaultContext): [string, () => Promise<FaultCaseResult>][] {
   const { users } = plan
   return [
@@ -60,6 +60,8 @@ export function faultCases(plan: FaultPlan, context: (users: number) => FaultCon
     ['4. partition', () => partitionCase(context(users.partition), { partitions: plan.partitions })],
     ['5. lock held', () => lockCase(context(users.lock), { holds: plan.lockHolds, holdMs: plan.lockHoldMs })],
     ['6. rolling restart', () => rollingRestartCase(context(users.rolling), { passes: plan.rollingPasses })],
+    ['7. API connection lost mid-transaction', () => lostApiConnectionCase(context(users.lost))],
+    ['8. batch connection lost mid-chunk', () => lostBatchConnectionCase(context(users.lost))],
   ]
 }
 
