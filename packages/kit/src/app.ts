@@ -25,15 +25,13 @@ export interface ServiceAppOptions {
   config: BaseConfig
   /** Tests pass `false`; servers keep pino on. */
   logger?: FastifyServerOptions['logger']
-  /** Shed load (503) when the event loop lags more than this. */
-  maxEventLoopDelayMs?: number
 }
 
 /**
  * The common base of every service: logging with request ids, errors, metrics, the API pool,
  * cluster membership, the database clock, auth and health. A service's `buildApp` adds its routes to it.
  */
-export async function createServiceApp({ service, config, logger, maxEventLoopDelayMs = 1_000 }: ServiceAppOptions) {
+export async function createServiceApp({ service, config, logger }: ServiceAppOptions) {
   const app = Fastify({
     logger: logger ?? { level: config.LOG_LEVEL },
     // nginx passes X-Request-Id (the client's or its own); direct calls get a fresh one.
@@ -58,7 +56,7 @@ export async function createServiceApp({ service, config, logger, maxEventLoopDe
   await app.register(openapiPlugin, { service })
   await app.register(metricsPlugin, { service })
   await app.register(underPressure, {
-    maxEventLoopDelay: maxEventLoopDelayMs,
+    maxEventLoopDelay: config.SHED_EVENT_LOOP_DELAY_MS,
     retryAfter: 1,
     pressureHandler: (_request, _reply, type, value) => {
       throw kitErrors.OVERLOADED(`overloaded (${type} ${value})`)

@@ -20,6 +20,8 @@ export const baseConfigProperties = {
   DB_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   DB_LOCK_WAIT_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 600, default: 2 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** Shed load (503 OVERLOADED) while the event loop lags more than this; 0 turns it off. /health and /metrics are never shed. */
+  SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),
   /** The API guard's refresh of RUNNING batch runs (DESIGN §6.3); batch publish waits 2 × 250 ms. */
   BATCH_GUARD_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 250, default: 200 }),
   /**

@@ -5,9 +5,13 @@ import { signToken, type Role } from './tokens.ts'
 
 export const testSecret = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 
-/** The environment tests boot services with: fast heartbeats, the given database. */
+/**
+ * The environment tests boot services with: fast heartbeats, the given database, and no load
+ * shedding — a route's answer must not depend on how loaded the machine running the suite is
+ * (a test of shedding turns it back on).
+ */
 export function testEnv(databaseUrl: string, overrides: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_URL: databaseUrl, AUTH_SECRET: testSecret, HEARTBEAT_MS: '100', LOG_LEVEL: 'silent', ...overrides }
+  return { DATABASE_URL: databaseUrl, AUTH_SECRET: testSecret, HEARTBEAT_MS: '100', LOG_LEVEL: 'silent', SHED_EVENT_LOOP_DELAY_MS: '0', ...overrides }
 }
 
 /** A validated base config for `buildApp` in tests; services with more settings load `testEnv`. */

@@ -149,7 +149,7 @@ t.test('an unreachable database makes /ready 503, not a hang', async (t) => {
 })
 
 t.test('under event-loop pressure the API routes shed (503 OVERLOADED) but liveness and metrics answer', async (t) => {
-  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t)), logger: false, maxEventLoopDelayMs: 1 })
+  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t), { SHED_EVENT_LOOP_DELAY_MS: '1' }), logger: false })
   app.get('/work', async () => ({ ok: true }))
   await app.ready()
   t.teardown(() => app.close())
