@@ -5,7 +5,9 @@ import { isPoolSaturated } from '@commerce/db'
 import { AppError, kitErrors } from '../errors.ts'
 
 /** MySQL/network failures that mean "database unavailable", not "bug". */
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'EPIPE'])
+// PROTOCOL_SEQUENCE_TIMEOUT: a statement outlived its client-side bound (packages/db/src/pool.ts): a
+// stalled or unreachable database, so retry later, like a refused connection.
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'EPIPE'])
 /** Statement gave up waiting: the caller may retry; it is load, not a bug. */
 const busyCodes = new Set(['ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_QUERY_INTERRUPTED'])
 

@@ -102,3 +102,16 @@ t.test('no route: 404 NOT_FOUND without echoing the path', async (t) => {
   t.equal(response.statusCode, 404)
   t.same(response.json(), { code: 'NOT_FOUND', message: 'no route for GET on this path' })
 })
+
+t.test('a statement that outlives its client-side timeout answers 503 UNAVAILABLE with Retry-After, not 500', async (t) => {
+  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t)), logger: false })
+  app.get('/slow', async () => {
+    await app.pool.query({ sql: 'SELECT SLEEP(2)', timeout: 100 })
+    return { ok: true }
+  })
+  t.teardown(() => app.close())
+  const answer = await app.inject('/slow')
+  t.equal(answer.statusCode, 503)
+  t.equal(answer.json().code, 'UNAVAILABLE')
+  t.equal(answer.headers['retry-after'], '1')
+})
