@@ -120,8 +120,10 @@ export default async function eventRoutes(parent: FastifyInstance) {
       const state = await directory.get(request.params.id)
       if (!state) throw eventErrors.EVENT_NOT_FOUND()
       // The directory's row may be a refresh old; the draw is rare, so ask the database itself.
+      // announce_at is compared on the database's clock (this replica's, corrected), as every
+      // other instant here: a replica whose host clock runs ahead must not show winners early.
       const [event] = await repo.findEvents([request.params.id])
-      if (!event || event.status !== 'ANNOUNCED' || event.announceAt.getTime() > Date.now()) throw eventErrors.NOT_ANNOUNCED()
+      if (!event || event.status !== 'ANNOUNCED' || event.announceAt.getTime() > app.clock.nowMs()) throw eventErrors.NOT_ANNOUNCED()
       const winners = await repo.winners(event.id)
       return { eventId: event.id, winners: winners.map((w) => ({ ...w, phone: maskPhone(w.phone) })) }
     },
