@@ -76,7 +76,8 @@ export interface Stack {
   killReplica(service: ServiceName, index: number, signal?: NodeJS.Signals): Promise<void>
   /**
    * A fresh process (new instance id) for that replica, on the same port; resolves once it is ready.
-   * `launcher` prefixes its command (e.g. faketime for a replica on a clock of its own).
+   * `launcher` prefixes its command (e.g. `env LD_PRELOAD=…libfaketime… FAKETIME=+3s` for a replica on
+   * a clock of its own; not the faketime wrapper, which does not pass SIGTERM on).
    */
   restartReplica(service: ServiceName, index: number, options?: { launcher?: readonly string[] }): Promise<Replica>
   /** Stops nginx, every replica and (unless stopDatabase is false) the local MariaDB if this stack started it. */
