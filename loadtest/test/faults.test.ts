@@ -11,7 +11,7 @@ import { faultCases, testFaultPlan } from '../src/scenarios/faults.ts'
 // `npm run bench -- faults` runs the same cases at full length. This workspace's test files run
 // one at a time (tap jobs: 1): this suite and the demo's each drive a whole stack on 2 cores.
 
-t.setTimeout(15 * 60_000)
+t.setTimeout(25 * 60_000)
 
 const server = mariaDbServer({ dir: join(localDir, 'mariadb-faults-test'), port: 3398, bufferPoolSize: '256M', logFileSize: '64M' })
 t.before(() => server.start())
@@ -31,7 +31,7 @@ const context = (users: number): FaultContext => ({
 
 const plan = testFaultPlan
 // Per case id: 3 kinds killed per round; 8 replicas (2 per service) per rolling pass.
-const planned: Record<number, number> = { 1: 3 * plan.killRounds, 2: 1, 3: plan.freezes, 4: plan.partitions, 5: plan.lockHolds, 6: 8 * plan.rollingPasses, 7: 1, 8: 1 }
+const planned: Record<number, number> = { 1: 3 * plan.killRounds, 2: 1, 3: plan.freezes, 4: plan.partitions, 5: plan.lockHolds, 6: 8 * plan.rollingPasses, 7: 1, 8: 1, 9: 1, 10: 1 }
 
 for (const [label, run] of faultCases(plan, context)) {
   t.test(label, async (t) => {

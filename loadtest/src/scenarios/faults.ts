@@ -6,6 +6,7 @@ import type { Chart } from '../charts.ts'
 import { clientFigures } from '../faults/bed.ts'
 import { databaseOutageCase, freezeCase, killCase, lockCase, partitionCase, rollingRestartCase, type FaultCaseResult, type FaultContext } from '../faults/cases.ts'
 import { lostApiConnectionCase, lostBatchConnectionCase } from '../faults/connection-cases.ts'
+import { clockSkewCase, databaseStallCase } from '../faults/event-cases.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 
 // `npm run bench -- faults`: issue 8's fault cases at full length on the real local stack, each
@@ -22,8 +23,11 @@ export interface FaultPlan {
   lockHolds: number
   lockHoldMs: number
   rollingPasses: number
+  /** How far one event-apply replica's clock is shifted (case 9), and how long MariaDB stalls across an event's close (case 10). */
+  skewMs: number
+  stallMs: number
   /** Users per case (orders: 10 per user); enough that the naive batch outlasts the injections. */
-  users: { kill: number; outage: number; freeze: number; partition: number; lock: number; rolling: number; lost: number }
+  users: { kill: number; outage: number; freeze: number; partition: number; lock: number; rolling: number; lost: number; event: number }
 }
 
 /** The bench's repetitions (issue 8: kill -9 ≥ 20 times per kind). */
@@ -35,7 +39,9 @@ export const benchFaultPlan: FaultPlan = {
   lockHolds: 3,
   lockHoldMs: 10_000,
   rollingPasses: 2,
-  users: { kill: 20_000, outage: 3_000, freeze: 40_000, partition: 40_000, lock: 3_000, rolling: 6_000, lost: 6_000 },
+  skewMs: 3_000,
+  stallMs: 8_000,
+  users: { kill: 20_000, outage: 3_000, freeze: 40_000, partition: 40_000, lock: 3_000, rolling: 6_000, lost: 6_000, event: 3_000 },
 }
 
 /** `npm test`'s short suite: every case once, on small data. */
@@ -47,7 +53,10 @@ export const testFaultPlan: FaultPlan = {
   lockHolds: 1,
   lockHoldMs: 5_000,
   rollingPasses: 1,
-  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 6_000, lock: 3_000, rolling: 3_000, lost: 3_000 },
+  skewMs: 3_000,
+  // Past the API's 5 s statement bound: the timed-out writes' path is exercised too.
+  stallMs: 8_000,
+  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 6_000, lock: 3_000, rolling: 3_000, lost: 3_000, event: 3_000 },
 }
 
 /** Every case in order, each a thunk that builds its bed, injects, audits and disposes. */
@@ -62,6 +71,8 @@ export function faultCases(plan: FaultPlan, context: (users: number) => FaultCon
     ['6. rolling restart', () => rollingRestartCase(context(users.rolling), { passes: plan.rollingPasses })],
     ['7. API connection lost mid-transaction', () => lostApiConnectionCase(context(users.lost))],
     ['8. batch connection lost mid-chunk', () => lostBatchConnectionCase(context(users.lost))],
+    ['9. one replica clock skewed during an event', () => clockSkewCase(context(users.event), { skewMs: plan.skewMs })],
+    ['10. database stall across the event close', () => databaseStallCase(context(users.event), { stallMs: plan.stallMs })],
   ]
 }
 
