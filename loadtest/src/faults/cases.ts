@@ -358,7 +358,10 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
           const healed = performance.now()
           await waitFor('the worker to claim a chunk again after the heal', async () => {
             const holding = await heldChunk(bed.pool, runId, { instanceId })
-            return holding !== undefined && holding.chunkNo !== cut.chunkNo
+            if (holding !== undefined && holding.chunkNo !== cut.chunkNo) return true
+            // As cutPastLease: say so when the run ends first, rather than wait.
+            if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED') throw new Error('the run completed before the worker claimed again: give the case more users')
+            return false
           }, 30_000, 10)
           rejoinMs.push(performance.now() - healed)
           bed.log(`  worker in netns cut off ${(cut.cutMs / 1000).toFixed(1)} s holding chunk ${cut.chunkNo} (epoch ${cut.epoch}); taken over, link restored; claimed again ${(rejoinMs.at(-1)! / 1000).toFixed(1)} s later`)
