@@ -284,11 +284,16 @@ export async function readyStatus(port: number): Promise<number> {
  */
 export async function restartIntoRotation(bed: FaultBed, service: ServiceName, index: number): Promise<void> {
   const fresh = await bed.stack.restartReplica(service, index)
-  await waitFor(`nginx to route to the fresh ${service} #${index}`, async () => {
+  await routedTo(bed, service, fresh.instanceId!, `the fresh ${service} #${index}`)
+}
+
+/** Resolves once nginx routes a request for `service` to the process with that instance id. */
+export async function routedTo(bed: FaultBed, service: ServiceName, instanceId: string, what: string): Promise<void> {
+  await waitFor(`nginx to route to ${what}`, async () => {
     const response = await request(`${bed.stack.url}/ops/${service}/health`, { headersTimeout: 2_000, bodyTimeout: 2_000 }).catch(() => null)
     if (!response) return false
     const text = await response.body.text()
-    return response.statusCode === 200 && (JSON.parse(text) as { instanceId?: string }).instanceId === fresh.instanceId
+    return response.statusCode === 200 && (JSON.parse(text) as { instanceId?: string }).instanceId === instanceId
   }, 15_000, 50)
 }
 

@@ -73,7 +73,7 @@ const couponKinds = new Set<TrafficKind>(['coupon list', 'redeem'])
 export const held = (what: string, ok: boolean, detail: string): Held => ({ what, ok, detail })
 
 /** Builds the bed, runs the case body, always disposes of the bed. */
-async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedOptions, 'env' | 'serviceEnv' | 'batchWorkers'>, body: (bed: FaultBed) => Promise<T>): Promise<T> {
+export async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedOptions, 'env' | 'serviceEnv' | 'batchWorkers'>, body: (bed: FaultBed) => Promise<T>): Promise<T> {
   const bed = await startFaultBed({ ...ctx, ...extra, name })
   try {
     return await body(bed)

@@ -11,12 +11,11 @@ import {
   formatFigures,
   readyStatus,
   requestRun,
-  startFaultBed,
   startTraffic,
   suiteEnv,
   type FaultBed,
 } from './bed.ts'
-import { auditHeld, finish, held, type FaultCaseResult, type FaultContext } from './cases.ts'
+import { auditHeld, finish, held, withBed, type FaultCaseResult, type FaultContext } from './cases.ts'
 
 // Cases 7 and 8: one database connection lost the way a dead host loses it — the server has the
 // transaction's statements, never its COMMIT, and hears nothing more (no FIN, no RST). One
@@ -29,12 +28,7 @@ async function withRelayedBed<T>(ctx: FaultContext, name: string, service: Servi
   const relayed = new URL(ctx.server.url(name))
   relayed.port = String(relay.port)
   try {
-    const bed = await startFaultBed({ ...ctx, name, env, serviceEnv: { [service]: { DATABASE_URL: relayed.toString() } } })
-    try {
-      return await body(bed, relay)
-    } finally {
-      await bed.dispose()
-    }
+    return await withBed(ctx, name, { env, serviceEnv: { [service]: { DATABASE_URL: relayed.toString() } } }, (bed) => body(bed, relay))
   } finally {
     await relay.close()
   }

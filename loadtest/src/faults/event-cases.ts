@@ -5,17 +5,12 @@ import { drawSettleMs, poolRoles, type RowDataPacket } from '@commerce/db'
 import { createEventThrough } from '@commerce/local/flood'
 import { requireCommand, waitFor } from '@commerce/local/process'
 import type { Marker } from '../charts.ts'
-import { auditCase, caseCharts, clientFigures, formatFigures, replicaCounter, seededRandom, startFaultBed, startTraffic, type FaultBed, type TrafficOutcome } from './bed.ts'
-import type { FaultCaseResult, FaultContext, Held } from './cases.ts'
+import { auditCase, caseCharts, clientFigures, formatFigures, replicaCounter, routedTo, seededRandom, startTraffic, type FaultBed, type TrafficOutcome } from './bed.ts'
+import { finish, held, withBed, type FaultCaseResult, type FaultContext, type Held } from './cases.ts'
 
 // Fault cases 9 and 10, on a first-come event of their own (a small quota, so the ranking
 // matters; or a large one, so every 201 must win) beside the bed's traffic. Each ends with
 // auditCase for the traffic and auditEvent for its event.
-
-const held = (what: string, ok: boolean, detail: string): Held => ({ what, ok, detail })
-
-/** The result once the audit is in: ok when every held line and the audit are. */
-const finish = (base: Omit<FaultCaseResult, 'ok'>): FaultCaseResult => ({ ...base, ok: base.audit.ok && base.held.every((h) => h.ok) })
 
 /** The bed's traffic must be stopped before its audit; this case's event is audited with it. */
 async function auditWithEvent(bed: FaultBed, outcome: TrafficOutcome, eventId: number, acknowledged: string[]) {
@@ -153,15 +148,6 @@ async function readyAnswer(port: number): Promise<string> {
   return `${response.statusCode}${body.message ? ` ${body.message}` : ''}`
 }
 
-async function withBed<T>(ctx: FaultContext, name: string, body: (bed: FaultBed) => Promise<T>): Promise<T> {
-  const bed = await startFaultBed({ ...ctx, name })
-  try {
-    return await body(bed)
-  } finally {
-    await bed.dispose()
-  }
-}
-
 /** A client instant and a replica's stamp agree within this (the offset's error is half a round trip). */
 const clockToleranceMs = 50
 
@@ -173,7 +159,7 @@ const skewApplicants = { rate: 100, beforeMs: 500, afterMs: 2_500, quota: 50 }
 const orderToleranceMs = 250
 
 export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: number }): Promise<FaultCaseResult> {
-  return withBed(ctx, 'faults_clock_skew', async (bed) => {
+  return withBed(ctx, 'faults_clock_skew', {}, async (bed) => {
     const random = seededRandom(ctx.seed)
     const traffic = startTraffic(bed, { rate: ctx.rate, label: `skew-${Date.now()}` })
     const markers: Marker[] = [{ at: traffic.now(), label: `event-apply #1 restarted ${skewMs} ms off` }]
@@ -191,11 +177,7 @@ export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: num
       fresh = await instanceAt(skewed.port)
       return fresh !== undefined && fresh !== before
     }, 60_000, 50)
-    await waitFor('nginx to route to the skewed event-apply #1', async () => {
-      const response = await request(`${bed.stack.url}/ops/event-apply/health`, { headersTimeout: 2_000, bodyTimeout: 2_000 }).catch(() => null)
-      const body = response ? ((await response.body.json().catch(() => ({}))) as { instanceId?: string }) : {}
-      return body.instanceId === fresh
-    }, 15_000, 50)
+    await routedTo(bed, 'event-apply', fresh!, 'the skewed event-apply #1')
     const offsetSeconds = await replicaCounter(skewed.port, 'clock_offset_seconds')
     const ready = await readyAnswer(skewed.port)
     bed.log(`  event-apply #1 restarted ${skewMs} ms off: measured offset ${(offsetSeconds * 1000).toFixed(1)} ms, /ready ${ready}`)
@@ -317,7 +299,7 @@ const apiStatementTimeoutMs = poolRoles.api.statementTimeoutMs
 const nginxFailTimeoutMs = 2_000
 
 export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallMs: number }): Promise<FaultCaseResult> {
-  return withBed(ctx, 'faults_db_stall', async (bed) => {
+  return withBed(ctx, 'faults_db_stall', {}, async (bed) => {
     const random = seededRandom(ctx.seed)
     const traffic = startTraffic(bed, { rate: ctx.rate, label: `stall-${Date.now()}` })
     const start = wallNow()
