@@ -41,6 +41,11 @@ export interface StackOptions {
   env?: Record<string, string>
   /** Extra settings for the replicas of one service, over `env` (e.g. its own DATABASE_URL). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>
+  /**
+   * Runs this entry (relative to the repository) instead of `services/<service>/src/server.ts` for
+   * every replica of the service, e.g. a benchmark's baseline build of it.
+   */
+  serverScripts?: Partial<Record<ServiceName, string>>
   /** How long each replica may take to answer 200 on /ready. */
   readyTimeoutMs?: number
   /** Where the state file, logs and nginx's files go (default .local); tests use their own folder. */
@@ -56,6 +61,8 @@ export interface Replica {
   index: number
   port: number
   pid: number
+  /** The entry it runs, relative to the repository. */
+  script: string
   /** Its id in was_instances, known once it answered /ready. */
   instanceId?: string
   log: string
@@ -97,7 +104,7 @@ interface StackState {
 const stateFileIn = (dir: string) => join(dir, 'stack.json')
 const replicaName = ({ service, index }: Pick<Replica, 'service' | 'index'>) => `${service} #${index}`
 const serverScript = (service: ServiceName) => `services/${service}/src/server.ts`
-const isReplicaRunning = (replica: Replica) => isRunning(replica.pid, serverScript(replica.service))
+const isReplicaRunning = (replica: Replica) => isRunning(replica.pid, replica.script)
 
 function integerIn(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${value}`)
@@ -146,7 +153,7 @@ async function readyInstanceId(port: number): Promise<string | undefined> {
  */
 function spawnReplica(replica: Omit<Replica, 'pid'>, env: Record<string, string>, append: boolean, launcher: readonly string[] = []): ChildProcess {
   const log = openSync(replica.log, append ? 'a' : 'w')
-  const [command, ...args] = [...launcher, process.execPath, '--import', 'tsx', serverScript(replica.service)]
+  const [command, ...args] = [...launcher, process.execPath, '--import', 'tsx', replica.script]
   try {
     return spawn(command!, args, {
       cwd: repoRoot,
@@ -227,7 +234,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const slots: Omit<Replica, 'pid'>[] = [
     ...apiServices.flatMap((service) => Array.from({ length: replicasPerApi }, (_, index) => ({ service, index }))),
     ...Array.from({ length: batchWorkers }, (_, index) => ({ service: 'batch-worker' as const, index })),
-  ].map(({ service, index }) => ({ service, index, port: portBase + portOffsets[service] + index, log: join(logDir, `${service}-${index}.log`) }))
+  ].map(({ service, index }) => ({
+    service,
+    index,
+    port: portBase + portOffsets[service] + index,
+    script: options.serverScripts?.[service] ?? serverScript(service),
+    log: join(logDir, `${service}-${index}.log`),
+  }))
 
   // Every port is checked before anything starts, so a clash leaves nothing behind.
   for (const slot of slots) {

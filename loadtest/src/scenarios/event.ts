@@ -5,6 +5,7 @@ import { createPool, drawSettleMs, dropDatabase, migrateDatabase, withDatabase, 
 import { signToken } from '@commerce/kit'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
+import { auditLocking, createLockingTable, lockingServerScript } from '../baselines/locking-apply.ts'
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 import type { Chart, LineSeries } from '../charts.ts'
@@ -58,6 +59,7 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   await dropDatabase(url).catch(() => undefined)
   await migrateDatabase(url)
   const pool = createPool({ url, role: 'tool', connectionLimit: 2 })
+  await createLockingTable(pool)
   const machine = await machineInfo(pool)
   const admin = `Bearer ${signToken(localAuthSecret(), { userId: 1, role: 'admin' })}`
   const floods: Flood[] = []
@@ -67,7 +69,13 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   try {
     for (const strategy of strategies) {
       log(`${strategy}: starting the stack (2 replicas of each API, 1 batch worker)`)
-      const stack = await startStack({ replicas: 2, batchWorkers: 1, databaseUrl: url, env: { LOG_LEVEL: 'warn', EVENT_APPLY_STRATEGY: strategy } })
+      const stack = await startStack({
+        replicas: 2,
+        batchWorkers: 1,
+        databaseUrl: url,
+        env: { LOG_LEVEL: 'warn' },
+        serverScripts: strategy === 'locking' ? { 'event-apply': lockingServerScript } : {},
+      })
       try {
         if (strategy === 'group-commit') {
           ceiling = await trivialRouteCeiling(stack.url)
@@ -223,10 +231,8 @@ async function flood(run: {
   run.log(`    ${Object.entries(statuses).map(([s, n]) => `${n} × ${s === '0' ? 'network error' : s}`).join(', ')}; p50 ${outcome.latency.p50.toFixed(1)} ms, p99 ${outcome.latency.p99.toFixed(1)} ms`)
 
   if (strategy === 'locking') {
-    // The baseline has no draw: its table holds at most `quota` rows, all of them "winners".
-    const [[row]] = (await run.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT phone) AS phones FROM event_applications_locking WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
-    const ok = Number(row?.n) === Number(row?.phones) && Number(row?.n) <= quota && Number(row?.n) === acknowledged.length
-    return { ...outcome, winners: Number(row?.n), audit: { ok, detail: `${Number(row?.n)} rows, ${Number(row?.phones)} phones, ${acknowledged.length} × 201` } }
+    const audit = await auditLocking(run.pool, { eventId, quota, acknowledged: acknowledged.length })
+    return { ...outcome, winners: audit.rows, audit }
   }
   if (quota > 1_000_000) {
     const audit = await auditEvent(run.pool, { eventId, acknowledged })

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid'
-import { inTransaction, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, isDeadlock, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 
 /** No RUNNING run targets this user in a chunk that is not DONE: the batch is not rewriting them. */
 const outsideBatch = (userId: string) => `NOT EXISTS (
@@ -33,7 +33,6 @@ const redemptionColumns = 'id, coupon_id, user_id, status, reason, requested_at,
 /** The MySQL error a statement raises when it gave up waiting for a row lock. */
 export const isLockWaitTimeout = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_WAIT_TIMEOUT'
 const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
-const isDeadlock = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_DEADLOCK'
 
 /**
  * Coupons and redemption requests. Raw mysql2 on the API pool: redeem is the hottest write

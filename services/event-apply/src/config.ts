@@ -1,11 +1,7 @@
 import { loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
 
-export const applyStrategies = ['group-commit', 'locking'] as const
-
 export const configSchema = serviceConfig({
-  /** `locking` is the seed's SELECT … FOR UPDATE + COUNT design, kept for the benchmark only. */
-  EVENT_APPLY_STRATEGY: Type.Enum(applyStrategies, { default: 'group-commit' }),
   /** Longest a buffered application waits for its group commit. */
   EVENT_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 100, default: 2 }),
   /** Rows per multi-row INSERT; a full buffer flushes at once. */

@@ -1,10 +1,11 @@
 import { v7 as uuidv7 } from 'uuid'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { kitErrors, type DbClock } from '@commerce/kit'
+import type { Pool } from '@commerce/db'
 import type { Config } from './config.ts'
-import type { EventDirectory } from './directory.ts'
+import type { EventDirectory, EventState } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
-import type { EventRepository } from './events.ts'
+import type { Application, EventRepository, FlushOutcome } from './events.ts'
 import { createGroupCommit } from './group-commit.ts'
 
 export const applyOutcomes = ['accepted', 'duplicate', 'closed', 'not_open', 'not_found', 'refused'] as const
@@ -19,27 +20,24 @@ function createApplyMetrics(registry: Registry) {
   }
 }
 
+/** What the write path did with one application: written, a repeat of the phone's, the quota filled, or too late for the draw. */
+export type WriteOutcome = FlushOutcome | { kind: 'full' }
+
 /**
- * The apply path (DESIGN §6.6): stamp on arrival, check the event from memory, then either the
- * group commit (default) or the seed's lock-based transaction (baseline for the benchmark).
+ * The write path behind the desk's checks. The service has one, the group commit; buildApp takes
+ * another only so that a benchmark can run the write-up's lock-based design behind the same routes.
  */
-export function createApplicationDesk({
-  repo,
-  directory,
-  config,
-  replicaId,
-  registry,
-  clock,
-}: {
-  repo: EventRepository
-  directory: EventDirectory
-  config: Config
-  replicaId: string
-  registry: Registry
-  /** The database's time as this replica measures it: arrival stamps and the open/close checks. */
-  clock: Pick<DbClock, 'nowMicros' | 'sample'>
-}) {
-  const metrics = createApplyMetrics(registry)
+export interface ApplicationWriter {
+  /** Resolves once the application is durable, or with why it was not written. */
+  write(application: Application, state: EventState): Promise<WriteOutcome>
+  /** Resolves once nothing accepted is left unwritten. */
+  drain(): Promise<void>
+  /** Applications accepted and not yet written. */
+  backlog(): number
+}
+export type ApplicationWriterFactory = (deps: { pool: Pool }) => ApplicationWriter
+
+function createGroupCommitWriter(repo: EventRepository, directory: EventDirectory, config: Config, metrics: ReturnType<typeof createApplyMetrics>): ApplicationWriter {
   const groupCommit = createGroupCommit(
     repo,
     { flushMs: config.EVENT_FLUSH_MS, maxRows: config.EVENT_FLUSH_ROWS, concurrency: config.EVENT_FLUSH_CONCURRENCY, limit: config.EVENT_BUFFER_LIMIT },
@@ -54,6 +52,44 @@ export function createApplicationDesk({
       onBacklog: (rows) => metrics.buffer.set(rows),
     },
   )
+  return {
+    async write(application, state) {
+      // Early close from memory: every one of the quota's committed rows arrived before this
+      // request, so it cannot rank among the winners; answer without touching the database.
+      if (directory.isFull(state)) return { kind: 'full' }
+      const outcome = await groupCommit.submit(application)
+      if (outcome.kind === 'inserted') directory.noteInserted(state, 1)
+      return outcome
+    },
+    drain: () => groupCommit.drain(),
+    backlog: () => groupCommit.backlog(),
+  }
+}
+
+/**
+ * The apply path (DESIGN §6.6): stamp on arrival, check the event from memory, then hand the
+ * application to the write path (the group commit unless a benchmark injected another).
+ */
+export function createApplicationDesk({
+  repo,
+  directory,
+  config,
+  replicaId,
+  registry,
+  clock,
+  writer,
+}: {
+  repo: EventRepository
+  directory: EventDirectory
+  config: Config
+  replicaId: string
+  registry: Registry
+  /** The database's time as this replica measures it: arrival stamps and the open/close checks. */
+  clock: Pick<DbClock, 'nowMicros' | 'sample'>
+  writer?: ApplicationWriter
+}) {
+  const metrics = createApplyMetrics(registry)
+  const write = writer ?? createGroupCommitWriter(repo, directory, config, metrics)
   let replicaSeq = 0
 
   async function decide(eventId: number, name: string, phone: string, receivedAtMicros: number, replicaSeqOfArrival: number) {
@@ -63,21 +99,11 @@ export function createApplicationDesk({
     const { event } = state
     if (arrivedAt < event.opensAt.getTime()) throw eventErrors.EVENT_NOT_OPEN()
     if (arrivedAt >= event.closesAt.getTime()) throw eventErrors.EVENT_CLOSED()
-    const application = { id: uuidv7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
-
-    if (config.EVENT_APPLY_STRATEGY === 'locking') {
-      const outcome = await repo.lockingApply(application, event.winnerQuota)
-      if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
-      if (outcome.kind === 'full') throw eventErrors.EVENT_CLOSED('the quota is filled')
-      return application
-    }
-    // Early close from memory: every one of the quota's committed rows arrived before this
-    // request, so it cannot rank among the winners; answer without touching the database.
-    if (directory.isFull(state)) throw eventErrors.EVENT_CLOSED('the quota is filled')
-    const outcome = await groupCommit.submit(application)
+    const application: Application = { id: uuidv7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
+    const outcome = await write.write(application, state)
     if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
+    if (outcome.kind === 'full') throw eventErrors.EVENT_CLOSED('the quota is filled')
     if (outcome.kind === 'drawn') throw eventErrors.EVENT_CLOSED('the winners were drawn before this application could be written')
-    directory.noteInserted(state, 1)
     return application
   }
 
@@ -101,8 +127,8 @@ export function createApplicationDesk({
         throw error
       }
     },
-    drain: () => groupCommit.drain(),
-    backlog: () => groupCommit.backlog(),
+    drain: () => write.drain(),
+    backlog: () => write.backlog(),
   }
 }
 

@@ -1,4 +1,4 @@
-import { inTransaction, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { isDeadlock, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import { datetime6 } from './clock.ts'
 
 export interface EventRecord {
@@ -36,10 +36,8 @@ const toEvent = (row: RowDataPacket): EventRecord => ({
   status: row.status as EventRecord['status'],
 })
 
-const isDeadlock = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_DEADLOCK'
-
 /**
- * Event SQL of event-apply. The apply path (insertApplications, lockingApply) is raw mysql2
+ * Event SQL of event-apply. The apply path (insertApplications) is raw mysql2
  * on purpose: it runs thousands of times a second and drizzle's query building costs
  * measurable time there; the rest stays in the same style for one place to read.
  */
@@ -108,30 +106,6 @@ export function createEventRepository(pool: Pool) {
           if (!isDeadlock(error) || attempt >= 3) throw error
         }
       }
-    },
-
-    /**
-     * The seed's design, for the baseline benchmark only: in one transaction, look the phone up
-     * with SELECT … FOR UPDATE on an unindexed column (a scan that locks the event's rows),
-     * COUNT(*) against the quota, then INSERT.
-     */
-    async lockingApply(application: Application, quota: number): Promise<{ kind: 'inserted' | 'full' } | { kind: 'duplicate'; applicationId: string }> {
-      const outcome = await inTransaction(pool, async (conn) => {
-        const [existing] = await conn.query<RowDataPacket[]>('SELECT id FROM event_applications_locking WHERE event_id = ? AND phone = ? FOR UPDATE', [application.eventId, application.phone])
-        if (existing[0]) return { kind: 'duplicate' as const, applicationId: uuidFromBytes(existing[0].id as Buffer) }
-        const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [application.eventId])) as [RowDataPacket[], unknown]
-        if (Number(count?.n) >= quota) return { kind: 'full' as const }
-        await conn.query('INSERT INTO event_applications_locking (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)', [
-          uuidToBytes(application.id),
-          application.eventId,
-          application.name,
-          application.phone,
-          datetime6(application.receivedAtMicros),
-        ])
-        return { kind: 'inserted' as const }
-      })
-      // The work above always answers; inTransaction returns null only for work that does.
-      return outcome ?? { kind: 'full' }
     },
 
     /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */

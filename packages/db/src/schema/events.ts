@@ -50,18 +50,6 @@ export const eventWinners = mysqlTable(
   ],
 )
 
-/**
- * The seed's lock-based design, kept only as the benchmark baseline (EVENT_APPLY_STRATEGY=locking):
- * deliberately no index on phone, so its SELECT … FOR UPDATE scans and locks the event's rows.
- */
-export const eventApplicationsLocking = mysqlTable('event_applications_locking', {
-  id: uuidBinary('id').primaryKey(),
-  eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
-  name: varchar('name', { length: 50 }).notNull(),
-  phone: varchar('phone', { length: 16 }).notNull(),
-  receivedAt: datetime('received_at', { mode: 'date', fsp: 6 }).notNull(),
-})
-
 export type Event = typeof events.$inferSelect
 export type NewEvent = typeof events.$inferInsert
 export type EventApplication = typeof eventApplications.$inferSelect

@@ -2,11 +2,17 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Gauge } from 'prom-client'
 import type { Config } from '../config.ts'
-import { createApplicationDesk } from '../desk.ts'
+import { createApplicationDesk, type ApplicationWriterFactory } from '../desk.ts'
 import { createEventDirectory } from '../directory.ts'
 import { createEventRepository } from '../events.ts'
 
-function createEventApply(app: FastifyInstance, config: Config) {
+export interface EventApplyOptions {
+  config: Config
+  /** Replaces the group commit: benchmark baselines only (the server never passes one). */
+  writer?: ApplicationWriterFactory
+}
+
+function createEventApply(app: FastifyInstance, { config, writer }: EventApplyOptions) {
   const repo = createEventRepository(app.pool)
   const directory = createEventDirectory({ repo, refreshMs: config.EVENT_REFRESH_MS, log: app.log, wallClock: app.clock.nowMs })
   new Gauge({
@@ -18,7 +24,7 @@ function createEventApply(app: FastifyInstance, config: Config) {
       for (const [kind, n] of Object.entries(directory.entries())) this.set({ kind }, n)
     },
   })
-  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry, clock: app.clock })
+  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry, clock: app.clock, writer: writer?.({ pool: app.pool }) })
   return { repo, directory, desk }
 }
 
@@ -29,9 +35,9 @@ declare module 'fastify' {
 }
 
 /** Events, their in-memory directory and the apply desk; buffered applications are written before the pool closes. */
-export default fp<{ config: Config }>(
-  async (app, { config }) => {
-    const eventApply = createEventApply(app, config)
+export default fp<EventApplyOptions>(
+  async (app, options) => {
+    const eventApply = createEventApply(app, options)
     app.decorate('eventApply', eventApply)
     app.addHook('onReady', async () => {
       eventApply.directory.start()

@@ -97,29 +97,20 @@ t.test('one entry per phone: every spelling of a number is the same applicant', 
 })
 
 t.test('a retry after a lost 201 gets 409 naming its own application, so it can find it', async (t) => {
-  const check = async (t: Test, env: Record<string, string>) => {
-    const { app } = await startApp(t, env)
-    const eventId = await createEvent(app)
-    // The first answer is the one the client never received; the retry spells the number its own way.
-    const lost = await apply(app, eventId, '010-7777-8888')
-    t.equal(lost.statusCode, 201)
-    const retry = await apply(app, eventId, '+82 10 7777 8888')
-    const { applicationId } = lost.json()
-    t.same([retry.statusCode, retry.json()], [409, { code: 'DUPLICATE_APPLICATION', message: 'this phone number has already applied to this event', applicationId }])
-    t.equal(retry.headers.location, `/events/${eventId}/applications/${applicationId}`)
-    return { app, eventId, applicationId }
-  }
-  await t.test('group commit', async (t) => {
-    const { app, eventId, applicationId } = await check(t, {})
-    t.same((await app.inject(`/events/${eventId}/applications/${applicationId}`)).json(), { applicationId, status: 'PENDING' }, 'the retry finds its application')
-    // Two sends of one phone at once (one group commit): the refused one names the stored one.
-    const both = await Promise.all([apply(app, eventId, phoneOf(1)), apply(app, eventId, phoneOf(1))])
-    t.same(both.map((r) => r.statusCode).sort(), [201, 409])
-    t.same(both.map((r) => r.json().applicationId), Array(2).fill(both.find((r) => r.statusCode === 201)?.json().applicationId), 'the 409 carries the 201 id')
-  })
-  // The baseline keeps its rows in its own table, which the result route does not read; under
-  // READ COMMITTED its unindexed FOR UPDATE does not serialise two sends of one phone at once.
-  await t.test('locking baseline', (t) => check(t, { EVENT_APPLY_STRATEGY: 'locking' }))
+  const { app } = await startApp(t)
+  const eventId = await createEvent(app)
+  // The first answer is the one the client never received; the retry spells the number its own way.
+  const lost = await apply(app, eventId, '010-7777-8888')
+  t.equal(lost.statusCode, 201)
+  const retry = await apply(app, eventId, '+82 10 7777 8888')
+  const { applicationId } = lost.json()
+  t.same([retry.statusCode, retry.json()], [409, { code: 'DUPLICATE_APPLICATION', message: 'this phone number has already applied to this event', applicationId }])
+  t.equal(retry.headers.location, `/events/${eventId}/applications/${applicationId}`)
+  t.same((await app.inject(`/events/${eventId}/applications/${applicationId}`)).json(), { applicationId, status: 'PENDING' }, 'the retry finds its application')
+  // Two sends of one phone at once (one group commit): the refused one names the stored one.
+  const both = await Promise.all([apply(app, eventId, phoneOf(1)), apply(app, eventId, phoneOf(1))])
+  t.same(both.map((r) => r.statusCode).sort(), [201, 409])
+  t.same(both.map((r) => r.json().applicationId), Array(2).fill(both.find((r) => r.statusCode === 201)?.json().applicationId), 'the 409 carries the 201 id')
 })
 
 t.test('before opensAt 403, after closesAt 410, unknown event 404', async (t) => {
@@ -199,17 +190,6 @@ t.test('winners are the earliest arrivals, not the first commits; results after 
   t.equal((await fast.inject(`/events/${eventId}/applications/${firstResponse.json().applicationId}`)).json().status, 'WON')
   t.equal((await fast.inject(`/events/${eventId}/applications/${second.json().applicationId}`)).json().status, 'LOST')
   t.equal((await fast.inject(`/events/${eventId}/applications/00000000-0000-7000-8000-000000000000`)).json().code, 'APPLICATION_NOT_FOUND')
-})
-
-t.test('the locking baseline keeps the same contract on its own table', async (t) => {
-  const { app } = await startApp(t, { EVENT_APPLY_STRATEGY: 'locking' })
-  const eventId = await createEvent(app, { quota: 2 })
-  t.equal((await apply(app, eventId, phoneOf(1))).statusCode, 201)
-  t.equal((await apply(app, eventId, '+82 10 1000 0001')).json().code, 'DUPLICATE_APPLICATION')
-  t.equal((await apply(app, eventId, phoneOf(2))).statusCode, 201)
-  t.same([(await apply(app, eventId, phoneOf(3))).statusCode, (await apply(app, eventId, phoneOf(4))).json().code], [410, 'EVENT_CLOSED'])
-  const [[count]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications_locking WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
-  t.equal(count?.n, 2)
 })
 
 t.test('a full buffer answers 503 with Retry-After instead of queueing without bound', async (t) => {
