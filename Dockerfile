@@ -27,6 +27,7 @@ COPY pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/audit/package.json packages/audit/
 COPY packages/cluster/package.json packages/cluster/
 COPY packages/db/package.json packages/db/
+COPY packages/domain/package.json packages/domain/
 COPY packages/kit/package.json packages/kit/
 COPY services/batch-worker/package.json services/batch-worker/
 COPY services/coupon-api/package.json services/coupon-api/

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { composeProcesses, k8sProcesses, readRepoFile, repoPathOf, scriptsOf, type ImageProcess } from './helpers.ts'
 import { repoRoot } from '../src/topology.ts'
@@ -39,8 +39,37 @@ t.test('the image: current Node LTS, production dependencies only, not root', as
   t.ok(dockerignore.split('\n').includes('**/node_modules'), 'the host node_modules never enter the build context')
 })
 
+/** The workspace folder of each `@commerce/<name>` package, read from the manifests. */
+function workspaceFolders(): Map<string, string> {
+  const folders = new Map<string, string>()
+  for (const group of ['packages', 'services']) {
+    for (const name of readdirSync(join(repoRoot, group))) {
+      const manifest = join(repoRoot, group, name, 'package.json')
+      if (existsSync(manifest)) folders.set((JSON.parse(readFileSync(manifest, 'utf8')) as { name: string }).name, `${group}/${name}`)
+    }
+  }
+  folders.set('@commerce/local', 'infra/local')
+  return folders
+}
+
+/** The services, the migrate job's workspace and every workspace they depend on at run time, transitively. */
+function imageWorkspaces(): string[] {
+  const folders = workspaceFolders()
+  const seen = new Set<string>()
+  const visit = (folder: string) => {
+    if (seen.has(folder)) return
+    seen.add(folder)
+    const { dependencies = {} } = JSON.parse(readFileSync(join(repoRoot, folder, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
+    for (const [name, version] of Object.entries(dependencies)) if (version.startsWith('workspace:') && folders.has(name)) visit(folders.get(name)!)
+  }
+  for (const folder of [...folders.values()].filter((folder) => folder.startsWith('services/'))) visit(folder)
+  visit('infra/local')
+  return [...seen].sort()
+}
+
 t.test('the Dockerfile installs every workspace the image runs', async (t) => {
-  const workspaces = ['packages/cluster', 'packages/db', 'packages/kit', 'services/user-api', 'services/coupon-api', 'services/event-apply', 'services/batch-worker', 'infra/local']
+  const workspaces = imageWorkspaces()
+  t.ok(workspaces.includes('packages/db') && workspaces.includes('infra/local'), `found from the manifests: ${workspaces.join(', ')}`)
   for (const workspace of workspaces) {
     t.ok(copiedSources.includes(`${workspace}/package.json`), `${workspace}'s manifest is copied before the install`)
     t.ok(isCopied(`${workspace}/src/index.ts`) || isCopied(`${workspace}/src`), `${workspace}'s sources are copied`)

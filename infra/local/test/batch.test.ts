@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { auditBatch } from '@commerce/audit'
-import { createPool, defaultGradePolicy, type RowDataPacket } from '@commerce/db'
-import { seedData } from '@commerce/db/seed'
+import { createPool, type RowDataPacket } from '@commerce/db'
+import { defaultGradePolicy } from '@commerce/domain'
+import { seedData } from '../src/seed-data.ts'
 import { createTestDatabase } from '@commerce/db/testing'
 import { startBatchWorker } from '../src/batch.ts'
 

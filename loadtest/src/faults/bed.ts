@@ -1,6 +1,7 @@
 import { request } from 'undici'
 import { auditBatch, auditEvent, formatAudit, type AuditCheck, type AuditResult } from '@commerce/audit'
-import { defaultGradePolicy, dropDatabase, uuidToBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { dropDatabase, uuidToBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { defaultGradePolicy } from '@commerce/domain'
 import { signToken, type ServiceName } from '@commerce/kit'
 import { readRunStatus, type RunStatus } from '@commerce/local/batch'
 import { createEventThrough } from '@commerce/local/flood'

@@ -1,4 +1,5 @@
-import { parsePeriod, defaultBusinessTimeZone, type GradePolicy, type Pool, type RowDataPacket } from '@commerce/db'
+import { type Pool, type RowDataPacket } from '@commerce/db'
+import { parsePeriod, defaultBusinessTimeZone, type GradePolicy } from '@commerce/domain'
 
 export interface AuditCheck {
   name: string

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { createPool, defaultGradePolicy, uuidToBytes, type Pool } from '@commerce/db'
+import { createPool, uuidToBytes, type Pool } from '@commerce/db'
+import { defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
 import { auditBatch } from '../src/index.ts'

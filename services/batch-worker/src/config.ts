@@ -1,6 +1,7 @@
 import { loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
-import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy, type PoolSettings } from '@commerce/db'
+import { type PoolSettings } from '@commerce/db'
+import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/domain'
 import type { WorkerSettings } from './job/worker.ts'
 import { strategies } from './job/runs.ts'
 

@@ -1,5 +1,6 @@
 import { v7 as uuidv7 } from 'uuid'
-import { inTransaction, isDeadlock, rejectionReason, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type RedemptionRejection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, isDeadlock, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
 
 /** No RUNNING run targets this user in a chunk that is not DONE: the batch is not rewriting them. */
 const outsideBatch = (userId: string) => `NOT EXISTS (

@@ -1,4 +1,5 @@
-import { inTransaction, type Grade, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { inTransaction, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { type Grade, type PeriodRange } from '@commerce/domain'
 
 const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
 

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
-import { databaseUrl, grades, migrateDatabase, parsePeriod } from '@commerce/db'
-import { seedData, seedOwnedTables } from '@commerce/db/seed'
+import { databaseUrl, migrateDatabase } from '@commerce/db'
+import { grades, parsePeriod } from '@commerce/domain'
+import { seedData, seedOwnedTables } from '../seed-data.ts'
 import { ensureDatabaseServer } from '../database.ts'
 import { fail } from './fail.ts'
 

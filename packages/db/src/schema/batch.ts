@@ -1,7 +1,7 @@
 import { bigint, char, datetime, index, int, mysqlEnum, mysqlTable, primaryKey, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
 import { uuidBinary } from './columns.ts'
-import { grades } from './users.ts'
+import { grades } from '@commerce/domain'
 
 export const runStatuses = ['REQUESTED', 'PLANNING', 'RUNNING', 'COMPLETED', 'FAILED'] as const
 export type RunStatus = (typeof runStatuses)[number]

@@ -1,9 +1,7 @@
 import { bigint, char, datetime, index, int, mysqlEnum, mysqlTable, primaryKey, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
+import { grades } from '@commerce/domain'
 import { idempotencyKey } from './columns.ts'
-
-export const grades = ['BRONZE', 'SILVER', 'GOLD', 'VIP'] as const
-export type Grade = (typeof grades)[number]
 
 export const users = mysqlTable('users', {
   id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),

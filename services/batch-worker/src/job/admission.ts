@@ -1,4 +1,5 @@
-import { parsePeriod, type GradePolicy, type PeriodRange, type Pool, type RowDataPacket } from '@commerce/db'
+import { type Pool, type RowDataPacket } from '@commerce/db'
+import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import { batchErrors } from '../errors.ts'
 import { monthlyJob, type RunRepository, type RunRow, type Strategy } from './runs.ts'
 

@@ -1,18 +1,7 @@
 import { v7 as uuidv7 } from 'uuid'
 import { fenceDone, renewLease, type ChunkOwnership } from '@commerce/cluster'
-import {
-  applyPendingRedemptions,
-  gradeCouponKind,
-  inTransaction,
-  uuidToBytes,
-  type Grade,
-  type GradePolicy,
-  type PeriodRange,
-  type Pool,
-  type PoolConnection,
-  type ResultSetHeader,
-  type RowDataPacket,
-} from '@commerce/db'
+import { applyPendingRedemptions, inTransaction, uuidToBytes, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { gradeCouponKind, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import type { Strategy } from './runs.ts'
 
 /**

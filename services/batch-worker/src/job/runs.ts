@@ -1,5 +1,7 @@
-import { inTransaction, uuidFromBytes, uuidToBytes, type GradePolicy, type PeriodRange, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
-import type { Grade, RunStatus } from '@commerce/db'
+import { inTransaction, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { type GradePolicy, type PeriodRange } from '@commerce/domain'
+import type { RunStatus } from '@commerce/db'
+import type { Grade } from '@commerce/domain'
 
 /**
  * The run protocol's statements over `batch_runs`, `batch_targets` and `step_execution_log`

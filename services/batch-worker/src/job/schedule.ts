@@ -1,4 +1,4 @@
-import { monthStart } from '@commerce/db'
+import { monthStart } from '@commerce/domain'
 
 /** When the monthly run fires: day `day` of each month at `time` (HH:MM) in `timeZone`. */
 export interface MonthlySchedule {

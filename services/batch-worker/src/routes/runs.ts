@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { grades } from '@commerce/db'
+import { grades } from '@commerce/domain'
 import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategies } from '../job/runs.ts'

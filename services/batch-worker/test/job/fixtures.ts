@@ -1,6 +1,7 @@
 import type { Test } from 'tap'
 import { createMembership, type Membership } from '@commerce/cluster'
-import { createPool, defaultBusinessTimeZone, defaultGradePolicy, uuidToBytes, type Pool } from '@commerce/db'
+import { createPool, uuidToBytes, type Pool } from '@commerce/db'
+import { defaultBusinessTimeZone, defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
 import type { WorkerSettings } from '../../src/job/worker.ts'

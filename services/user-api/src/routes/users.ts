@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errorSchema, idempotencyKeySchema, kitErrors, periodSchema } from '@commerce/kit'
-import { grades, parsePeriod } from '@commerce/db'
+import { grades, parsePeriod } from '@commerce/domain'
 import { userErrors } from '../errors.ts'
 import { createUserRepository, type PlacedOrder } from '../users.ts'
 

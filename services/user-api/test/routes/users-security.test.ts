@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { periodOf, type RowDataPacket } from '@commerce/db'
+import { type RowDataPacket } from '@commerce/db'
+import { periodOf } from '@commerce/domain'
 import { createTestDatabase, tableNames } from '@commerce/db/testing'
 import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
 import { attackTokens, bearer, testConfig, unrefusedAttacks } from '@commerce/kit/testing'

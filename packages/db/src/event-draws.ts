@@ -1,46 +1,9 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
-import { localDateOf, zonedInstant } from './policy.ts'
+import { drawSettleMs, type ScheduledEvent } from '@commerce/domain'
 import { inTransaction } from './transaction.ts'
-import type { NewEvent } from './schema/events.ts'
-
-/**
- * After `closes_at`, an application stamped before it may still sit in a replica's group-commit
- * buffer; the draw waits `drawSettleMs` past the close so that it usually gets in. Only a
- * courtesy: correctness takes no clock (see drawWinners).
- */
-export const drawSettleMs = 5_000
-
-/** The daily first-come-first-served event (DESIGN §5). */
-export interface DailyEventSchedule {
-  /** HH:MM in `timeZone`: applications open, and the next day's winners are announced. */
-  time: string
-  timeZone: string
-  durationMinutes: number
-  winnerQuota: number
-}
-
-/** The scheduled events for the local day of `now` and the `daysAhead` days after it. */
-export function dailyEvents(now: Date, schedule: DailyEventSchedule, daysAhead = 1): (NewEvent & { scheduleKey: string })[] {
-  const [hours = 0, minutes = 0] = schedule.time.split(':').map(Number)
-  const today = localDateOf(now, schedule.timeZone)
-  return Array.from({ length: daysAhead + 1 }, (_, offset) => {
-    const at = (days: number) => zonedInstant(today.year, today.month, today.day + offset + days, hours * 60 + minutes, schedule.timeZone)
-    const opensAt = at(0)
-    const { year, month, day } = localDateOf(opensAt, schedule.timeZone)
-    const date = `${year}-${String(month + 1).padStart(2, '0')}-${String(day).padStart(2, '0')}`
-    return {
-      title: `Daily event ${date}`,
-      opensAt,
-      closesAt: new Date(opensAt.getTime() + schedule.durationMinutes * 60_000),
-      winnerQuota: schedule.winnerQuota,
-      announceAt: at(1),
-      scheduleKey: `daily:${date}`,
-    }
-  })
-}
 
 /** Creates the events that do not exist yet; any number of daemons may call it at once. */
-export async function ensureScheduledEvents(pool: Pool, events: (NewEvent & { scheduleKey: string })[]): Promise<number> {
+export async function ensureScheduledEvents(pool: Pool, events: readonly ScheduledEvent[]): Promise<number> {
   if (events.length === 0) return 0
   const [result] = await pool.query<ResultSetHeader>(
     'INSERT IGNORE INTO events (title, opens_at, closes_at, winner_quota, announce_at, schedule_key) VALUES ?',

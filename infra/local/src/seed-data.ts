@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import { createConnection, type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
-import { defaultBusinessTimeZone, defaultGradePolicy, gradeFor, monthStart, parsePeriod } from './policy.ts'
-import type { Grade } from './schema/users.ts'
+import { defaultBusinessTimeZone, defaultGradePolicy, gradeFor, monthStart, parsePeriod, type Grade } from '@commerce/domain'
 
 /**
  * The data generator behind `npm run seed`: N users and M orders around one month, the same

@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
 import { createConnection } from 'mysql2/promise'
-import { createPool, defaultGradePolicy, parsePeriod, type RowDataPacket } from '../src/index.ts'
-import { createTestDatabase } from '../src/testing.ts'
-import { seedData, seedOwnedTables, type SeedOptions } from '../src/seed.ts'
+import { createPool, type RowDataPacket } from '@commerce/db'
+import { defaultGradePolicy, parsePeriod } from '@commerce/domain'
+import { createTestDatabase } from '@commerce/db/testing'
+import { seedData, seedOwnedTables, type SeedOptions } from '../src/seed-data.ts'
 
 // Small sizes against the real MariaDB: the shape must already hold at 2,000 users.
 const size = { users: 2_000, orders: 40_000, period: '2026-10' } as const
