@@ -77,7 +77,14 @@ const flags = parseFlags()
 try {
   await ensureDatabaseServer()
   const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
-  const run = { batch: benchBatch, 'live-during-batch': benchLiveDuringBatch, consistency: benchConsistency, restart: benchRestart, event: benchEvent, faults: benchFaults }[flags.scenario]
+  const run = {
+    batch: benchBatch,
+    'live-during-batch': benchLiveDuringBatch,
+    consistency: benchConsistency,
+    restart: benchRestart,
+    event: benchEvent,
+    faults: benchFaults,
+  }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)
   process.exit(0)

@@ -267,7 +267,11 @@ function yAxis(scale: Scale, plot: Plot, label: string): string {
       return `<line x1="${plot.left}" y1="${round(y)}" x2="${plot.right}" y2="${round(y)}" stroke="${gridColor}"/>${text(plot.left - 8, y + 4, formatTick(t), { 'text-anchor': 'end' })}`
     }),
     `<line x1="${plot.left}" y1="${plot.top}" x2="${plot.left}" y2="${plot.bottom}" stroke="${axisColor}"/>`,
-    text(18, (plot.top + plot.bottom) / 2, label, { 'text-anchor': 'middle', 'font-size': 13, transform: `rotate(-90 18 ${round((plot.top + plot.bottom) / 2)})` }),
+    text(18, (plot.top + plot.bottom) / 2, label, {
+      'text-anchor': 'middle',
+      'font-size': 13,
+      transform: `rotate(-90 18 ${round((plot.top + plot.bottom) / 2)})`,
+    }),
   ].join('\n')
 }
 
@@ -280,14 +284,22 @@ function overlays(scale: Scale, plot: Plot, bands: Band[] = [], markers: Marker[
   const labels: { x: number; text: string; color: string; anchor: 'start' | 'end' }[] = []
   for (const band of bands) {
     const [x0, x1] = [scale(band.from), scale(band.to)].map((x) => Math.min(plot.right, Math.max(plot.left, x))) as [number, number]
-    under.push(`<rect data-band="${escapeXml(band.label)}" x="${round(x0)}" y="${plot.top}" width="${round(Math.max(1, x1 - x0))}" height="${plot.bottom - plot.top}" fill="${bandColor}" fill-opacity="0.18"><title>${escapeXml(`${band.label}: ${formatTick(band.from)}–${formatTick(band.to)}`)}</title></rect>`)
+    under.push(
+      `<rect data-band="${escapeXml(band.label)}" x="${round(x0)}" y="${plot.top}" width="${round(Math.max(1, x1 - x0))}" height="${plot.bottom - plot.top}" fill="${bandColor}" fill-opacity="0.18"><title>${escapeXml(`${band.label}: ${formatTick(band.from)}–${formatTick(band.to)}`)}</title></rect>`,
+    )
     // Inside the band from its left edge, or right-aligned when that would run off the plot.
     const fits = x0 + 4 + textWidth(band.label, 11) <= plot.right
-    labels.push(fits ? { x: x0 + 4, text: band.label, color: '#8a5a00', anchor: 'start' } : { x: Math.max(x1, plot.left + textWidth(band.label, 11)) - 4, text: band.label, color: '#8a5a00', anchor: 'end' })
+    labels.push(
+      fits
+        ? { x: x0 + 4, text: band.label, color: '#8a5a00', anchor: 'start' }
+        : { x: Math.max(x1, plot.left + textWidth(band.label, 11)) - 4, text: band.label, color: '#8a5a00', anchor: 'end' },
+    )
   }
   for (const marker of markers) {
     const x = scale(marker.at)
-    under.push(`<line data-marker="${escapeXml(marker.label)}" x1="${round(x)}" y1="${plot.top}" x2="${round(x)}" y2="${plot.bottom}" stroke="${markerColor}" stroke-width="1.5" stroke-dasharray="5 4"/>`)
+    under.push(
+      `<line data-marker="${escapeXml(marker.label)}" x1="${round(x)}" y1="${plot.top}" x2="${round(x)}" y2="${plot.bottom}" stroke="${markerColor}" stroke-width="1.5" stroke-dasharray="5 4"/>`,
+    )
     const fits = x + 4 + textWidth(marker.label, 11) <= plot.right
     labels.push({ x: fits ? x + 4 : x - 4, text: marker.label, color: markerColor, anchor: fits ? 'start' : 'end' })
   }
@@ -322,7 +334,11 @@ function renderTimeseries(chart: TimeseriesChart): string {
   const key = legend([...series.map((s) => ({ label: s.label, color: s.color, shape: 'line' as const })), ...overlayLegend(chart.bands, chart.markers)], 72, 52)
   const plotHeight = 280
   const plot: Plot = { left: 72, right: width - 24, top: 52 + key.height + 4, bottom: 52 + key.height + 4 + plotHeight }
-  const xs = [...series.flatMap((s) => s.points.map((p) => p.x)), ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]), ...(chart.markers ?? []).map((m) => m.at)]
+  const xs = [
+    ...series.flatMap((s) => s.points.map((p) => p.x)),
+    ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]),
+    ...(chart.markers ?? []).map((m) => m.at),
+  ]
   const x = linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
   const ys = series.flatMap((s) => s.points.map((p) => p.y)).filter((y): y is number => y !== null && Number.isFinite(y))
   const log = chart.yScale === 'log'
@@ -343,7 +359,15 @@ function renderTimeseries(chart: TimeseriesChart): string {
     ),
   )
   const empty = ys.length === 0 ? [text((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2, 'no data', { 'text-anchor': 'middle' })] : []
-  return svg('timeseries', chart.title, plot.bottom + 52, [key.markup, under, yAxis(y, plot, chart.yLabel + (log ? ' (log scale)' : '')), xAxis(x, plot, chart.xLabel), ...lines, ...empty, over])
+  return svg('timeseries', chart.title, plot.bottom + 52, [
+    key.markup,
+    under,
+    yAxis(y, plot, chart.yLabel + (log ? ' (log scale)' : '')),
+    xAxis(x, plot, chart.xLabel),
+    ...lines,
+    ...empty,
+    over,
+  ])
 }
 
 /** Runs of consecutive measured points: a null (or a non-positive y on a log axis) ends a run. */
@@ -379,7 +403,11 @@ function renderGantt(chart: GanttChart): string {
   const top = 52 + key.height + 4
   const lanesHeight = laneHeights.reduce((sum, h) => sum + h, 0) || 2 * lanePadding + rowHeight
   const plot: Plot = { left: labelWidth, right: width - 24, top, bottom: top + labelRoom + lanesHeight }
-  const xs = [...chart.lanes.flatMap((lane) => lane.bars.flatMap((bar) => [bar.from, bar.to])), ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]), ...(chart.markers ?? []).map((m) => m.at)]
+  const xs = [
+    ...chart.lanes.flatMap((lane) => lane.bars.flatMap((bar) => [bar.from, bar.to])),
+    ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]),
+    ...(chart.markers ?? []).map((m) => m.at),
+  ]
   const x = linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
   const { under, over } = overlays(x, plot, chart.bands, chart.markers)
   let laneTop = plot.top + labelRoom
@@ -391,7 +419,10 @@ function renderGantt(chart: GanttChart): string {
         const [x0, x1] = [x(bar.from), x(bar.to)]
         const barWidth = Math.max(1.5, x1 - x0)
         const barTop = laneTop + lanePadding + rowIndex * rowHeight + 1
-        const inside = bar.label && textWidth(bar.label, 10) + 6 <= barWidth ? text(x0 + barWidth / 2, barTop + rowHeight / 2 + 2.5, bar.label, { 'font-size': 10, fill: '#fff', 'text-anchor': 'middle' }) : ''
+        const inside =
+          bar.label && textWidth(bar.label, 10) + 6 <= barWidth
+            ? text(x0 + barWidth / 2, barTop + rowHeight / 2 + 2.5, bar.label, { 'font-size': 10, fill: '#fff', 'text-anchor': 'middle' })
+            : ''
         const tooltip = `${bar.label ? `${bar.label}: ` : ''}${formatTick(bar.from)}–${formatTick(bar.to)} s`
         return `<rect data-bar="chunk" x="${round(x0)}" y="${round(barTop)}" width="${round(barWidth)}" height="${rowHeight - 2}" fill="${bar.emphasis ? emphasisColor : color}" stroke="#fff" stroke-width="0.75"><title>${escapeXml(tooltip)}</title></rect>${inside}`
       }),
@@ -406,7 +437,16 @@ function renderGantt(chart: GanttChart): string {
   })
   const gridlines = x.ticks.map((t) => `<line x1="${round(x(t))}" y1="${plot.top}" x2="${round(x(t))}" y2="${plot.bottom}" stroke="${gridColor}"/>`)
   const empty = chart.lanes.length === 0 ? [text((plot.left + plot.right) / 2, plot.bottom - lanesHeight / 2 + 4, 'no data', { 'text-anchor': 'middle' })] : []
-  return svg('gantt', chart.title, plot.bottom + 52, [key.markup, ...gridlines, lanes.filter(Boolean).join('\n'), under, xAxis(x, plot, chart.xLabel), `<line x1="${plot.left}" y1="${plot.top}" x2="${plot.left}" y2="${plot.bottom}" stroke="${axisColor}"/>`, ...empty, over])
+  return svg('gantt', chart.title, plot.bottom + 52, [
+    key.markup,
+    ...gridlines,
+    lanes.filter(Boolean).join('\n'),
+    under,
+    xAxis(x, plot, chart.xLabel),
+    `<line x1="${plot.left}" y1="${plot.top}" x2="${plot.left}" y2="${plot.bottom}" stroke="${axisColor}"/>`,
+    ...empty,
+    over,
+  ])
 }
 
 /** Interval partitioning: each bar on the first row where it starts after the row's last bar ends. */
@@ -422,7 +462,11 @@ function stackIntervals(bars: GanttBar[]): GanttBar[][] {
 
 function renderBars(chart: BarChart): string {
   const series = chart.series.map((s, i) => ({ ...s, color: s.color ?? colorAt(i) }))
-  const key = legend(series.map((s) => ({ label: s.label, color: s.color, shape: 'box' as const })), 72, 52)
+  const key = legend(
+    series.map((s) => ({ label: s.label, color: s.color, shape: 'box' as const })),
+    72,
+    52,
+  )
   const categoryLines = chart.categories.map((c) => c.split('\n'))
   const labelLines = Math.max(1, ...categoryLines.map((lines) => lines.length))
   const plot: Plot = { left: 72, right: width - 24, top: 52 + key.height + 8, bottom: 52 + key.height + 8 + 260 }
@@ -447,6 +491,15 @@ function renderBars(chart: BarChart): string {
     })
   })
   const empty = values.length === 0 ? [text((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2, 'no data', { 'text-anchor': 'middle' })] : []
-  const categoryLabels = categoryLines.map((lines, c) => lines.map((line, l) => text(plot.left + (c + 0.5) * groupWidth, plot.bottom + 18 + l * 15, line, { 'text-anchor': 'middle' })).join(''))
-  return svg('bars', chart.title, plot.bottom + 20 + labelLines * 15 + 8, [key.markup, yAxis(y, plot, chart.yLabel), `<line x1="${plot.left}" y1="${plot.bottom}" x2="${plot.right}" y2="${plot.bottom}" stroke="${axisColor}"/>`, ...groups.flat(), ...categoryLabels, ...empty])
+  const categoryLabels = categoryLines.map((lines, c) =>
+    lines.map((line, l) => text(plot.left + (c + 0.5) * groupWidth, plot.bottom + 18 + l * 15, line, { 'text-anchor': 'middle' })).join(''),
+  )
+  return svg('bars', chart.title, plot.bottom + 20 + labelLines * 15 + 8, [
+    key.markup,
+    yAxis(y, plot, chart.yLabel),
+    `<line x1="${plot.left}" y1="${plot.bottom}" x2="${plot.right}" y2="${plot.bottom}" stroke="${axisColor}"/>`,
+    ...groups.flat(),
+    ...categoryLabels,
+    ...empty,
+  ])
 }

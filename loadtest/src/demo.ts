@@ -82,7 +82,16 @@ try {
   await seed(stack)
   await showReplicas(stack, pool)
   const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
-  const batch = await batchWithRestart({ stack, pool, admin, users: flags.users, period: flags.period, liveRate: flags.liveRate, signal: stopTraffic.signal, step })
+  const batch = await batchWithRestart({
+    stack,
+    pool,
+    admin,
+    users: flags.users,
+    period: flags.period,
+    liveRate: flags.liveRate,
+    signal: stopTraffic.signal,
+    step,
+  })
   const event = await eventChapter(stack, pool, admin)
   await pool.end()
 
@@ -155,9 +164,17 @@ async function showReplicas(stack: Stack, pool: Pool): Promise<void> {
 async function eventChapter(stack: Stack, pool: Pool, admin: string): Promise<EventChapter> {
   const now = Date.now()
   const closesAt = new Date(now + 120_000)
-  const eventId = await createEventThrough(stack.url, admin, { title: 'demo: first 100 win', opensAt: new Date(now - 1_000), closesAt, winnerQuota: 100, announceAt: closesAt })
+  const eventId = await createEventThrough(stack.url, admin, {
+    title: 'demo: first 100 win',
+    opensAt: new Date(now - 1_000),
+    closesAt,
+    winnerQuota: 100,
+    announceAt: closesAt,
+  })
   const requests = flags.eventRequests
-  step(`first-come event ${eventId}: quota 100; ${requests.toLocaleString('en')} applications from 256 clients through nginx to 2 event-apply replicas (10% repeated phones)`)
+  step(
+    `first-come event ${eventId}: quota 100; ${requests.toLocaleString('en')} applications from 256 clients through nginx to 2 event-apply replicas (10% repeated phones)`,
+  )
   let lastDecile = 0
   const flood = await floodEvent({
     origin: stack.url,
@@ -175,7 +192,9 @@ async function eventChapter(stack: Stack, pool: Pool, admin: string): Promise<Ev
   const p99 = summarize(flood.latencies).p99
   const errors = [...flood.statuses].filter(([status]) => status === 0 || status >= 500).reduce((sum, [, n]) => sum + n, 0)
   const rate = requests / flood.seconds
-  step(`  ${Math.round(rate).toLocaleString('en')} req/s (closed loop), p99 ${p99.toFixed(1)} ms, ${errors} errors; ${[...flood.statuses].map(([status, n]) => `${n.toLocaleString('en')} × ${status || 'network error'}`).join(', ')}`)
+  step(
+    `  ${Math.round(rate).toLocaleString('en')} req/s (closed loop), p99 ${p99.toFixed(1)} ms, ${errors} errors; ${[...flood.statuses].map(([status, n]) => `${n.toLocaleString('en')} × ${status || 'network error'}`).join(', ')}`,
+  )
   // Close the event now (instead of waiting out its window) and let in-flight group commits settle.
   await pool.query('UPDATE events SET closes_at = NOW(6), announce_at = NOW(6) WHERE id = ?', [eventId])
   step(`  closed; drawing once it has settled (${(drawSettleMs / 1000).toFixed(0)} s), when every application in flight has been written`)
@@ -208,7 +227,10 @@ function summaryRows(batch: BatchWithRestart, event: EventChapter): { what: stri
   const ms = (n: number) => `${n.toFixed(1)} ms`
   return [
     ...restartRows(batch),
-    { what: 'event flood', result: `${event.requests.toLocaleString('en')} requests at ${Math.round(event.rate).toLocaleString('en')} req/s (closed loop, 256 clients), p99 ${ms(event.p99)}, ${event.errors} errors` },
+    {
+      what: 'event flood',
+      result: `${event.requests.toLocaleString('en')} requests at ${Math.round(event.rate).toLocaleString('en')} req/s (closed loop, 256 clients), p99 ${ms(event.p99)}, ${event.errors} errors`,
+    },
     { what: 'event winners', result: String(event.winners) },
     { what: 'event audit', result: event.audit ? 'ok' : 'FAILED' },
   ]

@@ -17,7 +17,17 @@ export const couponIdOf = (userId: number) => `01900000-0000-7000-8000-${userId.
 export async function giveOldCoupons(pool: Pool, users: number): Promise<void> {
   const rows: unknown[][] = []
   for (let id = 3; id <= users; id += 3) {
-    rows.push([Buffer.from(couponIdOf(id).replaceAll('-', ''), 'hex'), id, 'GRADE', previousPeriod, 1, 3000, 'ISSUED', '2026-10-01 00:00:00', '2099-12-31 00:00:00'])
+    rows.push([
+      Buffer.from(couponIdOf(id).replaceAll('-', ''), 'hex'),
+      id,
+      'GRADE',
+      previousPeriod,
+      1,
+      3000,
+      'ISSUED',
+      '2026-10-01 00:00:00',
+      '2099-12-31 00:00:00',
+    ])
   }
   for (let i = 0; i < rows.length; i += 5_000) {
     await pool.query('INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?', [rows.slice(i, i + 5_000)])

@@ -37,7 +37,12 @@ export async function runOpenModel(options: {
   /** Stops scheduling new arrivals (those in flight still complete): a run "until something happens". */
   signal?: AbortSignal
 }): Promise<OpenModelResult> {
-  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 })
+  const pool = new Pool(options.origin, {
+    connections: options.connections,
+    pipelining: 1,
+    headersTimeout: options.timeoutMs ?? 10_000,
+    bodyTimeout: options.timeoutMs ?? 10_000,
+  })
   const total = Math.round(options.rate * options.durationSec)
   const samples: OpenModelResult['samples'] = []
   let inFlight = 0

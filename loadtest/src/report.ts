@@ -60,7 +60,9 @@ export function writeReportFiles(dir: string, data: unknown, markdown: string, c
 
 export function reportHtml(markdown: string, charts: Chart[]): string {
   const title = /^# (.+)$/m.exec(markdown)?.[1] ?? 'Benchmark report'
-  const figures = charts.map((chart) => `<figure>\n${renderChart(chart)}${chart.caption ? `\n<figcaption>${inline(chart.caption)}</figcaption>` : ''}\n</figure>`)
+  const figures = charts.map(
+    (chart) => `<figure>\n${renderChart(chart)}${chart.caption ? `\n<figcaption>${inline(chart.caption)}</figcaption>` : ''}\n</figure>`,
+  )
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -115,13 +117,27 @@ export function markdownToHtml(markdown: string): string {
 }
 
 function table(rows: string[]): string {
-  const cells = (row: string) => row.replace(/^\|/, '').replace(/\|$/, '').split('|').map((cell) => cell.trim())
+  const cells = (row: string) =>
+    row
+      .replace(/^\|/, '')
+      .replace(/\|$/, '')
+      .split('|')
+      .map((cell) => cell.trim())
   const [header = '', , ...body] = rows
   const numeric = /^[-+]?[\d,.]+( ?%| [a-z]+)?$/
   return [
     '<div class="table"><table>',
-    `<thead><tr>${cells(header).map((c) => `<th>${inline(c)}</th>`).join('')}</tr></thead>`,
-    `<tbody>${body.map((row) => `<tr>${cells(row).map((c) => `<td${numeric.test(c) ? ' class="number"' : ''}>${inline(c)}</td>`).join('')}</tr>`).join('\n')}</tbody>`,
+    `<thead><tr>${cells(header)
+      .map((c) => `<th>${inline(c)}</th>`)
+      .join('')}</tr></thead>`,
+    `<tbody>${body
+      .map(
+        (row) =>
+          `<tr>${cells(row)
+            .map((c) => `<td${numeric.test(c) ? ' class="number"' : ''}>${inline(c)}</td>`)
+            .join('')}</tr>`,
+      )
+      .join('\n')}</tbody>`,
     '</table></div>',
   ].join('\n')
 }

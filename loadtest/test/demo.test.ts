@@ -9,16 +9,29 @@ import { isPortOpen, waitFor } from '@commerce/local/process'
 const cwd = fileURLToPath(new URL('..', import.meta.url))
 
 t.test('the demo tells the whole story and passes every check', { timeout: 300_000 }, async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200', '--event-requests', '2000'], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200', '--event-requests', '2000'],
+    {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk))
   child.stderr.on('data', (chunk: Buffer) => (output += chunk))
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
   t.equal(code, 0, 'exits 0')
-  for (const step of ['seeding 30,000 users', 'requesting the 2026-10 batch', /kill -9 of batch-worker #[01] \(…\w+\) holding a chunk/, 'joins the run', 'COMPLETED', 'first-come event', 'drawn by a batch-worker daemon: 100 winners', 'tearing down']) {
+  for (const step of [
+    'seeding 30,000 users',
+    'requesting the 2026-10 batch',
+    /kill -9 of batch-worker #[01] \(…\w+\) holding a chunk/,
+    'joins the run',
+    'COMPLETED',
+    'first-come event',
+    'drawn by a batch-worker daemon: 100 winners',
+    'tearing down',
+  ]) {
     t.match(output, step, `tells: ${step}`)
   }
   t.notMatch(output, /^not ok/m, 'every audit line is ok')
@@ -38,7 +51,11 @@ t.test('Ctrl-C in the middle of the batch tears everything down', { timeout: 180
   // In its own process group, as `npm run demo` (node --import tsx) in a terminal: Ctrl-C reaches
   // the whole group. (Not the tsx CLI: it SIGKILLs a child that has not acknowledged a relayed
   // signal within 30 ms, which a loaded machine misses, leaving the replicas running.)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200'], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200'], {
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk))
   child.stderr.on('data', (chunk: Buffer) => (output += chunk))

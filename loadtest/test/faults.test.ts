@@ -31,7 +31,18 @@ const context = (users: number): FaultContext => ({
 
 const plan = testFaultPlan
 // Per case id: 3 kinds killed per round; 8 replicas (2 per service) per rolling pass.
-const planned: Record<number, number> = { 1: 3 * plan.killRounds, 2: 1, 3: plan.freezes, 4: plan.partitions, 5: plan.lockHolds, 6: 8 * plan.rollingPasses, 7: 1, 8: 1, 9: 1, 10: 1 }
+const planned: Record<number, number> = {
+  1: 3 * plan.killRounds,
+  2: 1,
+  3: plan.freezes,
+  4: plan.partitions,
+  5: plan.lockHolds,
+  6: 8 * plan.rollingPasses,
+  7: 1,
+  8: 1,
+  9: 1,
+  10: 1,
+}
 
 for (const [label, run] of faultCases(plan, context)) {
   t.test(label, async (t) => {

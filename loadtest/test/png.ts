@@ -24,7 +24,8 @@ export function decodePng(file: Buffer): DecodedPng {
       width = body.readUInt32BE(0)
       height = body.readUInt32BE(4)
       const [bitDepth, color, , , interlace] = [body[8], body[9], body[10], body[11], body[12]]
-      if (bitDepth !== 8 || (color !== 2 && color !== 6) || interlace !== 0) throw new Error(`unsupported PNG: depth ${bitDepth}, colour type ${color}, interlace ${interlace}`)
+      if (bitDepth !== 8 || (color !== 2 && color !== 6) || interlace !== 0)
+        throw new Error(`unsupported PNG: depth ${bitDepth}, colour type ${color}, interlace ${interlace}`)
       colorType = color
     } else if (type === 'IDAT') data.push(body)
     else if (type === 'IEND') break

@@ -21,7 +21,18 @@ async function runChromium(...args: string[]): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)(
       chromium,
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, ...args],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        ...args,
+      ],
       { timeout: 120_000, maxBuffer: 64 * 2 ** 20 },
     )
     return stdout
@@ -45,7 +56,11 @@ t.test('report.html renders its charts in headless chromium', async (t) => {
   t.match(dom, /<h1>Live APIs during the batch/, 'the title is the heading')
   t.match(dom, /<td class="number">412.7<\/td>/, 'the summary table is an HTML table')
   const svgs = [...dom.matchAll(/<svg [^>]*data-chart="([a-z]+)"/g)].map((m) => m[1])
-  t.same(svgs, charts.map((c) => c.kind), 'one <svg data-chart> per chart, in order')
+  t.same(
+    svgs,
+    charts.map((c) => c.kind),
+    'one <svg data-chart> per chart, in order',
+  )
   const sections = dom.split(/<svg /).slice(1)
   const [latency = '', throughput = '', gantt = '', bars = ''] = sections
   t.ok(count(latency, /<polyline data-series=/g) >= 3, 'latency: a line per percentile (broken where nothing completed)')
@@ -72,7 +87,8 @@ t.test('report.html renders its charts in headless chromium', async (t) => {
   const colours = new Set<number>()
   let inked = 0
   const seen = (r: number, g: number, b: number) => {
-    for (let i = 0; i < png.rgba.length; i += 4) if (Math.abs(png.rgba[i]! - r) < 8 && Math.abs(png.rgba[i + 1]! - g) < 8 && Math.abs(png.rgba[i + 2]! - b) < 8) return true
+    for (let i = 0; i < png.rgba.length; i += 4)
+      if (Math.abs(png.rgba[i]! - r) < 8 && Math.abs(png.rgba[i + 1]! - g) < 8 && Math.abs(png.rgba[i + 2]! - b) < 8) return true
     return false
   }
   for (let i = 0; i < png.rgba.length; i += 4) {

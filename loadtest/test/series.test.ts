@@ -3,20 +3,34 @@ import { formatTick, niceTicks, renderChart } from '../src/charts.ts'
 import { bucketMsFor, latencyOverTime, throughputOverTime } from '../src/stats.ts'
 
 t.test('latencyOverTime: percentiles per second, a gap where nothing completed', async (t) => {
-  const samples = [
-    ...Array.from({ length: 100 }, (_, i) => ({ at: 100 + i, ms: i + 1 })),
-    ...Array.from({ length: 10 }, (_, i) => ({ at: 2_500 + i, ms: 50 })),
-  ]
+  const samples = [...Array.from({ length: 100 }, (_, i) => ({ at: 100 + i, ms: i + 1 })), ...Array.from({ length: 10 }, (_, i) => ({ at: 2_500 + i, ms: 50 }))]
   const [p50, p90, p99] = latencyOverTime(samples)
-  t.same(p50?.points, [{ x: 0, y: 50 }, { x: 1, y: null }, { x: 2, y: 50 }])
-  t.same(p90?.points.map((p) => p.y), [90, null, 50])
-  t.same(p99?.points.map((p) => p.y), [99, null, 50])
-  t.same(latencyOverTime([]).map((s) => s.points), [[], [], []], 'no samples, no points')
+  t.same(p50?.points, [
+    { x: 0, y: 50 },
+    { x: 1, y: null },
+    { x: 2, y: 50 },
+  ])
+  t.same(
+    p90?.points.map((p) => p.y),
+    [90, null, 50],
+  )
+  t.same(
+    p99?.points.map((p) => p.y),
+    [99, null, 50],
+  )
+  t.same(
+    latencyOverTime([]).map((s) => s.points),
+    [[], [], []],
+    'no samples, no points',
+  )
 })
 
 t.test('throughputOverTime: per-second counts by status class, 202 and errors apart', async (t) => {
   const statuses = [200, 201, 202, 202, 404, 409, 500, 0]
-  const series = throughputOverTime(statuses.map((status, i) => ({ at: i * 100, status })), 500)
+  const series = throughputOverTime(
+    statuses.map((status, i) => ({ at: i * 100, status })),
+    500,
+  )
   t.same(
     series.map((s) => [s.label, s.points.map((p) => p.y)]),
     [

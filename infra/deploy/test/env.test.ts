@@ -2,7 +2,16 @@ import t, { type Test } from 'tap'
 import { Value } from 'typebox/value'
 import { randomBytes } from 'node:crypto'
 import { exampleAuthSecret, loadConfig } from '@commerce/kit'
-import { acceptedNames, composeProcesses, configSchemas, k8sProcesses, k8sSecretExample, requiredWithoutDefault, serviceOf, type ImageProcess } from './helpers.ts'
+import {
+  acceptedNames,
+  composeProcesses,
+  configSchemas,
+  k8sProcesses,
+  k8sSecretExample,
+  requiredWithoutDefault,
+  serviceOf,
+  type ImageProcess,
+} from './helpers.ts'
 
 /**
  * The migrate job (infra/local/src/cli/migrate.ts) reads no config schema: only DATABASE_URL,
@@ -11,14 +20,19 @@ import { acceptedNames, composeProcesses, configSchemas, k8sProcesses, k8sSecret
 const migrateSettings = ['DATABASE_URL']
 
 /** A name a `sh -c` command reads itself (e.g. BATCH_PERIOD) is the script's, not the service's. */
-const readByScript = (process: ImageProcess, name: string) => process.command.some((argument) => argument.includes(`$${name}`) || argument.includes(`\${${name}`))
+const readByScript = (process: ImageProcess, name: string) =>
+  process.command.some((argument) => argument.includes(`$${name}`) || argument.includes(`\${${name}`))
 
 function checkSettings(t: Test, process: ImageProcess, secretValues: Record<string, string>) {
   t.test(process.origin, async (t) => {
     const service = serviceOf(process)
     const names = Object.keys(process.env)
     if (!service) {
-      t.same(names.filter((name) => !migrateSettings.includes(name)), [], 'the migrate job gets only what it reads')
+      t.same(
+        names.filter((name) => !migrateSettings.includes(name)),
+        [],
+        'the migrate job gets only what it reads',
+      )
       t.ok(names.includes('DATABASE_URL'), 'the migrate job gets DATABASE_URL')
       return
     }
@@ -65,5 +79,9 @@ t.test('the check refuses a misspelt or missing setting', async (t) => {
   t.ok(acceptedNames(schema).includes('EVENT_FLUSH_ROWS'), 'names come from the schema, so new settings are accepted')
   t.same(requiredWithoutDefault(schema).sort(), ['AUTH_SECRET', 'DATABASE_URL'])
   t.notOk(Value.Check(schema, { DATABASE_URL: 'mysql://x/y' }), 'an environment without AUTH_SECRET does not load')
-  t.throws(() => loadConfig(configSchemas['user-api'], { DATABASE_URL: 'mysql://a@b/c', AUTH_SECRET: randomBytes(32).toString('hex'), PORT: 'http' }), { message: /^invalid configuration: PORT: / }, 'a wrong PORT value does not load')
+  t.throws(
+    () => loadConfig(configSchemas['user-api'], { DATABASE_URL: 'mysql://a@b/c', AUTH_SECRET: randomBytes(32).toString('hex'), PORT: 'http' }),
+    { message: /^invalid configuration: PORT: / },
+    'a wrong PORT value does not load',
+  )
 })

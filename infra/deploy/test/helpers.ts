@@ -116,11 +116,15 @@ export function composeProcesses(): ImageProcess[] {
 
 // ---- Kubernetes ------------------------------------------------------------------------------
 
+/** A parsed YAML mapping, read in the shape each check expects (the manifests carry no types). */
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML of any shape
+type Manifest = Record<string, any>
+
 export interface K8sObject {
   apiVersion: string
   kind: string
   metadata: { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-  spec: Record<string, any>
+  spec: Manifest
   file: string
 }
 
@@ -128,7 +132,12 @@ export const kustomizationFile = 'infra/k8s/base/kustomization.yaml'
 /** Manifests outside the kustomization, applied by hand (`kubectl create -f`). */
 export const standaloneManifests = ['infra/k8s/batch-run/job.yaml']
 
-export function loadKustomization(): { namespace: string; resources: string[]; configMapGenerator: { name: string; files: string[] }[]; secretGenerator: { name: string; envs: string[] }[] } {
+export function loadKustomization(): {
+  namespace: string
+  resources: string[]
+  configMapGenerator: { name: string; files: string[] }[]
+  secretGenerator: { name: string; envs: string[] }[]
+} {
   return parse(readRepoFile(kustomizationFile))
 }
 
@@ -143,12 +152,12 @@ export function loadManifests(): K8sObject[] {
 }
 
 /** The pod spec of a workload (Deployment, Job, CronJob). */
-export function podSpecOf(object: K8sObject): Record<string, any> | undefined {
+export function podSpecOf(object: K8sObject): Manifest | undefined {
   if (object.kind === 'CronJob') return object.spec.jobTemplate.spec.template.spec
   if (object.kind === 'Deployment' || object.kind === 'Job') return object.spec.template.spec
   return undefined
 }
-export function podTemplateOf(object: K8sObject): Record<string, any> | undefined {
+export function podTemplateOf(object: K8sObject): Manifest | undefined {
   if (object.kind === 'CronJob') return object.spec.jobTemplate.spec.template
   if (object.kind === 'Deployment' || object.kind === 'Job') return object.spec.template
   return undefined
@@ -160,7 +169,7 @@ export function k8sProcesses(): ImageProcess[] {
   return loadManifests().flatMap((object) =>
     (podSpecOf(object)?.containers ?? [])
       .filter((container: { image: string }) => isAppImage(container.image))
-      .map((container: Record<string, any>) => {
+      .map((container: Manifest) => {
         const env: Record<string, string | undefined> = {}
         const secretRefs: Record<string, string> = {}
         for (const variable of container.env ?? []) {

@@ -16,14 +16,23 @@ const runtimeStage = stages.at(-1) ?? ''
 /** Repo paths the last stage ends up with: what the install stage COPYs (the runtime copies /app whole). */
 const copiedSources = instructions
   .filter((line) => line.startsWith('COPY ') && !line.includes('--from='))
-  .flatMap((line) => line.replace(/^COPY\s+/, '').split(/\s+/).slice(0, -1))
+  .flatMap((line) =>
+    line
+      .replace(/^COPY\s+/, '')
+      .split(/\s+/)
+      .slice(0, -1),
+  )
   .filter((source) => !source.startsWith('--'))
   .map((source) => source.replace(/\/$/, ''))
 
 const isCopied = (repoPath: string) => copiedSources.some((source) => repoPath === source || repoPath.startsWith(`${source}/`))
 /** .dockerignore: allow-list style (`*`, then `!path`), so a path is sent only when let back in. */
-const allowed = dockerignore.split('\n').filter((line) => line.startsWith('!')).map((line) => line.slice(1).replace(/\/$/, ''))
-const inContext = (repoPath: string) => allowed.some((path) => repoPath === path || repoPath.startsWith(`${path}/`)) && !/(^|\/)(test|node_modules)(\/|$)/.test(repoPath)
+const allowed = dockerignore
+  .split('\n')
+  .filter((line) => line.startsWith('!'))
+  .map((line) => line.slice(1).replace(/\/$/, ''))
+const inContext = (repoPath: string) =>
+  allowed.some((path) => repoPath === path || repoPath.startsWith(`${path}/`)) && !/(^|\/)(test|node_modules)(\/|$)/.test(repoPath)
 
 t.test('the image: current Node LTS, production dependencies only, not root', async (t) => {
   const nodeImage = /^ARG NODE_IMAGE=node:(\d+)-[\w-]*slim$/m.exec(dockerfile)

@@ -51,7 +51,9 @@ function metricNamesIn(expr: string): string[] {
 }
 
 t.test('PromQL metric extraction', async (t) => {
-  t.same(metricNamesIn('histogram_quantile(0.99, sum by (service, le) (rate(http_request_duration_seconds_bucket{service=~"$service"}[1m])))'), ['http_request_duration_seconds_bucket'])
+  t.same(metricNamesIn('histogram_quantile(0.99, sum by (service, le) (rate(http_request_duration_seconds_bucket{service=~"$service"}[1m])))'), [
+    'http_request_duration_seconds_bucket',
+  ])
   t.same(metricNamesIn('sum(rate(a_sum[1m])) / sum(rate(a_count[1m]))'), ['a_sum', 'a_count'])
   t.same(metricNamesIn('event_apply_buffer_rows'), ['event_apply_buffer_rows'])
 })
@@ -67,7 +69,11 @@ t.test('against the real apps', async (t) => {
       const service = podTemplateOf(object)?.metadata.labels?.['app.kubernetes.io/name'] as ServiceName
       if (!spec || !(service in builders)) continue
       const [container] = spec.containers
-      t.same([container.readinessProbe?.httpGet?.path, container.livenessProbe?.httpGet?.path], ['/ready', '/health'], `${objectName(object)}: readiness /ready, liveness /health`)
+      t.same(
+        [container.readinessProbe?.httpGet?.path, container.livenessProbe?.httpGet?.path],
+        ['/ready', '/health'],
+        `${objectName(object)}: readiness /ready, liveness /health`,
+      )
       for (const probe of [container.readinessProbe, container.livenessProbe]) {
         t.ok(hasGet(service, probe.httpGet.path), `${service} answers GET ${probe.httpGet.path}`)
         t.equal(probe.httpGet.port, 'http', 'the probe uses the named container port')
@@ -91,7 +97,9 @@ t.test('against the real apps', async (t) => {
   })
 
   t.test('Prometheus scrapes a route every service has', async (t) => {
-    const prometheus = parse(readRepoFile('infra/observability/prometheus/compose.yml')) as { scrape_configs: { job_name: ServiceName; metrics_path: string }[] }
+    const prometheus = parse(readRepoFile('infra/observability/prometheus/compose.yml')) as {
+      scrape_configs: { job_name: ServiceName; metrics_path: string }[]
+    }
     for (const job of prometheus.scrape_configs) t.ok(hasGet(job.job_name, job.metrics_path), `${job.job_name} answers GET ${job.metrics_path}`)
     t.notOk(hasGet('user-api', '/metric'), 'a wrong path would be caught')
   })
@@ -123,8 +131,23 @@ t.test('against the real apps', async (t) => {
       for (const name of metricNamesIn(variable.query.query.replace(/^label_values\(([^,]+),.*$/, '$1'))) t.ok(known(name), `variable: ${name} is exposed`)
     }
     // What the issue asks the dashboard to show, by the metrics that carry it.
-    const allExprs = panels.flatMap((panel) => panel.targets ?? []).map(({ expr }) => expr).join('\n')
-    for (const name of ['http_request_duration_seconds_bucket', 'http_errors_total', 'nodejs_eventloop_lag_p99_seconds', 'batch_targets_done_total', 'batch_lease_takeovers_total', 'batch_fencing_rejections_total', 'event_apply_buffer_rows', 'event_apply_flush_rows_bucket', 'event_apply_flushes_total', 'event_apply_applications_total', 'coupon_redemptions_deferred_total']) {
+    const allExprs = panels
+      .flatMap((panel) => panel.targets ?? [])
+      .map(({ expr }) => expr)
+      .join('\n')
+    for (const name of [
+      'http_request_duration_seconds_bucket',
+      'http_errors_total',
+      'nodejs_eventloop_lag_p99_seconds',
+      'batch_targets_done_total',
+      'batch_lease_takeovers_total',
+      'batch_fencing_rejections_total',
+      'event_apply_buffer_rows',
+      'event_apply_flush_rows_bucket',
+      'event_apply_flushes_total',
+      'event_apply_applications_total',
+      'coupon_redemptions_deferred_total',
+    ]) {
       t.ok(allExprs.includes(name), `the dashboard shows ${name}`)
     }
     t.notOk(known('http_request_duration_second_bucket'), 'a misspelt metric would be caught')

@@ -25,15 +25,24 @@ const services = Object.keys(servicePorts) as ServiceName[]
 
 t.test('the committed nginx configs are the shared template, rendered', async (t) => {
   for (const target of deployTargets) {
-    t.equal(readFileSync(renderedNginxFile[target], 'utf8'), renderDeployedNginxConfig(target), `${target}: run \`pnpm --filter @commerce/deploy render:nginx\` after changing the template`)
+    t.equal(
+      readFileSync(renderedNginxFile[target], 'utf8'),
+      renderDeployedNginxConfig(target),
+      `${target}: run \`pnpm --filter @commerce/deploy render:nginx\` after changing the template`,
+    )
   }
   // Rendering fails loudly rather than leaving a placeholder empty.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: an nginx template placeholder
   t.throws(() => renderTemplate('listen ${LISTEN};', {}), /no value for LISTEN/)
 })
 
 t.test('Compose: nginx upstreams name each service on the port it listens on', async (t) => {
   const upstreams = nginxUpstreams(readRepoFile('infra/compose/nginx/nginx.conf'))
-  const listening = new Map(composeProcesses().filter((process) => process.ports.length > 0).map((process) => [serviceOf(process), process.ports[0]]))
+  const listening = new Map(
+    composeProcesses()
+      .filter((process) => process.ports.length > 0)
+      .map((process) => [serviceOf(process), process.ports[0]]),
+  )
   for (const service of services) {
     t.same(upstreams[upstreamName(service)], [{ host: service, port: listening.get(service) }], `${service}: upstream = compose service name and its PORT`)
   }
@@ -44,7 +53,10 @@ t.test('Compose: the shape the issue asks for', async (t) => {
   const { services: compose, volumes } = loadCompose()
   const mariadb = compose.mariadb!
   t.ok(mariadb.healthcheck, 'MariaDB has a healthcheck')
-  t.ok(mariadb.volumes?.some((volume) => volume.endsWith(':/var/lib/mysql') && Object.keys(volumes ?? {}).includes(volume.split(':')[0]!)), 'MariaDB keeps its data in a named volume')
+  t.ok(
+    mariadb.volumes?.some((volume) => volume.endsWith(':/var/lib/mysql') && Object.keys(volumes ?? {}).includes(volume.split(':')[0]!)),
+    'MariaDB keeps its data in a named volume',
+  )
   t.ok((mariadb as { command?: string[] }).command?.includes('--innodb-flush-log-at-trx-commit=1'), 'every commit is durable')
   t.same(compose.migrate!.depends_on, { mariadb: { condition: 'service_healthy' } }, 'migrate waits for a healthy database')
   for (const name of [...apiServices, 'batch-worker', 'batch-run']) {
@@ -55,7 +67,8 @@ t.test('Compose: the shape the issue asks for', async (t) => {
   t.notOk(compose['batch-worker']!.profiles, 'the batch-worker daemon runs by default')
   for (const [name, service] of Object.entries(compose)) {
     // --scale needs replicas without fixed host ports or container names.
-    if ((service.deploy?.replicas ?? 1) > 1 || name === 'batch-run') t.notOk(service.ports ?? (service as { container_name?: string }).container_name, `${name} can be scaled`)
+    if ((service.deploy?.replicas ?? 1) > 1 || name === 'batch-run')
+      t.notOk(service.ports ?? (service as { container_name?: string }).container_name, `${name} can be scaled`)
   }
   t.ok(compose.nginx!.volumes?.includes('./nginx/nginx.conf:/etc/nginx/commerce.conf:ro'), 'nginx mounts the rendered config')
   t.match((compose.nginx as { command: string[] }).command.join(' '), /-c \/etc\/nginx\/commerce\.conf/, 'nginx runs that config')
@@ -83,7 +96,10 @@ t.test('Kubernetes: Services, nginx upstreams and container ports agree', async 
       const kubeService = find(objects, 'Service', name)
       t.ok(kubeService, `Service/${name}`)
       if (!kubeService) continue
-      t.ok(Object.entries(kubeService.spec.selector as Record<string, string>).every(([key, value]) => labels[key] === value), `Service/${name} selects ${service}'s pods`)
+      t.ok(
+        Object.entries(kubeService.spec.selector as Record<string, string>).every(([key, value]) => labels[key] === value),
+        `Service/${name} selects ${service}'s pods`,
+      )
       const [port] = kubeService.spec.ports
       t.ok(port.targetPort === 'http' || port.targetPort === containerPort, `Service/${name} targets the container port`)
       t.equal(port.port, containerPort)
@@ -95,7 +111,12 @@ t.test('Kubernetes: Services, nginx upstreams and container ports agree', async 
   const nginx = find(objects, 'Deployment', 'nginx')!
   t.equal(podSpecOf(nginx)!.containers[0].ports[0].containerPort, nginxPort, 'nginx container listens where its config says')
   const nginxVolume = podSpecOf(nginx)!.volumes.find((volume: { configMap?: unknown }) => volume.configMap)
-  t.ok(loadKustomization().configMapGenerator.some((generator) => generator.name === nginxVolume.configMap.name && generator.files.includes('nginx.conf=nginx/nginx.conf')), 'nginx mounts the rendered config')
+  t.ok(
+    loadKustomization().configMapGenerator.some(
+      (generator) => generator.name === nginxVolume.configMap.name && generator.files.includes('nginx.conf=nginx/nginx.conf'),
+    ),
+    'nginx mounts the rendered config',
+  )
 })
 
 t.test('Kubernetes: autoscaling, disruption budgets, grace periods, resources, secrets', async (t) => {
@@ -113,19 +134,28 @@ t.test('Kubernetes: autoscaling, disruption budgets, grace periods, resources, s
     const spec = podSpecOf(object)
     if (!spec) continue
     for (const container of spec.containers) {
-      t.ok(container.resources?.requests?.cpu && container.resources?.requests?.memory && container.resources?.limits?.memory, `${objectName(object)}: requests and limits`)
+      t.ok(
+        container.resources?.requests?.cpu && container.resources?.requests?.memory && container.resources?.limits?.memory,
+        `${objectName(object)}: requests and limits`,
+      )
       t.equal(container.securityContext?.allowPrivilegeEscalation, false, `${objectName(object)}: no privilege escalation`)
     }
     t.ok(spec.securityContext?.runAsNonRoot, `${objectName(object)}: not root`)
     if (object.kind === 'Deployment' || spec.terminationGracePeriodSeconds !== undefined) {
       const preStopS = Number(spec.containers[0].lifecycle?.preStop?.exec?.command?.[1] ?? 0)
-      t.ok((spec.terminationGracePeriodSeconds ?? 30) > shutdownGraceS + preStopS, `${objectName(object)}: SIGKILL only after preStop + the ${shutdownGraceS} s shutdown grace`)
+      t.ok(
+        (spec.terminationGracePeriodSeconds ?? 30) > shutdownGraceS + preStopS,
+        `${objectName(object)}: SIGKILL only after preStop + the ${shutdownGraceS} s shutdown grace`,
+      )
     }
   }
   for (const process of k8sProcesses()) {
     for (const [name, key] of Object.entries(process.secretRefs)) t.equal(key, name, `${process.origin}: ${name} comes from the Secret`)
   }
-  t.ok(loadKustomization().secretGenerator.some((generator) => generator.name === 'commerce-secrets'), 'the Secret commerce-secrets is generated from secrets.env')
+  t.ok(
+    loadKustomization().secretGenerator.some((generator) => generator.name === 'commerce-secrets'),
+    'the Secret commerce-secrets is generated from secrets.env',
+  )
   t.match(readRepoFile('infra/k8s/base/.gitignore'), /^secrets\.env$/m, 'the real secrets.env is never committed')
 
   const migrate = find(objects, 'Job', 'migrate')
@@ -139,10 +169,16 @@ t.test('Kubernetes: autoscaling, disruption budgets, grace periods, resources, s
 })
 
 t.test('Prometheus scrapes each service on the port it listens on', async (t) => {
-  const compose = parse(readRepoFile('infra/observability/prometheus/compose.yml')) as { scrape_configs: { job_name: string; metrics_path: string; dns_sd_configs: { names: string[]; port: number }[] }[] }
+  const compose = parse(readRepoFile('infra/observability/prometheus/compose.yml')) as {
+    scrape_configs: { job_name: string; metrics_path: string; dns_sd_configs: { names: string[]; port: number }[] }[]
+  }
   for (const service of services) {
     const job = compose.scrape_configs.find((config) => config.job_name === service)
-    t.same(job?.dns_sd_configs[0], { names: [service], type: 'A', port: servicePorts[service], refresh_interval: '10s' }, `${service} scraped on ${servicePorts[service]}`)
+    t.same(
+      job?.dns_sd_configs[0],
+      { names: [service], type: 'A', port: servicePorts[service], refresh_interval: '10s' },
+      `${service} scraped on ${servicePorts[service]}`,
+    )
     t.equal(job?.metrics_path, '/metrics')
   }
   for (const object of loadManifests()) {
@@ -150,6 +186,9 @@ t.test('Prometheus scrapes each service on the port it listens on', async (t) =>
     const annotations = template?.metadata?.annotations as Record<string, string> | undefined
     if (annotations?.['prometheus.io/scrape'] !== 'true') continue
     const port = Number(annotations['prometheus.io/port'])
-    t.ok(template!.spec.containers[0].ports.some((entry: { containerPort: number }) => entry.containerPort === port), `${objectName(object)}: scraped on its container port`)
+    t.ok(
+      template!.spec.containers[0].ports.some((entry: { containerPort: number }) => entry.containerPort === port),
+      `${objectName(object)}: scraped on its container port`,
+    )
   }
 })

@@ -15,7 +15,14 @@ export interface FloodResult {
  * closed loop: what a demo or a crash test needs, not a latency benchmark, which must be open
  * model — see loadtest/). Every 10th request repeats the phone of one sent 5 earlier.
  */
-export async function floodEvent({ origin, eventId, requests, connections, phoneBase = 20_000_000, onResponse }: {
+export async function floodEvent({
+  origin,
+  eventId,
+  requests,
+  connections,
+  phoneBase = 20_000_000,
+  onResponse,
+}: {
   origin: string
   eventId: number
   requests: number
@@ -33,7 +40,12 @@ export async function floodEvent({ origin, eventId, requests, connections, phone
       const phone = `010${String(phoneBase + (n % 10 === 9 ? n - 5 : n)).slice(-8)}`
       const at = performance.now()
       const status = await http
-        .request({ method: 'POST', path: `/events/${eventId}/applications`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `applicant ${n}`, phone }) })
+        .request({
+          method: 'POST',
+          path: `/events/${eventId}/applications`,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `applicant ${n}`, phone }),
+        })
         .then(async (response) => {
           const body = await response.body.text()
           if (response.statusCode === 201) result.acknowledged.push((JSON.parse(body) as { applicationId: string }).applicationId)
@@ -55,11 +67,20 @@ export async function floodEvent({ origin, eventId, requests, connections, phone
 }
 
 /** Creates an event through nginx (admin token); returns its id. */
-export async function createEventThrough(origin: string, adminToken: string, event: { title: string; opensAt: Date; closesAt: Date; winnerQuota: number; announceAt: Date }): Promise<number> {
+export async function createEventThrough(
+  origin: string,
+  adminToken: string,
+  event: { title: string; opensAt: Date; closesAt: Date; winnerQuota: number; announceAt: Date },
+): Promise<number> {
   const response = await fetch(`${origin}/events`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ ...event, opensAt: event.opensAt.toISOString(), closesAt: event.closesAt.toISOString(), announceAt: event.announceAt.toISOString() }),
+    body: JSON.stringify({
+      ...event,
+      opensAt: event.opensAt.toISOString(),
+      closesAt: event.closesAt.toISOString(),
+      announceAt: event.announceAt.toISOString(),
+    }),
   })
   if (response.status !== 201) throw new Error(`POST /events answered ${response.status}: ${await response.text()}`)
   return Number(((await response.json()) as { id: number }).id)

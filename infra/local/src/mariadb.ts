@@ -90,7 +90,10 @@ export function mariaDbServer({ dir, port, bufferPoolSize = '2G', logFileSize = 
       if (fresh) {
         // unix_socket auth for root: only the local OS root may administer; the app user gets a password.
         const grants = ['localhost', '127.0.0.1']
-          .map((host) => `CREATE USER IF NOT EXISTS '${localDb.user}'@'${host}' IDENTIFIED BY '${localDb.password}'; GRANT ALL PRIVILEGES ON *.* TO '${localDb.user}'@'${host}';`)
+          .map(
+            (host) =>
+              `CREATE USER IF NOT EXISTS '${localDb.user}'@'${host}' IDENTIFIED BY '${localDb.password}'; GRANT ALL PRIVILEGES ON *.* TO '${localDb.user}'@'${host}';`,
+          )
           .join(' ')
         await run(client, [`--socket=${socket}`, '-uroot', '-e', `${grants} FLUSH PRIVILEGES;`])
       }

@@ -117,7 +117,10 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
  * to the leader, up to `graceMs` for it to exit, then SIGKILL to the whole group, so helpers
  * it started (tsx's esbuild, nginx's workers) go with it.
  */
-export async function stopProcessGroup(leader: number, { signal = 'SIGTERM', graceMs = 10_000 }: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
+export async function stopProcessGroup(
+  leader: number,
+  { signal = 'SIGTERM', graceMs = 10_000 }: { signal?: NodeJS.Signals; graceMs?: number } = {},
+): Promise<void> {
   // An exited leader's number may already belong to someone else: never signal that group.
   if (!isAlive(leader)) return
   process.kill(leader, signal)

@@ -267,8 +267,7 @@ function planSeedData(spec: PlanSpec): SeedPlan {
   for (let i = 0; allocated < periodPaid; i++, allocated++) paidCount[remainders[i % remainders.length]!.user]!++
 
   /** What one basket of this user costs on average: their level spread over their expected orders. */
-  const typicalAmount = (user: number) =>
-    Math.max(minimumOrderAmount, spendLevel[user]! / Math.max(1, (periodPaid * orderWeight[user]!) / activeWeight))
+  const typicalAmount = (user: number) => Math.max(minimumOrderAmount, spendLevel[user]! / Math.max(1, (periodPaid * orderWeight[user]!) / activeWeight))
 
   const orderUser = new Uint32Array(orderCount)
   const orderAmount = new Uint32Array(orderCount)

@@ -14,7 +14,8 @@ const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:
  */
 export function shiftedClockArgs(at: string, now = Date.now()): { args: string[]; env: Record<string, string>; offsetSeconds: number } {
   const target = Date.parse(at)
-  if (!isoInstant.test(at) || Number.isNaN(target)) throw new Error(`--at must be an ISO 8601 instant with its offset (e.g. 2027-03-01T00:05:00+09:00), got "${at}"`)
+  if (!isoInstant.test(at) || Number.isNaN(target))
+    throw new Error(`--at must be an ISO 8601 instant with its offset (e.g. 2027-03-01T00:05:00+09:00), got "${at}"`)
   let faketime: string
   try {
     faketime = requireCommand('faketime', 'faketime')

@@ -384,7 +384,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
  * Stops the stack recorded in `<dir>/stack.json` by `startStack` in another process (`stack:down`),
  * the local MariaDB included when that stack started it. Resolves undefined when no stack is recorded.
  */
-export async function stopStackFromState({ dir = localDir, onProgress = () => undefined }: { dir?: string; onProgress?: (line: string) => void } = {}): Promise<StopSummary | undefined> {
+export async function stopStackFromState({
+  dir = localDir,
+  onProgress = () => undefined,
+}: {
+  dir?: string
+  onProgress?: (line: string) => void
+} = {}): Promise<StopSummary | undefined> {
   const state = readState(dir)
   if (!state) return undefined
   const summary = await stopFromState(state, true, onProgress)

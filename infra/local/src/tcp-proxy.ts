@@ -22,13 +22,26 @@ export interface TcpRelay {
 /** COM_QUERY's payload is its command byte (3) and the SQL text. */
 export const comQuery = (payload: Buffer): string | undefined => (payload[0] === 0x03 ? payload.subarray(1).toString('utf8') : undefined)
 
-export async function startTcpRelay({ listenHost, listenPort = 0, targetPort, targetHost = '127.0.0.1' }: { listenHost: string; listenPort?: number; targetPort: number; targetHost?: string }): Promise<TcpRelay> {
+export async function startTcpRelay({
+  listenHost,
+  listenPort = 0,
+  targetPort,
+  targetHost = '127.0.0.1',
+}: {
+  listenHost: string
+  listenPort?: number
+  targetPort: number
+  targetHost?: string
+}): Promise<TcpRelay> {
   const open = new Set<Socket>()
   let armed: { match: (payload: Buffer) => boolean; resolve: (value: { at: number }) => void } | undefined
   const server = createServer((client) => {
     const upstream = createConnection({ host: targetHost, port: targetPort })
     let lost = false
-    for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {
+    for (const [socket, peer] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       open.add(socket)
       socket.setNoDelay(true)
       socket.on('error', () => undefined)

@@ -11,7 +11,15 @@ import { startBatchWorker } from '../src/batch.ts'
 // in-process test cannot fake. The naive strategy keeps each chunk open long enough to be
 // caught mid-chunk; pass/fail never depends on when exactly the kill lands.
 const period = '2026-10'
-const env = { BATCH_CHUNK_SIZE: '40', BATCH_LEASE_MS: '1000', HEARTBEAT_MS: '200', BATCH_POLL_MS: '50', BATCH_GUARD_REFRESH_MS: '50', BATCH_PUBLISH_DELAY_MS: '100', LOG_LEVEL: 'warn' }
+const env = {
+  BATCH_CHUNK_SIZE: '40',
+  BATCH_LEASE_MS: '1000',
+  HEARTBEAT_MS: '200',
+  BATCH_POLL_MS: '50',
+  BATCH_GUARD_REFRESH_MS: '50',
+  BATCH_PUBLISH_DELAY_MS: '100',
+  LOG_LEVEL: 'warn',
+}
 
 async function seeded(t: Test) {
   const url = await createTestDatabase(t)
@@ -23,7 +31,11 @@ async function seeded(t: Test) {
 
 async function audited(t: Test, pool: Parameters<typeof auditBatch>[0]) {
   const result = await auditBatch(pool, { period, policy: defaultGradePolicy })
-  t.same(result.checks.filter((check) => !check.ok), [], 'auditor passes')
+  t.same(
+    result.checks.filter((check) => !check.ok),
+    [],
+    'auditor passes',
+  )
 }
 
 t.test('kill -9 of a worker mid-chunk: the survivor takes its chunk over after the lease and nothing doubles', async (t) => {
@@ -50,7 +62,7 @@ t.test('kill -9 of a worker mid-chunk: the survivor takes its chunk over after t
   const finished = await survivor.finished
   t.equal(finished.code, 0, 'the survivor exits 0')
   t.equal(finished.report?.status, 'COMPLETED')
-  const [[chunk]] = await pool.query<RowDataPacket[]>("SELECT status, epoch FROM step_execution_log WHERE chunk_no = ?", [held])
+  const [[chunk]] = await pool.query<RowDataPacket[]>('SELECT status, epoch FROM step_execution_log WHERE chunk_no = ?', [held])
   t.match(chunk, { status: 'DONE' })
   t.ok(Number(chunk?.epoch) >= 2, 'the half-done chunk was claimed again')
   await audited(t, pool)
@@ -68,25 +80,34 @@ t.test('a worker started mid-run joins and the run completes exactly once', asyn
   const second = startBatchWorker(1, { databaseUrl: url, period, strategy: 'naive', env })
   t.teardown(() => second.child.kill('SIGKILL'))
   const results = await Promise.all([first.finished, second.finished])
-  t.same(results.map((r) => r.code), [0, 0])
+  t.same(
+    results.map((r) => r.code),
+    [0, 0],
+  )
   const [[run]] = await pool.query<RowDataPacket[]>('SELECT status, chunk_count FROM batch_runs')
   t.equal(run?.status, 'COMPLETED')
-  t.equal(results.reduce((sum, r) => sum + (r.report?.chunksDone ?? 0), 0), run?.chunk_count, 'every chunk committed once across both workers')
+  t.equal(
+    results.reduce((sum, r) => sum + (r.report?.chunksDone ?? 0), 0),
+    run?.chunk_count,
+    'every chunk committed once across both workers',
+  )
   await audited(t, pool)
 })
 
 t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes exactly once', async (t) => {
   const { url, pool } = await seeded(t)
   const doomed = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: url, period, strategy: 'naive', env }))
-  t.teardown(() => doomed.forEach((worker) => worker.child.kill('SIGKILL')))
+  t.teardown(() => {
+    for (const worker of doomed) worker.child.kill('SIGKILL')
+  })
   for (;;) {
     const [[row]] = await pool.query<RowDataPacket[]>("SELECT SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed FROM step_execution_log")
     if (Number(row?.done) > 0 && Number(row?.claimed) > 0) break
     await sleep(10)
   }
-  doomed.forEach((worker) => worker.child.kill('SIGKILL'))
+  for (const worker of doomed) worker.child.kill('SIGKILL')
   await Promise.all(doomed.map((worker) => worker.finished))
-  const [[before]] = await pool.query<RowDataPacket[]>("SELECT status FROM batch_runs")
+  const [[before]] = await pool.query<RowDataPacket[]>('SELECT status FROM batch_runs')
   t.equal(before?.status, 'RUNNING', 'the run was left half done')
 
   const restart = startBatchWorker(2, { databaseUrl: url, period, strategy: 'naive', env })

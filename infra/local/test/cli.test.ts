@@ -83,7 +83,10 @@ t.test('seed loads the data set into DATABASE_URL and prints a summary', async (
   t.equal(code, 0, stderr)
   t.match(stdout, /emptying users, orders, .* first/, 'says it resets by default')
   t.match(stdout, /^orders 100% \(3000\/3000\)$/m, 'plain progress lines when piped')
-  t.match(stdout.split('\n').at(-1), /^seeded 200 users and 3000 orders around 2026-10 \(seed 5\) in [\d.]+ s, \d+ rows\/s; grades for 2026-10: VIP \d+ \([\d.]+%\) · GOLD \d+ \([\d.]+%\) · SILVER \d+ \([\d.]+%\) · BRONZE \d+ \([\d.]+%\)$/)
+  t.match(
+    stdout.split('\n').at(-1),
+    /^seeded 200 users and 3000 orders around 2026-10 \(seed 5\) in [\d.]+ s, \d+ rows\/s; grades for 2026-10: VIP \d+ \([\d.]+%\) · GOLD \d+ \([\d.]+%\) · SILVER \d+ \([\d.]+%\) · BRONZE \d+ \([\d.]+%\)$/,
+  )
   const pool = createPool({ url, role: 'api' })
   t.teardown(() => pool.end())
   const [rows] = await pool.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM orders) AS orders')

@@ -14,7 +14,16 @@ t.test('kill -9 of an event-apply replica during a flood loses no acknowledged a
   const databaseUrl = await createTestDatabase(t)
   const pool = createPool({ url: databaseUrl, role: 'api' })
   t.teardown(() => pool.end())
-  const stack = await startStack({ databaseUrl, dir: t.testdir(), replicas: 2, batchWorkers: 0, portBase: 17_000, httpPort: 18_090, heartbeatMs: 200, env: { LOG_LEVEL: 'warn', EVENT_FLUSH_MS: '5' } })
+  const stack = await startStack({
+    databaseUrl,
+    dir: t.testdir(),
+    replicas: 2,
+    batchWorkers: 0,
+    portBase: 17_000,
+    httpPort: 18_090,
+    heartbeatMs: 200,
+    env: { LOG_LEVEL: 'warn', EVENT_FLUSH_MS: '5' },
+  })
   t.teardown(() => stack.stop())
 
   const now = Date.now()
@@ -46,7 +55,14 @@ t.test('kill -9 of an event-apply replica during a flood loses no acknowledged a
   // Only requests in flight on the killed replica may fail; from then on nginx routes every
   // request to the survivor (a refused connection means the POST was never sent, so it is retried).
   const after = await floodEvent({ origin: stack.url, eventId, requests: 500, connections: 8, phoneBase: 30_000_000 })
-  t.same([...after.statuses], [[201, 450], [409, 50]], 'after the crash every request is answered by the survivor')
+  t.same(
+    [...after.statuses],
+    [
+      [201, 450],
+      [409, 50],
+    ],
+    'after the crash every request is answered by the survivor',
+  )
 
   const audit = await auditEvent(pool, { eventId, acknowledged: [...flood.acknowledged, ...after.acknowledged] })
   t.ok(audit.ok, formatAudit(audit))

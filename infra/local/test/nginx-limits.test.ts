@@ -34,7 +34,12 @@ t.test('nginx refuses oversized and malformed requests itself, each with a JSON 
 
   const body = JSON.stringify({ amount: 100, category: 'x', pad: 'x'.repeat(20_000) })
   const cases: [string, string, number, string][] = [
-    ['body over 16 KiB', `POST /users/1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 413, 'PAYLOAD_TOO_LARGE'],
+    [
+      'body over 16 KiB',
+      `POST /users/1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ],
     ['one header over 8 KiB', `GET /users/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9_000)}\r\nConnection: close\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
     ['request line over 8 KiB', `GET /users/${'1'.repeat(9_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'URI_TOO_LONG'],
     ['malformed request line', 'GARBAGE\r\n\r\n', 400, 'VALIDATION'],

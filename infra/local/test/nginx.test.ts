@@ -43,11 +43,16 @@ async function send(url: string, method: 'GET' | 'POST') {
   return { status: response.statusCode, body: await response.body.text() }
 }
 
+// biome-ignore-start lint/suspicious/noTemplateCurlyInString: nginx template placeholders, not JavaScript templates
 t.test('placeholders are upper-case ${NAME}; nginx variables are left alone; a missing value is an error', async (t) => {
   t.equal(renderTemplate('listen ${LISTEN}; set $id $request_id; ${X_Y}', { LISTEN: '127.0.0.1:1', X_Y: 'z' }), 'listen 127.0.0.1:1; set $id $request_id; z')
   t.throws(() => renderTemplate('${PREFIX}/a ${LISTEN}', { PREFIX: '/p' }), { message: 'nginx template: no value for LISTEN' })
-  t.equal(upstreamServers(['127.0.0.1:1', '127.0.0.1:2']), 'server 127.0.0.1:1 max_fails=1 fail_timeout=2s;\n        server 127.0.0.1:2 max_fails=1 fail_timeout=2s;')
+  t.equal(
+    upstreamServers(['127.0.0.1:1', '127.0.0.1:2']),
+    'server 127.0.0.1:1 max_fails=1 fail_timeout=2s;\n        server 127.0.0.1:2 max_fails=1 fail_timeout=2s;',
+  )
 })
+// biome-ignore-end lint/suspicious/noTemplateCurlyInString: nginx template placeholders, not JavaScript templates
 
 t.test('a GET that fails on one replica is retried on another', async (t) => {
   const { nginx, flaky, healthy } = await nginxInFront(t, 18_090)

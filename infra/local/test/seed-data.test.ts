@@ -130,7 +130,10 @@ t.test('exact counts, and the grade split it reports is the one in the rows', as
   t.equal(Number(usersShape?.signedUpLate), 0, 'users signed up before their first order')
 
   t.equal(progress.at(-2), size.orders, 'progress ends at the total')
-  t.ok(progress.every((value, i) => i % 2 === 1 || i < 2 || value > progress[i - 2]!), 'progress only grows')
+  t.ok(
+    progress.every((value, i) => i % 2 === 1 || i < 2 || value > progress[i - 2]!),
+    'progress only grows',
+  )
 })
 
 t.test('reset empties the tables the generator owns, and only those', async (t) => {

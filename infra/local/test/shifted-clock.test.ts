@@ -52,5 +52,8 @@ t.test("nginx's workers stay on the shifted clock, though nginx clears their env
   const skews = JSON.parse(output.trim().split('\n').at(-1) ?? '[]') as number[]
   t.ok(skews.length >= 5, `${skews.length} readings over 2.5 s`)
   // Date has whole seconds; the real clock is ~3 months away.
-  t.ok(skews.every((skew) => skew <= 2), `every Date header within 2 s of the shifted clock (skews ${skews.join(', ')} s)`)
+  t.ok(
+    skews.every((skew) => skew <= 2),
+    `every Date header within 2 s of the shifted clock (skews ${skews.join(', ')} s)`,
+  )
 })

@@ -42,7 +42,10 @@ async function instancesBehindNginx(t: Test, stack: Stack, service: ServiceName,
 async function memberIds(pool: Pool, service: ServiceName, { liveOnly }: { liveOnly: boolean }): Promise<string[]> {
   // Liveness on the database clock, as the services judge it: dead after 4 missed beats.
   const [rows] = liveOnly
-    ? await pool.query<RowDataPacket[]>('SELECT id FROM was_instances WHERE service = ? AND last_heartbeat > NOW(6) - INTERVAL ? MICROSECOND', [service, 4 * heartbeatMs * 1000])
+    ? await pool.query<RowDataPacket[]>('SELECT id FROM was_instances WHERE service = ? AND last_heartbeat > NOW(6) - INTERVAL ? MICROSECOND', [
+        service,
+        4 * heartbeatMs * 1000,
+      ])
     : await pool.query<RowDataPacket[]>('SELECT id FROM was_instances WHERE service = ?', [service])
   return rows.map((row) => uuidFromBytes(row.id as Buffer))
 }
@@ -71,7 +74,12 @@ t.test('two replicas per API behind nginx: round-robin, a crash, a restart, a cl
     const [rows] = await pool.query<RowDataPacket[]>('SELECT service, COUNT(*) AS members FROM was_instances GROUP BY service ORDER BY service')
     t.same(
       rows.map((row) => [row.service, Number(row.members)]),
-      [['batch-worker', 1], ['coupon-api', 2], ['event-apply', 2], ['user-api', 2]],
+      [
+        ['batch-worker', 1],
+        ['coupon-api', 2],
+        ['event-apply', 2],
+        ['user-api', 2],
+      ],
     )
   })
 
@@ -120,7 +128,11 @@ t.test('two replicas per API behind nginx: round-robin, a crash, a restart, a cl
 
     t.same([...(await instancesBehindNginx(t, stack, 'user-api', 8))], [survivorId], 'every request answered by the survivor')
 
-    await waitFor('the crashed replica to leave the live view', async () => !(await memberIds(pool, 'user-api', { liveOnly: true })).includes(crashedId), 10_000)
+    await waitFor(
+      'the crashed replica to leave the live view',
+      async () => !(await memberIds(pool, 'user-api', { liveOnly: true })).includes(crashedId),
+      10_000,
+    )
     await waitFor('its row to be pruned', async () => !(await memberIds(pool, 'user-api', { liveOnly: false })).includes(crashedId), 10_000)
     t.same(await memberIds(pool, 'user-api', { liveOnly: true }), [survivorId])
 
@@ -157,7 +169,9 @@ t.test('a port in use is a one-line error and nothing starts', async (t) => {
   ] as const) {
     const blocker = createServer()
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
-    await t.rejects(startStack({ databaseUrl, dir, portBase: 14_000, httpPort: 18_081 }), { message: new RegExp(`^port ${port} \\(${owner}\\) is in use: [^\\n]+$`) })
+    await t.rejects(startStack({ databaseUrl, dir, portBase: 14_000, httpPort: 18_081 }), {
+      message: new RegExp(`^port ${port} \\(${owner}\\) is in use: [^\\n]+$`),
+    })
     await new Promise((resolve) => blocker.close(resolve))
     t.notOk(existsSync(join(dir, 'stack.json')), 'no state written')
     t.notOk(existsSync(join(dir, 'logs')), 'no replica started')
@@ -174,7 +188,15 @@ t.test('a replica that cannot boot stops the whole start, naming its log', async
   process.env.AUTH_SECRET = 'too-short'
   const dir = t.testdir()
   const lines: string[] = []
-  const start = startStack({ databaseUrl: await createTestDatabase(t), dir, replicas: 1, batchWorkers: 0, portBase: 15_000, httpPort: 18_082, onProgress: (line) => lines.push(line) })
+  const start = startStack({
+    databaseUrl: await createTestDatabase(t),
+    dir,
+    replicas: 1,
+    batchWorkers: 0,
+    portBase: 15_000,
+    httpPort: 18_082,
+    onProgress: (line) => lines.push(line),
+  })
   await t.rejects(start, { message: /^\S+ #0 exited with code 1 before it was ready \(error: invalid configuration: AUTH_SECRET[^\n]*; see \S+\.log$/ })
   t.equal(narratedPids(lines).length, 3)
   for (const pid of narratedPids(lines)) t.notOk(isAlive(pid), `pid ${pid} is gone`)
@@ -184,7 +206,16 @@ t.test('a replica that cannot boot stops the whole start, naming its log', async
 t.test('a replica that is not ready in time: the start fails and stops the others', async (t) => {
   const dir = t.testdir()
   const lines: string[] = []
-  const start = startStack({ databaseUrl: await createTestDatabase(t), dir, replicas: 1, batchWorkers: 0, portBase: 16_000, httpPort: 18_083, readyTimeoutMs: 300, onProgress: (line) => lines.push(line) })
+  const start = startStack({
+    databaseUrl: await createTestDatabase(t),
+    dir,
+    replicas: 1,
+    batchWorkers: 0,
+    portBase: 16_000,
+    httpPort: 18_083,
+    readyTimeoutMs: 300,
+    onProgress: (line) => lines.push(line),
+  })
   await t.rejects(start, { message: /^\S+ #0 was not ready within 0\.3 s; see \S+\.log$/ })
   t.equal(narratedPids(lines).length, 3)
   for (const pid of narratedPids(lines)) t.notOk(isAlive(pid), `pid ${pid} is gone`)

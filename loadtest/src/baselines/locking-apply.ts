@@ -34,14 +34,26 @@ async function applyOnce(conn: PoolConnection, application: Application, quota: 
   await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
   await conn.beginTransaction()
   try {
-    const [existing] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${lockingTable} WHERE event_id = ? AND phone = ? FOR UPDATE`, [application.eventId, application.phone])
+    const [existing] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${lockingTable} WHERE event_id = ? AND phone = ? FOR UPDATE`, [
+      application.eventId,
+      application.phone,
+    ])
     let outcome: WriteOutcome = { kind: 'full' }
     if (existing[0]) outcome = { kind: 'duplicate', applicationId: uuidFromBytes(existing[0].id as Buffer) }
     else {
-      const [[count]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${lockingTable} WHERE event_id = ?`, [application.eventId])) as [RowDataPacket[], unknown]
+      const [[count]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${lockingTable} WHERE event_id = ?`, [application.eventId])) as [
+        RowDataPacket[],
+        unknown,
+      ]
       if (Number(count?.n) < quota) {
         const { id, eventId, name, phone, receivedAtMicros } = application
-        await conn.query(`INSERT INTO ${lockingTable} (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)`, [uuidToBytes(id), eventId, name, phone, datetime6(receivedAtMicros)])
+        await conn.query(`INSERT INTO ${lockingTable} (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)`, [
+          uuidToBytes(id),
+          eventId,
+          name,
+          phone,
+          datetime6(receivedAtMicros),
+        ])
         outcome = { kind: 'inserted' }
       }
     }
@@ -78,7 +90,9 @@ export const lockingWriter: ApplicationWriterFactory = ({ pool }) => ({
  * for each 201 the clients received.
  */
 export async function auditLocking(pool: Pick<Pool, 'query'>, { eventId, quota, acknowledged }: { eventId: number; quota: number; acknowledged: number }) {
-  const [[row]] = (await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, COUNT(DISTINCT phone) AS phones FROM ${lockingTable} WHERE event_id = ?`, [eventId])) as [RowDataPacket[], unknown]
+  const [[row]] = (await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, COUNT(DISTINCT phone) AS phones FROM ${lockingTable} WHERE event_id = ?`, [
+    eventId,
+  ])) as [RowDataPacket[], unknown]
   const rows = Number(row?.n)
   const phones = Number(row?.phones)
   return { ok: rows === phones && rows <= quota && rows === acknowledged, rows, detail: `${rows} rows, ${phones} phones, ${acknowledged} × 201` }

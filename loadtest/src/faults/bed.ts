@@ -139,7 +139,10 @@ export interface TrafficOutcome {
  * place order) plus first-come applications. `hot` (optional) picks the users of some requests,
  * for a case that targets rows it locked.
  */
-export function startTraffic(bed: FaultBed, { rate, label, userOf }: { rate: number; label: string; userOf?: (index: number, random: () => number) => number }): RunningTraffic {
+export function startTraffic(
+  bed: FaultBed,
+  { rate, label, userOf }: { rate: number; label: string; userOf?: (index: number, random: () => number) => number },
+): RunningTraffic {
   const mix = createLiveMix(bed.users, label)
   const acknowledged: Acknowledged = { orders: [], redemptions: [], applications: [] }
   const stop = new AbortController()
@@ -151,7 +154,12 @@ export function startTraffic(bed: FaultBed, { rate, label, userOf }: { rate: num
     const kind = kindOf(index)
     if (kind === 'event apply') {
       const phone = `010${String(phoneBase + index).slice(-8)}`
-      return { method: 'POST', path: `/events/${bed.eventId}/applications`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `fault ${index}`, phone }) }
+      return {
+        method: 'POST',
+        path: `/events/${bed.eventId}/applications`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `fault ${index}`, phone }),
+      }
     }
     const user = userOf ? userOf(index, mix.randomUser) : mix.randomUser()
     return mix.request(trafficKinds.indexOf(kind), user)
@@ -218,7 +226,15 @@ export function clientFigures(samples: readonly Sample[]): ClientFigures {
 export const readErrors = (figures: ClientFigures) => trafficKinds.filter((k) => !isWrite(k)).reduce((sum, k) => sum + (figures.errorsByKind[k] ?? 0), 0)
 
 export const formatFigures = (f: ClientFigures) =>
-  `${f.requests.toLocaleString('en')} requests, ${f.errors} errors ${f.errors ? ` (${Object.entries(f.errorsByStatus).map(([status, n]) => `${n} × ${status === '0' ? 'network' : status}`).join(', ')}; ${Object.entries(f.errorsByKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(0)} ms`
+  `${f.requests.toLocaleString('en')} requests, ${f.errors} errors ${
+    f.errors
+      ? ` (${Object.entries(f.errorsByStatus)
+          .map(([status, n]) => `${n} × ${status === '0' ? 'network' : status}`)
+          .join(', ')}; ${Object.entries(f.errorsByKind)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`
+      : ''
+  }, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(0)} ms`
 
 /** Asks the batch-worker daemons for a run (admin, through nginx); resolves with its id. */
 export async function requestRun(bed: FaultBed, strategy?: string): Promise<number> {
@@ -235,10 +251,15 @@ export async function requestRun(bed: FaultBed, strategy?: string): Promise<numb
 /** Polls the run until `done` says so (or it ends); rejects after `timeoutMs`. */
 export async function waitForRun(pool: Pool, runId: number, done: (run: RunStatus) => boolean, timeoutMs: number, what: string): Promise<RunStatus> {
   let latest: RunStatus | null = null
-  await waitFor(what, async () => {
-    latest = await readRunStatus(pool, { id: runId }).catch(() => null)
-    return latest !== null && (done(latest) || latest.status === 'COMPLETED' || latest.status === 'FAILED')
-  }, timeoutMs, 25)
+  await waitFor(
+    what,
+    async () => {
+      latest = await readRunStatus(pool, { id: runId }).catch(() => null)
+      return latest !== null && (done(latest) || latest.status === 'COMPLETED' || latest.status === 'FAILED')
+    },
+    timeoutMs,
+    25,
+  )
   return latest!
 }
 
@@ -290,12 +311,17 @@ export async function restartIntoRotation(bed: FaultBed, service: ServiceName, i
 
 /** Resolves once nginx routes a request for `service` to the process with that instance id. */
 export async function routedTo(bed: FaultBed, service: ServiceName, instanceId: string, what: string): Promise<void> {
-  await waitFor(`nginx to route to ${what}`, async () => {
-    const response = await request(`${bed.stack.url}/ops/${service}/health`, { headersTimeout: 2_000, bodyTimeout: 2_000 }).catch(() => null)
-    if (!response) return false
-    const text = await response.body.text()
-    return response.statusCode === 200 && (JSON.parse(text) as { instanceId?: string }).instanceId === instanceId
-  }, 15_000, 50)
+  await waitFor(
+    `nginx to route to ${what}`,
+    async () => {
+      const response = await request(`${bed.stack.url}/ops/${service}/health`, { headersTimeout: 2_000, bodyTimeout: 2_000 }).catch(() => null)
+      if (!response) return false
+      const text = await response.body.text()
+      return response.statusCode === 200 && (JSON.parse(text) as { instanceId?: string }).instanceId === instanceId
+    },
+    15_000,
+    50,
+  )
 }
 
 export const apiServices: ServiceName[] = ['user-api', 'coupon-api', 'event-apply']
@@ -309,7 +335,11 @@ export async function auditCase(bed: FaultBed, outcome: TrafficOutcome, { batch 
   const { pool } = bed
   const checks: AuditCheck[] = []
   const deferred = await awaitDeferred(pool, outcome.deferred)
-  checks.push({ name: '3. every 202 redemption resolved', ok: deferred.pendingLeft === 0, detail: `${deferred.count} × 202, ${deferred.pendingLeft} still PENDING` })
+  checks.push({
+    name: '3. every 202 redemption resolved',
+    ok: deferred.pendingLeft === 0,
+    detail: `${deferred.count} × 202, ${deferred.pendingLeft} still PENDING`,
+  })
 
   const stored = async (table: 'orders' | 'coupon_redemptions', ids: unknown[]) => {
     let found = 0
@@ -321,9 +351,17 @@ export async function auditCase(bed: FaultBed, outcome: TrafficOutcome, { batch 
   }
   const { orders, redemptions } = outcome.acknowledged
   const ordersFound = orders.length ? await stored('orders', orders) : 0
-  checks.push({ name: 'every acknowledged (201) order is stored', ok: ordersFound === orders.length, detail: `${orders.length} acknowledged, ${ordersFound} stored` })
+  checks.push({
+    name: 'every acknowledged (201) order is stored',
+    ok: ordersFound === orders.length,
+    detail: `${orders.length} acknowledged, ${ordersFound} stored`,
+  })
   const redemptionsFound = redemptions.length ? await stored('coupon_redemptions', redemptions.map(uuidToBytes)) : 0
-  checks.push({ name: 'every acknowledged (200/202) redemption is stored', ok: redemptionsFound === redemptions.length, detail: `${redemptions.length} acknowledged, ${redemptionsFound} stored` })
+  checks.push({
+    name: 'every acknowledged (200/202) redemption is stored',
+    ok: redemptionsFound === redemptions.length,
+    detail: `${redemptions.length} acknowledged, ${redemptionsFound} stored`,
+  })
 
   const event = await auditEvent(pool, { eventId: bed.eventId, acknowledged: outcome.acknowledged.applications })
   checks.push(...event.checks)
@@ -343,7 +381,10 @@ export function caseCharts(title: string, samples: readonly Sample[], markers: M
       xLabel: 'seconds since the traffic started',
       yLabel: 'latency ms',
       yScale: 'log',
-      series: latencyOverTime(samples.filter((s) => s.status !== 0), bucketMs),
+      series: latencyOverTime(
+        samples.filter((s) => s.status !== 0),
+        bucketMs,
+      ),
       markers,
     },
     {

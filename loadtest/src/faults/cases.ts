@@ -73,7 +73,12 @@ const couponKinds = new Set<TrafficKind>(['coupon list', 'redeem'])
 export const held = (what: string, ok: boolean, detail: string): Held => ({ what, ok, detail })
 
 /** Builds the bed, runs the case body, always disposes of the bed. */
-export async function withBed<T>(ctx: FaultContext, name: string, extra: Pick<FaultBedOptions, 'env' | 'serviceEnv' | 'batchWorkers'>, body: (bed: FaultBed) => Promise<T>): Promise<T> {
+export async function withBed<T>(
+  ctx: FaultContext,
+  name: string,
+  extra: Pick<FaultBedOptions, 'env' | 'serviceEnv' | 'batchWorkers'>,
+  body: (bed: FaultBed) => Promise<T>,
+): Promise<T> {
   const bed = await startFaultBed({ ...ctx, ...extra, name })
   try {
     return await body(bed)
@@ -132,7 +137,11 @@ export async function killCase(ctx: FaultContext, { rounds }: { rounds: number }
       held: [
         auditHeld(audit, /acknowledged/, '0 acknowledged writes lost'),
         auditHeld(audit, /one application per phone|2\. grade coupons|at most one request/, '0 duplicate coupons, redemptions or entries'),
-        held('batch COMPLETED by the survivors', run.status === 'COMPLETED', `${run.chunks} chunks, ${batchKills.filter((k) => k.midRun).length}/${batchKills.length} batch-worker kills mid-run, ${batchKills.filter((k) => k.heldChunk).length} while holding a chunk`),
+        held(
+          'batch COMPLETED by the survivors',
+          run.status === 'COMPLETED',
+          `${run.chunks} chunks, ${batchKills.filter((k) => k.midRun).length}/${batchKills.length} batch-worker kills mid-run, ${batchKills.filter((k) => k.heldChunk).length} while holding a chunk`,
+        ),
         held('reads (GET) routed around the dead replica: 0 errors', readErrors(clients) === 0, `${readErrors(clients)} read errors`),
       ],
       clients,
@@ -140,7 +149,11 @@ export async function killCase(ctx: FaultContext, { rounds }: { rounds: number }
       notes: [
         `Write errors are requests in flight on the killed replica: nginx (proxy_next_upstream error timeout http_502 http_503, tries 2, no non_idempotent) retries a POST only if it was never sent, so a POST the replica had received answers 502/503 and is not retried — not even a redeem carrying an Idempotency-Key. Their outcome is unknown to the client; none of them is counted as acknowledged.`,
       ],
-      charts: caseCharts('1. kill -9', outcome.result.samples, kills.map((k) => ({ at: k.at, label: `${k.service} #${k.index}` }))),
+      charts: caseCharts(
+        '1. kill -9',
+        outcome.result.samples,
+        kills.map((k) => ({ at: k.at, label: `${k.service} #${k.index}` })),
+      ),
     })
   })
 }
@@ -158,7 +171,10 @@ export async function databaseOutageCase(ctx: FaultContext, { outageMs }: { outa
     await bed.server.stop()
     // Not ready = every replica's own /ready answers 503 (direct to its port, not via nginx).
     const allReady = async (status: number) => (await Promise.all(replicas.map((r) => readyStatus(r.port)))).every((s) => s === status)
-    const reportedNotReady = await waitFor('every replica to report not ready', () => allReady(503), 10_000, 50).then(() => true, () => false)
+    const reportedNotReady = await waitFor('every replica to report not ready', () => allReady(503), 10_000, 50).then(
+      () => true,
+      () => false,
+    )
     const notReadyAfter = traffic.now() - stoppedAt
     await sleep(Math.max(0, outageMs - (traffic.now() - stoppedAt) * 1000))
     const restartedAt = traffic.now()
@@ -179,12 +195,24 @@ export async function databaseOutageCase(ctx: FaultContext, { outageMs }: { outa
     return finish({
       id: 2,
       name: `MariaDB stopped for ${outageMs / 1000} s mid-load and mid-batch`,
-      injected: `1 × MariaDB stopped (SIGTERM) for ${((restartedAt - stoppedAt)).toFixed(1)} s, then started`,
+      injected: `1 × MariaDB stopped (SIGTERM) for ${(restartedAt - stoppedAt).toFixed(1)} s, then started`,
       injections: 1,
       held: [
-        held('every replica reported not ready (/ready 503)', reportedNotReady, reportedNotReady ? `all ${replicas.length} within ${notReadyAfter.toFixed(2)} s of the stop` : `not all ${replicas.length} within 10 s`),
-        held('no request hung past its timeout during the outage', during.max < clientTimeoutMs && during.networkErrors === 0, `max ${during.max.toFixed(0)} ms, ${during.networkErrors} client timeouts/resets (timeout ${clientTimeoutMs / 1000} s)`),
-        held('no replica died; all ready again by themselves', alive === replicas.length, `${alive}/${replicas.length} processes alive, ready ${readyAgainAfter.toFixed(2)} s after the restart; last client error ${(lastError - restartedAt).toFixed(2)} s after it`),
+        held(
+          'every replica reported not ready (/ready 503)',
+          reportedNotReady,
+          reportedNotReady ? `all ${replicas.length} within ${notReadyAfter.toFixed(2)} s of the stop` : `not all ${replicas.length} within 10 s`,
+        ),
+        held(
+          'no request hung past its timeout during the outage',
+          during.max < clientTimeoutMs && during.networkErrors === 0,
+          `max ${during.max.toFixed(0)} ms, ${during.networkErrors} client timeouts/resets (timeout ${clientTimeoutMs / 1000} s)`,
+        ),
+        held(
+          'no replica died; all ready again by themselves',
+          alive === replicas.length,
+          `${alive}/${replicas.length} processes alive, ready ${readyAgainAfter.toFixed(2)} s after the restart; last client error ${(lastError - restartedAt).toFixed(2)} s after it`,
+        ),
         held('the batch resumed and completed exactly once', run.status === 'COMPLETED', `${run.status}, ${run.chunksDone}/${run.chunks} chunks`),
         auditHeld(audit, /acknowledged/, '0 acknowledged writes lost'),
       ],
@@ -232,14 +260,26 @@ async function chunkRowUnlocked(bed: FaultBed, runId: number, chunkNo: number): 
  * connection, not fencing, would end its work. So a cut that lands inside one is undone at once
  * and tried again a moment later.
  */
-async function cutPastLease(bed: FaultBed, runId: number, owner: { instanceId: string }, cut: { off: () => Promise<void>; on: () => Promise<void> }, leaseMs: number) {
+async function cutPastLease(
+  bed: FaultBed,
+  runId: number,
+  owner: { instanceId: string },
+  cut: { off: () => Promise<void>; on: () => Promise<void> },
+  leaseMs: number,
+) {
   for (let attempt = 1; attempt <= 500; attempt++) {
-    await waitFor('the worker to hold a chunk', async () => {
-      if (await heldChunk(bed.pool, runId, owner)) return true
-      // Sized so the run outlasts every injection; if it does not, say so rather than wait.
-      if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED') throw new Error('the run completed before the worker held another chunk: give the case more users')
-      return false
-    }, 60_000, 5)
+    await waitFor(
+      'the worker to hold a chunk',
+      async () => {
+        if (await heldChunk(bed.pool, runId, owner)) return true
+        // Sized so the run outlasts every injection; if it does not, say so rather than wait.
+        if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED')
+          throw new Error('the run completed before the worker held another chunk: give the case more users')
+        return false
+      },
+      60_000,
+      5,
+    )
     await cut.off()
     await sleep(50) // a statement already sent lands before the checks
     const holding = await heldChunk(bed.pool, runId, owner)
@@ -249,7 +289,12 @@ async function cutPastLease(bed: FaultBed, runId: number, owner: { instanceId: s
       continue
     }
     const cutAt = performance.now()
-    await waitFor('another worker to claim the chunk', async () => (await chunkState(bed.pool, runId, holding.chunkNo)).epoch > holding.epoch, leaseMs + 10_000, 20)
+    await waitFor(
+      'another worker to claim the chunk',
+      async () => (await chunkState(bed.pool, runId, holding.chunkNo)).epoch > holding.epoch,
+      leaseMs + 10_000,
+      20,
+    )
     await cut.on()
     return { chunkNo: holding.chunkNo, epoch: holding.epoch, cutMs: performance.now() - cutAt, attempts: attempt }
   }
@@ -271,12 +316,22 @@ export async function freezeCase(ctx: FaultContext, { freezes }: { freezes: numb
       const result = await cutPastLease(bed, runId, { instanceId: victim.instanceId! }, { off: () => signal('SIGSTOP'), on: () => signal('SIGCONT') }, leaseMs)
       frozen.push(result)
       markers.push({ at: traffic.now() - result.cutMs / 1000, label: 'SIGSTOP' }, { at: traffic.now(), label: 'SIGCONT' })
-      bed.log(`  batch-worker #1 frozen ${(result.cutMs / 1000).toFixed(1)} s holding chunk ${result.chunkNo} (epoch ${result.epoch}); taken over, then resumed`)
+      bed.log(
+        `  batch-worker #1 frozen ${(result.cutMs / 1000).toFixed(1)} s holding chunk ${result.chunkNo} (epoch ${result.epoch}); taken over, then resumed`,
+      )
     }
     const run = await completedRun(bed.pool, runId)
     // The resumed worker reaches its next fenced statement only after SIGCONT: wait for its counter.
     let rejections = 0
-    await waitFor('the resumed worker to be refused by fencing', async () => (rejections = await replicaCounter(victim.port, 'batch_fencing_rejections_total')) >= frozen.length, 30_000, 100).catch(() => undefined)
+    await waitFor(
+      'the resumed worker to be refused by fencing',
+      async () => {
+        rejections = await replicaCounter(victim.port, 'batch_fencing_rejections_total')
+        return rejections >= frozen.length
+      },
+      30_000,
+      100,
+    ).catch(() => undefined)
     const outcome = await traffic.stop()
     const audit = await auditCase(bed, outcome, { batch: true })
     return finish({
@@ -291,7 +346,9 @@ export async function freezeCase(ctx: FaultContext, { freezes }: { freezes: numb
       ],
       clients: clientFigures(outcome.result.samples),
       audit: { ok: audit.ok, text: audit.text },
-      notes: [`Freezes tried per freeze kept: ${frozen.map((f) => f.attempts).join(', ')}. A freeze is kept only between the worker's transactions (a probe takes the chunk's row lock with NOWAIT); one that lands inside a row's transaction is undone at once: frozen there, it would hold the chunk's row lock until the server rolls its idle transaction back (after the lease), and that rollback, not fencing, would end its work.`],
+      notes: [
+        `Freezes tried per freeze kept: ${frozen.map((f) => f.attempts).join(', ')}. A freeze is kept only between the worker's transactions (a probe takes the chunk's row lock with NOWAIT); one that lands inside a row's transaction is undone at once: frozen there, it would hold the chunk's row lock until the server rolls its idle transaction back (after the lease), and that rollback, not fencing, would end its work.`,
+      ],
       charts: caseCharts('3. SIGSTOP past the lease', outcome.result.samples, markers),
     })
   })
@@ -328,7 +385,12 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
       const traffic = startTraffic(bed, { rate: ctx.rate, label: `partition-${Date.now()}` })
       // The isolated worker registers before the run exists, so it takes part from the first chunk
       // (joining a run already under way, it could find it finished before it got a chunk).
-      const worker = startBatchWorker(9, { databaseUrl: isolatedUrl.toString(), period: faultPeriod, launcher: network.exec, env: { ...suiteEnv, ...slowBatch, HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' } })
+      const worker = startBatchWorker(9, {
+        databaseUrl: isolatedUrl.toString(),
+        period: faultPeriod,
+        launcher: network.exec,
+        env: { ...suiteEnv, ...slowBatch, HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
+      })
       // Its instance id, not its pid: a partitioned worker's membership row may be pruned meanwhile.
       let instanceId = ''
       const exited = worker.finished.then((exit) => {
@@ -336,11 +398,16 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
       })
       await Promise.race([
         exited,
-        waitFor('the isolated worker to register', async () => {
-          const [rows] = await bed.pool.query<RowDataPacket[]>('SELECT LOWER(HEX(id)) AS id FROM was_instances WHERE pid = ?', [worker.child.pid])
-          instanceId = String(rows[0]?.id ?? '')
-          return instanceId !== ''
-        }, 30_000, 50),
+        waitFor(
+          'the isolated worker to register',
+          async () => {
+            const [rows] = await bed.pool.query<RowDataPacket[]>('SELECT LOWER(HEX(id)) AS id FROM was_instances WHERE pid = ?', [worker.child.pid])
+            instanceId = String(rows[0]?.id ?? '')
+            return instanceId !== ''
+          },
+          30_000,
+          50,
+        ),
       ]).catch((error: unknown) => {
         worker.child.kill('SIGKILL')
         throw error
@@ -356,15 +423,23 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
           markers.push({ at: traffic.now() - cut.cutMs / 1000, label: 'link down' }, { at: traffic.now(), label: 'link up' })
           cuts.push(cut)
           const healed = performance.now()
-          await waitFor('the worker to claim a chunk again after the heal', async () => {
-            const holding = await heldChunk(bed.pool, runId, { instanceId })
-            if (holding !== undefined && holding.chunkNo !== cut.chunkNo) return true
-            // As cutPastLease: say so when the run ends first, rather than wait.
-            if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED') throw new Error('the run completed before the worker claimed again: give the case more users')
-            return false
-          }, 30_000, 10)
+          await waitFor(
+            'the worker to claim a chunk again after the heal',
+            async () => {
+              const holding = await heldChunk(bed.pool, runId, { instanceId })
+              if (holding !== undefined && holding.chunkNo !== cut.chunkNo) return true
+              // As cutPastLease: say so when the run ends first, rather than wait.
+              if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED')
+                throw new Error('the run completed before the worker claimed again: give the case more users')
+              return false
+            },
+            30_000,
+            10,
+          )
           rejoinMs.push(performance.now() - healed)
-          bed.log(`  worker in netns cut off ${(cut.cutMs / 1000).toFixed(1)} s holding chunk ${cut.chunkNo} (epoch ${cut.epoch}); taken over, link restored; claimed again ${(rejoinMs.at(-1)! / 1000).toFixed(1)} s later`)
+          bed.log(
+            `  worker in netns cut off ${(cut.cutMs / 1000).toFixed(1)} s holding chunk ${cut.chunkNo} (epoch ${cut.epoch}); taken over, link restored; claimed again ${(rejoinMs.at(-1)! / 1000).toFixed(1)} s later`,
+          )
         }
       } catch (error) {
         worker.child.kill('SIGKILL')
@@ -388,8 +463,16 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
         injected: `${cuts.length} × the veth link of a worker in its own network namespace taken down while it held a chunk, up again once another worker had claimed it (cut ${cuts.map((c) => (c.cutMs / 1000).toFixed(1)).join(', ')} s)`,
         injections: cuts.length,
         held: [
-          held('the others took the chunk over after the lease', cuts.length === partitions, `${cuts.length} chunks claimed by another worker while the link was down`),
-          held('it rejoined after every cut (claimed a chunk again)', rejoinMs.length === partitions, `claimed again ${rejoinMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s after each heal`),
+          held(
+            'the others took the chunk over after the lease',
+            cuts.length === partitions,
+            `${cuts.length} chunks claimed by another worker while the link was down`,
+          ),
+          held(
+            'it rejoined after every cut (claimed a chunk again)',
+            rejoinMs.length === partitions,
+            `claimed again ${rejoinMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s after each heal`,
+          ),
           held(
             'back on the link, none of its stale chunks committed: each was DONE by the worker that took it over',
             staleCommitted === 0 && exit?.code === 0,
@@ -458,7 +541,10 @@ export async function lockCase(ctx: FaultContext, { holds, holdMs }: { holds: nu
         const at = performance.now()
         const probe = await request(`${bed.stack.url}/coupons/${couponIdOf(user)}/redeem`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${signToken(localAuthSecret(), { userId: user, role: 'user' })}`, 'idempotency-key': `lock-probe-${Date.now()}-${i}` },
+          headers: {
+            authorization: `Bearer ${signToken(localAuthSecret(), { userId: user, role: 'user' })}`,
+            'idempotency-key': `lock-probe-${Date.now()}-${i}`,
+          },
         })
         await probe.body.dump()
         const probeMs = performance.now() - at
@@ -473,7 +559,9 @@ export async function lockCase(ctx: FaultContext, { holds, holdMs }: { holds: nu
         await sleep(Math.max(0, holdMs - (traffic.now() - from) * 1000))
         await locker.rollback()
         windows.push({ from, to: traffic.now() })
-        bed.log(`  lock on ${hotUsers.length} users' coupons held ${((traffic.now() - from)).toFixed(1)} s; a hot redeem answered ${probe.statusCode} in ${probeMs.toFixed(0)} ms`)
+        bed.log(
+          `  lock on ${hotUsers.length} users' coupons held ${(traffic.now() - from).toFixed(1)} s; a hot redeem answered ${probe.statusCode} in ${probeMs.toFixed(0)} ms`,
+        )
         await sleep(1_000)
       }
     } finally {
@@ -499,8 +587,16 @@ export async function lockCase(ctx: FaultContext, { holds, holdMs }: { holds: nu
       injected: `${windows.length} × a transaction holding FOR UPDATE locks on the coupons of ${hotUsers.length} users for ${holdMs / 1000} s; half the redeems target those users`,
       injections: windows.length,
       held: [
-        held('no request failed or hung past its timeout', during.errors === 0 && during.max < 10_000, `${during.requests} requests during the lock, ${during.errors} errors, max ${during.max.toFixed(0)} ms`),
-        held('other services (user-api, event-apply) unaffected', otherServices.errors === 0, `during the lock: ${p99(otherServices)}; outside it: ${p99(outside)}`),
+        held(
+          'no request failed or hung past its timeout',
+          during.errors === 0 && during.max < 10_000,
+          `${during.requests} requests during the lock, ${during.errors} errors, max ${during.max.toFixed(0)} ms`,
+        ),
+        held(
+          'other services (user-api, event-apply) unaffected',
+          otherServices.errors === 0,
+          `during the lock: ${p99(otherServices)}; outside it: ${p99(outside)}`,
+        ),
         held(
           'coupon-api kept connections for everything else: hot redeems deferred (202), its pool answered within 1 s, unlocked coupon routes p99 under 500 ms',
           deferredProbes && maxReadyMs < 1_000 && coldCoupons.errors === 0 && coldCoupons.p99 < 500,
@@ -517,7 +613,14 @@ export async function lockCase(ctx: FaultContext, { holds, holdMs }: { holds: nu
         `user-api and event-apply during the lock: ${formatFigures(otherServices)}.`,
         'A redeem that meets a row lock waits innodb_lock_wait_timeout (2 s on API sessions), then is recorded and answered 202 (DESIGN 6.4). At most COUPON_REDEEM_CONCURRENCY (4) redeems per replica may wait so, each holding one of its 10 pooled connections; a redeem beyond them is recorded and answered 202 at once (the bulkhead), so the other routes keep 6 connections. The sweeper applies every 202 once the lock is gone.',
       ],
-      charts: caseCharts('5. lock held', all, windows.flatMap((w) => [{ at: w.from, label: 'lock taken' }, { at: w.to, label: 'released' }])),
+      charts: caseCharts(
+        '5. lock held',
+        all,
+        windows.flatMap((w) => [
+          { at: w.from, label: 'lock taken' },
+          { at: w.to, label: 'released' },
+        ]),
+      ),
     })
   })
 }

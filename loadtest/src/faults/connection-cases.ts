@@ -3,18 +3,7 @@ import type { RowDataPacket } from '@commerce/db'
 import type { ServiceName } from '@commerce/kit'
 import { waitFor } from '@commerce/local/process'
 import { comQuery, startTcpRelay, type TcpRelay } from '@commerce/local/tcp-proxy'
-import {
-  auditCase,
-  caseCharts,
-  clientFigures,
-  completedRun,
-  formatFigures,
-  readyStatus,
-  requestRun,
-  startTraffic,
-  suiteEnv,
-  type FaultBed,
-} from './bed.ts'
+import { auditCase, caseCharts, clientFigures, completedRun, formatFigures, readyStatus, requestRun, startTraffic, suiteEnv, type FaultBed } from './bed.ts'
 import { auditHeld, finish, held, withBed, type FaultCaseResult, type FaultContext } from './cases.ts'
 
 // Cases 7 and 8: one database connection lost the way a dead host loses it — the server has the
@@ -23,7 +12,13 @@ import { auditHeld, finish, held, withBed, type FaultCaseResult, type FaultConte
 // chosen connection at a chosen statement; everyone else goes on as before.
 
 /** The bed, with `service`'s replicas going through a relay of their own. */
-async function withRelayedBed<T>(ctx: FaultContext, name: string, service: ServiceName, env: Record<string, string>, body: (bed: FaultBed, relay: TcpRelay) => Promise<T>): Promise<T> {
+async function withRelayedBed<T>(
+  ctx: FaultContext,
+  name: string,
+  service: ServiceName,
+  env: Record<string, string>,
+  body: (bed: FaultBed, relay: TcpRelay) => Promise<T>,
+): Promise<T> {
   const relay = await startTcpRelay({ listenHost: '127.0.0.1', targetPort: ctx.server.port })
   const relayed = new URL(ctx.server.url(name))
   relayed.port = String(relay.port)
@@ -83,13 +78,29 @@ export async function lostApiConnectionCase(ctx: FaultContext): Promise<FaultCas
     return finish({
       id: 7,
       name: 'an API connection lost mid-transaction (its COMMIT never arrives)',
-      injected: "1 × a coupon-api connection silently dropped at its COMMIT (relay: no FIN, no RST)",
+      injected: '1 × a coupon-api connection silently dropped at its COMMIT (relay: no FIN, no RST)',
       injections: 1,
       held: [
-        held('the lost connection left a transaction open, its written rows locked', watched.left.count >= 1 && watched.left.rowsWritten >= 1, `${watched.left.count} idle transaction(s), ${watched.left.rowsWritten} rows written, 0.7 s after the loss`),
-        held(`the server rolled it back within its idle-in-transaction bound (${boundMs / 1000} s, +1 s)`, watched.goneAfterMs <= boundMs + 1_000, `gone ${(watched.goneAfterMs / 1000).toFixed(1)} s after the loss`),
-        held('both coupon-api replicas stayed ready (their other connections served on)', ready.every((s) => s === 200), `/ready ${ready.join(', ')}`),
-        held('no request hung past its timeout', during.max < 10_000 && during.networkErrors === 0, `max ${during.max.toFixed(0)} ms, ${during.networkErrors} client timeouts/resets (timeout 10 s)`),
+        held(
+          'the lost connection left a transaction open, its written rows locked',
+          watched.left.count >= 1 && watched.left.rowsWritten >= 1,
+          `${watched.left.count} idle transaction(s), ${watched.left.rowsWritten} rows written, 0.7 s after the loss`,
+        ),
+        held(
+          `the server rolled it back within its idle-in-transaction bound (${boundMs / 1000} s, +1 s)`,
+          watched.goneAfterMs <= boundMs + 1_000,
+          `gone ${(watched.goneAfterMs / 1000).toFixed(1)} s after the loss`,
+        ),
+        held(
+          'both coupon-api replicas stayed ready (their other connections served on)',
+          ready.every((s) => s === 200),
+          `/ready ${ready.join(', ')}`,
+        ),
+        held(
+          'no request hung past its timeout',
+          during.max < 10_000 && during.networkErrors === 0,
+          `max ${during.max.toFixed(0)} ms, ${during.networkErrors} client timeouts/resets (timeout 10 s)`,
+        ),
         auditHeld(audit, /acknowledged/, '0 acknowledged writes lost'),
         auditHeld(audit, /2\. grade coupons|at most one request|one application per phone/, '0 double effects'),
         held('the batch afterwards COMPLETED', run.status === 'COMPLETED', `${run.chunksDone}/${run.chunks} chunks`),
@@ -128,13 +139,24 @@ export async function lostBatchConnectionCase(ctx: FaultContext): Promise<FaultC
     const watched = watchLostTransaction(bed, lost.at)
     watched.catch(() => undefined) // awaited below; not an unhandled rejection meanwhile
     // The lost chunk is among those in flight: each of them must end DONE, the lost one by another worker.
-    await waitFor('every chunk in flight at the loss to be DONE', async () => {
-      const [rows] = await bed.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM step_execution_log WHERE run_id = ? AND chunk_no IN (?) AND status = 'DONE'", [runId, claimed.map((c) => c.chunk_no)])
-      return Number(rows[0]?.n) === claimed.length
-    }, 60_000, 20)
+    await waitFor(
+      'every chunk in flight at the loss to be DONE',
+      async () => {
+        const [rows] = await bed.pool.query<RowDataPacket[]>(
+          "SELECT COUNT(*) AS n FROM step_execution_log WHERE run_id = ? AND chunk_no IN (?) AND status = 'DONE'",
+          [runId, claimed.map((c) => c.chunk_no)],
+        )
+        return Number(rows[0]?.n) === claimed.length
+      },
+      60_000,
+      20,
+    )
     const doneAfterMs = performance.now() - lost.at
     const doneAtS = traffic.now()
-    const [takenOver] = await bed.pool.query<RowDataPacket[]>('SELECT chunk_no, epoch FROM step_execution_log WHERE run_id = ? AND chunk_no IN (?)', [runId, claimed.map((c) => c.chunk_no)])
+    const [takenOver] = await bed.pool.query<RowDataPacket[]>('SELECT chunk_no, epoch FROM step_execution_log WHERE run_id = ? AND chunk_no IN (?)', [
+      runId,
+      claimed.map((c) => c.chunk_no),
+    ])
     const raised = takenOver.filter((row) => Number(row.epoch) > Number(claimed.find((c) => c.chunk_no === row.chunk_no)?.epoch))
     const run = await completedRun(bed.pool, runId)
     const { left, goneAfterMs } = await watched
@@ -146,9 +168,21 @@ export async function lostBatchConnectionCase(ctx: FaultContext): Promise<FaultC
       injected: '1 × a batch-worker connection silently dropped mid-chunk, after its grade_history rows (relay: no FIN, no RST)',
       injections: 1,
       held: [
-        held('the lost connection left the chunk\'s transaction open, its written rows locked', left.count >= 1 && left.rowsWritten >= 1, `${left.count} idle transaction(s), ${left.rowsWritten} rows written, 0.7 s after the loss`),
-        held('another worker took the chunk over (epoch raised)', raised.length >= 1, `chunk ${raised.map((r) => `${r.chunk_no} → epoch ${r.epoch}`).join(', ') || 'none'}`),
-        held(`the lost chunk was DONE within 3 × the lease (${(3 * leaseMs) / 1000} s)`, doneAfterMs <= 3 * leaseMs, `DONE ${(doneAfterMs / 1000).toFixed(1)} s after the loss; the server rolled the lost transaction back after ${(goneAfterMs / 1000).toFixed(1)} s`),
+        held(
+          "the lost connection left the chunk's transaction open, its written rows locked",
+          left.count >= 1 && left.rowsWritten >= 1,
+          `${left.count} idle transaction(s), ${left.rowsWritten} rows written, 0.7 s after the loss`,
+        ),
+        held(
+          'another worker took the chunk over (epoch raised)',
+          raised.length >= 1,
+          `chunk ${raised.map((r) => `${r.chunk_no} → epoch ${r.epoch}`).join(', ') || 'none'}`,
+        ),
+        held(
+          `the lost chunk was DONE within 3 × the lease (${(3 * leaseMs) / 1000} s)`,
+          doneAfterMs <= 3 * leaseMs,
+          `DONE ${(doneAfterMs / 1000).toFixed(1)} s after the loss; the server rolled the lost transaction back after ${(goneAfterMs / 1000).toFixed(1)} s`,
+        ),
         held('the run COMPLETED', run.status === 'COMPLETED', `${run.chunksDone}/${run.chunks} chunks`),
         auditHeld(audit, /2\. grade coupons|5\. every chunk/, 'no double effect (coupons and chunks exactly once)'),
         auditHeld(audit, /acknowledged/, '0 acknowledged writes lost'),
@@ -156,7 +190,7 @@ export async function lostBatchConnectionCase(ctx: FaultContext): Promise<FaultC
       clients: clientFigures(outcome.result.samples),
       audit: { ok: audit.ok, text: audit.text },
       notes: [
-        'The worker that lost its connection stops renewing the lease (renewal follows the chunk\'s own statements), so the lease runs out and another worker claims the chunk; its writes wait for the lost transaction\'s row locks until the server rolls that transaction back (the batch pool\'s idle-in-transaction bound). The lost worker learns of it only when its statement times out on the client, and its chunk can no longer commit (fencing).',
+        "The worker that lost its connection stops renewing the lease (renewal follows the chunk's own statements), so the lease runs out and another worker claims the chunk; its writes wait for the lost transaction's row locks until the server rolls that transaction back (the batch pool's idle-in-transaction bound). The lost worker learns of it only when its statement times out on the client, and its chunk can no longer commit (fencing).",
       ],
       charts: caseCharts('8. lost batch connection', outcome.result.samples, [
         { at: lostAtS, label: 'connection lost' },

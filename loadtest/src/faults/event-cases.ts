@@ -6,7 +6,18 @@ import { drawSettleMs } from '@commerce/domain'
 import { createEventThrough } from '@commerce/local/flood'
 import { requireCommand, waitFor } from '@commerce/local/process'
 import type { Marker } from '../charts.ts'
-import { auditCase, caseCharts, clientFigures, formatFigures, replicaCounter, routedTo, seededRandom, startTraffic, type FaultBed, type TrafficOutcome } from './bed.ts'
+import {
+  auditCase,
+  caseCharts,
+  clientFigures,
+  formatFigures,
+  replicaCounter,
+  routedTo,
+  seededRandom,
+  startTraffic,
+  type FaultBed,
+  type TrafficOutcome,
+} from './bed.ts'
 import { finish, held, withBed, type FaultCaseResult, type FaultContext, type Held } from './cases.ts'
 
 // Fault cases 9 and 10, on a first-come event of their own (a small quota, so the ranking
@@ -28,7 +39,8 @@ const auditHeld = (audit: { checks: AuditCheck[] }, pattern: RegExp, what: strin
 }
 
 /** Which writes an audit check is about: the traffic's orders or redemptions, its event, or the case's event. */
-const source = (check: string) => (check.startsWith('event ') ? 'case event' : (/order|redemption/.exec(check)?.[0] ?? "traffic's event").replace(/^(order|redemption)$/, 'traffic $1s'))
+const source = (check: string) =>
+  check.startsWith('event ') ? 'case event' : (/order|redemption/.exec(check)?.[0] ?? "traffic's event").replace(/^(order|redemption)$/, 'traffic $1s')
 
 /** Wall-clock ms from the monotonic clock, as the replicas read theirs: the client's instants. */
 const wallNow = () => performance.timeOrigin + performance.now()
@@ -75,7 +87,11 @@ const parseMicros = (iso: string) => Date.parse(`${iso.slice(0, 23)}Z`) + Number
  * between two wall-clock instants; each is sent at its time whatever the earlier ones do.
  * Resolves once every one is answered (or timed out).
  */
-export async function sendApplicants(bed: FaultBed, eventId: number, { from, until, rate, random, label }: { from: number; until: number; rate: number; random: () => number; label: string }): Promise<Applicant[]> {
+export async function sendApplicants(
+  bed: FaultBed,
+  eventId: number,
+  { from, until, rate, random, label }: { from: number; until: number; rate: number; random: () => number; label: string },
+): Promise<Applicant[]> {
   const http = new HttpPool(bed.stack.url, { connections: 64, headersTimeout: 15_000, bodyTimeout: 15_000 })
   const sends: Promise<Applicant>[] = []
   try {
@@ -89,7 +105,12 @@ export async function sendApplicants(bed: FaultBed, eventId: number, { from, unt
       const sentAt = wallNow()
       sends.push(
         http
-          .request({ method: 'POST', path: `/events/${eventId}/applications`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `${label} ${i}`, phone }) })
+          .request({
+            method: 'POST',
+            path: `/events/${eventId}/applications`,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name: `${label} ${i}`, phone }),
+          })
           .then(async (response): Promise<Applicant> => {
             const body = (await response.body.json().catch(() => ({}))) as { applicationId?: string; receivedAt?: string; code?: string }
             const answeredAt = wallNow()
@@ -123,13 +144,21 @@ async function storedEvent(bed: FaultBed, eventId: number) {
 /** Asks the batch worker for the draw (admin, through nginx) until the event has settled. */
 async function drawWhenSettled(bed: FaultBed, eventId: number): Promise<string> {
   let outcome: string | undefined
-  await waitFor(`the draw of event ${eventId}`, async () => {
-    const response = await request(`${bed.stack.url}/ops/batch-worker/events/${eventId}/draw`, { method: 'POST', headers: { authorization: `Bearer ${bed.admin}` } })
-    const answer = (await response.body.json()) as { outcome?: string; code?: string }
-    if (response.statusCode === 200 && answer.outcome) outcome = answer.outcome
-    else if (answer.code !== 'EVENT_STILL_OPEN') throw new Error(`the draw answered ${response.statusCode} ${answer.code ?? ''}`)
-    return outcome !== undefined
-  }, drawSettleMs + 30_000, 250)
+  await waitFor(
+    `the draw of event ${eventId}`,
+    async () => {
+      const response = await request(`${bed.stack.url}/ops/batch-worker/events/${eventId}/draw`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bed.admin}` },
+      })
+      const answer = (await response.body.json()) as { outcome?: string; code?: string }
+      if (response.statusCode === 200 && answer.outcome) outcome = answer.outcome
+      else if (answer.code !== 'EVENT_STILL_OPEN') throw new Error(`the draw answered ${response.statusCode} ${answer.code ?? ''}`)
+      return outcome !== undefined
+    },
+    drawSettleMs + 30_000,
+    250,
+  )
   return outcome!
 }
 
@@ -174,10 +203,15 @@ export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: num
       (error: Error) => ({ ready: false, detail: error.message }),
     )
     let fresh: string | undefined
-    await waitFor('the skewed event-apply #1 to answer /health', async () => {
-      fresh = await instanceAt(skewed.port)
-      return fresh !== undefined && fresh !== before
-    }, 60_000, 50)
+    await waitFor(
+      'the skewed event-apply #1 to answer /health',
+      async () => {
+        fresh = await instanceAt(skewed.port)
+        return fresh !== undefined && fresh !== before
+      },
+      60_000,
+      50,
+    )
     await routedTo(bed, 'event-apply', fresh!, 'the skewed event-apply #1')
     const offsetSeconds = await replicaCounter(skewed.port, 'clock_offset_seconds')
     const ready = await readyAnswer(skewed.port)
@@ -195,7 +229,13 @@ export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: num
       announceAt: new Date(announceAt),
     })
     markers.push({ at: traffic.now() + (opensAt - wallNow()) / 1000, label: 'event opens' })
-    const applicants = await sendApplicants(bed, eventId, { from: opensAt - skewApplicants.beforeMs, until: opensAt + skewApplicants.afterMs, rate: skewApplicants.rate, random, label: 'skew' })
+    const applicants = await sendApplicants(bed, eventId, {
+      from: opensAt - skewApplicants.beforeMs,
+      until: opensAt + skewApplicants.afterMs,
+      rate: skewApplicants.rate,
+      random,
+      label: 'skew',
+    })
     const draw = await drawWhenSettled(bed, eventId)
     // Half a skew before announce_at (after it, for a clock behind): the skewed replica's own
     // clock reads the other side of announce_at, so its answer shows which clock it goes by.
@@ -216,7 +256,12 @@ export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: num
     const outcome = await traffic.stop()
     const stored = await storedEvent(bed, eventId)
     const acknowledged = applicants.filter((a) => a.status === 201)
-    const audit = await auditWithEvent(bed, outcome, eventId, acknowledged.map((a) => a.applicationId!))
+    const audit = await auditWithEvent(
+      bed,
+      outcome,
+      eventId,
+      acknowledged.map((a) => a.applicationId!),
+    )
 
     const skewedId = hex(fresh!)
     const onSkewed = (a: Applicant) => stored.applications.get(hex(a.applicationId!))?.replica === skewedId
@@ -317,7 +362,13 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
     })
     // The stall starts shortly before the close and ends stallMs later: across it whatever stallMs is.
     const leadMs = Math.min(1_000, stallMs / 2)
-    const applying = sendApplicants(bed, eventId, { from: wallNow(), until: closesAt - leadMs + stallMs + 2_000, rate: stallApplicants.rate, random, label: 'stall' })
+    const applying = sendApplicants(bed, eventId, {
+      from: wallNow(),
+      until: closesAt - leadMs + stallMs + 2_000,
+      rate: stallApplicants.rate,
+      random,
+      label: 'stall',
+    })
     const pid = bed.server.pid()
     if (!pid) throw new Error('the MariaDB server has no pid file: is it running?')
     await sleep(Math.max(0, closesAt - leadMs - wallNow()))
@@ -336,15 +387,25 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
     bed.log(`  SIGCONT ${(stall.to - closesAt).toFixed(0)} ms after the close`)
     const applicants = await applying
     // The daemons' own poll draws it once announce_at is due (EVENT_POLL_MS, 5 s by default).
-    await waitFor(`a daemon to draw event ${eventId}`, async () => {
-      const [[row]] = await bed.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId])
-      return row?.status === 'ANNOUNCED'
-    }, drawSettleMs + 30_000, 100)
+    await waitFor(
+      `a daemon to draw event ${eventId}`,
+      async () => {
+        const [[row]] = await bed.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId])
+        return row?.status === 'ANNOUNCED'
+      },
+      drawSettleMs + 30_000,
+      100,
+    )
     const drawnAt = wallNow()
     const outcome = await traffic.stop()
     const stored = await storedEvent(bed, eventId)
     const acknowledged = applicants.filter((a) => a.status === 201)
-    const audit = await auditWithEvent(bed, outcome, eventId, acknowledged.map((a) => a.applicationId!))
+    const audit = await auditWithEvent(
+      bed,
+      outcome,
+      eventId,
+      acknowledged.map((a) => a.applicationId!),
+    )
 
     const notWinners = acknowledged.filter((a) => !stored.winners.has(hex(a.applicationId!)))
     const acknowledgedIds = new Set(acknowledged.map((a) => hex(a.applicationId!)))
@@ -360,7 +421,11 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
     const trafficExplained = trafficErrors.filter((s) => inStall(s.at, s.at + s.ms, stall.fromT * 1000, stall.toT * 1000))
     const applicantErrors = applicants.filter((a) => failed(a.status))
     const applicantExplained = applicantErrors.filter((a) => inStall(a.sentAt, a.answeredAt, stall.from, stall.to))
-    const byStatus = (statuses: number[]) => Object.entries(statuses.reduce<Record<string, number>>((n, s) => ({ ...n, [s === 0 ? 'network' : s]: (n[s === 0 ? 'network' : s] ?? 0) + 1 }), {})).map(([s, n]) => `${n} × ${s}`).join(', ') || 'none'
+    const byStatus = (statuses: number[]) => {
+      const counts = new Map<string, number>()
+      for (const s of statuses) counts.set(s === 0 ? 'network' : String(s), (counts.get(s === 0 ? 'network' : String(s)) ?? 0) + 1)
+      return [...counts].map(([s, n]) => `${n} × ${s}`).join(', ') || 'none'
+    }
     const during = clientFigures(outcome.result.samples.filter((s) => inStall(s.at, s.at + s.ms, stall.fromT * 1000, stall.toT * 1000)))
     const clients = clientFigures(outcome.result.samples)
     const rel = (at: number) => `${at - closesAt >= 0 ? '+' : ''}${((at - closesAt) / 1000).toFixed(2)} s`
@@ -371,11 +436,22 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
       injected: `1 × SIGSTOP of the MariaDB server for ${((stall.to - stall.from) / 1000).toFixed(2)} s, from ${rel(stall.from)} to ${rel(stall.to)} of a first-come event's close`,
       injections: 1,
       held: [
-        held('the stall spanned the close', stall.from < closesAt && stall.to > closesAt, `SIGSTOP at ${rel(stall.from)}, SIGCONT at ${rel(stall.to)} of closes_at (client clock); drawn ${rel(drawnAt)}`),
+        held(
+          'the stall spanned the close',
+          stall.from < closesAt && stall.to > closesAt,
+          `SIGSTOP at ${rel(stall.from)}, SIGCONT at ${rel(stall.to)} of closes_at (client clock); drawn ${rel(drawnAt)}`,
+        ),
         held(
           'every 201 is stored and drawn a winner',
           acknowledged.length > 0 && notWinners.length === 0 && stored.winners.size === stored.applications.size,
-          `${acknowledged.length} × 201, ${notWinners.length} of them not winners${notWinners.length ? ` (e.g. ${notWinners.slice(0, 3).map((a) => a.applicationId).join(', ')})` : ''}; ${stored.winners.size} winners of ${stored.applications.size} stored (quota ${stallApplicants.quota}); ${storedUnacknowledged} stored without a 201`,
+          `${acknowledged.length} × 201, ${notWinners.length} of them not winners${
+            notWinners.length
+              ? ` (e.g. ${notWinners
+                  .slice(0, 3)
+                  .map((a) => a.applicationId)
+                  .join(', ')})`
+              : ''
+          }; ${stored.winners.size} winners of ${stored.applications.size} stored (quota ${stallApplicants.quota}); ${storedUnacknowledged} stored without a 201`,
         ),
         held(
           'nothing that arrived after the close was accepted',
@@ -397,7 +473,9 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
         `During the stall (requests in flight in it): ${formatFigures(during)}.`,
         `Applicants: ${applicants.length} sent at ~${stallApplicants.rate}/s until ${rel(applicants.at(-1)?.sentAt ?? closesAt)}: ${byStatus(applicants.map((a) => a.status))}. A 201 answered after the close (${answeredLate.length} here) is an application stamped before it whose group commit waited for the database; that is why the draw waits ${drawSettleMs / 1000} s past the close, and the event row's lock keeps any flush later than the draw from writing.`,
         ...(storedUnacknowledged > 0
-          ? [`${storedUnacknowledged} applications are stored though their client got no 201: their group commit gave up on the stalled server (the API's statement timeout is ${apiStatementTimeoutMs / 1000} s; these clients were answered ${byStatus(applicantErrors.map((a) => a.status))}), and the server, once resumed, still ran the INSERT it had received. Their outcome was unknown to the client; a retry is answered 409 with the stored application's id.`]
+          ? [
+              `${storedUnacknowledged} applications are stored though their client got no 201: their group commit gave up on the stalled server (the API's statement timeout is ${apiStatementTimeoutMs / 1000} s; these clients were answered ${byStatus(applicantErrors.map((a) => a.status))}), and the server, once resumed, still ran the INSERT it had received. Their outcome was unknown to the client; a retry is answered 409 with the stored application's id.`,
+            ]
           : []),
         'Arrival stamps and the close decision need no database (the replica clock is the monotonic clock plus its measured offset), so applications after the close are refused (410) from memory during the stall; those before it wait for their group commit.',
       ],

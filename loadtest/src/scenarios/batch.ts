@@ -45,7 +45,13 @@ export async function resetBatchState(pool: Pool): Promise<void> {
   }
 }
 
-async function runOnce(pool: Pool, url: string, strategy: string, workers: number, scale: string): Promise<{ measured: Measured; timeline: BatchTimeline | null }> {
+async function runOnce(
+  pool: Pool,
+  url: string,
+  strategy: string,
+  workers: number,
+  scale: string,
+): Promise<{ measured: Measured; timeline: BatchTimeline | null }> {
   await resetBatchState(pool)
   const started = performance.now()
   const processes = Array.from({ length: workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period, strategy, env: { LOG_LEVEL: 'warn' } }))
@@ -91,16 +97,36 @@ async function measureFloor(pool: Pool): Promise<{ seconds: number; scanSeconds:
     const scanSeconds = (performance.now() - scanStart) / 1000
     const graded = totals
       .map((row) => ({ userId: row.user_id as number, total: Number(row.total), n: Number(row.n) }))
-      .map((row) => ({ ...row, grade: row.total >= thresholds.VIP ? 'VIP' : row.total >= thresholds.GOLD ? 'GOLD' : row.total >= thresholds.SILVER ? 'SILVER' : 'BRONZE' }))
+      .map((row) => ({
+        ...row,
+        grade: row.total >= thresholds.VIP ? 'VIP' : row.total >= thresholds.GOLD ? 'GOLD' : row.total >= thresholds.SILVER ? 'SILVER' : 'BRONZE',
+      }))
       .filter((row) => row.grade !== 'BRONZE') as { userId: number; total: number; n: number; grade: 'VIP' | 'GOLD' | 'SILVER' }[]
     const writeStart = performance.now()
     await conn.beginTransaction()
     const batches = <T>(rows: T[], size = 5_000) => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
     for (const batch of batches(graded)) {
-      await conn.query('INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?', [batch.map((r) => [r.userId, period, 'BRONZE', r.grade, r.total, r.n])])
-      await conn.query(`UPDATE users SET grade = CASE id ${batch.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE id IN (?)`, [...batch.flatMap((r) => [r.userId, r.grade]), batch.map((r) => r.userId)])
+      await conn.query('INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?', [
+        batch.map((r) => [r.userId, period, 'BRONZE', r.grade, r.total, r.n]),
+      ])
+      await conn.query(`UPDATE users SET grade = CASE id ${batch.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE id IN (?)`, [
+        ...batch.flatMap((r) => [r.userId, r.grade]),
+        batch.map((r) => r.userId),
+      ])
     }
-    const couponRows = graded.flatMap((r) => Array.from({ length: coupons[r.grade].count }, (_, slot) => [uuidToBytes(uuidv7()), r.userId, 'GRADE', period, slot + 1, coupons[r.grade].amount, 'ISSUED', new Date(), range.couponExpiresAt]))
+    const couponRows = graded.flatMap((r) =>
+      Array.from({ length: coupons[r.grade].count }, (_, slot) => [
+        uuidToBytes(uuidv7()),
+        r.userId,
+        'GRADE',
+        period,
+        slot + 1,
+        coupons[r.grade].amount,
+        'ISSUED',
+        new Date(),
+        range.couponExpiresAt,
+      ]),
+    )
     for (const batch of batches(couponRows)) {
       await conn.query('INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?', [batch])
     }
@@ -132,7 +158,9 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
     for (let i = 0; i < repetitions; i++) {
       const { measured: result, timeline } = await runOnce(pool, url, strategy, workers, scale)
       if (timeline) timelines.set(`${strategy}|${scale}|${workers}`, { measured: result, timeline })
-      log(`  ${strategy.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`)
+      log(
+        `  ${strategy.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`,
+      )
       measured.push(result)
     }
   }
@@ -193,7 +221,12 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('batch', { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows }, markdown, batchCharts(measured, timelines, repetitions, workersForNaive, full))
+  const dir = writeReport(
+    'batch',
+    { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows },
+    markdown,
+    batchCharts(measured, timelines, repetitions, workersForNaive, full),
+  )
   log(markdown)
   if (rows.some((row) => row.audit !== 'ok')) throw new Error(`an audit failed; see ${dir}`)
   return dir
@@ -203,13 +236,20 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
  * Strategy bars: one group per (data scale, worker count), one bar per strategy, median total
  * seconds. Gantt: per strategy, its last run with the most workers, to show how chunks spread.
  */
-function batchCharts(measured: Measured[], timelines: Map<string, { measured: Measured; timeline: BatchTimeline }>, repetitions: number, mostWorkers: number, fullScale: string): Chart[] {
+function batchCharts(
+  measured: Measured[],
+  timelines: Map<string, { measured: Measured; timeline: BatchTimeline }>,
+  repetitions: number,
+  mostWorkers: number,
+  fullScale: string,
+): Chart[] {
   const strategies = [...new Set(measured.map((m) => m.strategy))]
   const groups = [...new Set(measured.map((m) => `${m.workers}|${m.scale}`))]
   const bars: Chart = {
     kind: 'bars',
     title: `Batch time by strategy (median of ${repetitions} run${repetitions > 1 ? 's' : ''})`,
-    caption: 'Median total seconds on the DB clock, from the run request to COMPLETED (incl. the 0.5 s publish delay). Compare strategies within one group: groups differ in data or workers.',
+    caption:
+      'Median total seconds on the DB clock, from the run request to COMPLETED (incl. the 0.5 s publish delay). Compare strategies within one group: groups differ in data or workers.',
     yLabel: 'seconds (DB clock)',
     unit: ' s',
     categories: groups.map((group) => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool as HttpPool } from 'undici'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { type RowDataPacket } from '@commerce/db'
+import type { RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
 import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
@@ -44,7 +44,10 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   await resetBatchState(db.pool)
   await giveOldCoupons(db.pool, options.users)
   const holders = Math.floor(options.users / 3)
-  const chosen = Array.from({ length: Math.min(options.connections, holders) }, (_, i) => 3 * (1 + Math.floor((i * holders) / Math.min(options.connections, holders))))
+  const chosen = Array.from(
+    { length: Math.min(options.connections, holders) },
+    (_, i) => 3 * (1 + Math.floor((i * holders) / Math.min(options.connections, holders))),
+  )
   const secret = localAuthSecret()
   const tokens = new Map(chosen.map((userId) => [userId, `Bearer ${signToken(secret, { userId, role: 'user' })}`]))
 
@@ -55,7 +58,11 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   let inBatchRounds = 0
   try {
     const redeem = async (userId: number, key: string): Promise<Answer> => {
-      const response = await http.request({ method: 'POST', path: `/coupons/${couponIdOf(userId)}/redeem`, headers: { authorization: tokens.get(userId)!, 'idempotency-key': key } })
+      const response = await http.request({
+        method: 'POST',
+        path: `/coupons/${couponIdOf(userId)}/redeem`,
+        headers: { authorization: tokens.get(userId)!, 'idempotency-key': key },
+      })
       const body = (await response.body.json().catch(() => ({}))) as { redemptionId?: string; code?: string }
       return { userId, key, status: response.statusCode, outcome: body.redemptionId ?? body.code ?? 'none' }
     }
@@ -69,7 +76,11 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
       const status = await readRunStatus(db.pool, { period: livePeriod })
       if (status?.status === 'RUNNING') inBatchRounds += 1
       rounds += 1
-      const round = await Promise.all(chosen.flatMap((userId) => Array.from({ length: options.loops }, (_, i) => redeem(userId, i % 2 === 0 ? `same-${userId}` : `own-${userId}-${rounds}-${i}`))))
+      const round = await Promise.all(
+        chosen.flatMap((userId) =>
+          Array.from({ length: options.loops }, (_, i) => redeem(userId, i % 2 === 0 ? `same-${userId}` : `own-${userId}-${rounds}-${i}`)),
+        ),
+      )
       answers.push(...round)
       await Promise.race([sleep(50), done])
     }
@@ -86,7 +97,9 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   const [stored] = await db.pool.query<RowDataPacket[]>(
     "SELECT idempotency_key AS k, LOWER(INSERT(INSERT(INSERT(INSERT(HEX(id), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-')) AS id, status, reason FROM coupon_redemptions WHERE idempotency_key LIKE 'same-%'",
   )
-  const storedByKey = new Map(stored.map((row) => [String(row.k), { id: String(row.id), status: String(row.status), reason: row.reason === null ? null : String(row.reason) }]))
+  const storedByKey = new Map(
+    stored.map((row) => [String(row.k), { id: String(row.id), status: String(row.status), reason: row.reason === null ? null : String(row.reason) }]),
+  )
   const agrees = (a: Answer) => {
     const row = storedByKey.get(a.key)
     if (!row) return a.status === 409 || a.status === 404
@@ -96,7 +109,11 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   }
   const replays = answers.filter((a) => a.key.startsWith('same-'))
   const disagreeing = replays.filter((a) => !agrees(a))
-  const inconsistent = [...new Set(disagreeing.map((a) => a.key))].map((key) => ({ key, stored: storedByKey.get(key) ?? null, answers: replays.filter((a) => a.key === key).map((a) => `${a.status} ${a.outcome}`) }))
+  const inconsistent = [...new Set(disagreeing.map((a) => a.key))].map((key) => ({
+    key,
+    stored: storedByKey.get(key) ?? null,
+    answers: replays.filter((a) => a.key === key).map((a) => `${a.status} ${a.outcome}`),
+  }))
   const inconsistentKeys = inconsistent.length
   const replayedKeys = new Set(replays.map((a) => a.key)).size
   if (inconsistentKeys > 0) log(`  replays disagreeing with their redemption: ${JSON.stringify(inconsistent.slice(0, 3))}`)
@@ -113,13 +130,26 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   const statuses: Record<string, number> = {}
   for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1
   const status5xx = answers.filter((a) => a.status >= 500).length
-  const endStates = coupons.map((row) => `${row.status}: ${row.coupons} (redeemed by ${row.redeemed_by} request${Number(row.redeemed_by) === 1 ? '' : 's'})`).join(', ')
+  const endStates = coupons
+    .map((row) => `${row.status}: ${row.coupons} (redeemed by ${row.redeemed_by} request${Number(row.redeemed_by) === 1 ? '' : 's'})`)
+    .join(', ')
   const rows = [
     { check: 'requests', result: `${answers.length.toLocaleString('en')} in ${rounds} rounds (${inBatchRounds} began while the run was RUNNING)` },
-    { check: 'statuses', result: Object.entries(statuses).map(([status, n]) => `${n} × ${status}`).join(', ') },
+    {
+      check: 'statuses',
+      result: Object.entries(statuses)
+        .map(([status, n]) => `${n} × ${status}`)
+        .join(', '),
+    },
     { check: '5xx', result: String(status5xx) },
-    { check: 'Idempotency-Keys whose replays disagree with their one redemption', result: `${inconsistentKeys} of ${replayedKeys} (${replays.length.toLocaleString('en')} replays)` },
-    { check: 'deferred redemptions (202) resolved', result: `${deferred.count - deferred.pendingLeft} of ${deferred.count}; median ${deferred.medianSeconds.toFixed(2)} s, max ${deferred.maxSeconds.toFixed(2)} s after the request` },
+    {
+      check: 'Idempotency-Keys whose replays disagree with their one redemption',
+      result: `${inconsistentKeys} of ${replayedKeys} (${replays.length.toLocaleString('en')} replays)`,
+    },
+    {
+      check: 'deferred redemptions (202) resolved',
+      result: `${deferred.count - deferred.pendingLeft} of ${deferred.count}; median ${deferred.medianSeconds.toFixed(2)} s, max ${deferred.maxSeconds.toFixed(2)} s after the request`,
+    },
     { check: 'coupons afterwards', result: endStates },
     { check: 'batch audit', result: audit.ok ? 'ok' : 'FAILED' },
   ]
@@ -131,7 +161,11 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('consistency', { machine, options: { ...options, log: undefined }, rounds, inBatchRounds, statuses, inconsistent, deferred, coupons, audit: audit.ok }, markdown)
+  const dir = writeReport(
+    'consistency',
+    { machine, options: { ...options, log: undefined }, rounds, inBatchRounds, statuses, inconsistent, deferred, coupons, audit: audit.ok },
+    markdown,
+  )
   log(markdown)
   const redeemedTwice = coupons.some((row) => Number(row.redeemed_by) > Number(row.coupons))
   if (status5xx > 0 || inconsistentKeys > 0 || deferred.pendingLeft > 0 || redeemedTwice || !audit.ok || inBatchRounds === 0) {

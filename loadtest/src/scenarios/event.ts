@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { auditEvent, formatAudit } from '@commerce/audit'
-import { createPool, dropDatabase, migrateDatabase, withDatabase, type Pool, type RowDataPacket } from '@commerce/db'
+import { createPool, dropDatabase, migrateDatabase, withDatabase, type Pool } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
 import { localAuthSecret } from '@commerce/local/secret'
@@ -102,7 +102,10 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   }
 
   const sustainable = (strategy: Strategy) =>
-    Math.max(0, ...floods.filter((f) => f.strategy === strategy && f.label === 'saturation step' && f.errors === 0 && f.latency.p99 <= 50).map((f) => f.offeredRate))
+    Math.max(
+      0,
+      ...floods.filter((f) => f.strategy === strategy && f.label === 'saturation step' && f.errors === 0 && f.latency.p99 <= 50).map((f) => f.offeredRate),
+    )
   const summary = {
     ceiling,
     saturation: Object.fromEntries(strategies.map((s) => [s, sustainable(s)])),
@@ -140,7 +143,10 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   const failedAudits = floods.filter((f) => f.audit && !f.audit.ok)
   const dir = writeReport('event', { machine, options: { ...options, log: undefined }, summary, floods }, markdown, eventCharts(floods))
   log(markdown)
-  if (failedAudits.length > 0) throw new Error(`audit failed for ${failedAudits.map((f) => `${f.strategy} ${f.label}`).join(', ')}:\n${failedAudits.map((f) => f.audit?.detail).join('\n')}`)
+  if (failedAudits.length > 0)
+    throw new Error(
+      `audit failed for ${failedAudits.map((f) => `${f.strategy} ${f.label}`).join(', ')}:\n${failedAudits.map((f) => f.audit?.detail).join('\n')}`,
+    )
   return dir
 }
 
@@ -149,11 +155,25 @@ function eventCharts(floods: Flood[]): Chart[] {
   const timeCharts = floods
     .filter((f) => f.label !== 'saturation step')
     .flatMap((f): Chart[] => [
-      { kind: 'timeseries', title: `${f.strategy}: ${f.label} at ${Math.round(f.offeredRate).toLocaleString('en')} req/s — latency`, xLabel: 's since start', yLabel: 'ms (from scheduled time)', yScale: 'log', series: f.timeline.latency },
-      { kind: 'timeseries', title: `${f.strategy}: ${f.label} — answers by status, per second of scheduled arrival`, xLabel: 's since start', yLabel: 'req/s', series: f.timeline.throughput },
+      {
+        kind: 'timeseries',
+        title: `${f.strategy}: ${f.label} at ${Math.round(f.offeredRate).toLocaleString('en')} req/s — latency`,
+        xLabel: 's since start',
+        yLabel: 'ms (from scheduled time)',
+        yScale: 'log',
+        series: f.timeline.latency,
+      },
+      {
+        kind: 'timeseries',
+        title: `${f.strategy}: ${f.label} — answers by status, per second of scheduled arrival`,
+        xLabel: 's since start',
+        yLabel: 'req/s',
+        series: f.timeline.throughput,
+      },
     ])
   const rates = [...new Set(floods.filter((f) => f.label === 'saturation step').map((f) => Math.round(f.offeredRate)))].sort((a, b) => a - b)
-  const p99At = (strategy: Strategy, rate: number) => floods.find((f) => f.strategy === strategy && f.label === 'saturation step' && Math.round(f.offeredRate) === rate)?.latency.p99 ?? null
+  const p99At = (strategy: Strategy, rate: number) =>
+    floods.find((f) => f.strategy === strategy && f.label === 'saturation step' && Math.round(f.offeredRate) === rate)?.latency.p99 ?? null
   const steps: Chart = {
     kind: 'bars',
     title: 'Saturation: p99 per offered rate (target ≤ 50 ms; a design stops after its first failing step)',
@@ -192,7 +212,13 @@ async function flood(run: {
   const created = await fetch(`${stack.url}/events`, {
     method: 'POST',
     headers: { authorization: admin, 'content-type': 'application/json' },
-    body: JSON.stringify({ title: `${strategy} ${label}`, opensAt: new Date(now - 1_000).toISOString(), closesAt: closesAt.toISOString(), winnerQuota: quota, announceAt: new Date(closesAt.getTime() + drawSettleMs + 500).toISOString() }),
+    body: JSON.stringify({
+      title: `${strategy} ${label}`,
+      opensAt: new Date(now - 1_000).toISOString(),
+      closesAt: closesAt.toISOString(),
+      winnerQuota: quota,
+      announceAt: new Date(closesAt.getTime() + drawSettleMs + 500).toISOString(),
+    }),
   })
   if (created.status !== 201) throw new Error(`POST /events answered ${created.status}: ${await created.text()}`)
   const eventId = Number(((await created.json()) as { id: number }).id)
@@ -227,9 +253,16 @@ async function flood(run: {
     errors: result.samples.filter((s) => s.status === 0 || s.status >= 500).length,
     latency: summarize(result.samples.map((s) => s.ms)),
     lateSends: result.lateSends,
-    timeline: { latency: latencyOverTime(result.samples, bucketMsFor(result.samples)), throughput: throughputOverTime(result.samples, bucketMsFor(result.samples)) },
+    timeline: {
+      latency: latencyOverTime(result.samples, bucketMsFor(result.samples)),
+      throughput: throughputOverTime(result.samples, bucketMsFor(result.samples)),
+    },
   }
-  run.log(`    ${Object.entries(statuses).map(([s, n]) => `${n} × ${s === '0' ? 'network error' : s}`).join(', ')}; p50 ${outcome.latency.p50.toFixed(1)} ms, p99 ${outcome.latency.p99.toFixed(1)} ms`)
+  run.log(
+    `    ${Object.entries(statuses)
+      .map(([s, n]) => `${n} × ${s === '0' ? 'network error' : s}`)
+      .join(', ')}; p50 ${outcome.latency.p50.toFixed(1)} ms, p99 ${outcome.latency.p99.toFixed(1)} ms`,
+  )
 
   if (strategy === 'locking') {
     const audit = await auditLocking(run.pool, { eventId, quota, acknowledged: acknowledged.length })

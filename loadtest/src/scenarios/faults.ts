@@ -4,7 +4,16 @@ import { localDir } from '@commerce/local/paths'
 import { createPool } from '@commerce/db'
 import type { Chart } from '../charts.ts'
 import { clientFigures } from '../faults/bed.ts'
-import { databaseOutageCase, freezeCase, killCase, lockCase, partitionCase, rollingRestartCase, type FaultCaseResult, type FaultContext } from '../faults/cases.ts'
+import {
+  databaseOutageCase,
+  freezeCase,
+  killCase,
+  lockCase,
+  partitionCase,
+  rollingRestartCase,
+  type FaultCaseResult,
+  type FaultContext,
+} from '../faults/cases.ts'
 import { lostApiConnectionCase, lostBatchConnectionCase } from '../faults/connection-cases.ts'
 import { clockSkewCase, databaseStallCase } from '../faults/event-cases.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
@@ -100,7 +109,13 @@ export function faultRow(result: FaultCaseResult): Record<string, string> {
     case: `${result.id}. ${result.name}`,
     injected: result.blocked ? 'blocked' : String(result.injections),
     'what held': result.blocked ? `blocked: ${result.blocked}` : result.held.map((h) => `${h.ok ? 'yes' : '**NO**'}: ${h.what}`).join('; '),
-    clients: result.blocked ? '—' : `${c.requests.toLocaleString('en')} req, ${c.errors} errors (${Object.entries(c.errorsByStatus).map(([s, n]) => `${n}×${s === '0' ? 'net' : s}`).join(' ') || 'none'}), p50 ${c.p50.toFixed(1)} ms, p99 ${c.p99.toFixed(1)} ms`,
+    clients: result.blocked
+      ? '—'
+      : `${c.requests.toLocaleString('en')} req, ${c.errors} errors (${
+          Object.entries(c.errorsByStatus)
+            .map(([s, n]) => `${n}×${s === '0' ? 'net' : s}`)
+            .join(' ') || 'none'
+        }), p50 ${c.p50.toFixed(1)} ms, p99 ${c.p99.toFixed(1)} ms`,
     audit: result.blocked ? '—' : result.audit.ok ? 'ok' : '**FAILED**',
   }
 }
@@ -113,7 +128,15 @@ export function faultMarkdown(title: string, intro: string[], results: FaultCase
     r.blocked ? `Blocked: ${r.blocked}` : `Injected: ${r.injected}.`,
     ...(r.blocked ? [] : ['', markdownTable(r.held.map((h) => ({ held: h.ok ? 'yes' : '**NO**', what: h.what, detail: h.detail })))]),
     ...r.notes.flatMap((note) => ['', note]),
-    ...(r.blocked ? [] : ['', `Audit: ${r.audit.text.split('\n').map((line) => line.replace(/^(ok|FAIL) +/, (m) => (m.startsWith('ok') ? '✓ ' : '✗ '))).join('; ')}`]),
+    ...(r.blocked
+      ? []
+      : [
+          '',
+          `Audit: ${r.audit.text
+            .split('\n')
+            .map((line) => line.replace(/^(ok|FAIL) +/, (m) => (m.startsWith('ok') ? '✓ ' : '✗ ')))
+            .join('; ')}`,
+        ]),
   ])
   return [`# ${title}`, '', ...intro, '', markdownTable(results.map(faultRow)), ...details].join('\n')
 }
@@ -129,7 +152,17 @@ export async function benchFaults(options: { baseUrl: string; rate: number; log:
     const probe = createPool({ url: server.url('mysql'), role: 'api', connectionLimit: 1 })
     machine = await machineInfo(probe)
     await probe.end()
-    const context = (users: number): FaultContext => ({ server, users, orders: users * 10, portBase: 5_000, httpPort: 8_095, dir: join(localDir, 'faults'), rate: options.rate, seed: 8, log })
+    const context = (users: number): FaultContext => ({
+      server,
+      users,
+      orders: users * 10,
+      portBase: 5_000,
+      httpPort: 8_095,
+      dir: join(localDir, 'faults'),
+      rate: options.rate,
+      seed: 8,
+      log,
+    })
     const cases = faultCases(benchFaultPlan, context)
     for (const [label, run] of cases) {
       log(`case ${label}`)
@@ -151,7 +184,12 @@ export async function benchFaults(options: { baseUrl: string; rate: number; log:
     ],
     results,
   )
-  const dir = writeReport('faults', { machine, options: { rate: options.rate, plan: benchFaultPlan }, results: results.map((r) => ({ ...r, charts: undefined })) }, markdown, charts)
+  const dir = writeReport(
+    'faults',
+    { machine, options: { rate: options.rate, plan: benchFaultPlan }, results: results.map((r) => ({ ...r, charts: undefined })) },
+    markdown,
+    charts,
+  )
   log(markdown)
   const failed = results.filter((r) => !r.ok && !r.blocked)
   if (failed.length) throw new Error(`cases that did not hold: ${failed.map((r) => r.id).join(', ')} (report: ${dir})`)

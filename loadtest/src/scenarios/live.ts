@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { auditBatch } from '@commerce/audit'
-import { type Pool } from '@commerce/db'
+import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
 import { startStack } from '@commerce/local/stack'
@@ -132,7 +132,12 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
   const name = model === 'closed' ? `closed loop, guard ${guard}` : `open ${rate} req/s, guard ${guard}`
   await resetBatchState(db.pool)
   await giveOldCoupons(db.pool, options.users)
-  const stack = await startStack({ replicas: 2, batchWorkers: 0, databaseUrl: db.url, env: { LOG_LEVEL: 'warn', BATCH_GUARD_ENABLED: guard === 'on' ? 'true' : 'false' } })
+  const stack = await startStack({
+    replicas: 2,
+    batchWorkers: 0,
+    databaseUrl: db.url,
+    env: { LOG_LEVEL: 'warn', BATCH_GUARD_ENABLED: guard === 'on' ? 'true' : 'false' },
+  })
   try {
     // A short warm-up (connections opened, code paths compiled) that is not measured, so the
     // first second of a fresh stack does not dominate a run of a few seconds.
@@ -162,7 +167,9 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     for (const s of answered) statuses[String(s.status)] = (statuses[String(s.status)] ?? 0) + 1
     const bucketMs = bucketMsFor(traffic.samples)
     const status5xx = answered.filter((s) => s.status >= 500).length
-    log(`  ${name}: ${traffic.samples.length} requests, ${status5xx} × 5xx, ${traffic.timeouts} timeouts, ${traffic.resets} resets, ${deferred.count} × 202, ${deferred.pendingLeft} pending left, audit ${audit.ok ? 'ok' : 'FAILED'}`)
+    log(
+      `  ${name}: ${traffic.samples.length} requests, ${status5xx} × 5xx, ${traffic.timeouts} timeouts, ${traffic.resets} resets, ${deferred.count} × 202, ${deferred.pendingLeft} pending left, audit ${audit.ok ? 'ok' : 'FAILED'}`,
+    )
     return {
       model,
       rate,
@@ -209,7 +216,9 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
   for (let i = 0; i < 3; i++) alone.push(await batchAlone(db, options.users))
   log(`  batch alone: ${alone.map((s) => s.toFixed(2)).join(', ')} s`)
   const modes: ModeResult[] = []
-  const runs = options.models.flatMap((model): { model: LoadModel; rate: number }[] => (model === 'closed' ? [{ model, rate: 0 }] : options.rates.map((rate) => ({ model, rate }))))
+  const runs = options.models.flatMap((model): { model: LoadModel; rate: number }[] =>
+    model === 'closed' ? [{ model, rate: 0 }] : options.rates.map((rate) => ({ model, rate })),
+  )
   for (const { model, rate } of runs) for (const guard of ['on', 'off'] as const) modes.push(await runMode(model, rate, guard, db, options))
   await db.pool.end()
 
@@ -245,7 +254,12 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     '',
     markdownTable(rows),
   ].join('\n')
-  const dir = writeReport('live-during-batch', { machine, options: { ...options, log: undefined }, alone, modes }, markdown, liveCharts(modes, aloneMedian, alone.length))
+  const dir = writeReport(
+    'live-during-batch',
+    { machine, options: { ...options, log: undefined }, alone, modes },
+    markdown,
+    liveCharts(modes, aloneMedian, alone.length),
+  )
   log(markdown)
   if (modes.some((m) => !m.audit)) throw new Error(`an audit failed or a deferred redemption never resolved; see ${dir}`)
   return dir
@@ -262,9 +276,10 @@ function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number)
     {
       kind: 'timeseries',
       title: `Latency over time, ${modeName(m)}`,
-      caption: m.model === 'closed'
-        ? `p50/p90/p99 of the responses completed in each ${bucketName(m.timeline.bucketMs)}. Closed loop: latency is measured from when each request was sent.`
-        : `p50/p90/p99 of the requests scheduled in each ${bucketName(m.timeline.bucketMs)}, measured from their scheduled arrival.`,
+      caption:
+        m.model === 'closed'
+          ? `p50/p90/p99 of the responses completed in each ${bucketName(m.timeline.bucketMs)}. Closed loop: latency is measured from when each request was sent.`
+          : `p50/p90/p99 of the requests scheduled in each ${bucketName(m.timeline.bucketMs)}, measured from their scheduled arrival.`,
       xLabel: 'seconds since the traffic started',
       yLabel: 'latency ms',
       yScale: 'log',

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { type Pool, type RowDataPacket } from '@commerce/db'
+import type { Pool, RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
 import { readRunStatus, type RunStatus } from '@commerce/local/batch'
@@ -68,7 +68,15 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   step(`live API traffic: ${liveRate} req/s (open model) of profile / coupon list / redeem / place order for users holding a coupon`)
   const trafficStarted = performance.now()
   const sinceTraffic = () => (performance.now() - trafficStarted) / 1000
-  const traffic = runOpenModel({ origin: stack.url, rate: liveRate, durationSec: 3_600, connections: 200, request: mix.openRequest, onResponse: mix.onOpenResponse, signal: stopTraffic.signal })
+  const traffic = runOpenModel({
+    origin: stack.url,
+    rate: liveRate,
+    durationSec: 3_600,
+    connections: 200,
+    request: mix.openRequest,
+    onResponse: mix.onOpenResponse,
+    signal: stopTraffic.signal,
+  })
   await sleep(2_000)
 
   step(`requesting the ${period} batch from the daemons (POST /ops/batch-worker/runs)`)
@@ -96,7 +104,10 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     status = await readRunStatus(pool, { id: runId })
     if (!status) continue
     const line = `${status.status.padEnd(9)} ${status.chunksDone}/${status.chunks ?? '?'} chunks done`
-    if (line !== reported) step(`  ${(reported = line)}`)
+    if (line !== reported) {
+      reported = line
+      step(`  ${line}`)
+    }
     if (status.status === 'COMPLETED' || status.status === 'FAILED') break
     if (Number.isNaN(killedAt) && status.chunks && status.chunksDone >= Math.ceil(status.chunks / 4)) {
       // Every worker frozen first, so what they hold cannot change under the check; the victim is
@@ -120,7 +131,9 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     if (!Number.isNaN(killedAt) && Number.isNaN(joinedAt) && sinceTraffic() - killedAt >= 2) {
       joinedAt = sinceTraffic()
       step(`  a fresh batch-worker #${victimIndex} starts and joins the run (as a scaled-up replica would)`)
-      joining = stack.restartReplica('batch-worker', victimIndex).then((replica) => step(`  batch-worker #${victimIndex} is back as …${replica.instanceId?.slice(-8)}`))
+      joining = stack
+        .restartReplica('batch-worker', victimIndex)
+        .then((replica) => step(`  batch-worker #${victimIndex} is back as …${replica.instanceId?.slice(-8)}`))
       // Awaited after the loop; until then a failure (the stack stopping) must not crash the process.
       joining.catch(() => undefined)
     }
@@ -131,7 +144,9 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   stopTraffic.abort()
   const result = await traffic
   const run = (await readRunStatus(pool, { id: runId }))!
-  step(`  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`)
+  step(
+    `  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`,
+  )
   if (Number.isNaN(killedAt)) step('  (no batch worker held a chunk when checked: nothing was killed)')
 
   step('waiting for every deferred redemption (202) to be applied')
@@ -162,7 +177,10 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       xLabel: 'seconds since the traffic started',
       yLabel: 'latency ms',
       yScale: 'log',
-      series: latencyOverTime(result.samples.filter((s) => s.status !== 0), bucketMs),
+      series: latencyOverTime(
+        result.samples.filter((s) => s.status !== 0),
+        bucketMs,
+      ),
       bands,
       markers,
     },
@@ -177,7 +195,11 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       markers,
     },
     // Markers move from the traffic's clock to the run's: the run was requested at `requested`.
-    batchGantt(timeline, 'Batch timeline per worker', markers.map((m) => ({ ...m, at: m.at - requested }))),
+    batchGantt(
+      timeline,
+      'Batch timeline per worker',
+      markers.map((m) => ({ ...m, at: m.at - requested })),
+    ),
   ]
   return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, charts }
 }
@@ -193,17 +215,35 @@ export const restartStackEnv = { LOG_LEVEL: 'warn', BATCH_SCHEDULE_ENABLED: 'fal
 export function restartRows(batch: BatchWithRestart): { what: string; result: string }[] {
   const ms = (n: number) => `${n.toFixed(1)} ms`
   return [
-    { what: 'batch: request → COMPLETED', result: `${batch.run.totalSeconds?.toFixed(2)} s (${batch.run.targets} targets, ${batch.run.couponsIssued} coupons, ${batch.run.chunks} chunks)` },
-    { what: 'batch: worker killed / joined', result: Number.isNaN(batch.killedAt) ? 'not killed (it never held a chunk when checked)' : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)` },
+    {
+      what: 'batch: request → COMPLETED',
+      result: `${batch.run.totalSeconds?.toFixed(2)} s (${batch.run.targets} targets, ${batch.run.couponsIssued} coupons, ${batch.run.chunks} chunks)`,
+    },
+    {
+      what: 'batch: worker killed / joined',
+      result: Number.isNaN(batch.killedAt)
+        ? 'not killed (it never held a chunk when checked)'
+        : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)`,
+    },
     { what: 'batch audit', result: batch.audit ? 'ok' : 'FAILED' },
-    { what: 'API traffic (open model)', result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s` },
-    { what: 'API latency during the batch', result: `mean ${ms(batch.duringBatch.mean)}, p50 ${ms(batch.duringBatch.p50)}, p99 ${ms(batch.duringBatch.p99)}, max ${ms(batch.duringBatch.max)} (${batch.duringBatch.count.toLocaleString('en')} requests)` },
+    {
+      what: 'API traffic (open model)',
+      result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s`,
+    },
+    {
+      what: 'API latency during the batch',
+      result: `mean ${ms(batch.duringBatch.mean)}, p50 ${ms(batch.duringBatch.p50)}, p99 ${ms(batch.duringBatch.p99)}, max ${ms(batch.duringBatch.max)} (${batch.duringBatch.count.toLocaleString('en')} requests)`,
+    },
     { what: 'API errors (5xx, timeouts, resets)', result: String(errorsOf(batch.traffic)) },
-    { what: '202 deferred redemptions', result: `${batch.deferred.count}, all applied within ${Number.isNaN(batch.deferred.maxSeconds) ? '-' : `${batch.deferred.maxSeconds.toFixed(1)} s`}; ${batch.deferred.pendingLeft} still pending` },
+    {
+      what: '202 deferred redemptions',
+      result: `${batch.deferred.count}, all applied within ${Number.isNaN(batch.deferred.maxSeconds) ? '-' : `${batch.deferred.maxSeconds.toFixed(1)} s`}; ${batch.deferred.pendingLeft} still pending`,
+    },
   ]
 }
 
-export const restartPassed = (batch: BatchWithRestart) => batch.audit && batch.deferred.pendingLeft === 0 && errorsOf(batch.traffic) === 0 && !Number.isNaN(batch.killedAt)
+export const restartPassed = (batch: BatchWithRestart) =>
+  batch.audit && batch.deferred.pendingLeft === 0 && errorsOf(batch.traffic) === 0 && !Number.isNaN(batch.killedAt)
 
 /** `npm run bench -- restart`: the chapter on its own database and stack, with its report. */
 export async function benchRestart(options: { baseUrl: string; users: number; orders: number; rate: number; log: (line: string) => void }): Promise<string> {
@@ -228,7 +268,12 @@ export async function benchRestart(options: { baseUrl: string; users: number; or
     '',
     markdownTable(restartRows(batch)),
   ].join('\n')
-  const dir = writeReport('restart', { machine, options: { ...options, log: undefined }, batch: { ...batch, traffic: { ...batch.traffic, samples: undefined } } }, markdown, batch.charts)
+  const dir = writeReport(
+    'restart',
+    { machine, options: { ...options, log: undefined }, batch: { ...batch, traffic: { ...batch.traffic, samples: undefined } } },
+    markdown,
+    batch.charts,
+  )
   log(markdown)
   if (!restartPassed(batch)) throw new Error(`the restart scenario failed its checks; see ${dir}`)
   return dir

@@ -23,7 +23,10 @@ const stateOf = (eventId: number, winnerQuota: number): EventState => ({
   committed: 0,
 })
 let seq = 0
-const applicationOf = (eventId: number, phone: string): Application => ({ id: uuidv7(), eventId, name: 'tester', phone, receivedAtMicros: Date.now() * 1000, replicaId: uuidv7(), replicaSeq: (seq += 1) })
+function applicationOf(eventId: number, phone: string): Application {
+  seq += 1
+  return { id: uuidv7(), eventId, name: 'tester', phone, receivedAtMicros: Date.now() * 1000, replicaId: uuidv7(), replicaSeq: seq }
+}
 
 /**
  * The pool, except that the first statement matching `pattern` on any of its connections waits
@@ -87,7 +90,8 @@ for (const table of ['empty', 'holding other rows'] as const) {
   t.test(`two sends of one phone at once store one row (table ${table})`, async (t) => {
     const { pool } = await setup(t)
     const eventId = 7
-    if (table === 'holding other rows') for (const n of [1, 2, 3]) await lockingWriter({ pool }).write(applicationOf(eventId, phoneOf(n)), stateOf(eventId, 100))
+    if (table === 'holding other rows')
+      for (const n of [1, 2, 3]) await lockingWriter({ pool }).write(applicationOf(eventId, phoneOf(n)), stateOf(eventId, 100))
     const holder = holdingPool(t, pool, /^SELECT COUNT/)
     const first = lockingWriter({ pool: holder.pool }).write(applicationOf(eventId, phoneOf(9)), stateOf(eventId, 100))
     await holder.reached
@@ -96,7 +100,11 @@ for (const table of ['empty', 'holding other rows'] as const) {
     holder.release()
     const outcomes = (await Promise.all([first, second])).map((o: WriteOutcome) => o.kind).sort()
     t.same(outcomes, ['duplicate', 'inserted'])
-    t.same((await rowsOf(pool, eventId)).filter((phone) => phone === phoneOf(9)), [phoneOf(9)], 'one row for the phone')
+    t.same(
+      (await rowsOf(pool, eventId)).filter((phone) => phone === phoneOf(9)),
+      [phoneOf(9)],
+      'one row for the phone',
+    )
   })
 }
 
@@ -110,7 +118,10 @@ t.test('two applicants at once for the last place: the quota is not exceeded', a
   const second = lockingWriter({ pool }).write(applicationOf(eventId, phoneOf(3)), stateOf(eventId, 2))
   await secondBlockedOrDone(pool, second)
   holder.release()
-  t.same((await Promise.all([first, second])).map((o) => o.kind), ['inserted', 'full'])
+  t.same(
+    (await Promise.all([first, second])).map((o) => o.kind),
+    ['inserted', 'full'],
+  )
   t.same(await rowsOf(pool, eventId), [phoneOf(1), phoneOf(2)])
 })
 
@@ -130,13 +141,16 @@ t.test('through event-apply: the same contract as the group commit, and a flood 
   const lost = await apply('010-7777-8888')
   t.equal(lost.statusCode, 201)
   const retry = await apply('+82 10 7777 8888')
-  t.same([retry.statusCode, retry.json()], [409, { code: 'DUPLICATE_APPLICATION', message: 'this phone number has already applied to this event', applicationId: lost.json().applicationId }])
+  t.same(
+    [retry.statusCode, retry.json()],
+    [409, { code: 'DUPLICATE_APPLICATION', message: 'this phone number has already applied to this event', applicationId: lost.json().applicationId }],
+  )
 
   // 4 phones × 10 sends, all at once: one 201 per phone, every repeat a 409 naming it; then the quota (5) is full.
   const sends = Array.from({ length: 40 }, (_, i) => phoneOf(100 + (i % 4)))
   const answers = await Promise.all(sends.map((phone) => apply(phone)))
   const byPhone = new Map<string, number[]>()
-  answers.forEach((answer, i) => byPhone.set(sends[i]!, [...(byPhone.get(sends[i]!) ?? []), answer.statusCode]))
+  for (const [i, answer] of answers.entries()) byPhone.set(sends[i]!, [...(byPhone.get(sends[i]!) ?? []), answer.statusCode])
   for (const [phone, statuses] of byPhone) t.same(statuses.sort(), [201, ...Array(9).fill(409)], phone)
   const full = await apply(phoneOf(200))
   t.same([full.statusCode, full.json().code], [410, 'EVENT_CLOSED'])

@@ -1,4 +1,4 @@
-import { type Pool, type RowDataPacket } from '@commerce/db'
+import type { Pool, RowDataPacket } from '@commerce/db'
 import { parsePeriod, defaultBusinessTimeZone, type GradePolicy } from '@commerce/domain'
 
 export interface AuditCheck {
@@ -31,7 +31,10 @@ export async function auditBatch(
   const [start, end] = [utc(range.start), utc(range.end)]
 
   async function check(name: string, sql: string, params: unknown[], describe = (n: number) => `${n} violations`): Promise<void> {
-    const [rows] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, SUBSTRING_INDEX(GROUP_CONCAT(id ORDER BY id), ',', 5) AS examples FROM (${sql}) v`, params)
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n, SUBSTRING_INDEX(GROUP_CONCAT(id ORDER BY id), ',', 5) AS examples FROM (${sql}) v`,
+      params,
+    )
     const n = Number(rows[0]?.n ?? 0)
     checks.push({ name, ok: n === 0, detail: n === 0 ? 'ok' : `${describe(n)}; e.g. ${String(rows[0]?.examples)}` })
   }
@@ -45,11 +48,21 @@ export async function auditBatch(
            COALESCE(SUM(o.amount), 0) AS total, COUNT(o.id) AS order_count
     FROM users u LEFT JOIN orders o ON o.user_id = u.id AND o.status = 'PAID' AND o.ordered_at >= '${start}' AND o.ordered_at < '${end}'
     GROUP BY u.id, u.grade`
-  const policyCount = `CASE e.expected_grade ${Object.entries(coupons).map(([grade, rule]) => `WHEN '${grade}' THEN ${Number(rule.count)}`).join(' ')} END`
-  const policyAmount = `CASE e.expected_grade ${Object.entries(coupons).map(([grade, rule]) => `WHEN '${grade}' THEN ${Number(rule.amount)}`).join(' ')} END`
-  const couponGrades = Object.entries(coupons).filter(([, rule]) => rule.count > 0).map(([grade]) => `'${grade}'`).join(',') || "''"
+  const policyCount = `CASE e.expected_grade ${Object.entries(coupons)
+    .map(([grade, rule]) => `WHEN '${grade}' THEN ${Number(rule.count)}`)
+    .join(' ')} END`
+  const policyAmount = `CASE e.expected_grade ${Object.entries(coupons)
+    .map(([grade, rule]) => `WHEN '${grade}' THEN ${Number(rule.amount)}`)
+    .join(' ')} END`
+  const couponGrades =
+    Object.entries(coupons)
+      .filter(([, rule]) => rule.count > 0)
+      .map(([grade]) => `'${grade}'`)
+      .join(',') || "''"
 
-  const [runs] = await pool.query<RowDataPacket[]>(`SELECT id, status, chunk_count, target_count FROM batch_runs WHERE job = 'monthly-grade' AND period = ?`, [period])
+  const [runs] = await pool.query<RowDataPacket[]>(`SELECT id, status, chunk_count, target_count FROM batch_runs WHERE job = 'monthly-grade' AND period = ?`, [
+    period,
+  ])
   const run = runs[0]
   checks.push({ name: 'run COMPLETED', ok: run?.status === 'COMPLETED', detail: run ? `status ${run.status}` : 'no run for the period' })
 
@@ -72,7 +85,7 @@ export async function auditBatch(
   )
   await check('2. no coupon both REDEEMED and REVOKED', `SELECT HEX(id) AS id FROM coupons WHERE status = 'REDEEMED' AND revoked_at IS NOT NULL`, [])
   await check(
-    "2. targets hold no ISSUED grade coupon of an earlier period",
+    '2. targets hold no ISSUED grade coupon of an earlier period',
     `SELECT DISTINCT c.user_id AS id FROM coupons c JOIN grade_history h ON h.user_id = c.user_id AND h.period = ?
      WHERE c.kind = 'GRADE' AND c.period < ? AND c.status = 'ISSUED'`,
     [period, period],
@@ -106,15 +119,27 @@ export async function auditBatch(
     )
     const c: RowDataPacket = chunks[0] ?? ({} as RowDataPacket)
     const expectedChunks = Number(run.chunk_count ?? 0)
-    const ok = Number(c.n) === expectedChunks && Number(c.done ?? 0) === expectedChunks && Number(c.distinct_chunks) === expectedChunks && (expectedChunks === 0 || (Number(c.lo) === 0 && Number(c.hi) === expectedChunks - 1))
-    checks.push({ name: '5. every chunk of the plan DONE exactly once', ok, detail: `${Number(c.done ?? 0)}/${expectedChunks} chunks DONE, ${Number(c.n)} rows` })
+    const ok =
+      Number(c.n) === expectedChunks &&
+      Number(c.done ?? 0) === expectedChunks &&
+      Number(c.distinct_chunks) === expectedChunks &&
+      (expectedChunks === 0 || (Number(c.lo) === 0 && Number(c.hi) === expectedChunks - 1))
+    checks.push({
+      name: '5. every chunk of the plan DONE exactly once',
+      ok,
+      detail: `${Number(c.done ?? 0)}/${expectedChunks} chunks DONE, ${Number(c.n)} rows`,
+    })
     const [planned] = await pool.query<RowDataPacket[]>(
       `SELECT (SELECT COUNT(*) FROM batch_targets WHERE run_id = ?) AS targets, (SELECT COUNT(*) FROM grade_history WHERE period = ?) AS history`,
       [run.id, period],
     )
     const p: RowDataPacket = planned[0] ?? ({} as RowDataPacket)
     const same = Number(p.targets) === Number(run.target_count) && Number(p.history) === Number(run.target_count)
-    checks.push({ name: '5. targets planned = targets graded', ok: same, detail: `plan ${Number(run.target_count)}, batch_targets ${Number(p.targets)}, grade_history ${Number(p.history)}` })
+    checks.push({
+      name: '5. targets planned = targets graded',
+      ok: same,
+      detail: `plan ${Number(run.target_count)}, batch_targets ${Number(p.targets)}, grade_history ${Number(p.history)}`,
+    })
   }
   return { ok: checks.every((c) => c.ok), checks }
 }

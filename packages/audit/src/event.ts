@@ -7,7 +7,10 @@ import type { AuditCheck, AuditResult } from './batch.ts'
  * min(quota, applicants) winners who are the earliest by (received_at, replica_id, replica_seq).
  * Read-only.
  */
-export async function auditEvent(pool: Pool, { eventId, acknowledged = [], expectDrawn = false }: { eventId: number; acknowledged?: string[]; expectDrawn?: boolean }): Promise<AuditResult> {
+export async function auditEvent(
+  pool: Pool,
+  { eventId, acknowledged = [], expectDrawn = false }: { eventId: number; acknowledged?: string[]; expectDrawn?: boolean },
+): Promise<AuditResult> {
   const checks: AuditCheck[] = []
   const [[event]] = (await pool.query<RowDataPacket[]>('SELECT status, winner_quota FROM events WHERE id = ?', [eventId])) as [RowDataPacket[], unknown]
   if (!event) return { ok: false, checks: [{ name: 'event exists', ok: false, detail: `no event ${eventId}` }] }
@@ -16,13 +19,20 @@ export async function auditEvent(pool: Pool, { eventId, acknowledged = [], expec
     'SELECT phone, COUNT(*) AS n FROM event_applications WHERE event_id = ? GROUP BY phone HAVING COUNT(*) > 1 LIMIT 5',
     [eventId],
   )
-  checks.push({ name: '4. one application per phone', ok: duplicates.length === 0, detail: duplicates.length === 0 ? 'ok' : `e.g. ${duplicates.map((d) => `${d.phone}×${d.n}`).join(', ')}` })
+  checks.push({
+    name: '4. one application per phone',
+    ok: duplicates.length === 0,
+    detail: duplicates.length === 0 ? 'ok' : `e.g. ${duplicates.map((d) => `${d.phone}×${d.n}`).join(', ')}`,
+  })
 
   let missing = 0
   const examples: string[] = []
   for (let i = 0; i < acknowledged.length; i += 1_000) {
     const ids = acknowledged.slice(i, i + 1_000)
-    const [found] = await pool.query<RowDataPacket[]>('SELECT LOWER(HEX(id)) AS id FROM event_applications WHERE event_id = ? AND id IN (?)', [eventId, ids.map(uuidToBytes)])
+    const [found] = await pool.query<RowDataPacket[]>('SELECT LOWER(HEX(id)) AS id FROM event_applications WHERE event_id = ? AND id IN (?)', [
+      eventId,
+      ids.map(uuidToBytes),
+    ])
     const stored = new Set(found.map((row) => String(row.id)))
     for (const id of ids) {
       if (stored.has(id.replaceAll('-', '').toLowerCase())) continue
@@ -30,7 +40,11 @@ export async function auditEvent(pool: Pool, { eventId, acknowledged = [], expec
       if (examples.length < 5) examples.push(id)
     }
   }
-  checks.push({ name: '4. every acknowledged (201) application is stored', ok: missing === 0, detail: missing === 0 ? `${acknowledged.length} acknowledged, all stored` : `${missing} missing; e.g. ${examples.join(', ')}` })
+  checks.push({
+    name: '4. every acknowledged (201) application is stored',
+    ok: missing === 0,
+    detail: missing === 0 ? `${acknowledged.length} acknowledged, all stored` : `${missing} missing; e.g. ${examples.join(', ')}`,
+  })
 
   if (event.status !== 'ANNOUNCED') {
     checks.push({ name: '4. winners drawn', ok: !expectDrawn, detail: 'not drawn yet' })
@@ -41,7 +55,11 @@ export async function auditEvent(pool: Pool, { eventId, acknowledged = [], expec
     [eventId, eventId],
   )) as [RowDataPacket[], unknown]
   const expected = Math.min(Number(event.winner_quota), Number(counts?.applicants))
-  checks.push({ name: '4. winners = min(quota, applicants)', ok: Number(counts?.winners) === expected, detail: `${Number(counts?.winners)} winners, quota ${Number(event.winner_quota)}, ${Number(counts?.applicants)} applicants` })
+  checks.push({
+    name: '4. winners = min(quota, applicants)',
+    ok: Number(counts?.winners) === expected,
+    detail: `${Number(counts?.winners)} winners, quota ${Number(event.winner_quota)}, ${Number(counts?.applicants)} applicants`,
+  })
   // The ranking recomputed here, compared rank by rank with what the draw stored.
   const [wrong] = await pool.query<RowDataPacket[]>(
     `SELECT COALESCE(r.\`rank\`, w.\`rank\`) AS \`rank\` FROM
@@ -54,6 +72,10 @@ export async function auditEvent(pool: Pool, { eventId, acknowledged = [], expec
      LIMIT 5`,
     [eventId, Number(event.winner_quota), eventId, eventId, expected],
   )
-  checks.push({ name: '4. winners are the earliest arrivals, in rank order', ok: wrong.length === 0, detail: wrong.length === 0 ? 'ok' : `ranks differ, e.g. ${wrong.map((w) => w.rank).join(', ')}` })
+  checks.push({
+    name: '4. winners are the earliest arrivals, in rank order',
+    ok: wrong.length === 0,
+    detail: wrong.length === 0 ? 'ok' : `ranks differ, e.g. ${wrong.map((w) => w.rank).join(', ')}`,
+  })
   return { ok: checks.every((c) => c.ok), checks }
 }

@@ -33,24 +33,48 @@ t.test('a correct event passes every check, before and after the draw', async (t
 t.test('an acknowledged application that is not stored fails', async (t) => {
   const { pool, eventId, ids } = await drawnEvent(t)
   const result = await auditEvent(pool, { eventId, acknowledged: [...ids, uuidv7()] })
-  t.match(result.checks.find((c) => !c.ok), { name: '4. every acknowledged (201) application is stored', detail: /^1 missing/ })
+  t.match(
+    result.checks.find((c) => !c.ok),
+    { name: '4. every acknowledged (201) application is stored', detail: /^1 missing/ },
+  )
 })
 
 t.test('two applications with one phone fail', async (t) => {
   const { pool, eventId } = await drawnEvent(t)
   // Only a broken schema could let this happen; the test removes the key to prove the check sees it.
   await pool.query('ALTER TABLE event_applications DROP INDEX uq_event_applications_phone')
-  await pool.query("INSERT INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES (?, ?, 'n', '01010000000', NOW(6), ?, 99)", [uuidToBytes(uuidv7()), eventId, uuidToBytes(uuidv7())])
-  t.match((await auditEvent(pool, { eventId })).checks.find((c) => !c.ok), { name: '4. one application per phone', detail: /01010000000×2/ })
+  await pool.query(
+    "INSERT INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES (?, ?, 'n', '01010000000', NOW(6), ?, 99)",
+    [uuidToBytes(uuidv7()), eventId, uuidToBytes(uuidv7())],
+  )
+  t.match(
+    (await auditEvent(pool, { eventId })).checks.find((c) => !c.ok),
+    { name: '4. one application per phone', detail: /01010000000×2/ },
+  )
 })
 
 t.test('a winner who is not among the earliest, or a missing or extra winner, fails', async (t) => {
   const { pool, eventId, ids } = await drawnEvent(t)
   await drawWinners(pool, eventId)
   await pool.query('UPDATE event_winners SET application_id = ? WHERE event_id = ? AND `rank` = 2', [uuidToBytes(ids[5]!), eventId])
-  t.same((await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name), ['4. winners are the earliest arrivals, in rank order'])
+  t.same(
+    (await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name),
+    ['4. winners are the earliest arrivals, in rank order'],
+  )
   await pool.query('DELETE FROM event_winners WHERE event_id = ? AND `rank` = 2', [eventId])
-  t.same((await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name), ['4. winners = min(quota, applicants)', '4. winners are the earliest arrivals, in rank order'])
-  await pool.query('INSERT INTO event_winners (event_id, `rank`, application_id) VALUES (?, 2, ?), (?, 4, ?)', [eventId, uuidToBytes(ids[1]!), eventId, uuidToBytes(ids[3]!)])
-  t.same((await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name), ['4. winners = min(quota, applicants)', '4. winners are the earliest arrivals, in rank order'], 'an extra rank')
+  t.same(
+    (await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name),
+    ['4. winners = min(quota, applicants)', '4. winners are the earliest arrivals, in rank order'],
+  )
+  await pool.query('INSERT INTO event_winners (event_id, `rank`, application_id) VALUES (?, 2, ?), (?, 4, ?)', [
+    eventId,
+    uuidToBytes(ids[1]!),
+    eventId,
+    uuidToBytes(ids[3]!),
+  ])
+  t.same(
+    (await auditEvent(pool, { eventId })).checks.filter((c) => !c.ok).map((c) => c.name),
+    ['4. winners = min(quota, applicants)', '4. winners are the earliest arrivals, in rank order'],
+    'an extra rank',
+  )
 })

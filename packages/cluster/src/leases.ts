@@ -34,10 +34,7 @@ async function changedOne(conn: Queryable, sql: string, params: unknown[]): Prom
  * Claims a PENDING chunk, or one whose lease expired (its owner is presumed dead).
  * Returns the new epoch that fences this owner's commit, or null if someone else holds it.
  */
-export async function claimChunk(
-  conn: Queryable,
-  claim: ChunkKey & { owner: string; leaseMs: number },
-): Promise<{ epoch: number } | null> {
+export async function claimChunk(conn: Queryable, claim: ChunkKey & { owner: string; leaseMs: number }): Promise<{ epoch: number } | null> {
   // LAST_INSERT_ID(expr) hands the new epoch back in the same round trip, race-free,
   // on both MySQL and MariaDB (neither has a portable UPDATE … RETURNING).
   const [result] = await conn.query<ResultSetHeader>(
@@ -91,10 +88,7 @@ export function releaseChunk(conn: Queryable, chunk: ChunkOwnership): Promise<bo
  * Chunk numbers claimable now: this rank's own chunks (`chunk_no % size = rank`) first,
  * then the others, so survivors steal the work of dead or slow members.
  */
-export async function pickClaimable(
-  conn: Queryable,
-  pick: { runId: number; step: string; rank: number; size: number; limit: number },
-): Promise<number[]> {
+export async function pickClaimable(conn: Queryable, pick: { runId: number; step: string; rank: number; size: number; limit: number }): Promise<number[]> {
   if (!(pick.size > 0 && pick.rank >= 0 && pick.rank < pick.size)) {
     throw new RangeError(`rank ${pick.rank} is outside a membership of ${pick.size}`)
   }

@@ -18,7 +18,11 @@ async function setup(t: Test, chunkCount: number): Promise<Pool> {
 
 /** Lets a lease lapse without waiting for it: the lease is judged on the DB clock alone. */
 async function expireLease(pool: Pool, chunkNo: number): Promise<void> {
-  await pool.query('UPDATE step_execution_log SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE run_id = ? AND step = ? AND chunk_no = ?', [runId, step, chunkNo])
+  await pool.query('UPDATE step_execution_log SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE run_id = ? AND step = ? AND chunk_no = ?', [
+    runId,
+    step,
+    chunkNo,
+  ])
 }
 
 interface ChunkRow {

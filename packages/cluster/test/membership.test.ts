@@ -38,10 +38,9 @@ async function rowCount(pool: Pool, id: string): Promise<number> {
 
 /** Age of a member's last heartbeat on the database clock, in ms. */
 async function heartbeatAgeMs(pool: Pool, id: string): Promise<number> {
-  const [rows] = await pool.query<RowDataPacket[]>(
-    'SELECT TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) AS age FROM was_instances WHERE id = ?',
-    [uuidToBytes(id)],
-  )
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) AS age FROM was_instances WHERE id = ?', [
+    uuidToBytes(id),
+  ])
   return Number(rows[0]!.age) / 1000
 }
 
@@ -146,7 +145,11 @@ t.test('a pruned member registers again on its next heartbeat; stale rows of any
   const pruned = member(t, { pool })
   await pruned.start()
   await pool.query('DELETE FROM was_instances WHERE id = ?', [uuidToBytes(pruned.id)])
-  await waitFor('row back', () => rowCount(pool, pruned.id), (n) => n === 1)
+  await waitFor(
+    'row back',
+    () => rowCount(pool, pruned.id),
+    (n) => n === 1,
+  )
   await waitFor('back in its own view', pruned.view, (view) => view.rank === 0 && view.registered)
 
   const staleId = '00000000-0000-7000-8000-000000000001'
@@ -155,7 +158,11 @@ t.test('a pruned member registers again on its next heartbeat; stale rows of any
      VALUES (?, 'batch-worker', 'gone', 1, NOW(6) - INTERVAL 1 HOUR, NOW(6) - INTERVAL 1 HOUR)`,
     [uuidToBytes(staleId)],
   )
-  await waitFor('stale row pruned', () => rowCount(pool, staleId), (n) => n === 0)
+  await waitFor(
+    'stale row pruned',
+    () => rowCount(pool, staleId),
+    (n) => n === 0,
+  )
   t.pass('pruned')
 })
 
@@ -173,7 +180,11 @@ t.test('settled goes false on a membership change and true one interval later', 
   const firstWithTwo = views.find((view) => view.size === 2)
   t.equal(firstWithTwo?.settled, false, 'the change is reported unsettled')
   // view() turns settled as time passes; onChange reports it at the next refresh after that.
-  await waitFor('settled reported', () => views, (seen) => seen.some((view) => view.size === 2 && view.settled))
+  await waitFor(
+    'settled reported',
+    () => views,
+    (seen) => seen.some((view) => view.size === 2 && view.settled),
+  )
   t.pass('then settled is reported')
 })
 

@@ -21,7 +21,11 @@ export async function eventsDueForDraw(pool: Pool, now: Date): Promise<number[]>
   return rows.map((row) => Number(row.id))
 }
 
-export type DrawResult = { outcome: 'DRAWN'; winners: number } | { outcome: 'ALREADY_DRAWN'; winners: number } | { outcome: 'NOT_FOUND' } | { outcome: 'STILL_OPEN' }
+export type DrawResult =
+  | { outcome: 'DRAWN'; winners: number }
+  | { outcome: 'ALREADY_DRAWN'; winners: number }
+  | { outcome: 'NOT_FOUND' }
+  | { outcome: 'STILL_OPEN' }
 
 /**
  * Draws the winners: the first `winner_quota` applications by (received_at, replica_id,
@@ -40,7 +44,10 @@ export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResu
     const event = events[0]
     if (!event) return { outcome: 'NOT_FOUND' }
     if (event.status === 'ANNOUNCED') {
-      const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+      const [[count]] = (await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [eventId])) as [
+        RowDataPacket[],
+        unknown,
+      ]
       return { outcome: 'ALREADY_DRAWN', winners: Number(count?.n) }
     }
     if (!Number(event.settled)) return { outcome: 'STILL_OPEN' }

@@ -10,17 +10,41 @@ import * as schema from './schema/index.ts'
 export const poolRoles = {
   // A request's transaction lasts milliseconds: one left idle 5 s belongs to a client that is gone,
   // and the server rolls it back, freeing its row locks. An idle session (no locks) may stay 10 min.
-  api: { connectionLimit: 10, queueLimit: 500, lockWaitTimeoutSec: 2, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 600, idleTransactionTimeoutSec: 5, statementTimeoutMs: 5_000 },
+  api: {
+    connectionLimit: 10,
+    queueLimit: 500,
+    lockWaitTimeoutSec: 2,
+    isolation: 'READ COMMITTED',
+    idleSessionTimeoutSec: 600,
+    idleTransactionTimeoutSec: 5,
+    statementTimeoutMs: 5_000,
+  },
   // READ COMMITTED for both: transactions lock only the rows they touch (no gap locks), so
   // parallel chunks and concurrent redemptions never deadlock on neighbouring index keys. The
   // idle limit makes the server roll back a frozen or cut-off worker's open transaction and free
   // its locks for whoever took its chunk over (its late commit is refused by fencing anyway);
   // batch-worker sets it to its lease (batchPoolSettings), 20 s is the bound for anyone else.
   // A statement may wait 30 s for a lock and the plan reads the whole month: 60 s bounds both.
-  batch: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 20, idleTransactionTimeoutSec: 20, statementTimeoutMs: 60_000 },
+  batch: {
+    connectionLimit: 4,
+    queueLimit: 0,
+    lockWaitTimeoutSec: 30,
+    isolation: 'READ COMMITTED',
+    idleSessionTimeoutSec: 20,
+    idleTransactionTimeoutSec: 20,
+    statementTimeoutMs: 60_000,
+  },
   // Operator tools (the demo, benchmarks, the batch CLI): the auditor and the floor read whole
   // months of orders, so their statements get 10 minutes; still bounded.
-  tool: { connectionLimit: 4, queueLimit: 0, lockWaitTimeoutSec: 30, isolation: 'READ COMMITTED', idleSessionTimeoutSec: 600, idleTransactionTimeoutSec: 60, statementTimeoutMs: 600_000 },
+  tool: {
+    connectionLimit: 4,
+    queueLimit: 0,
+    lockWaitTimeoutSec: 30,
+    isolation: 'READ COMMITTED',
+    idleSessionTimeoutSec: 600,
+    idleTransactionTimeoutSec: 60,
+    statementTimeoutMs: 600_000,
+  },
 } as const
 export type PoolRole = keyof typeof poolRoles
 

@@ -88,10 +88,10 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   }
   if (rejected.length > 0) {
     const reasonCase = rejected.map(() => 'WHEN ? THEN ?').join(' ')
-    await conn.query(
-      `UPDATE coupon_redemptions SET status = 'REJECTED', reason = CASE id ${reasonCase} END, resolved_at = NOW(6) WHERE id IN (?)`,
-      [...rejected.flatMap((r) => [r.id, r.reason]), rejected.map((r) => r.id)],
-    )
+    await conn.query(`UPDATE coupon_redemptions SET status = 'REJECTED', reason = CASE id ${reasonCase} END, resolved_at = NOW(6) WHERE id IN (?)`, [
+      ...rejected.flatMap((r) => [r.id, r.reason]),
+      rejected.map((r) => r.id),
+    ])
   }
   return { redeemed: redeemed.length, rejected: rejected.length }
 }

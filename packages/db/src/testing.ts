@@ -20,6 +20,8 @@ export async function createTestDatabase(t: Teardown): Promise<string> {
 
 /** The tables of the pool's database, sorted: a test compares them before and after hostile input. */
 export async function tableNames(pool: Pool): Promise<string[]> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name')
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name',
+  )
   return rows.map((row) => row.name as string)
 }

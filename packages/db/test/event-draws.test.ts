@@ -1,6 +1,16 @@
 import t, { type Test } from 'tap'
 import { v7 as uuidv7 } from 'uuid'
-import { createPool, drawWinners, ensureScheduledEvents, eventsDueForDraw, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '../src/index.ts'
+import {
+  createPool,
+  drawWinners,
+  ensureScheduledEvents,
+  eventsDueForDraw,
+  uuidFromBytes,
+  uuidToBytes,
+  type Pool,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from '../src/index.ts'
 import { dailyEvents } from '@commerce/domain'
 import { createTestDatabase } from '../src/testing.ts'
 
@@ -42,13 +52,22 @@ t.test('creating the scheduled events is idempotent across callers', async (t) =
   const pool = await database(t)
   const events = dailyEvents(new Date('2026-11-22T23:30:00Z'), { time: '13:00', timeZone: 'Asia/Seoul', durationMinutes: 10, winnerQuota: 100 })
   const created = await Promise.all([1, 2, 3].map(() => ensureScheduledEvents(pool, events)))
-  t.equal(created.reduce((a, b) => a + b, 0), 2, 'two events, created once')
+  t.equal(
+    created.reduce((a, b) => a + b, 0),
+    2,
+    'two events, created once',
+  )
   t.equal(await ensureScheduledEvents(pool, events), 0)
 })
 
 t.test('the draw: exactly min(quota, applicants) winners, the earliest arrivals, in rank order', async (t) => {
   const pool = await database(t)
-  for (const [quota, applicants] of [[5, 0], [5, 3], [5, 5], [5, 40]] as const) {
+  for (const [quota, applicants] of [
+    [5, 0],
+    [5, 3],
+    [5, 5],
+    [5, 40],
+  ] as const) {
     const { eventId, byArrival } = await closedEvent(pool, quota, applicants)
     t.same(await drawWinners(pool, eventId), { outcome: 'DRAWN', winners: Math.min(quota, applicants) }, `quota ${quota}, ${applicants} applicants`)
     t.same(await winners(pool, eventId), byArrival.slice(0, quota))
@@ -71,7 +90,11 @@ t.test('ties on the arrival stamp are broken by replica id, then the replica seq
   const [a, b, c] = ['00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-00000000000c']
   const at = '2030-01-01 04:00:00.000001'
   await pool.query('INSERT INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES ?', [
-    [[uuidToBytes(a!), eventId, 'n', '01000000001', at, uuidToBytes(c!), 9], [uuidToBytes(b!), eventId, 'n', '01000000002', at, uuidToBytes(a!), 7], [uuidToBytes(c!), eventId, 'n', '01000000003', at, uuidToBytes(a!), 3]],
+    [
+      [uuidToBytes(a!), eventId, 'n', '01000000001', at, uuidToBytes(c!), 9],
+      [uuidToBytes(b!), eventId, 'n', '01000000002', at, uuidToBytes(a!), 7],
+      [uuidToBytes(c!), eventId, 'n', '01000000003', at, uuidToBytes(a!), 3],
+    ],
   ])
   await drawWinners(pool, eventId)
   t.same(await winners(pool, eventId), [c, b])
@@ -95,7 +118,7 @@ t.test('an event is due for its draw from its announcement on, at the instant th
   )
   t.same(await eventsDueForDraw(pool, new Date('2031-03-02T03:59:59.999Z')), [], 'a millisecond before the announcement')
   t.same(await eventsDueForDraw(pool, new Date('2031-03-02T04:00:00Z')), [event.insertId], 'at the announcement')
-  await pool.query("UPDATE events SET announce_at = closes_at WHERE id = ?", [event.insertId])
+  await pool.query('UPDATE events SET announce_at = closes_at WHERE id = ?', [event.insertId])
   t.same(await eventsDueForDraw(pool, new Date('2031-03-01T04:10:04.999Z')), [], 'announced at the close: not before the close has settled')
   t.same(await eventsDueForDraw(pool, new Date('2031-03-01T04:10:05Z')), [event.insertId])
 })

@@ -28,7 +28,9 @@ t.test('a statement past its timeout fails and takes its connection with it; the
 t.test('the server bounds every statement and every transaction a client leaves open', async (t) => {
   const url = await createTestDatabase(t)
   const db = await pool(t, { url })
-  const [[session]] = (await db.query<RowDataPacket[]>('SELECT @@SESSION.max_statement_time AS statement, @@SESSION.idle_transaction_timeout AS idle_transaction, @@SESSION.wait_timeout AS idle')) as [RowDataPacket[], unknown]
+  const [[session]] = (await db.query<RowDataPacket[]>(
+    'SELECT @@SESSION.max_statement_time AS statement, @@SESSION.idle_transaction_timeout AS idle_transaction, @@SESSION.wait_timeout AS idle',
+  )) as [RowDataPacket[], unknown]
   t.same({ ...session }, { statement: 5, idle_transaction: 5, idle: 600 }, 'api sessions: 5 s per statement, 5 s idle in a transaction, 10 min idle')
   // A client that opens a transaction, locks a row and goes silent: the server ends it and frees the lock.
   const short = await pool(t, { url, connectionLimit: 1 })

@@ -17,7 +17,12 @@ async function pendingRequests(pool: Pool, userIds: number[]): Promise<void> {
       "INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, 'GRADE', '2026-09', 1, 3000, 'ISSUED', NOW(6), NOW(6) + INTERVAL 30 DAY)",
       [couponId, userId],
     )
-    await pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(uuidv7()), couponId, userId, `k-${userId}`])
+    await pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [
+      uuidToBytes(uuidv7()),
+      couponId,
+      userId,
+      `k-${userId}`,
+    ])
   }
 }
 
@@ -47,12 +52,24 @@ t.test('of two requests for one coupon the earlier wins; the later is rejected w
   const pool = await database(t)
   await pendingRequests(pool, [7])
   const [[coupon]] = await pool.query<RowDataPacket[]>('SELECT coupon_id FROM coupon_redemptions WHERE user_id = 7')
-  await pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, requested_at) VALUES (?, ?, 7, ?, NOW(6) + INTERVAL 1 SECOND)', [uuidToBytes(uuidv7()), coupon?.coupon_id, 'k-7-later'])
+  await pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, requested_at) VALUES (?, ?, 7, ?, NOW(6) + INTERVAL 1 SECOND)', [
+    uuidToBytes(uuidv7()),
+    coupon?.coupon_id,
+    'k-7-later',
+  ])
   const connection = await pool.getConnection()
   t.teardown(() => connection.release())
   t.same(await applyPendingRedemptions(connection, [7]), { redeemed: 1, rejected: 1 })
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT idempotency_key AS k, status, reason FROM coupon_redemptions WHERE user_id = 7 ORDER BY requested_at')
-  t.same(rows.map((row) => [row.k, row.status, row.reason]), [['k-7', 'REDEEMED', null], ['k-7-later', 'REJECTED', 'COUPON_ALREADY_REDEEMED']])
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT idempotency_key AS k, status, reason FROM coupon_redemptions WHERE user_id = 7 ORDER BY requested_at',
+  )
+  t.same(
+    rows.map((row) => [row.k, row.status, row.reason]),
+    [
+      ['k-7', 'REDEEMED', null],
+      ['k-7-later', 'REJECTED', 'COUPON_ALREADY_REDEEMED'],
+    ],
+  )
 })
 
 t.test('skipLocked (the sweeper): a request whose coupon is locked elsewhere waits for a later pass, the others are applied now', async (t) => {
@@ -72,8 +89,19 @@ t.test('skipLocked (the sweeper): a request whose coupon is locked elsewhere wai
   t.same(await applyPendingRedemptions(sweeper, [8, 9], { skipLocked: true }), { redeemed: 1, rejected: 0 }, "user 9's request applied, 8's skipped")
   await sweeper.commit()
   await holder.rollback()
-  const status = async () => (await pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((row) => [row.user_id, row.status])
-  t.same(await status(), [[8, 'PENDING'], [9, 'REDEEMED']], 'skipped, not rejected as not found')
+  const status = async () =>
+    (await pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((row) => [row.user_id, row.status])
+  t.same(
+    await status(),
+    [
+      [8, 'PENDING'],
+      [9, 'REDEEMED'],
+    ],
+    'skipped, not rejected as not found',
+  )
   t.same(await applyPendingRedemptions(sweeper, [8], { skipLocked: true }), { redeemed: 1, rejected: 0 }, 'applied once the lock is gone')
-  t.same(await status(), [[8, 'REDEEMED'], [9, 'REDEEMED']])
+  t.same(await status(), [
+    [8, 'REDEEMED'],
+    [9, 'REDEEMED'],
+  ])
 })

@@ -9,12 +9,17 @@ t.test('BINARY(16) UUIDs round-trip every byte value', async (t) => {
   const db = createDb(pool)
   // 16 ids × 16 bytes cover all 256 byte values, including 0x00 and 0x80..0xff.
   const ids = Array.from({ length: 16 }, (_, row) =>
-    Buffer.from(Array.from({ length: 16 }, (_, col) => row * 16 + col)).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
+    Buffer.from(Array.from({ length: 16 }, (_, col) => row * 16 + col))
+      .toString('hex')
+      .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
   )
   const now = new Date()
   await db.insert(wasInstances).values(ids.map((id) => ({ id, service: 'test', host: 'h', pid: 1, startedAt: now, lastHeartbeat: now })))
   const rows = await db.select({ id: wasInstances.id }).from(wasInstances).orderBy(wasInstances.id)
-  t.same(rows.map((r) => r.id), ids)
+  t.same(
+    rows.map((r) => r.id),
+    ids,
+  )
   const [one] = await db.select().from(wasInstances).where(eq(wasInstances.id, ids[15]!))
   t.equal(one?.id, ids[15])
   const [raw] = await pool.query<RowDataPacket[]>('SELECT HEX(id) AS hex FROM was_instances WHERE id = UNHEX(?)', [ids[8]!.replaceAll('-', '')])

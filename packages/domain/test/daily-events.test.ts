@@ -5,7 +5,13 @@ t.test('daily events: 13:00 Asia/Seoul for 10 minutes, announced the next day at
   const schedule = { time: '13:00', timeZone: 'Asia/Seoul', durationMinutes: 10, winnerQuota: 100 }
   // 2026-11-22 23:30 UTC is already 2026-11-23 08:30 in Seoul.
   const [today, tomorrow] = dailyEvents(new Date('2026-11-22T23:30:00Z'), schedule)
-  t.match(today, { scheduleKey: 'daily:2026-11-23', winnerQuota: 100, opensAt: new Date('2026-11-23T04:00:00Z'), closesAt: new Date('2026-11-23T04:10:00Z'), announceAt: new Date('2026-11-24T04:00:00Z') })
+  t.match(today, {
+    scheduleKey: 'daily:2026-11-23',
+    winnerQuota: 100,
+    opensAt: new Date('2026-11-23T04:00:00Z'),
+    closesAt: new Date('2026-11-23T04:10:00Z'),
+    announceAt: new Date('2026-11-24T04:00:00Z'),
+  })
   t.match(tomorrow, { scheduleKey: 'daily:2026-11-24', opensAt: new Date('2026-11-24T04:00:00Z') })
   const [endOfMonth] = dailyEvents(new Date('2026-12-31T10:00:00Z'), schedule)
   t.match(endOfMonth, { scheduleKey: 'daily:2026-12-31', announceAt: new Date('2027-01-01T04:00:00Z') }, 'the announcement rolls into the next year')

@@ -85,8 +85,12 @@ export function loadConfig<T extends TObject>(schema: T, env: Record<string, str
   // A secret of the right length may still be a known or guessable one: refused like a bad value.
   const secret = (candidate as { AUTH_SECRET?: unknown }).AUTH_SECRET
   const weak = 'AUTH_SECRET' in schema.properties && typeof secret === 'string' && secret.length >= 32 ? weakSecretReason(secret) : undefined
-  const { BATCH_GUARD_REFRESH_MS: refresh, BATCH_GUARD_MAX_AGE_MS: maxAge } = candidate as { BATCH_GUARD_REFRESH_MS?: unknown; BATCH_GUARD_MAX_AGE_MS?: unknown }
-  const shortAge = typeof refresh === 'number' && typeof maxAge === 'number' && maxAge < 4 * refresh ? `must be ≥ 4 × BATCH_GUARD_REFRESH_MS (${4 * refresh})` : undefined
+  const { BATCH_GUARD_REFRESH_MS: refresh, BATCH_GUARD_MAX_AGE_MS: maxAge } = candidate as {
+    BATCH_GUARD_REFRESH_MS?: unknown
+    BATCH_GUARD_MAX_AGE_MS?: unknown
+  }
+  const shortAge =
+    typeof refresh === 'number' && typeof maxAge === 'number' && maxAge < 4 * refresh ? `must be ≥ 4 × BATCH_GUARD_REFRESH_MS (${4 * refresh})` : undefined
   if (Value.Check(schema, candidate) && !weak && !shortAge) return candidate as Static<T>
   const problems = [...Value.Errors(schema, candidate)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? '')

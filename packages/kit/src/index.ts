@@ -1,5 +1,14 @@
 export { createServiceApp, serviceNames, type ServiceName, type ServiceApp, type ServiceAppOptions } from './app.ts'
-export { baseConfigSchema, baseConfigProperties, serviceConfig, loadConfig, ConfigError, weakSecretReason, exampleAuthSecret, type BaseConfig } from './config.ts'
+export {
+  baseConfigSchema,
+  baseConfigProperties,
+  serviceConfig,
+  loadConfig,
+  ConfigError,
+  weakSecretReason,
+  exampleAuthSecret,
+  type BaseConfig,
+} from './config.ts'
 export { AppError, defineErrors, kitErrors } from './errors.ts'
 export { errorSchema, idempotencyKeySchema, instantSchema, periodSchema } from './schemas.ts'
 export { startServer, boot } from './server.ts'

@@ -5,7 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
  * reported and tried again next interval; `stop()` resolves once the tick in progress is done,
  * and `signal` tells long ticks to wind down early.
  */
-export function createPollingLoop({ intervalMs, tick, onError }: { intervalMs: number; tick: (signal: AbortSignal) => Promise<void>; onError: (error: unknown) => void }) {
+export function createPollingLoop({
+  intervalMs,
+  tick,
+  onError,
+}: {
+  intervalMs: number
+  tick: (signal: AbortSignal) => Promise<void>
+  onError: (error: unknown) => void
+}) {
   const stopping = new AbortController()
   let loop: Promise<void> | undefined
   return {

@@ -19,7 +19,8 @@ export const idempotencyKeySchema = Type.String({ minLength: 1, maxLength: 64, p
  */
 export const instantSchema = Type.String({
   format: 'date-time',
-  pattern: '^(19[7-9]\\d|[2-8]\\d{3}|9[0-8]\\d{2}|99[0-8]\\d|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d|[+-]14:00)$',
+  pattern:
+    '^(19[7-9]\\d|[2-8]\\d{3}|9[0-8]\\d{2}|99[0-8]\\d|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d|[+-]14:00)$',
   description: 'RFC 3339, e.g. 2030-01-01T04:00:00Z; years 1970–9998, an offset (Z or ±hh:mm) required',
 })
 

@@ -55,7 +55,9 @@ export function attackTokens(userId: number, secret: string = testSecret): Recor
     'alg NONE': `${b64({ alg: 'NONE', typ: 'JWT' })}.${b64(claims)}.`,
     'HS384 with the secret': signed({ alg: 'HS384', typ: 'JWT' }, claims, (text) => hmac('sha384', secret, text)),
     'HS512 with the secret': signed({ alg: 'HS512', typ: 'JWT' }, claims, (text) => hmac('sha512', secret, text)),
-    'RS256 with a stranger key': signed({ alg: 'RS256', typ: 'JWT' }, claims, (text) => createSign('RSA-SHA256').update(text).sign(privateKey).toString('base64url')),
+    'RS256 with a stranger key': signed({ alg: 'RS256', typ: 'JWT' }, claims, (text) =>
+      createSign('RSA-SHA256').update(text).sign(privateKey).toString('base64url'),
+    ),
     'RS256 header, HMAC-signed with the secret as the "public key"': signed({ alg: 'RS256', typ: 'JWT' }, claims, (text) => hmac('sha256', secret, text)),
     'HS256 signed with a public key PEM': hs256(claims, publicPem),
     'wrong secret': hs256(claims, `${secret}-but-not-quite`),
@@ -68,10 +70,12 @@ export function attackTokens(userId: number, secret: string = testSecret): Recor
     'role root': hs256({ ...claims, role: 'root' }),
     'no role': hs256({ sub: String(userId), iat: now, exp: now + 3600 }),
     'kid path traversal': signed({ alg: 'HS256', typ: 'JWT', kid: '../../../dev/null' }, claims, (text) => hmac('sha256', '', text)),
-    'jku to a stranger': signed({ alg: 'RS256', typ: 'JWT', jku: 'http://127.0.0.1:1/jwks.json' }, claims, (text) => createSign('RSA-SHA256').update(text).sign(privateKey).toString('base64url')),
+    'jku to a stranger': signed({ alg: 'RS256', typ: 'JWT', jku: 'http://127.0.0.1:1/jwks.json' }, claims, (text) =>
+      createSign('RSA-SHA256').update(text).sign(privateKey).toString('base64url'),
+    ),
     'two parts': valid.split('.').slice(0, 2).join('.'),
     'four parts': `${valid}.x`,
-    'garbage': 'x.y.z',
+    garbage: 'x.y.z',
     'over 4 KiB': `${validHead}.${'a'.repeat(5000)}.${validSignature}`,
   }
   const headers: Record<string, string> = {}
@@ -100,7 +104,11 @@ export interface Refusal {
  * Sends each request once per attack header and returns every answer that is not 401
  * UNAUTHORIZED (empty = all refused), with the count of requests sent.
  */
-export async function unrefusedAttacks(app: Pick<FastifyInstance, 'inject'>, requests: readonly InjectOptions[], attacks: Record<string, string>): Promise<{ sent: number; unrefused: Refusal[] }> {
+export async function unrefusedAttacks(
+  app: Pick<FastifyInstance, 'inject'>,
+  requests: readonly InjectOptions[],
+  attacks: Record<string, string>,
+): Promise<{ sent: number; unrefused: Refusal[] }> {
   const unrefused: Refusal[] = []
   let sent = 0
   for (const request of requests) {
@@ -108,7 +116,8 @@ export async function unrefusedAttacks(app: Pick<FastifyInstance, 'inject'>, req
       const response = await app.inject({ ...request, headers: { ...request.headers, authorization } })
       sent += 1
       const code = response.statusCode < 500 ? (response.json() as { code?: unknown }).code : undefined
-      if (response.statusCode !== 401 || code !== 'UNAUTHORIZED') unrefused.push({ attack, request: `${request.method ?? 'GET'} ${request.url}`, status: response.statusCode, code })
+      if (response.statusCode !== 401 || code !== 'UNAUTHORIZED')
+        unrefused.push({ attack, request: `${request.method ?? 'GET'} ${request.url}`, status: response.statusCode, code })
     }
   }
   return { sent, unrefused }

@@ -36,7 +36,10 @@ t.test('health, readiness and registration', async (t) => {
   t.ok(health.headers['x-request-id'])
   t.equal((await app.inject('/ready')).statusCode, 200)
   const [rows] = await app.pool.query<RowDataPacket[]>('SELECT service FROM was_instances')
-  t.same(rows.map((r) => r.service), ['user-api'])
+  t.same(
+    rows.map((r) => r.service),
+    ['user-api'],
+  )
 })
 
 t.test('request ids from nginx are kept', async (t) => {
@@ -58,7 +61,12 @@ t.test('errors have stable codes and hide internals', async (t) => {
   const malformed = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"n":' })
   t.equal(malformed.statusCode, 400)
   t.equal(malformed.json().code, 'VALIDATION')
-  const huge = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: `{"n":1,"pad":"${'x'.repeat(20_000)}"}` })
+  const huge = await app.inject({
+    method: 'POST',
+    url: '/echo',
+    headers: { 'content-type': 'application/json' },
+    payload: `{"n":1,"pad":"${'x'.repeat(20_000)}"}`,
+  })
   t.equal(huge.statusCode, 413)
   t.equal(huge.json().code, 'PAYLOAD_TOO_LARGE')
   const text = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/csv' }, payload: 'n\n1' })

@@ -56,7 +56,7 @@ t.test('a weak or default AUTH_SECRET of the right length refuses to load, with 
     'one character repeated': 'x'.repeat(32),
     'the committed example': exampleAuthSecret,
     'few distinct characters': 'abcabcabcabcabcabcabcabcabcabcabcabc',
-    'changeme': 'changeme-0123456789-changeme-0123456789',
+    changeme: 'changeme-0123456789-changeme-0123456789',
     'a placeholder phrase': 'your-secret-goes-here-0123456789abcdef',
     'a long run of two digits': '0101010101010101010101010101010101',
   }
@@ -73,7 +73,7 @@ t.test('a short secret is reported once, as too short', async (t) => {
   t.equal(error.message.match(/AUTH_SECRET/g)?.length, 1)
 })
 
-t.test('random secrets, the tests\' secret and `openssl rand -hex 32` output load', async (t) => {
+t.test("random secrets, the tests' secret and `openssl rand -hex 32` output load", async (t) => {
   for (const secret of [valid.AUTH_SECRET, testSecret, randomBytes(48).toString('base64url'), randomBytes(32).toString('hex')]) {
     t.equal(weakSecretReason(secret), undefined, secret)
     t.equal(loadConfig(baseConfigSchema, { ...valid, AUTH_SECRET: secret }).AUTH_SECRET, secret)

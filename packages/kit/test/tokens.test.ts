@@ -20,7 +20,10 @@ t.test('forged, expired and confused tokens are refused', async (t) => {
   const hs512 = createSigner({ key: secret, algorithm: 'HS512' })({ sub: '42', role: 'user' })
   t.throws(() => verify(hs512), 'other HMAC algorithm')
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  t.throws(() => verify(createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256' })({ sub: '42', role: 'user' })), 'RS256')
+  t.throws(
+    () => verify(createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256' })({ sub: '42', role: 'user' })),
+    'RS256',
+  )
   // RS/HS confusion: HS256 "signed" with the public key as the secret.
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString()
   const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`

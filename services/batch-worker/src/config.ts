@@ -1,6 +1,6 @@
 import { loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
-import { type PoolSettings } from '@commerce/db'
+import type { PoolSettings } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/domain'
 import type { WorkerSettings } from './job/worker.ts'
 import { strategies } from './job/runs.ts'
@@ -72,7 +72,12 @@ export function gradePolicy(config: Config): GradePolicy {
  * transaction back after the lease, not after the batch role's generic 20 s (DESIGN §6.2).
  */
 export function batchPoolSettings(config: Config): PoolSettings {
-  return { url: config.DATABASE_URL, role: 'batch', connectionLimit: config.BATCH_POOL_SIZE, idleTransactionTimeoutSec: Math.max(1, Math.ceil(config.BATCH_LEASE_MS / 1_000)) }
+  return {
+    url: config.DATABASE_URL,
+    role: 'batch',
+    connectionLimit: config.BATCH_POOL_SIZE,
+    idleTransactionTimeoutSec: Math.max(1, Math.ceil(config.BATCH_LEASE_MS / 1_000)),
+  }
 }
 
 export function workerSettings(config: Config): WorkerSettings {

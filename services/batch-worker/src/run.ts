@@ -20,13 +20,17 @@ let flags: { period?: string; strategy?: string; force?: boolean; reason?: strin
 try {
   // Reached as `main.ts run …` (the image) or directly as `run.ts …`.
   const args = process.argv.slice(2)
-  flags = parseArgs({ args: args[0] === 'run' ? args.slice(1) : args, options: { period: { type: 'string' }, strategy: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' } }, strict: true }).values
+  flags = parseArgs({
+    args: args[0] === 'run' ? args.slice(1) : args,
+    options: { period: { type: 'string' }, strategy: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' } },
+    strict: true,
+  }).values
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error))
 }
 if (!flags.period) fail('--period YYYY-MM is required')
 if (flags.force && (flags.reason ?? '').trim().length < 10) fail('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
-let config
+let config: ReturnType<typeof loadServiceConfig>
 try {
   config = loadServiceConfig()
 } catch (error) {
@@ -47,7 +51,16 @@ process.once('SIGINT', () => stop.abort())
 let exitCode = 0
 try {
   await membership.start()
-  const report = await runWorker({ pool, membership, period: flags.period, strategy, settings: workerSettings(config), request: { force: flags.force, reason: flags.reason }, signal: stop.signal, log })
+  const report = await runWorker({
+    pool,
+    membership,
+    period: flags.period,
+    strategy,
+    settings: workerSettings(config),
+    request: { force: flags.force, reason: flags.reason },
+    signal: stop.signal,
+    log,
+  })
   // Peak resident memory (KiB from the kernel) rides along for the benchmark's memory budget.
   console.log(JSON.stringify({ report: { ...report, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }))
 } catch (error) {

@@ -34,7 +34,11 @@ async function completed(app: App, url: string): Promise<Record<string, unknown>
 
 async function audited(t: Test, pool: Pool) {
   const result = await auditBatch(pool, { period, policy: settings.policy })
-  t.same(result.checks.filter((check) => !check.ok), [], 'auditor passes')
+  t.same(
+    result.checks.filter((check) => !check.ok),
+    [],
+    'auditor passes',
+  )
 }
 
 t.test('a daemon that was down at the scheduled time starts the missed run when it comes back', async (t) => {
@@ -107,7 +111,11 @@ t.test('POST /runs refuses a period that would regrade users from the wrong data
   t.equal(preview.statusCode, 200, 'a dry run answers the plan')
   const plan = preview.json()
   t.match(plan, { period, dryRun: true, targets: Number, chunks: Math.ceil(plan.targets / 10) })
-  t.equal(plan.moves.reduce((sum: number, move: { users: number }) => sum + move.users, 0), plan.targets, 'every target moves from one grade to one grade')
+  t.equal(
+    plan.moves.reduce((sum: number, move: { users: number }) => sum + move.users, 0),
+    plan.targets,
+    'every target moves from one grade to one grade',
+  )
   t.same(await grades(), before, 'a dry run writes nothing')
   t.equal((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n, 0)
 

@@ -21,7 +21,10 @@ async function closedEvent(app: App, applicants: number, closedAgo = '1 MINUTE')
     `INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('t', NOW(6) - INTERVAL 1 HOUR, NOW(6) - INTERVAL ${closedAgo}, 3, NOW(6) + INTERVAL 1 DAY)`,
   )
   for (let i = 0; i < applicants; i += 1) {
-    await app.pool.query("INSERT INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES (UNHEX(REPLACE(UUID(), '-', '')), ?, 'n', ?, NOW(6), UNHEX(REPLACE(UUID(), '-', '')), ?)", [event.insertId, `0101000000${i}`, i])
+    await app.pool.query(
+      "INSERT INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq) VALUES (UNHEX(REPLACE(UUID(), '-', '')), ?, 'n', ?, NOW(6), UNHEX(REPLACE(UUID(), '-', '')), ?)",
+      [event.insertId, `0101000000${i}`, i],
+    )
   }
   // Due only now that its applications are in: a daemon polling meanwhile must not draw it early.
   await app.pool.query('UPDATE events SET announce_at = closes_at WHERE id = ?', [event.insertId])
@@ -41,16 +44,27 @@ t.test('two daemons create today’s and tomorrow’s daily event once, and draw
   const env = { EVENT_POLL_MS: '20' }
   const [a, b] = [await daemon(t, url, env), await daemon(t, url, env)]
   const events = await until(
-    async () => (await a.pool.query<RowDataPacket[]>("SELECT schedule_key, winner_quota, TIMESTAMPDIFF(MINUTE, opens_at, closes_at) AS minutes FROM events WHERE schedule_key IS NOT NULL ORDER BY schedule_key"))[0],
+    async () =>
+      (
+        await a.pool.query<RowDataPacket[]>(
+          'SELECT schedule_key, winner_quota, TIMESTAMPDIFF(MINUTE, opens_at, closes_at) AS minutes FROM events WHERE schedule_key IS NOT NULL ORDER BY schedule_key',
+        )
+      )[0],
     (rows) => rows.length >= 2,
   )
   t.equal(events.length, 2)
   t.match(events[0], { schedule_key: /^daily:\d{4}-\d\d-\d\d$/, winner_quota: 100, minutes: 10 })
 
   const eventId = await closedEvent(a, 5)
-  const drawn = await until(async () => (await a.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId]))[0][0]?.status, (status) => status === 'ANNOUNCED')
+  const drawn = await until(
+    async () => (await a.pool.query<RowDataPacket[]>('SELECT status FROM events WHERE id = ?', [eventId]))[0][0]?.status,
+    (status) => status === 'ANNOUNCED',
+  )
   t.equal(drawn, 'ANNOUNCED')
-  const [[winners]] = (await a.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [eventId])) as [RowDataPacket[], unknown]
+  const [[winners]] = (await a.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [eventId])) as [
+    RowDataPacket[],
+    unknown,
+  ]
   t.equal(winners?.n, 3, 'exactly the quota')
   const draws = async (app: App) => Number(/batch_event_draws_total\{[^}]*outcome="DRAWN"[^}]*\} (\d+)/.exec((await app.inject('/metrics')).body)?.[1] ?? 0)
   t.equal((await draws(a)) + (await draws(b)), 1, 'one daemon drew it')

@@ -1,5 +1,15 @@
 import { v7 as uuidv7 } from 'uuid'
-import { inTransaction, isDeadlock, uuidFromBytes, uuidToBytes, type CouponStatus, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import {
+  inTransaction,
+  isDeadlock,
+  uuidFromBytes,
+  uuidToBytes,
+  type CouponStatus,
+  type Pool,
+  type PoolConnection,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from '@commerce/db'
 import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
 
 /** No RUNNING run targets this user in a chunk that is not DONE: the batch is not rewriting them. */
@@ -41,7 +51,10 @@ const isDuplicateKey = (error: unknown) => (error as { code?: string }).code ===
  */
 export function createCouponRepository(pool: Pool) {
   async function findRedemptionByKey(userId: number, key: string): Promise<Redemption | null> {
-    const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?`, [userId, key])
+    const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?`, [
+      userId,
+      key,
+    ])
     return rows[0] ? toRedemption(rows[0]) : null
   }
 
@@ -83,7 +96,12 @@ export function createCouponRepository(pool: Pool) {
      */
     async defer(couponId: string, userId: number, key: string): Promise<Redemption> {
       const id = uuidv7()
-      await pool.query('INSERT IGNORE INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(id), uuidToBytes(couponId), userId, key])
+      await pool.query('INSERT IGNORE INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [
+        uuidToBytes(id),
+        uuidToBytes(couponId),
+        userId,
+        key,
+      ])
       return (await findRedemptionByKey(userId, key))!
     },
 
@@ -103,7 +121,9 @@ export function createCouponRepository(pool: Pool) {
           )
           let reason: RedemptionRejection | null = null
           if (redeemed.affectedRows !== 1) {
-            const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(couponId)])
+            const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [
+              uuidToBytes(couponId),
+            ])
             // The update found nothing to redeem, so some reason applies; not found if none other does.
             reason = rejectionReason(coupon ? { status: coupon.status as CouponStatus, expired: coupon.expired === 1 } : null) ?? 'COUPON_NOT_FOUND'
           }
@@ -154,7 +174,9 @@ export function createCouponRepository(pool: Pool) {
       if (userIds.length === 0) return []
       const [locked] = await conn.query<RowDataPacket[]>('SELECT id FROM users WHERE id IN (?) LOCK IN SHARE MODE SKIP LOCKED', [userIds])
       if (locked.length === 0) return []
-      const [free] = await conn.query<RowDataPacket[]>(`SELECT u.id FROM users u WHERE u.id IN (?) AND ${outsideBatch('u.id')}`, [locked.map((row) => row.id as number)])
+      const [free] = await conn.query<RowDataPacket[]>(`SELECT u.id FROM users u WHERE u.id IN (?) AND ${outsideBatch('u.id')}`, [
+        locked.map((row) => row.id as number),
+      ])
       return free.map((row) => row.id as number)
     },
   }

@@ -12,10 +12,25 @@ export const applyOutcomes = ['accepted', 'duplicate', 'closed', 'not_open', 'no
 
 function createApplyMetrics(registry: Registry) {
   return {
-    applications: new Counter({ name: 'event_apply_applications_total', help: 'Applications by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    applications: new Counter({
+      name: 'event_apply_applications_total',
+      help: 'Applications by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     buffer: new Gauge({ name: 'event_apply_buffer_rows', help: 'Applications buffered or being written by this replica', registers: [registry] }),
-    flushRows: new Histogram({ name: 'event_apply_flush_rows', help: 'Rows per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
-    flushSeconds: new Histogram({ name: 'event_apply_flush_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
+    flushRows: new Histogram({
+      name: 'event_apply_flush_rows',
+      help: 'Rows per group commit',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
+    flushSeconds: new Histogram({
+      name: 'event_apply_flush_seconds',
+      help: 'Duration of one group commit',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
     flushes: new Counter({ name: 'event_apply_flushes_total', help: 'Group commits by result', labelNames: ['result'] as const, registers: [registry] }),
   }
 }
@@ -37,7 +52,12 @@ export interface ApplicationWriter {
 }
 export type ApplicationWriterFactory = (deps: { pool: Pool }) => ApplicationWriter
 
-function createGroupCommitWriter(repo: EventRepository, directory: EventDirectory, config: Config, metrics: ReturnType<typeof createApplyMetrics>): ApplicationWriter {
+function createGroupCommitWriter(
+  repo: EventRepository,
+  directory: EventDirectory,
+  config: Config,
+  metrics: ReturnType<typeof createApplyMetrics>,
+): ApplicationWriter {
   const groupCommit = createGroupCommit(
     repo,
     { flushMs: config.EVENT_FLUSH_MS, maxRows: config.EVENT_FLUSH_ROWS, concurrency: config.EVENT_FLUSH_CONCURRENCY, limit: config.EVENT_BUFFER_LIMIT },
@@ -108,7 +128,15 @@ export function createApplicationDesk({
   }
 
   const outcomeOf = (code: string | undefined): (typeof applyOutcomes)[number] =>
-    code === 'DUPLICATE_APPLICATION' ? 'duplicate' : code === 'EVENT_CLOSED' ? 'closed' : code === 'EVENT_NOT_OPEN' ? 'not_open' : code === 'EVENT_NOT_FOUND' ? 'not_found' : 'refused'
+    code === 'DUPLICATE_APPLICATION'
+      ? 'duplicate'
+      : code === 'EVENT_CLOSED'
+        ? 'closed'
+        : code === 'EVENT_NOT_OPEN'
+          ? 'not_open'
+          : code === 'EVENT_NOT_FOUND'
+            ? 'not_found'
+            : 'refused'
 
   return {
     /** Records one application; resolves only once it is committed, or throws the reason it is not. */

@@ -44,10 +44,13 @@ const toEvent = (row: RowDataPacket): EventRecord => ({
 export function createEventRepository(pool: Pool) {
   return {
     async createEvent(input: Omit<EventRecord, 'id' | 'status'>): Promise<EventRecord> {
-      const [result] = await pool.query<ResultSetHeader>(
-        'INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES (?, ?, ?, ?, ?)',
-        [input.title, input.opensAt, input.closesAt, input.winnerQuota, input.announceAt],
-      )
+      const [result] = await pool.query<ResultSetHeader>('INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES (?, ?, ?, ?, ?)', [
+        input.title,
+        input.opensAt,
+        input.closesAt,
+        input.winnerQuota,
+        input.announceAt,
+      ])
       const [event] = await this.findEvents([result.insertId])
       if (!event) throw new Error(`event ${result.insertId} vanished after insert`)
       return event
@@ -61,10 +64,10 @@ export function createEventRepository(pool: Pool) {
 
     /** Committed applications, counted no further than `cap` (the quota): O(quota) at most. */
     async countApplications(eventId: number, cap: number): Promise<number> {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        'SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_applications WHERE event_id = ? LIMIT ?) AS capped',
-        [eventId, cap],
-      )
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_applications WHERE event_id = ? LIMIT ?) AS capped', [
+        eventId,
+        cap,
+      ])
       return Number(rows[0]?.n ?? 0)
     },
 
@@ -96,7 +99,9 @@ export function createEventRepository(pool: Pool) {
             [values],
           )
           if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
-          const [found] = await pool.query<RowDataPacket[]>('SELECT id, event_id, phone FROM event_applications WHERE (event_id, phone) IN (?)', [rows.map((a) => [a.eventId, a.phone])])
+          const [found] = await pool.query<RowDataPacket[]>('SELECT id, event_id, phone FROM event_applications WHERE (event_id, phone) IN (?)', [
+            rows.map((a) => [a.eventId, a.phone]),
+          ])
           const stored = new Map(found.map((row) => [`${Number(row.event_id)}:${String(row.phone)}`, uuidFromBytes(row.id as Buffer)]))
           return rows.map((a): FlushOutcome => {
             const id = stored.get(`${a.eventId}:${a.phone}`)

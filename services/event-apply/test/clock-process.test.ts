@@ -33,7 +33,12 @@ async function startShiftedReplica(t: Test, url: string, port: number, env: Reco
     detached: true,
   })
   let exited = false
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())))
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true
+      resolve()
+    }),
+  )
   child.once('error', (error) => t.fail(`faketime could not be started (apt-get install faketime): ${error.message}`))
   t.teardown(async () => {
     if (exited || child.pid === undefined) return
@@ -43,7 +48,16 @@ async function startShiftedReplica(t: Test, url: string, port: number, env: Reco
     clearTimeout(killed)
   })
   const base = `http://127.0.0.1:${port}`
-  const up = await eventually(async () => !exited && (await fetch(`${base}/health`).then((r) => r.ok, () => false)), 60_000, 50)
+  const up = await eventually(
+    async () =>
+      !exited &&
+      (await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )),
+    60_000,
+    50,
+  )
   if (!up) throw new Error(`the shifted replica did not answer /health on ${port}${exited ? ' (it exited)' : ''}`)
   return base
 }
@@ -77,7 +91,11 @@ async function database(t: Test) {
 }
 
 const applyTo = (base: string, eventId: number, n: number) =>
-  fetch(`${base}/events/${eventId}/applications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'clock', phone: phoneOf(n) }) })
+  fetch(`${base}/events/${eventId}/applications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'clock', phone: phoneOf(n) }),
+  })
 
 t.test('a replica 30 s ahead of the database measures -30 s and is not ready within a 500 ms bound', async (t) => {
   const { url } = await database(t)

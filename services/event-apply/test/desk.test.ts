@@ -31,11 +31,10 @@ async function deskAgainst(t: Test, dbAheadS: number) {
   t.teardown(() => desk.drain())
   const at = async (inS: number) => datetime6(Math.round((await dbNowMs()) * 1000 + inS * 1_000_000))
   const createEvent = async (opensInS: number, closesInS: number) => {
-    const [result] = await pool.query<ResultSetHeader>("INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('desk', ?, ?, 100, ?)", [
-      await at(opensInS),
-      await at(closesInS),
-      await at(3600),
-    ])
+    const [result] = await pool.query<ResultSetHeader>(
+      "INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('desk', ?, ?, 100, ?)",
+      [await at(opensInS), await at(closesInS), await at(3600)],
+    )
     return result.insertId
   }
   const applications = async () => Number((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM event_applications'))[0][0]?.n)
@@ -50,19 +49,25 @@ t.test('an unmeasured replica clock decides nothing: 503 UNAVAILABLE, nothing wr
 })
 
 for (const dbAheadS of [30, -30]) {
-  t.test(`the database clock ${Math.abs(dbAheadS)} s ${dbAheadS > 0 ? 'ahead of' : 'behind'} the host's: stamps and open/close follow the database`, async (t) => {
-    const { clock, desk, createEvent, dbNowMs } = await deskAgainst(t, dbAheadS)
-    const sample = await clock.sync()
-    t.ok(Math.abs(sample.offsetMs - dbAheadS * 1000) <= sample.roundTripMs / 2 + 0.01, `offset ${sample.offsetMs} ms`)
+  t.test(
+    `the database clock ${Math.abs(dbAheadS)} s ${dbAheadS > 0 ? 'ahead of' : 'behind'} the host's: stamps and open/close follow the database`,
+    async (t) => {
+      const { clock, desk, createEvent, dbNowMs } = await deskAgainst(t, dbAheadS)
+      const sample = await clock.sync()
+      t.ok(Math.abs(sample.offsetMs - dbAheadS * 1000) <= sample.roundTripMs / 2 + 0.01, `offset ${sample.offsetMs} ms`)
 
-    // By the host's clock each of these would be decided the other way round in one direction or the other.
-    await t.rejects(desk.apply(await createEvent(10, 600), 'early', phoneOf(1)), { code: 'EVENT_NOT_OPEN' }, 'opens in 10 s on the database clock')
-    await t.rejects(desk.apply(await createEvent(-600, -10), 'late', phoneOf(2)), { code: 'EVENT_CLOSED' }, 'closed 10 s ago on the database clock')
-    const justOpened = await createEvent(-10, 10)
-    const before = (await dbNowMs()) * 1000
-    const application = await desk.apply(justOpened, 'on time', phoneOf(3))
-    const after = (await dbNowMs()) * 1000
-    const slack = (sample.roundTripMs / 2) * 1000 + 1
-    t.ok(application.receivedAtMicros >= before - slack && application.receivedAtMicros <= after + slack, `stamped ${application.receivedAtMicros} within [${before}, ${after}] ± ${slack} µs of the database clock`)
-  })
+      // By the host's clock each of these would be decided the other way round in one direction or the other.
+      await t.rejects(desk.apply(await createEvent(10, 600), 'early', phoneOf(1)), { code: 'EVENT_NOT_OPEN' }, 'opens in 10 s on the database clock')
+      await t.rejects(desk.apply(await createEvent(-600, -10), 'late', phoneOf(2)), { code: 'EVENT_CLOSED' }, 'closed 10 s ago on the database clock')
+      const justOpened = await createEvent(-10, 10)
+      const before = (await dbNowMs()) * 1000
+      const application = await desk.apply(justOpened, 'on time', phoneOf(3))
+      const after = (await dbNowMs()) * 1000
+      const slack = (sample.roundTripMs / 2) * 1000 + 1
+      t.ok(
+        application.receivedAtMicros >= before - slack && application.receivedAtMicros <= after + slack,
+        `stamped ${application.receivedAtMicros} within [${before}, ${after}] ± ${slack} µs of the database clock`,
+      )
+    },
+  )
 }

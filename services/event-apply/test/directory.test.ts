@@ -10,9 +10,22 @@ t.test('unknown ids: a bounded memory of misses, no query for a repeated one, a 
   const repo = createEventRepository(pool)
   // Every lookup the directory makes goes through here: the count is of real queries.
   let lookups = 0
-  const counted = { ...repo, findEvents: (ids: number[]) => ((lookups += 1), repo.findEvents(ids)) }
+  const counted = {
+    ...repo,
+    findEvents: (ids: number[]) => {
+      lookups += 1
+      return repo.findEvents(ids)
+    },
+  }
   let now = 0
-  const directory = createEventDirectory({ repo: counted, refreshMs: 60_000, log: { warn: () => {} }, missing: { limit: 10, ttlMs: 1_000 }, clock: () => now, wallClock: Date.now })
+  const directory = createEventDirectory({
+    repo: counted,
+    refreshMs: 60_000,
+    log: { warn: () => {} },
+    missing: { limit: 10, ttlMs: 1_000 },
+    clock: () => now,
+    wallClock: Date.now,
+  })
   const insertEvent = async (id: number) => {
     await pool.query<ResultSetHeader>(
       "INSERT INTO events (id, title, opens_at, closes_at, winner_quota, announce_at) VALUES (?, 'test', NOW(6), NOW(6) + INTERVAL 1 HOUR, 1, NOW(6) + INTERVAL 2 HOUR)",

@@ -2,14 +2,36 @@ import t from 'tap'
 import { maskPhone, normaliseName, normalisePhone } from '../src/phone.ts'
 
 t.test('every common spelling of one mobile number normalises to the same digits', async (t) => {
-  for (const spelling of ['010-1234-5678', '01012345678', '010 1234 5678', '010.1234.5678', '(010) 1234-5678', '+82 10-1234-5678', '+821012345678', '+82 (0)10 1234 5678', '0082-10-1234-5678', ' 010-1234-5678 ']) {
+  for (const spelling of [
+    '010-1234-5678',
+    '01012345678',
+    '010 1234 5678',
+    '010.1234.5678',
+    '(010) 1234-5678',
+    '+82 10-1234-5678',
+    '+821012345678',
+    '+82 (0)10 1234 5678',
+    '0082-10-1234-5678',
+    ' 010-1234-5678 ',
+  ]) {
     t.equal(normalisePhone(spelling), '01012345678', spelling)
   }
   t.equal(normalisePhone('011-123-4567'), '0111234567', 'old 10-digit ranges')
 })
 
 t.test('anything that is not a Korean mobile number is refused', async (t) => {
-  for (const bad of ['', '010-1234-567', '010-1234-56789', '02-123-4567', '+1 415 555 0100', '010-1234-567a', "010'; DROP TABLE x;--", '０１０-1234-5678', '1'.repeat(40), '+82 20-1234-5678']) {
+  for (const bad of [
+    '',
+    '010-1234-567',
+    '010-1234-56789',
+    '02-123-4567',
+    '+1 415 555 0100',
+    '010-1234-567a',
+    "010'; DROP TABLE x;--",
+    '０１０-1234-5678',
+    '1'.repeat(40),
+    '+82 20-1234-5678',
+  ]) {
     t.equal(normalisePhone(bad), null, JSON.stringify(bad))
   }
 })

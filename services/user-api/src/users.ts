@@ -1,5 +1,5 @@
 import { inTransaction, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
-import { type Grade, type PeriodRange } from '@commerce/domain'
+import type { Grade, PeriodRange } from '@commerce/domain'
 
 const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
 
@@ -22,7 +22,14 @@ export function createUserRepository(pool: Pool) {
     async find(id: number) {
       const [rows] = await pool.query<RowDataPacket[]>('SELECT id, name, grade, grade_updated_at FROM users WHERE id = ?', [id])
       const row = rows[0]
-      return row ? { id: row.id as number, name: row.name as string, grade: row.grade as Grade, gradeUpdatedAt: (row.grade_updated_at as Date | null)?.toISOString() ?? null } : null
+      return row
+        ? {
+            id: row.id as number,
+            name: row.name as string,
+            grade: row.grade as Grade,
+            gradeUpdatedAt: (row.grade_updated_at as Date | null)?.toISOString() ?? null,
+          }
+        : null
     },
 
     async exists(id: number): Promise<boolean> {
@@ -65,7 +72,9 @@ export function createUserRepository(pool: Pool) {
           }
         }
         const [rows] = await conn.query<RowDataPacket[]>('SELECT ordered_at FROM orders WHERE id = ?', [inserted.insertId])
-        return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: (rows[0]?.ordered_at as Date).toISOString() }
+        const orderedAt = rows[0]?.ordered_at
+        if (!(orderedAt instanceof Date)) throw new Error(`order ${inserted.insertId} is not readable in the transaction that wrote it`)
+        return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: orderedAt.toISOString() }
       })
     },
 
@@ -77,7 +86,14 @@ export function createUserRepository(pool: Pool) {
       )
       const row = rows[0]
       return row
-        ? { id: row.id as number, userId, amount: row.amount as number, category: row.category as string, status: row.status as 'PAID' | 'CANCELLED', orderedAt: (row.ordered_at as Date).toISOString() }
+        ? {
+            id: row.id as number,
+            userId,
+            amount: row.amount as number,
+            category: row.category as string,
+            status: row.status as 'PAID' | 'CANCELLED',
+            orderedAt: (row.ordered_at as Date).toISOString(),
+          }
         : null
     },
 
@@ -94,7 +110,13 @@ export function createUserRepository(pool: Pool) {
         [userId, range.start, range.end],
       )
       return {
-        orders: rows.map((row) => ({ id: row.id as number, amount: row.amount as number, category: row.category as string, status: row.status as 'PAID' | 'CANCELLED', orderedAt: (row.ordered_at as Date).toISOString() })),
+        orders: rows.map((row) => ({
+          id: row.id as number,
+          amount: row.amount as number,
+          category: row.category as string,
+          status: row.status as 'PAID' | 'CANCELLED',
+          orderedAt: (row.ordered_at as Date).toISOString(),
+        })),
         paidTotal: Number(sum?.total ?? 0),
         paidCount: Number(sum?.n ?? 0),
       }

@@ -37,9 +37,19 @@ function parseFlags() {
     if (values.strategy && !['naive', 'batched', 'bulk'].includes(values.strategy)) throw new Error('--strategy must be naive, batched or bulk')
     const chunkSize = values['chunk-size']
     if (chunkSize !== undefined && !(Number.isInteger(Number(chunkSize)) && Number(chunkSize) > 0)) throw new Error('--chunk-size must be a positive integer')
-    if (values.force && (values.reason ?? '').trim().length < 10) throw new Error('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
+    if (values.force && (values.reason ?? '').trim().length < 10)
+      throw new Error('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
     if (values.reason !== undefined && !values.force) throw new Error('--reason goes with --force')
-    return { period: values.period, workers, strategy: values.strategy, chunkSize, status: values.status, dryRun: values['dry-run'], force: values.force, reason: values.reason }
+    return {
+      period: values.period,
+      workers,
+      strategy: values.strategy,
+      chunkSize,
+      status: values.status,
+      dryRun: values['dry-run'],
+      force: values.force,
+      reason: values.reason,
+    }
   } catch (error) {
     fail(error)
   }
@@ -100,14 +110,23 @@ try {
     await pool.end()
     process.exit(0)
   }
-  await openRun(pool, runs, request, { strategy: (flags.strategy ?? config.BATCH_STRATEGY) as Strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) })
+  await openRun(pool, runs, request, {
+    strategy: (flags.strategy ?? config.BATCH_STRATEGY) as Strategy,
+    publishDelayMs: settings.publishDelayMs,
+    timeZone: settings.timeZone,
+    now: databaseClock(pool),
+  })
   const started = performance.now()
-  workers = Array.from({ length: flags.workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period: flags.period, strategy: flags.strategy, env }))
+  workers = Array.from({ length: flags.workers }, (_, index) =>
+    startBatchWorker(index, { databaseUrl: url, period: flags.period, strategy: flags.strategy, env }),
+  )
   console.log(`» ${flags.workers} batch workers started for ${flags.period} (logs: ${workers.map((w) => w.logFile).join(', ')})`)
 
   let running = true
   const outcomes = Promise.all(workers.map((w) => w.finished)).finally(() => (running = false))
-  const bar = process.stdout.isTTY ? new cliProgress.SingleBar({ format: '  chunks {bar} {value}/{total} | {status}' }, cliProgress.Presets.shades_classic) : undefined
+  const bar = process.stdout.isTTY
+    ? new cliProgress.SingleBar({ format: '  chunks {bar} {value}/{total} | {status}' }, cliProgress.Presets.shades_classic)
+    : undefined
   let lastDecile = -1
   while (running) {
     const status = await readRunStatus(pool, { period: flags.period }).catch(() => null)

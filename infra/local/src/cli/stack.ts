@@ -16,7 +16,10 @@ function integerFlag(name: string, value: string, min: number, max: number): num
 }
 
 function replicaTable(replicas: readonly Replica[]): string {
-  const rows = [['service', '#', 'port', 'pid', 'instance'], ...replicas.map((r) => [r.service, String(r.index), String(r.port), String(r.pid), r.instanceId ?? ''])]
+  const rows = [
+    ['service', '#', 'port', 'pid', 'instance'],
+    ...replicas.map((r) => [r.service, String(r.index), String(r.port), String(r.pid), r.instanceId ?? '']),
+  ]
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? []
   return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd()).join('\n')
 }

@@ -10,7 +10,7 @@ import { localDir, repoRoot } from '../paths.ts'
 import { shiftedClockArgs } from '../shifted-clock.ts'
 import { fail } from './fail.ts'
 
-// `npm test [-- --at <ISO instant>] [--only <workspace,…>]`: typecheck every workspace, then each
+// `npm test [-- --at <ISO instant>] [--only <workspace,…>]`: typecheck and lint every workspace, then each
 // workspace's tap suite against a real MariaDB (the local one, started here if needed and stopped
 // again, or DATABASE_URL). With --at, the whole run — this process, every test, every process a
 // test starts, and a MariaDB of its own — runs on a clock shifted to that instant (libfaketime).
@@ -54,7 +54,7 @@ const workspaces = flags.only ? allWorkspaces.filter((workspace) => flags.only?.
 // --at: run this same command again under faketime, shifted so that "now" is that instant.
 // The marker keeps the shifted run from shifting again; its exit code is this run's.
 if (flags.at && !process.env.COMMERCE_TEST_SHIFTED_TO) {
-  let shifted
+  let shifted: ReturnType<typeof shiftedClockArgs>
   try {
     shifted = shiftedClockArgs(flags.at)
   } catch (error) {
@@ -87,7 +87,7 @@ async function startShiftedDatabase(target: string): Promise<void> {
   if (drift(new Date()) > 300 || drift(row.now) > 300) throw new Error(`the clock is not shifted to ${target}: is libfaketime working?`)
 }
 
-let localDb
+let localDb: Awaited<ReturnType<typeof ensureDatabaseServer>>
 try {
   if (process.env.COMMERCE_TEST_SHIFTED_TO) await startShiftedDatabase(process.env.COMMERCE_TEST_SHIFTED_TO)
   localDb = await ensureDatabaseServer()
@@ -102,6 +102,9 @@ const failures: string[] = []
 try {
   const typecheck = await exec('pnpm', ['-r', '--silent', 'typecheck'], repoRoot)
   if (typecheck.code !== 0) failures.push('typecheck')
+  // Lint and format (biome.jsonc): `npm run lint` locally, `npm run format` to fix the shape.
+  const lint = await exec('pnpm', ['exec', 'biome', 'ci', '.'], repoRoot)
+  if (lint.code !== 0) failures.push('lint')
 
   for (const workspace of workspaces) {
     if (!existsSync(join(repoRoot, workspace, 'test'))) continue

@@ -31,10 +31,7 @@ export const batchRuns = mysqlTable(
     // Why an operator forced a run of a period older than the latest COMPLETED one (else null).
     forceReason: varchar('force_reason', { length: 500 }),
   },
-  (t) => [
-    uniqueIndex('uq_batch_runs_job_period').on(t.job, t.period),
-    index('idx_batch_runs_status').on(t.status),
-  ],
+  (t) => [uniqueIndex('uq_batch_runs_job_period').on(t.job, t.period), index('idx_batch_runs_status').on(t.status)],
 )
 
 export const batchTargets = mysqlTable(
@@ -48,10 +45,7 @@ export const batchTargets = mysqlTable(
     orderCount: int('order_count', { unsigned: true }).notNull(),
     toGrade: mysqlEnum('to_grade', grades).notNull(),
   },
-  (t) => [
-    primaryKey({ name: 'pk_batch_targets', columns: [t.runId, t.userId] }),
-    index('idx_batch_targets_chunk').on(t.runId, t.chunkNo),
-  ],
+  (t) => [primaryKey({ name: 'pk_batch_targets', columns: [t.runId, t.userId] }), index('idx_batch_targets_chunk').on(t.runId, t.chunkNo)],
 )
 
 export const stepStatuses = ['PENDING', 'CLAIMED', 'DONE'] as const
@@ -77,10 +71,7 @@ export const stepExecutionLog = mysqlTable(
     startedAt: datetime('started_at', { mode: 'date', fsp: 6 }),
     finishedAt: datetime('finished_at', { mode: 'date', fsp: 6 }),
   },
-  (t) => [
-    primaryKey({ name: 'pk_step_execution_log', columns: [t.runId, t.step, t.chunkNo] }),
-    index('idx_step_execution_log_status').on(t.runId, t.status),
-  ],
+  (t) => [primaryKey({ name: 'pk_step_execution_log', columns: [t.runId, t.step, t.chunkNo] }), index('idx_step_execution_log_status').on(t.runId, t.status)],
 )
 
 export type BatchRun = typeof batchRuns.$inferSelect

@@ -44,10 +44,7 @@ export const eventWinners = mysqlTable(
     rank: int('rank', { unsigned: true }).notNull(),
     applicationId: uuidBinary('application_id').notNull(),
   },
-  (t) => [
-    primaryKey({ name: 'pk_event_winners', columns: [t.eventId, t.rank] }),
-    uniqueIndex('uq_event_winners_application').on(t.eventId, t.applicationId),
-  ],
+  (t) => [primaryKey({ name: 'pk_event_winners', columns: [t.eventId, t.rank] }), uniqueIndex('uq_event_winners_application').on(t.eventId, t.applicationId)],
 )
 
 export type Event = typeof events.$inferSelect

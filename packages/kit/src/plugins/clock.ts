@@ -134,13 +134,15 @@ export default fp<{ config: BaseConfig }>(
     let timer: NodeJS.Timeout | undefined
     let running: Promise<void> | undefined
     let stopped = false
-    const sync = (): Promise<void> =>
-      (running = clock.sync().then(
+    const sync = (): Promise<void> => {
+      running = clock.sync().then(
         () => undefined,
         (error: unknown) => app.log.warn({ err: error }, 'clock offset not measured; keeping the last one'),
-      )).then(() => {
+      )
+      return running.then(() => {
         if (!stopped) timer = setTimeout(sync, config.CLOCK_SYNC_MS)
       })
+    }
     // The first measurement is taken before the server listens, so stamps are corrected from the first request.
     app.addHook('onReady', sync)
     // preClose: a measurement in flight finishes while the pool is still open.

@@ -7,7 +7,15 @@ import { AppError, kitErrors } from '../errors.ts'
 /** MySQL/network failures that mean "database unavailable", not "bug". */
 // PROTOCOL_SEQUENCE_TIMEOUT: a statement outlived its client-side bound (packages/db/src/pool.ts): a
 // stalled or unreachable database, so retry later, like a refused connection.
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'EPIPE'])
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'EPIPE',
+])
 /** Statement gave up waiting: the caller may retry; it is load, not a bug. */
 const busyCodes = new Set(['ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_QUERY_INTERRUPTED'])
 
@@ -40,7 +48,8 @@ const body = (error: AppError) => ({ ...error.fields, code: error.code, message:
  * `{ code, message }` as every other answer, and no echo of the URL.
  */
 export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const known = error.code === 'FST_ERR_BAD_URL' ? kitErrors.VALIDATION('the URL is not valid') : kitErrors.VALIDATION(`bad request (${error.code ?? 'unknown'})`)
+  const known =
+    error.code === 'FST_ERR_BAD_URL' ? kitErrors.VALIDATION('the URL is not valid') : kitErrors.VALIDATION(`bad request (${error.code ?? 'unknown'})`)
   void reply.code(known.statusCode).send(body(known))
 }
 
@@ -51,10 +60,16 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const known =
-    error.code === 'HPE_HEADER_OVERFLOW' ? kitErrors.HEADERS_TOO_LARGE() : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? kitErrors.REQUEST_TIMEOUT() : kitErrors.VALIDATION('malformed HTTP request')
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? kitErrors.HEADERS_TOO_LARGE()
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? kitErrors.REQUEST_TIMEOUT()
+        : kitErrors.VALIDATION('malformed HTTP request')
   const text = JSON.stringify(body(known))
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${known.statusCode} ${known.code}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`)
+    socket.write(
+      `HTTP/1.1 ${known.statusCode} ${known.code}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`,
+    )
   }
   socket.destroy(error)
 }

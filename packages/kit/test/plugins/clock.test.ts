@@ -46,7 +46,7 @@ t.test('the corrected clock: local plus the measured offset, trusted only within
   t.same(clock.sample(), { offsetMs: -30_000, roundTripMs: 0 })
   t.equal(clock.nowMs(), 970_000, 'the first offset applies at once, not held back by the uncorrected reading before it')
   t.equal(clock.nowMicros(), 970_000_000)
-  t.equal(clock.untrusted(), 'clock is -30000 ms off the database\'s (bound 500 ms)')
+  t.equal(clock.untrusted(), "clock is -30000 ms off the database's (bound 500 ms)")
   const generous = createDbClock({ localMs: () => local, dbNowMs: async () => db, samples: 1, maxOffsetMs: 30_000 })
   await generous.sync()
   t.equal(generous.untrusted(), undefined, 'the same offset within a wider bound')

@@ -9,7 +9,16 @@ import { bearer, testConfig } from '../../src/testing.ts'
 /** A listening app (the HTTP parser's own refusals need a real socket, not inject). */
 async function listening(t: Test, env: Record<string, string> = {}) {
   const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t), env), logger: false })
-  app.get('/items/:id', { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 1000 }) }), querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 10 }) }) } }, async (request) => ({ ...request.params, ...request.query }))
+  app.get(
+    '/items/:id',
+    {
+      schema: {
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 1000 }) }),
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 10 }) }),
+      },
+    },
+    async (request) => ({ ...request.params, ...request.query }),
+  )
   app.post('/items', { schema: { body: Type.Object({ n: Type.Integer({ minimum: 0, maximum: 10 }) }) } }, async (request) => request.body)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -69,7 +78,10 @@ t.test('a client too slow to send its request is cut off after REQUEST_TIMEOUT_M
 t.test('over-size body: 413 with a code, on a real socket too', async (t) => {
   const { port } = await listening(t)
   const payload = JSON.stringify({ n: 1, pad: 'x'.repeat(20_000) })
-  const answer = await raw(port, `POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload}`)
+  const answer = await raw(
+    port,
+    `POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload}`,
+  )
   t.equal(answer.status, 413)
   t.equal(JSON.parse(answer.body).code, 'PAYLOAD_TOO_LARGE')
 })

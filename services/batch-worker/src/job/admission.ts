@@ -1,4 +1,4 @@
-import { type Pool, type RowDataPacket } from '@commerce/db'
+import type { Pool, RowDataPacket } from '@commerce/db'
 import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import { batchErrors } from '../errors.ts'
 import { monthlyJob, type RunRepository, type RunRow, type Strategy } from './runs.ts'
@@ -28,9 +28,12 @@ export interface AdmissionFacts {
 /** Returns when the request may create its run; throws the refusal otherwise. */
 export function admitRunRequest(request: RunRequest, range: PeriodRange, facts: AdmissionFacts): void {
   if (facts.now < range.end) throw batchErrors.PERIOD_NOT_ENDED()
-  if (!facts.ordersBeforeEnd) throw batchErrors.PERIOD_BEFORE_ORDERS(`no order is older than the end of ${request.period}: the run would grade every user BRONZE`)
+  if (!facts.ordersBeforeEnd)
+    throw batchErrors.PERIOD_BEFORE_ORDERS(`no order is older than the end of ${request.period}: the run would grade every user BRONZE`)
   if (facts.latestCompleted !== null && request.period < facts.latestCompleted && !request.force) {
-    throw batchErrors.PERIOD_SUPERSEDED(`${facts.latestCompleted} has completed since: rerunning ${request.period} would overwrite newer grades; pass force with a reason`)
+    throw batchErrors.PERIOD_SUPERSEDED(
+      `${facts.latestCompleted} has completed since: rerunning ${request.period} would overwrite newer grades; pass force with a reason`,
+    )
   }
 }
 
@@ -63,7 +66,14 @@ export async function openRun(
 }
 
 /** The period's run when it has one (joining it writes nothing new); otherwise null once admitted, or the refusal. */
-async function existingOrAdmitted(pool: Pool, runs: RunRepository, request: RunRequest, range: PeriodRange, now: () => Promise<Date>, publishDelayMs = 0): Promise<RunRow | null> {
+async function existingOrAdmitted(
+  pool: Pool,
+  runs: RunRepository,
+  request: RunRequest,
+  range: PeriodRange,
+  now: () => Promise<Date>,
+  publishDelayMs = 0,
+): Promise<RunRow | null> {
   const existing = await runs.find(request.period, publishDelayMs)
   if (!existing) admitRunRequest(request, range, await readAdmissionFacts(pool, range, await now()))
   return existing

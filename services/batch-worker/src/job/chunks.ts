@@ -123,7 +123,12 @@ async function processBulk(job: ChunkJob): Promise<Counts | null> {
       counts.couponsRevoked = revoked.affectedRows
       counts.writes = history.affectedRows + graded.affectedRows + revoked.affectedRows + issued
     }
-    return finishChunk(conn, job, targets.map((t) => t.userId), counts)
+    return finishChunk(
+      conn,
+      job,
+      targets.map((t) => t.userId),
+      counts,
+    )
   })
 }
 
@@ -157,7 +162,12 @@ async function processBatched(job: ChunkJob): Promise<Counts | null> {
     const targets = await loadTargets(conn, job)
     const counts = emptyCounts()
     for (const target of targets) await writeTargetRowByRow(conn, target, job, true, counts)
-    return finishChunk(conn, job, targets.map((t) => t.userId), counts)
+    return finishChunk(
+      conn,
+      job,
+      targets.map((t) => t.userId),
+      counts,
+    )
   })
 }
 
@@ -178,8 +188,18 @@ async function processNaive(job: ChunkJob): Promise<Counts | null> {
     if (!owned) return null
   }
   // Every target of the chunk (done now or by an earlier owner) gets its redemptions applied.
-  const [rows] = await job.pool.query<RowDataPacket[]>('SELECT user_id FROM batch_targets WHERE run_id = ? AND chunk_no = ?', [job.chunk.runId, job.chunk.chunkNo])
-  return inTransaction(job.pool, (conn) => finishChunk(conn, job, rows.map((row) => row.user_id as number), counts))
+  const [rows] = await job.pool.query<RowDataPacket[]>('SELECT user_id FROM batch_targets WHERE run_id = ? AND chunk_no = ?', [
+    job.chunk.runId,
+    job.chunk.chunkNo,
+  ])
+  return inTransaction(job.pool, (conn) =>
+    finishChunk(
+      conn,
+      job,
+      rows.map((row) => row.user_id as number),
+      counts,
+    ),
+  )
 }
 
 const processors: Record<Strategy, (job: ChunkJob) => Promise<Counts | null>> = {

@@ -1,5 +1,5 @@
 import { inTransaction, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
-import { type GradePolicy, type PeriodRange } from '@commerce/domain'
+import type { GradePolicy, PeriodRange } from '@commerce/domain'
 import type { RunStatus } from '@commerce/db'
 import type { Grade } from '@commerce/domain'
 
@@ -94,7 +94,12 @@ export function createRunRepository(pool: Pool) {
 
     /** Step 1: idempotent start. The first caller's strategy (and forcing reason) sticks to the run. */
     async ensure(period: string, strategy: Strategy, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow> {
-      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason) VALUES (?, ?, ?, 'REQUESTED', ?)`, [monthlyJob, period, strategy, forceReason])
+      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason) VALUES (?, ?, ?, 'REQUESTED', ?)`, [
+        monthlyJob,
+        period,
+        strategy,
+        forceReason,
+      ])
       const run = await find(period, publishDelayMs)
       if (!run) throw new Error(`batch run for ${period} vanished right after it was created`)
       return run

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
 import { claimChunk, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
-import type { Pool, RowDataPacket } from '@commerce/db'
+import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
@@ -64,9 +64,15 @@ const maxConsecutiveFailures = 30
 
 /** `pool` whose connections call `onProgress` each time one of their statements completes. */
 function withProgress(pool: Pool, onProgress: () => void): Pool {
-  const tracked = <T>(result: Promise<T>) => result.then((value) => (onProgress(), value))
+  const tracked = <T>(result: Promise<T>) =>
+    result.then((value) => {
+      onProgress()
+      return value
+    })
   const statements = (target: object, name: string | symbol, value: unknown) =>
-    (name === 'query' || name === 'execute') && typeof value === 'function' ? (...args: unknown[]) => tracked((value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) : undefined
+    (name === 'query' || name === 'execute') && typeof value === 'function'
+      ? (...args: unknown[]) => tracked((value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+      : undefined
   return new Proxy(pool, {
     get(target, key, receiver) {
       const direct = statements(target, key, Reflect.get(target, key, receiver))
@@ -139,12 +145,22 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
       // takes the chunk over instead of waiting on this one (its late commit is fenced out).
       let progressAt = performance.now()
       const chunkPool = withProgress(pool, () => (progressAt = performance.now()))
-      const renewal = setInterval(() => {
-        if (performance.now() - progressAt < settings.leaseMs) renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
-      }, Math.max(50, Math.floor(settings.leaseMs / 3)))
+      const renewal = setInterval(
+        () => {
+          if (performance.now() - progressAt < settings.leaseMs) renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
+        },
+        Math.max(50, Math.floor(settings.leaseMs / 3)),
+      )
       try {
         await opts.hooks?.afterClaim?.(chunk)
-        const outcome = await processChunk(run.strategy, { pool: chunkPool, chunk, range: periodRange, policy: settings.policy, leaseMs: settings.leaseMs, beforeCommit: opts.hooks?.beforeCommit })
+        const outcome = await processChunk(run.strategy, {
+          pool: chunkPool,
+          chunk,
+          range: periodRange,
+          policy: settings.policy,
+          leaseMs: settings.leaseMs,
+          beforeCommit: opts.hooks?.beforeCommit,
+        })
         if (!outcome.committed) {
           metrics.fencingRejections.inc()
           report.fencingRejections += 1
@@ -197,7 +213,12 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   }
 
   // A worker that finds no run for the period creates it, refused the way an operator's request is.
-  let run = await openRun(pool, runs, { period: opts.period, ...opts.request }, { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) })
+  let run = await openRun(
+    pool,
+    runs,
+    { period: opts.period, ...opts.request },
+    { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) },
+  )
   report.runId = run.id
   report.strategy = run.strategy
   while (!signal?.aborted) {
@@ -217,8 +238,13 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
       if (await runs.claimPlanning(run.id, me, settings.planLeaseMs)) {
         // Renewed at a third of the lease while the plan's transaction runs (a big month may take
         // longer than the lease); the publish is fenced on the planner whatever happens here.
-        const renewal = setInterval(() => void runs.renewPlanning(run.id, me, settings.planLeaseMs).catch(() => undefined), Math.max(10, settings.planLeaseMs / 3))
-        const targets = await runs.planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy }).finally(() => clearInterval(renewal))
+        const renewal = setInterval(
+          () => void runs.renewPlanning(run.id, me, settings.planLeaseMs).catch(() => undefined),
+          Math.max(10, settings.planLeaseMs / 3),
+        )
+        const targets = await runs
+          .planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy })
+          .finally(() => clearInterval(renewal))
         report.planned = targets !== null
         opts.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
       } else {

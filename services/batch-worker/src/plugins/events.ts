@@ -13,7 +13,19 @@ import type { Config } from '../config.ts'
  * announcement is due. Draws lock the event row, so several daemons draw each event once.
  * Separate from the batch loop, so a long monthly run never delays an announcement.
  */
-export function createEventScheduler({ config, pool, registry, log, clock = databaseClock(pool) }: { config: Config; pool: Pool; registry: Registry; log: FastifyBaseLogger; clock?: Clock }) {
+export function createEventScheduler({
+  config,
+  pool,
+  registry,
+  log,
+  clock = databaseClock(pool),
+}: {
+  config: Config
+  pool: Pool
+  registry: Registry
+  log: FastifyBaseLogger
+  clock?: Clock
+}) {
   const draws = new Counter({ name: 'batch_event_draws_total', help: 'Event draws by outcome', labelNames: ['outcome'] as const, registers: [registry] })
 
   async function draw(eventId: number) {
@@ -26,7 +38,12 @@ export function createEventScheduler({ config, pool, registry, log, clock = data
   async function tick(): Promise<void> {
     const now = await clock()
     if (config.EVENT_SCHEDULE_ENABLED) {
-      const schedule = { time: config.EVENT_DAILY_TIME, timeZone: config.BUSINESS_TIME_ZONE, durationMinutes: config.EVENT_DAILY_MINUTES, winnerQuota: config.EVENT_DAILY_QUOTA }
+      const schedule = {
+        time: config.EVENT_DAILY_TIME,
+        timeZone: config.BUSINESS_TIME_ZONE,
+        durationMinutes: config.EVENT_DAILY_MINUTES,
+        winnerQuota: config.EVENT_DAILY_QUOTA,
+      }
       const created = await ensureScheduledEvents(pool, dailyEvents(now, schedule))
       if (created > 0) log.info({ created }, 'daily events created')
     }

@@ -56,7 +56,10 @@ export default async function runRoutes(parent: FastifyInstance) {
     {
       schema: {
         body: runRequestSchema,
-        querystring: Type.Object({ dryRun: Type.Boolean({ default: false, description: 'answer the plan (targets, grade moves) and write nothing' }) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { dryRun: Type.Boolean({ default: false, description: 'answer the plan (targets, grade moves) and write nothing' }) },
+          { additionalProperties: false },
+        ),
         response: { 200: planPreviewSchema, 202: runStatusSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
       },
       // Before the body is read: a stranger gets 401/403 and learns nothing of its rules.

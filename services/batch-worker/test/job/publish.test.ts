@@ -6,7 +6,9 @@ import { member, period, settings, testDatabase } from './fixtures.ts'
 /** Returns once a statement of this database LIKE `pattern` is running (here: waiting on our lock). */
 async function running(pool: Pool, pattern: string): Promise<void> {
   for (;;) {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE ?', [pattern])
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE ?', [
+      pattern,
+    ])
     if (Number(rows[0]?.n) > 0) return
   }
 }
@@ -18,7 +20,10 @@ t.test('the publish delay counts from the committed RUNNING, not from the start 
   // run is PLANNING and nothing else holds it), then at its publishing UPDATE by a shared lock on
   // the run row. NOW(6) in that UPDATE is the time the statement began, long before its commit.
   const [chunkRow, runRow] = [await pool.getConnection(), await pool.getConnection()]
-  t.teardown(() => (chunkRow.release(), runRow.release()))
+  t.teardown(() => {
+    chunkRow.release()
+    runRow.release()
+  })
   await chunkRow.query('BEGIN')
   await chunkRow.query("INSERT INTO step_execution_log (run_id, step, chunk_no) SELECT id, 'grade', 0 FROM batch_runs")
   const { membership } = await member(t, url)
@@ -42,5 +47,8 @@ t.test('the publish delay counts from the committed RUNNING, not from the start 
     [released, released],
   )) as [RowDataPacket[], unknown]
   t.equal(Number(run?.after_commit), 1, 'published_at is at or after the commit (the plan could commit only once we released the run row)')
-  t.ok(Number(run?.waited_us) >= settings.publishDelayMs * 1000, `no chunk was claimed before the publish delay had passed since the commit (${run?.waited_us} µs)`)
+  t.ok(
+    Number(run?.waited_us) >= settings.publishDelayMs * 1000,
+    `no chunk was claimed before the publish delay had passed since the commit (${run?.waited_us} µs)`,
+  )
 })

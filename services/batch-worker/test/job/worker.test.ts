@@ -7,14 +7,20 @@ import { giveOldCoupon, member, period, requestRedemption, settings, testDatabas
 
 async function audit(t: Test, pool: Pool): Promise<void> {
   const result = await auditBatch(pool, { period, policy: settings.policy })
-  t.same(result.checks.filter((check) => !check.ok), [], 'auditor passes')
-  t.equal(result.ok, true, formatAudit(result).split('\n').length + ' checks')
+  t.same(
+    result.checks.filter((check) => !check.ok),
+    [],
+    'auditor passes',
+  )
+  t.equal(result.ok, true, `${formatAudit(result).split('\n').length} checks`)
 }
 
 /** Everything the job writes, as comparable text (ids of coupons excluded: they are random). */
 async function outcome(pool: Pool): Promise<string> {
   const [users] = await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id')
-  const [history] = await pool.query<RowDataPacket[]>('SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period')
+  const [history] = await pool.query<RowDataPacket[]>(
+    'SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period',
+  )
   const [coupons] = await pool.query<RowDataPacket[]>('SELECT user_id, kind, period, slot, amount, status FROM coupons ORDER BY user_id, kind, period, slot')
   return JSON.stringify({ users, history, coupons })
 }
@@ -111,7 +117,10 @@ t.test('a worker that joins mid-run takes a share', async (t) => {
   const reports = [...(await Promise.all(early)), newcomer]
   t.ok(newcomer.chunksDone >= 1, `the newcomer committed ${newcomer.chunksDone} chunks`)
   const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count, status FROM batch_runs')
-  t.equal(reports.reduce((sum, r) => sum + r.chunksDone, 0), run?.chunk_count)
+  t.equal(
+    reports.reduce((sum, r) => sum + r.chunksDone, 0),
+    run?.chunk_count,
+  )
   await audit(t, pool)
 })
 
@@ -126,7 +135,10 @@ t.test('a worker paused past its lease cannot commit (fencing)', async (t) => {
         if (rescuer) return
         // "Pause" past the lease right after claiming: expire it, let another worker take the
         // chunk over and finish the whole run, then wake up and process the chunk anyway.
-        await observer.query('UPDATE step_execution_log SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE run_id = ? AND chunk_no = ?', [chunk.runId, chunk.chunkNo])
+        await observer.query('UPDATE step_execution_log SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE run_id = ? AND chunk_no = ?', [
+          chunk.runId,
+          chunk.chunkNo,
+        ])
         rescuer = worker(t, url)
         await rescuer
       },
@@ -182,7 +194,6 @@ t.test('bad input: a malformed, unfinished or pre-data period is refused; an emp
   t.match(empty, { status: 'COMPLETED', planned: true, targets: 0, chunksDone: 0 })
 })
 
-
 /** The run, REQUESTED, and an uncommitted chunk row of it that the plan's INSERT must wait for. */
 async function planningBlocked(t: Test, pool: Pool) {
   await pool.query("INSERT INTO batch_runs (job, period, strategy, status) VALUES ('monthly-grade', ?, 'bulk', 'REQUESTED')", [period])
@@ -217,7 +228,8 @@ t.test('a planner renews its plan lease while it plans', { timeout: 60_000 }, as
   const workerPool = createPool({ url, role: 'batch', connectionLimit: 4 })
   t.teardown(() => workerPool.end())
   const report = runWorker({ pool: workerPool, membership, period, strategy: 'bulk', settings: { ...settings, planLeaseMs: 600 } })
-  const leaseUntil = async () => (await pool.query<RowDataPacket[]>("SELECT status, plan_lease_until FROM batch_runs"))[0][0] as { status: string; plan_lease_until: Date | null }
+  const leaseUntil = async () =>
+    (await pool.query<RowDataPacket[]>('SELECT status, plan_lease_until FROM batch_runs'))[0][0] as { status: string; plan_lease_until: Date | null }
   let first: Date | null = null
   for (;;) {
     const { status, plan_lease_until: until } = await leaseUntil()
@@ -239,7 +251,7 @@ t.test('a chunk whose statement makes no progress lets its lease lapse, so anoth
   await blocker.query('BEGIN')
   await blocker.query('SELECT id FROM coupons WHERE id = ? FOR UPDATE', [coupon])
   const report = worker(t, url)
-  const chunk = async () => (await pool.query<RowDataPacket[]>("SELECT status, lease_until < NOW(6) AS lapsed FROM step_execution_log"))[0][0]
+  const chunk = async () => (await pool.query<RowDataPacket[]>('SELECT status, lease_until < NOW(6) AS lapsed FROM step_execution_log'))[0][0]
   // The chunk is claimed and its revoke waits on our lock (30 s lock wait, 2 s lease):
   // renewing the lease from another connection would keep anyone else from taking it over.
   for (let row = await chunk(); !(row?.status === 'CLAIMED' && Number(row.lapsed) === 1); row = await chunk()) {

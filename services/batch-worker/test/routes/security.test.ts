@@ -19,10 +19,11 @@ async function daemon(t: Test) {
 type App = Awaited<ReturnType<typeof daemon>>
 
 async function closedEvent(app: App): Promise<number> {
-  const [event] = await app.pool.query<ResultSetHeader>("INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('t', NOW(6) - INTERVAL 2 HOUR, NOW(6) - INTERVAL 1 HOUR, 3, NOW(6) - INTERVAL 1 HOUR)")
+  const [event] = await app.pool.query<ResultSetHeader>(
+    "INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES ('t', NOW(6) - INTERVAL 2 HOUR, NOW(6) - INTERVAL 1 HOUR, 3, NOW(6) - INTERVAL 1 HOUR)",
+  )
   return event.insertId
 }
-
 
 t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const app = await daemon(t)
@@ -39,7 +40,14 @@ t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code
     { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },
     ...operatorRoutes,
   ]
-  const report = await fuzzService(app, routes, { service: 'batch-worker', errors: batchErrors, seed: 20261004, runs: 4000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
+  const report = await fuzzService(app, routes, {
+    service: 'batch-worker',
+    errors: batchErrors,
+    seed: 20261004,
+    runs: 4000,
+    authorizations: [bearer(5).authorization, admin.authorization],
+    attacks: Object.values(attackTokens(1)),
+  })
   assertFuzzClean(t, report)
   t.ok(report.statuses['202'] && report.statuses['403'] && report.statuses['401'], 'runs were requested by the admin, refused to users and to strangers')
   t.same(await tableNames(app.pool), before, 'every table is still there')
@@ -56,7 +64,9 @@ t.test('auth: run triggers and the event draw are admin-only: attack tokens 401,
   ]
   const attacks = attackTokens(1)
   const { sent, unrefused } = await unrefusedAttacks(app, requests, attacks)
-  t.comment(`auth batch-worker: ${Object.keys(attacks).length} attack headers × ${requests.length} admin routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
+  t.comment(
+    `auth batch-worker: ${Object.keys(attacks).length} attack headers × ${requests.length} admin routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`,
+  )
   t.same(unrefused, [])
   for (const request of requests) {
     const anonymous = await app.inject(request)
@@ -64,7 +74,10 @@ t.test('auth: run triggers and the event draw are admin-only: attack tokens 401,
     const user = await app.inject({ ...request, headers: bearer(1) })
     t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], `user ${request.url}`)
   }
-  for (const request of [{ method: 'POST' as const, url: '/runs', payload: { period: 'nope' } }, { method: 'POST' as const, url: '/events/abc/draw' }]) {
+  for (const request of [
+    { method: 'POST' as const, url: '/runs', payload: { period: 'nope' } },
+    { method: 'POST' as const, url: '/events/abc/draw' },
+  ]) {
     t.same((await app.inject(request)).json().code, 'UNAUTHORIZED', `anonymous, invalid input: 401 before parsing (${request.url})`)
     t.same((await app.inject({ ...request, headers: bearer(1) })).json().code, 'FORBIDDEN', `user, invalid input: 403 before parsing (${request.url})`)
   }

@@ -12,7 +12,12 @@ const usersPerSweep = 100
  * split the users by rank (user_id % N = rank), so each request has one sweeper.
  */
 export function createSweeper(app: FastifyInstance, config: Config) {
-  const applied = new Counter({ name: 'coupon_redemptions_swept_total', help: 'Deferred redemptions applied by the sweeper, by outcome', labelNames: ['outcome'] as const, registers: [app.metrics.registry] })
+  const applied = new Counter({
+    name: 'coupon_redemptions_swept_total',
+    help: 'Deferred redemptions applied by the sweeper, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [app.metrics.registry],
+  })
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
@@ -22,7 +27,9 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     const users = await app.coupons.pendingUsers(rank, size, usersPerSweep)
     if (users.length === 0) return 0
     // The check that decides and the apply in one transaction (lockUsersOutsideBatch says why).
-    const result = (await inTransaction(app.pool, async (conn) => applyPendingRedemptions(conn, await app.coupons.lockUsersOutsideBatch(conn, users), { skipLocked: true })))!
+    const result = (await inTransaction(app.pool, async (conn) =>
+      applyPendingRedemptions(conn, await app.coupons.lockUsersOutsideBatch(conn, users), { skipLocked: true }),
+    ))!
     applied.inc({ outcome: 'redeemed' }, result.redeemed)
     applied.inc({ outcome: 'rejected' }, result.rejected)
     return result.redeemed + result.rejected

@@ -19,7 +19,12 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
   // Redemptions between redeemNow's start and end on this replica (the bulkhead's count).
   let redeemsInFlight = 0
-  const deferred = new Counter({ name: 'coupon_redemptions_deferred_total', help: 'Redemptions answered 202 and applied later', labelNames: ['why'] as const, registers: [app.metrics.registry] })
+  const deferred = new Counter({
+    name: 'coupon_redemptions_deferred_total',
+    help: 'Redemptions answered 202 and applied later',
+    labelNames: ['why'] as const,
+    registers: [app.metrics.registry],
+  })
 
   app.get(
     '/users/:id/coupons',
@@ -31,7 +36,17 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
         response: {
           200: Type.Object({
             coupons: Type.Array(
-              Type.Object({ id: uuid, kind: Type.String(), period: Type.String(), slot: Type.Integer(), status: Type.Enum(couponStatuses), amount: Type.Integer(), issuedAt: Type.String(), expiresAt: Type.String(), redeemedAt: nullableString }),
+              Type.Object({
+                id: uuid,
+                kind: Type.String(),
+                period: Type.String(),
+                slot: Type.Integer(),
+                status: Type.Enum(couponStatuses),
+                amount: Type.Integer(),
+                issuedAt: Type.String(),
+                expiresAt: Type.String(),
+                redeemedAt: nullableString,
+              }),
             ),
             recalculating: Type.Boolean(),
           }),
@@ -55,7 +70,10 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
   function answer(reply: FastifyReply, couponId: string, redemption: Redemption) {
     if (redemption.couponId !== couponId) throw couponErrors.IDEMPOTENCY_KEY_REUSED()
     if (redemption.status === 'PENDING') {
-      return reply.code(202).header('location', `/redemptions/${redemption.redemptionId}`).send({ redemptionId: redemption.redemptionId, status: 'PENDING' as const })
+      return reply
+        .code(202)
+        .header('location', `/redemptions/${redemption.redemptionId}`)
+        .send({ redemptionId: redemption.redemptionId, status: 'PENDING' as const })
     }
     if (redemption.status === 'REDEEMED') return reply.code(200).send({ redemptionId: redemption.redemptionId, status: 'REDEEMED' as const })
     throw couponErrors[redemption.reason ?? 'COUPON_NOT_FOUND']()
@@ -114,7 +132,14 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
         security,
         params: Type.Object({ id: uuid }),
         response: {
-          200: Type.Object({ redemptionId: uuid, couponId: uuid, status: Type.Enum(['PENDING', 'REDEEMED', 'REJECTED']), reason: nullableString, requestedAt: Type.String(), resolvedAt: nullableString }),
+          200: Type.Object({
+            redemptionId: uuid,
+            couponId: uuid,
+            status: Type.Enum(['PENDING', 'REDEEMED', 'REJECTED']),
+            reason: nullableString,
+            requestedAt: Type.String(),
+            resolvedAt: nullableString,
+          }),
           ...errors,
         },
       },

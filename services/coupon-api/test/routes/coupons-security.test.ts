@@ -22,38 +22,54 @@ async function setup(t: Test) {
 async function coupons(app: App, userId: number, count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => uuidv7())
   for (const [slot, id] of ids.entries()) {
-    await app.pool.query("INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, 'GRADE', '2026-09', ?, 3000, 'ISSUED', '2026-10-01', '2099-01-01')", [uuidToBytes(id), userId, slot + 1])
+    await app.pool.query(
+      "INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, 'GRADE', '2026-09', ?, 3000, 'ISSUED', '2026-10-01', '2099-01-01')",
+      [uuidToBytes(id), userId, slot + 1],
+    )
   }
   return ids
 }
-
 
 t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const app = await setup(t)
   const before = await tableNames(app.pool)
   // Many coupons: valid redemptions use them up, and a redeemed one still answers 200/409.
   const [mine, theirs] = [await coupons(app, alice, 30), await coupons(app, bob, 5)]
-  const redemption = (await app.inject({ method: 'POST', url: `/coupons/${mine[0]}/redeem`, headers: { ...bearer(alice), 'idempotency-key': 'seed-1' } })).json().redemptionId as string
+  const redemption = (
+    await app.inject({ method: 'POST', url: `/coupons/${mine[0]}/redeem`, headers: { ...bearer(alice), 'idempotency-key': 'seed-1' } })
+  ).json().redemptionId as string
   const routes: FuzzRoute[] = [
     { method: 'GET', path: '/users/:id/coupons', params: { id: [String(alice), String(bob)] }, query: { status: 'ISSUED' } },
     { method: 'POST', path: '/coupons/:id/redeem', params: { id: [...mine, ...theirs, uuidv7()] }, headers: { 'idempotency-key': 'fuzz-key' } },
     { method: 'GET', path: '/redemptions/:id', params: { id: [redemption, uuidv7()] } },
     ...operatorRoutes,
   ]
-  const report = await fuzzService(app, routes, { service: 'coupon-api', errors: couponErrors, seed: 20261002, runs: 5000, authorizations: [bearer(alice).authorization, bearer(bob).authorization, bearer(admin, 'admin').authorization], attacks: Object.values(attackTokens(alice)) })
+  const report = await fuzzService(app, routes, {
+    service: 'coupon-api',
+    errors: couponErrors,
+    seed: 20261002,
+    runs: 5000,
+    authorizations: [bearer(alice).authorization, bearer(bob).authorization, bearer(admin, 'admin').authorization],
+    attacks: Object.values(attackTokens(alice)),
+  })
   assertFuzzClean(t, report)
   t.ok(report.statuses['200'] && report.statuses['409'] && report.statuses['403'], 'redemptions went through, were refused as done, and as someone else’s')
   t.same(await tableNames(app.pool), before, 'every table is still there')
-  const [[doubles]] = (await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupons c WHERE c.status = 'REDEEMED' AND (SELECT COUNT(*) FROM coupon_redemptions r WHERE r.coupon_id = c.id AND r.status = 'REDEEMED') <> 1")) as [RowDataPacket[], unknown]
+  const [[doubles]] = (await app.pool.query<RowDataPacket[]>(
+    "SELECT COUNT(*) AS n FROM coupons c WHERE c.status = 'REDEEMED' AND (SELECT COUNT(*) FROM coupon_redemptions r WHERE r.coupon_id = c.id AND r.status = 'REDEEMED') <> 1",
+  )) as [RowDataPacket[], unknown]
   t.equal(doubles?.n, 0, 'every redeemed coupon has exactly one redemption')
-  const [[foreign]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.user_id <> c.user_id')) as [RowDataPacket[], unknown]
+  const [[foreign]] = (await app.pool.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM coupon_redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.user_id <> c.user_id',
+  )) as [RowDataPacket[], unknown]
   t.equal(foreign?.n, 0, 'every redemption is by the coupon’s owner')
 })
 
 t.test('auth: forged, expired, wrong-algorithm, wrong-secret, malformed and wrong-scheme tokens are 401 on every route', async (t) => {
   const app = await setup(t)
   const [coupon] = await coupons(app, alice, 1)
-  const redemption = (await app.inject({ method: 'POST', url: `/coupons/${coupon}/redeem`, headers: { ...bearer(alice), 'idempotency-key': 'k0' } })).json().redemptionId as string
+  const redemption = (await app.inject({ method: 'POST', url: `/coupons/${coupon}/redeem`, headers: { ...bearer(alice), 'idempotency-key': 'k0' } })).json()
+    .redemptionId as string
   const requests = [
     { method: 'GET' as const, url: `/users/${alice}/coupons` },
     { method: 'POST' as const, url: `/coupons/${coupon}/redeem`, headers: { 'idempotency-key': 'k1' } },
@@ -61,7 +77,9 @@ t.test('auth: forged, expired, wrong-algorithm, wrong-secret, malformed and wron
   ]
   const attacks = attackTokens(alice)
   const { sent, unrefused } = await unrefusedAttacks(app, requests, attacks)
-  t.comment(`auth coupon-api: ${Object.keys(attacks).length} attack headers × ${requests.length} routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
+  t.comment(
+    `auth coupon-api: ${Object.keys(attacks).length} attack headers × ${requests.length} routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`,
+  )
   t.same(unrefused, [])
   const [[rows]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_redemptions')) as [RowDataPacket[], unknown]
   t.equal(rows?.n, 1, 'no refused request recorded a redemption')
@@ -70,7 +88,9 @@ t.test('auth: forged, expired, wrong-algorithm, wrong-secret, malformed and wron
 t.test('horizontal access: a user never lists, redeems or reads another user’s coupons and redemptions', async (t) => {
   const app = await setup(t)
   const [bobsCoupon, bobsOther] = await coupons(app, bob, 2)
-  const bobsRedemption = (await app.inject({ method: 'POST', url: `/coupons/${bobsCoupon}/redeem`, headers: { ...bearer(bob), 'idempotency-key': 'b1' } })).json().redemptionId as string
+  const bobsRedemption = (
+    await app.inject({ method: 'POST', url: `/coupons/${bobsCoupon}/redeem`, headers: { ...bearer(bob), 'idempotency-key': 'b1' } })
+  ).json().redemptionId as string
   for (const [method, url, headers] of [
     ['GET', `/users/${bob}/coupons`, {}],
     ['POST', `/coupons/${bobsOther}/redeem`, { 'idempotency-key': 'a1' }],

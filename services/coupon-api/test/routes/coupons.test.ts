@@ -48,7 +48,9 @@ async function lockCoupons(t: Test, url: string, ids: string[]) {
 /** Returns once a redemption is on the server, blocked on a coupon row lock (its bulkhead slot taken), not merely sent. */
 async function redeemWaitsOnLock(app: App) {
   for (;;) {
-    const [rows] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'")
+    const [rows] = await app.pool.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE coupons SET status = ''REDEEMED''%'",
+    )
     if (rows[0]?.n === 1) return
   }
 }
@@ -91,7 +93,10 @@ t.test('Idempotency-Keys compare byte for byte: keys differing in case are diffe
   const again = await redeem(app, a, 1, 'KEY-1')
   t.same([again.statusCode, again.json().code], [409, 'COUPON_ALREADY_REDEEMED'], 'a new request, not a replay of Key-1')
   const [rows] = await app.pool.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM coupon_redemptions ORDER BY k')
-  t.same(rows.map((row) => row.k), ['KEY-1', 'Key-1', 'key-1'])
+  t.same(
+    rows.map((row) => row.k),
+    ['KEY-1', 'Key-1', 'key-1'],
+  )
 })
 
 /** One key sent for two coupons at once: one request is recorded, the other is 409, never the first's answer. */
@@ -100,8 +105,15 @@ async function reusedAtOnce(t: Test, app: App, userId: number, pairs: number, la
     const [a, b] = [await coupon(app, userId, { slot: 2 * i + 10 }), await coupon(app, userId, { slot: 2 * i + 11 })]
     const key = `${label}-${i}`
     const answers = await Promise.all([redeem(app, a, userId, key), redeem(app, b, userId, key)])
-    t.same(answers.map((r) => (r.statusCode === 409 ? r.json().code : 'recorded')).sort(), ['IDEMPOTENCY_KEY_REUSED', 'recorded'], `${label} #${i}: ${answers.map((r) => r.statusCode)}`)
-    const [[recorded]] = await app.pool.query<RowDataPacket[]>('SELECT coupon_id FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?', [userId, key])
+    t.same(
+      answers.map((r) => (r.statusCode === 409 ? r.json().code : 'recorded')).sort(),
+      ['IDEMPOTENCY_KEY_REUSED', 'recorded'],
+      `${label} #${i}: ${answers.map((r) => r.statusCode)}`,
+    )
+    const [[recorded]] = await app.pool.query<RowDataPacket[]>('SELECT coupon_id FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?', [
+      userId,
+      key,
+    ])
     const winner = answers.findIndex((r) => r.statusCode !== 409)
     t.same(recorded?.coupon_id, uuidToBytes([a, b][winner]!), `${label} #${i}: the recorded request is the one answered`)
   }
@@ -182,13 +194,20 @@ t.test('the sweeper is not starved: 100+ in-batch users first in index order, a 
   const later = 121
   await app.pool.query('INSERT IGNORE INTO users (id, name) VALUES ?', [[...inBatch, later].map((id) => [id, `u${id}`])])
   await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
-  await app.pool.query('INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES ?', [inBatch.map((id) => [1, id, 0, 1, 1, 'SILVER'])])
+  await app.pool.query('INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES ?', [
+    inBatch.map((id) => [1, id, 0, 1, 1, 'SILVER']),
+  ])
   await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
   // Deferred requests, recorded as the 202 paths record them: the in-batch users' and, last in the index, the later user's.
   const deferred = new Map<number, string>()
   for (const userId of [...inBatch, later]) {
     const id = uuidv7()
-    await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(id), uuidToBytes(await coupon(app, userId)), userId, `k-${userId}`])
+    await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [
+      uuidToBytes(id),
+      uuidToBytes(await coupon(app, userId)),
+      userId,
+      `k-${userId}`,
+    ])
     deferred.set(userId, id)
   }
   await app.batchGuard.view.refresh()
@@ -223,7 +242,11 @@ t.test('the sweeper decides from the batch tables, not from its replica\'s view:
   await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
   await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
   await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no, status) VALUES (1, 'grade', 0, 'CLAIMED')")
-  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [uuidToBytes(uuidv7()), uuidToBytes(id), 'deferred'])
+  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [
+    uuidToBytes(uuidv7()),
+    uuidToBytes(id),
+    'deferred',
+  ])
   t.equal(app.batchGuard.view.inBatch(1), null, 'the view is stale')
   t.equal(await app.sweeper.sweep(), 0, 'nothing applied while the chunk is CLAIMED')
   const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons')
@@ -235,11 +258,17 @@ t.test('the sweeper decides from the batch tables, not from its replica\'s view:
 t.test('the sweeper checks again in its apply transaction: a run published between its choice of users and its apply is not missed', async (t) => {
   const { app } = await setup(t)
   const id = await coupon(app, 1)
-  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [uuidToBytes(uuidv7()), uuidToBytes(id), 'deferred'])
+  await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, 1, ?)', [
+    uuidToBytes(uuidv7()),
+    uuidToBytes(id),
+    'deferred',
+  ])
   // The racer, held at a known point: the run is published (and its chunk claimed) right after
   // the sweeper chose its users, while no run was RUNNING, and before it applies anything.
   const { pendingUsers } = app.coupons
-  t.teardown(() => void (app.coupons.pendingUsers = pendingUsers))
+  t.teardown(() => {
+    app.coupons.pendingUsers = pendingUsers
+  })
   app.coupons.pendingUsers = async (...args) => {
     const chosen = await pendingUsers(...args)
     await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
@@ -249,32 +278,49 @@ t.test('the sweeper checks again in its apply transaction: a run published betwe
     return chosen
   }
   t.equal(await app.sweeper.sweep(), 0, 'nothing applied: the user is in a chunk being rewritten now')
-  const [[row]] = await app.pool.query<RowDataPacket[]>("SELECT c.status AS coupon, r.status AS request FROM coupons c JOIN coupon_redemptions r ON r.coupon_id = c.id")
+  const [[row]] = await app.pool.query<RowDataPacket[]>(
+    'SELECT c.status AS coupon, r.status AS request FROM coupons c JOIN coupon_redemptions r ON r.coupon_id = c.id',
+  )
   t.same(row, { coupon: 'ISSUED', request: 'PENDING' }, 'left for the chunk, which may revoke the coupon')
   await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
   t.equal(await app.sweeper.sweep(), 1, 'applied once the chunk is DONE')
 })
 
-t.test('the sweeper never applies a user a chunk transaction is writing: it takes the users row lock the chunk takes, skipping (not waiting on) a held one', async (t) => {
-  const { app, url } = await setup(t)
-  for (const userId of [1, 2]) {
-    await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [uuidToBytes(uuidv7()), uuidToBytes(await coupon(app, userId)), userId, `k-${userId}`])
-  }
-  // A chunk's transaction has graded user 1 (UPDATE users, as every strategy does before it
-  // revokes) and not committed; the run tables are left empty so only the lock can stop the sweeper.
-  const batch = createPool({ url, role: 'batch', connectionLimit: 1 })
-  t.teardown(() => batch.end())
-  const chunk = await batch.getConnection()
-  t.teardown(() => chunk.release())
-  await chunk.beginTransaction()
-  await chunk.query("UPDATE users SET grade = 'SILVER', grade_updated_at = NOW(6) WHERE id = 1")
-  t.equal(await app.sweeper.sweep(), 1, 'user 2 applied; user 1 skipped at once (a wait would end in a lock wait timeout)')
-  const statuses = async () => (await app.pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((r) => [r.user_id, r.status])
-  t.same(await statuses(), [[1, 'PENDING'], [2, 'REDEEMED']])
-  await chunk.commit()
-  t.equal(await app.sweeper.sweep(), 1, 'user 1 applied once the chunk committed')
-  t.same(await statuses(), [[1, 'REDEEMED'], [2, 'REDEEMED']])
-})
+t.test(
+  'the sweeper never applies a user a chunk transaction is writing: it takes the users row lock the chunk takes, skipping (not waiting on) a held one',
+  async (t) => {
+    const { app, url } = await setup(t)
+    for (const userId of [1, 2]) {
+      await app.pool.query('INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [
+        uuidToBytes(uuidv7()),
+        uuidToBytes(await coupon(app, userId)),
+        userId,
+        `k-${userId}`,
+      ])
+    }
+    // A chunk's transaction has graded user 1 (UPDATE users, as every strategy does before it
+    // revokes) and not committed; the run tables are left empty so only the lock can stop the sweeper.
+    const batch = createPool({ url, role: 'batch', connectionLimit: 1 })
+    t.teardown(() => batch.end())
+    const chunk = await batch.getConnection()
+    t.teardown(() => chunk.release())
+    await chunk.beginTransaction()
+    await chunk.query("UPDATE users SET grade = 'SILVER', grade_updated_at = NOW(6) WHERE id = 1")
+    t.equal(await app.sweeper.sweep(), 1, 'user 2 applied; user 1 skipped at once (a wait would end in a lock wait timeout)')
+    const statuses = async () =>
+      (await app.pool.query<RowDataPacket[]>('SELECT user_id, status FROM coupon_redemptions ORDER BY user_id'))[0].map((r) => [r.user_id, r.status])
+    t.same(await statuses(), [
+      [1, 'PENDING'],
+      [2, 'REDEEMED'],
+    ])
+    await chunk.commit()
+    t.equal(await app.sweeper.sweep(), 1, 'user 1 applied once the chunk committed')
+    t.same(await statuses(), [
+      [1, 'REDEEMED'],
+      [2, 'REDEEMED'],
+    ])
+  },
+)
 
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
   const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
@@ -292,7 +338,6 @@ t.test('a stale view meets the batch row lock: the request is deferred, never re
   const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons')
   t.equal(row?.status, 'REVOKED')
 })
-
 
 t.test('bulkhead: redemptions waiting on a row lock never hold more than their share of the pool', async (t) => {
   const { app, url } = await setup(t, { COUPON_REDEEM_CONCURRENCY: '1', DB_LOCK_WAIT_TIMEOUT_S: '30' })
@@ -314,7 +359,7 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
   await app.pool.query('DELETE FROM users')
   await app.pool.query('INSERT INTO users (id, name) VALUES ?', [Array.from({ length: users }, (_, i) => [i + 1, `u${i + 1}`])])
   // Every other user reaches SILVER in October (a target); everybody holds a September grade coupon.
-  await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES ?", [
+  await app.pool.query('INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES ?', [
     Array.from({ length: users / 2 }, (_, i) => [2 * i + 1, 250_000, 'books', 'PAID', '2026-10-10 00:00:00']),
   ])
   const coupons = new Map<number, string>()
@@ -337,7 +382,16 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
     membership,
     period: '2026-10',
     strategy: 'bulk',
-    settings: { chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000, publishDelayMs: 30, pollMs: 20, policy: defaultGradePolicy, timeZone: defaultBusinessTimeZone },
+    settings: {
+      chunkSize: 5,
+      concurrency: 1,
+      leaseMs: 10_000,
+      planLeaseMs: 10_000,
+      publishDelayMs: 30,
+      pollMs: 20,
+      policy: defaultGradePolicy,
+      timeZone: defaultBusinessTimeZone,
+    },
     hooks: {
       beforeCommit: async () => {
         if (!first) return
@@ -351,9 +405,17 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
   await app.batchGuard.view.refresh()
 
   // Three requests per user, two of them sharing a key: 180 requests at once.
-  const requests = [...coupons].flatMap(([userId, id]) => [redeem(app, id, userId, `a-${userId}`), redeem(app, id, userId, `a-${userId}`), redeem(app, id, userId, `b-${userId}`)])
+  const requests = [...coupons].flatMap(([userId, id]) => [
+    redeem(app, id, userId, `a-${userId}`),
+    redeem(app, id, userId, `a-${userId}`),
+    redeem(app, id, userId, `b-${userId}`),
+  ])
   const answers = await Promise.all(requests)
-  t.same(answers.filter((a) => a.statusCode >= 500).map((a) => a.body), [], 'no 5xx')
+  t.same(
+    answers.filter((a) => a.statusCode >= 500).map((a) => a.body),
+    [],
+    'no 5xx',
+  )
   const accepted = answers.filter((a) => a.statusCode === 202)
   t.ok(accepted.length > 0, `${accepted.length} deferred`)
   release()
@@ -365,13 +427,20 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
   for (const answer of accepted) t.not((await resolvedAs(answer)).status, 'PENDING')
 
   const [couponRows] = await app.pool.query<RowDataPacket[]>("SELECT status, revoked_at FROM coupons WHERE period = '2026-09'")
-  t.ok(couponRows.every((c) => (c.status === 'REDEEMED') !== (c.revoked_at !== null) || c.status === 'ISSUED'), 'REDEEMED xor REVOKED')
+  t.ok(
+    couponRows.every((c) => (c.status === 'REDEEMED') !== (c.revoked_at !== null) || c.status === 'ISSUED'),
+    'REDEEMED xor REVOKED',
+  )
   const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING'")
   t.equal(pending?.n, 0, 'every 202 resolved')
   const [perKey] = await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_redemptions GROUP BY user_id, idempotency_key HAVING n > 1')
   t.equal(perKey.length, 0, 'one record per key')
   const audit = await auditBatch(app.pool, { period: '2026-10', policy: defaultGradePolicy })
-  t.same(audit.checks.filter((c) => !c.ok), [], 'auditor passes')
+  t.same(
+    audit.checks.filter((c) => !c.ok),
+    [],
+    'auditor passes',
+  )
 })
 
 t.test('bad input is a 4xx with a code, never a 5xx', async (t) => {

@@ -24,7 +24,15 @@ function createEventApply(app: FastifyInstance, { config, writer }: EventApplyOp
       for (const [kind, n] of Object.entries(directory.entries())) this.set({ kind }, n)
     },
   })
-  const desk = createApplicationDesk({ repo, directory, config, replicaId: app.membership.id, registry: app.metrics.registry, clock: app.clock, writer: writer?.({ pool: app.pool }) })
+  const desk = createApplicationDesk({
+    repo,
+    directory,
+    config,
+    replicaId: app.membership.id,
+    registry: app.metrics.registry,
+    clock: app.clock,
+    writer: writer?.({ pool: app.pool }),
+  })
   return { repo, directory, desk }
 }
 

@@ -57,7 +57,11 @@ export default async function eventRoutes(parent: FastifyInstance) {
     async (request, reply) => {
       const { title, winnerQuota } = request.body
       // instantSchema admits only text that parses, within what the events table stores.
-      const [opensAt, closesAt, announceAt] = [request.body.opensAt, request.body.closesAt, request.body.announceAt].map((text) => new Date(text)) as [Date, Date, Date]
+      const [opensAt, closesAt, announceAt] = [request.body.opensAt, request.body.closesAt, request.body.announceAt].map((text) => new Date(text)) as [
+        Date,
+        Date,
+        Date,
+      ]
       if (!(opensAt < closesAt && closesAt <= announceAt)) throw eventErrors.INVALID_EVENT_WINDOW()
       const event = await repo.createEvent({ title, opensAt, closesAt, winnerQuota, announceAt })
       return reply.code(201).header('location', `/events/${event.id}`).send(eventView(event))
@@ -76,7 +80,11 @@ export default async function eventRoutes(parent: FastifyInstance) {
       schema: {
         params: eventId,
         body: Type.Object({ name: Type.String({ maxLength: 200 }), phone: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }), ...errors, 409: Type.Object({ ...errorSchema.properties, applicationId: uuid }) },
+        response: {
+          201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }),
+          ...errors,
+          409: Type.Object({ ...errorSchema.properties, applicationId: uuid }),
+        },
       },
     },
     async (request, reply) => {
@@ -113,7 +121,10 @@ export default async function eventRoutes(parent: FastifyInstance) {
     {
       schema: {
         params: eventId,
-        response: { 200: Type.Object({ eventId: Type.Integer(), winners: Type.Array(Type.Object({ rank: Type.Integer(), name: Type.String(), phone: Type.String() })) }), ...errors },
+        response: {
+          200: Type.Object({ eventId: Type.Integer(), winners: Type.Array(Type.Object({ rank: Type.Integer(), name: Type.String(), phone: Type.String() })) }),
+          ...errors,
+        },
       },
     },
     async (request) => {
@@ -123,7 +134,7 @@ export default async function eventRoutes(parent: FastifyInstance) {
       // announce_at is compared on the database's clock (this replica's, corrected), as every
       // other instant here: a replica whose host clock runs ahead must not show winners early.
       const [event] = await repo.findEvents([request.params.id])
-      if (!event || event.status !== 'ANNOUNCED' || event.announceAt.getTime() > app.clock.nowMs()) throw eventErrors.NOT_ANNOUNCED()
+      if (event?.status !== 'ANNOUNCED' || event.announceAt.getTime() > app.clock.nowMs()) throw eventErrors.NOT_ANNOUNCED()
       const winners = await repo.winners(event.id)
       return { eventId: event.id, winners: winners.map((w) => ({ ...w, phone: maskPhone(w.phone) })) }
     },

@@ -24,11 +24,24 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
     { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
     ...operatorRoutes,
   ]
-  const report = await fuzzService(app, routes, { service: 'event-apply', errors: eventErrors, fields: { DUPLICATE_APPLICATION: ['applicationId'] }, seed: 20261003, runs: 5000, authorizations: [bearer(5).authorization, admin.authorization], attacks: Object.values(attackTokens(1)) })
+  const report = await fuzzService(app, routes, {
+    service: 'event-apply',
+    errors: eventErrors,
+    fields: { DUPLICATE_APPLICATION: ['applicationId'] },
+    seed: 20261003,
+    runs: 5000,
+    authorizations: [bearer(5).authorization, admin.authorization],
+    attacks: Object.values(attackTokens(1)),
+  })
   assertFuzzClean(t, report)
-  t.ok(report.statuses['201'] && report.statuses['409'] && report.statuses['403'], 'applications and events were created, duplicates refused, early ones refused')
+  t.ok(
+    report.statuses['201'] && report.statuses['409'] && report.statuses['403'],
+    'applications and events were created, duplicates refused, early ones refused',
+  )
   t.same(await tableNames(app.pool), before, 'every table is still there')
-  const [[duplicates]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM (SELECT event_id, phone FROM event_applications GROUP BY event_id, phone HAVING COUNT(*) > 1) d')) as [RowDataPacket[], unknown]
+  const [[duplicates]] = (await app.pool.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM (SELECT event_id, phone FROM event_applications GROUP BY event_id, phone HAVING COUNT(*) > 1) d',
+  )) as [RowDataPacket[], unknown]
   t.equal(duplicates?.n, 0, 'one application per phone and event')
 })
 
@@ -42,7 +55,11 @@ t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secre
   t.same([anonymous.statusCode, anonymous.json().code], [401, 'UNAUTHORIZED'])
   for (const payload of [{}, { title: "'; DROP TABLE events; --" }, 'not json']) {
     const response = await app.inject({ method: 'POST', url: '/events', payload })
-    t.same([response.statusCode, response.json().code], [401, 'UNAUTHORIZED'], `anonymous with an invalid body: 401 before the body is read (${JSON.stringify(payload)})`)
+    t.same(
+      [response.statusCode, response.json().code],
+      [401, 'UNAUTHORIZED'],
+      `anonymous with an invalid body: 401 before the body is read (${JSON.stringify(payload)})`,
+    )
     const asUser = await app.inject({ method: 'POST', url: '/events', payload, headers: bearer(1) })
     t.same([asUser.statusCode, asUser.json().code], [403, 'FORBIDDEN'], 'a user with an invalid body: 403 before the body is read')
   }
@@ -66,7 +83,9 @@ t.test('SQL injection in an applicant name and an event title is stored byte-ide
     }
     t.equal(response.statusCode, 201, name)
     stored += 1
-    const [[row]] = (await app.pool.query<RowDataPacket[]>('SELECT name, HEX(name) AS hex FROM event_applications WHERE id = UNHEX(REPLACE(?, \'-\', \'\'))', [response.json().applicationId])) as [RowDataPacket[], unknown]
+    const [[row]] = (await app.pool.query<RowDataPacket[]>("SELECT name, HEX(name) AS hex FROM event_applications WHERE id = UNHEX(REPLACE(?, '-', ''))", [
+      response.json().applicationId,
+    ])) as [RowDataPacket[], unknown]
     // Names are trimmed (normaliseName); nothing else about them changes.
     t.equal(row?.name, name.trim(), 'read back as sent')
     t.equal(row?.hex, Buffer.from(name.trim(), 'utf8').toString('hex').toUpperCase(), 'byte-identical')

@@ -25,7 +25,13 @@ export default async function userRoutes(parent: FastifyInstance) {
         security,
         params: userIdParams,
         response: {
-          200: Type.Object({ id: Type.Integer(), name: Type.String(), grade: gradeSchema, gradeUpdatedAt: Type.Union([Type.String(), Type.Null()]), recalculating: Type.Boolean() }),
+          200: Type.Object({
+            id: Type.Integer(),
+            name: Type.String(),
+            grade: gradeSchema,
+            gradeUpdatedAt: Type.Union([Type.String(), Type.Null()]),
+            recalculating: Type.Boolean(),
+          }),
           ...errors,
         },
       },
@@ -48,7 +54,14 @@ export default async function userRoutes(parent: FastifyInstance) {
         response: {
           200: Type.Object({
             history: Type.Array(
-              Type.Object({ period: Type.String(), fromGrade: gradeSchema, toGrade: gradeSchema, total: Type.Integer(), orderCount: Type.Integer(), createdAt: Type.String() }),
+              Type.Object({
+                period: Type.String(),
+                fromGrade: gradeSchema,
+                toGrade: gradeSchema,
+                total: Type.Integer(),
+                orderCount: Type.Integer(),
+                createdAt: Type.String(),
+              }),
             ),
             recalculating: Type.Boolean(),
           }),
@@ -65,7 +78,13 @@ export default async function userRoutes(parent: FastifyInstance) {
     },
   )
 
-  const orderSchema = Type.Object({ id: Type.Integer(), amount: Type.Integer(), category: Type.String(), status: Type.Union([Type.Literal('PAID'), Type.Literal('CANCELLED')]), orderedAt: Type.String() })
+  const orderSchema = Type.Object({
+    id: Type.Integer(),
+    amount: Type.Integer(),
+    category: Type.String(),
+    status: Type.Union([Type.Literal('PAID'), Type.Literal('CANCELLED')]),
+    orderedAt: Type.String(),
+  })
 
   app.post(
     '/users/:id/orders',

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { type RowDataPacket } from '@commerce/db'
+import type { RowDataPacket } from '@commerce/db'
 import { periodOf } from '@commerce/domain'
 import { createTestDatabase, tableNames } from '@commerce/db/testing'
 import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
@@ -15,10 +15,12 @@ async function setup(t: Test) {
   await app.ready()
   await app.pool.query("INSERT INTO users (id, name, grade) VALUES (?, 'alice', 'GOLD'), (?, 'bob', 'BRONZE')", [alice, bob])
   await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (?, 300000, 'books', 'PAID', '2026-10-05 10:00:00')", [bob])
-  await app.pool.query("INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (?, '2026-09', 'BRONZE', 'GOLD', 600000, 2)", [bob])
+  await app.pool.query(
+    "INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (?, '2026-09', 'BRONZE', 'GOLD', 600000, 2)",
+    [bob],
+  )
   return app
 }
-
 
 const routes: FuzzRoute[] = [
   { method: 'GET', path: '/users/:id', params: { id: [String(alice), String(bob)] } },
@@ -32,7 +34,14 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
   const app = await setup(t)
   const before = await tableNames(app.pool)
   const authorizations = [bearer(alice).authorization, bearer(bob).authorization, bearer(admin, 'admin').authorization]
-  const report = await fuzzService(app, routes, { service: 'user-api', errors: userErrors, seed: 20261001, runs: 5000, authorizations, attacks: Object.values(attackTokens(alice)) })
+  const report = await fuzzService(app, routes, {
+    service: 'user-api',
+    errors: userErrors,
+    seed: 20261001,
+    runs: 5000,
+    authorizations,
+    attacks: Object.values(attackTokens(alice)),
+  })
   assertFuzzClean(t, report)
   t.ok(report.statuses['201'], 'some orders were valid enough to be placed')
   t.ok(Object.keys(report.statuses).length >= 5, 'the fuzz reached several outcomes (not one wall of 400s)')
@@ -49,7 +58,9 @@ t.test('auth: forged, expired, wrong-algorithm, wrong-secret, malformed and wron
   ]
   const attacks = attackTokens(alice)
   const { sent, unrefused } = await unrefusedAttacks(app, requests, attacks)
-  t.comment(`auth user-api: ${Object.keys(attacks).length} attack headers × ${requests.length} routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
+  t.comment(
+    `auth user-api: ${Object.keys(attacks).length} attack headers × ${requests.length} routes = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`,
+  )
   t.same(unrefused, [])
   const [[orders]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE user_id = ?', [alice])) as [RowDataPacket[], unknown]
   t.equal(orders?.n, 0, 'no refused request placed an order')
@@ -84,7 +95,10 @@ t.test('SQL injection in an order category is stored byte-identical or refused, 
       continue
     }
     t.equal(placed.statusCode, 201, category)
-    const [[row]] = (await app.pool.query<RowDataPacket[]>('SELECT category, HEX(category) AS hex FROM orders WHERE id = ?', [placed.json().id])) as [RowDataPacket[], unknown]
+    const [[row]] = (await app.pool.query<RowDataPacket[]>('SELECT category, HEX(category) AS hex FROM orders WHERE id = ?', [placed.json().id])) as [
+      RowDataPacket[],
+      unknown,
+    ]
     t.equal(row?.category, category, 'read back as sent')
     t.equal(row?.hex, Buffer.from(category, 'utf8').toString('hex').toUpperCase(), 'byte-identical')
     t.equal(placed.json().category, category)
@@ -93,7 +107,10 @@ t.test('SQL injection in an order category is stored byte-identical or refused, 
   // the first 9 hours of a Seoul month).
   const period = periodOf(new Date(orderedAt))
   const listed = (await app.inject({ url: `/users/${alice}/orders?period=${period}&limit=500`, headers: bearer(alice) })).json()
-  t.ok(listed.orders.some((order: { category: string }) => order.category === "' OR '1'='1"), 'listed back verbatim')
+  t.ok(
+    listed.orders.some((order: { category: string }) => order.category === "' OR '1'='1"),
+    'listed back verbatim',
+  )
   t.same(await tableNames(app.pool), before, 'no table dropped or created')
   const [[users]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM users')) as [RowDataPacket[], unknown]
   t.equal(users?.n, 2, 'users intact')

@@ -12,7 +12,9 @@ async function setup(t: Test) {
   await app.pool.query(`INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES
     (1, 300000, 'books', 'PAID', '2026-10-05 10:00:00'), (1, 900000, 'travel', 'CANCELLED', '2026-10-06 10:00:00'),
     (1, 50000, 'music', 'PAID', '2026-10-31 15:00:00'), (2, 1000, 'books', 'PAID', '2026-10-07 00:00:00')`)
-  await app.pool.query("INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (1, '2026-09', 'BRONZE', 'GOLD', 600000, 2)")
+  await app.pool.query(
+    "INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (1, '2026-09', 'BRONZE', 'GOLD', 600000, 2)",
+  )
   return app
 }
 
@@ -38,12 +40,17 @@ t.test('placing an order', async (t) => {
   t.match(placed.json(), { userId: 2, amount: 12000, category: 'books', status: 'PAID', orderedAt: String })
   const [[row]] = await app.pool.query<import('@commerce/db').RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE user_id = 2')
   t.equal(row?.n, 2)
-  t.equal((await app.inject({ method: 'POST', url: '/users/2/orders', headers: bearer(9, 'admin'), payload: { amount: 100, category: 'x' } })).statusCode, 403, 'admins do not buy for users')
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/users/2/orders', headers: bearer(9, 'admin'), payload: { amount: 100, category: 'x' } })).statusCode,
+    403,
+    'admins do not buy for users',
+  )
 })
 
 t.test('placing an order with an Idempotency-Key: a retry answers the first order, another body is 409', async (t) => {
   const app = await setup(t)
-  const place = (userId: number, key: string, payload: object) => app.inject({ method: 'POST', url: `/users/${userId}/orders`, headers: { ...bearer(userId), 'idempotency-key': key }, payload })
+  const place = (userId: number, key: string, payload: object) =>
+    app.inject({ method: 'POST', url: `/users/${userId}/orders`, headers: { ...bearer(userId), 'idempotency-key': key }, payload })
   const count = async () => (await app.pool.query<import('@commerce/db').RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE user_id = 2'))[0][0]?.n
   const first = await place(2, 'order-1', { amount: 12000, category: 'books' })
   t.equal(first.statusCode, 201)
