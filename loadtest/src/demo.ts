@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { auditEvent, formatAudit } from '@commerce/audit'
 import { createPool, type Pool, type RowDataPacket } from '@commerce/db'
-import { drawSettleMs } from '@commerce/domain'
+import { drawSettleMs, periodPattern } from '@commerce/domain'
 import { seedData } from '@commerce/local/seed-data'
 import { signToken } from '@commerce/kit'
 import { fail } from '@commerce/local/cli/fail'
@@ -36,7 +36,7 @@ function parseFlags() {
       if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
       return n
     }
-    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(values.period)) throw new Error('--period must be YYYY-MM')
+    if (!periodPattern.test(values.period)) throw new Error('--period must be YYYY-MM')
     return { users: int('users', 3), orders: int('orders', 0), period: values.period, liveRate: int('live-rate', 1), eventRequests: int('event-requests', 1) }
   } catch (error) {
     fail(error)

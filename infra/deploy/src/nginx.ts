@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ServiceName } from '@commerce/kit'
-import { nginxTemplateFile, renderTemplate, upstreamServers } from '@commerce/local/nginx'
+import { nginxTemplateFile, renderTemplate, serversPlaceholder, upstreamServers } from '@commerce/local/nginx'
 import { k8sNamespace, k8sPodsServiceName, nginxPort, repoRoot, servicePorts } from './topology.ts'
 
 export const deployTargets = ['compose', 'k8s'] as const
@@ -15,14 +15,6 @@ export const renderedNginxFile: Record<DeployTarget, string> = {
 
 /** Where nginx writes its pid, error log and temp files in the container: writable for a non-root user. */
 export const containerNginxPrefix = '/tmp/nginx'
-
-/** The template's placeholder for each service's upstream lines (see infra/nginx/nginx.conf.template). */
-const serversPlaceholder: Record<ServiceName, string> = {
-  'user-api': 'USER_API_SERVERS',
-  'coupon-api': 'COUPON_API_SERVERS',
-  'event-apply': 'EVENT_APPLY_SERVERS',
-  'batch-worker': 'BATCH_WORKER_SERVERS',
-}
 
 /**
  * The DNS server nginx asks again every few seconds. Replicas come and go (`--scale`, the HPA, a

@@ -6,8 +6,8 @@ import { isPortOpen, isRunning, readPid, requireCommand, run, stopProcessGroup, 
 
 export const nginxTemplateFile = join(repoRoot, 'infra/nginx/nginx.conf.template')
 
-/** The template's placeholder for each service's upstream server lines. */
-const serversPlaceholder: Record<ServiceName, string> = {
+/** The template's placeholder for each service's upstream server lines (the local stack and the deploy renderer fill them). */
+export const serversPlaceholder: Record<ServiceName, string> = {
   'user-api': 'USER_API_SERVERS',
   'coupon-api': 'COUPON_API_SERVERS',
   'event-apply': 'EVENT_APPLY_SERVERS',

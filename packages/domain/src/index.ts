@@ -11,4 +11,5 @@ export {
   type PeriodRange,
 } from './calendar.ts'
 export { rejectionReason, type RedemptionRejection } from './redemption.ts'
+export { uuidPattern } from './ids.ts'
 export { dailyEvents, drawSettleMs, type DailyEventSchedule, type ScheduledEvent } from './daily-events.ts'

@@ -10,7 +10,7 @@ export {
   type BaseConfig,
 } from './config.ts'
 export { AppError, defineErrors, kitErrors } from './errors.ts'
-export { errorSchema, idempotencyKeySchema, instantSchema, periodSchema } from './schemas.ts'
+export { errorResponses, errorSchema, idempotencyKeySchema, instantSchema, periodSchema, uuidSchema } from './schemas.ts'
 export { startServer, boot } from './server.ts'
 export { signToken, createTokenVerifier, type Principal, type Role } from './tokens.ts'
 export { createAuth } from './plugins/auth.ts'

@@ -1,7 +1,16 @@
 import { Type } from 'typebox'
+import { uuidPattern } from '@commerce/domain'
+
+/** A UUID in text form, either case (the storage layer turns it into 16 bytes). */
+export const uuidSchema = Type.String({ pattern: uuidPattern.source })
 
 /** Every error body: a stable machine-readable code and a human message. */
 export const errorSchema = Type.Object({ code: Type.String(), message: Type.String() })
+
+/** A route's error responses: each status answers the error body. */
+export function errorResponses<S extends number>(...statuses: S[]): Record<S, typeof errorSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, errorSchema])) as Record<S, typeof errorSchema>
+}
 
 /**
  * An Idempotency-Key header value: the alphabet the key columns store (ASCII, compared byte for

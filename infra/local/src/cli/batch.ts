@@ -8,6 +8,7 @@ import { openRun, previewRun } from '@commerce/batch-worker/admission'
 import { databaseClock } from '@commerce/batch-worker/clock'
 import { loadServiceConfig, workerSettings } from '@commerce/batch-worker/config'
 import { createRunRepository, type Strategy } from '@commerce/batch-worker/runs'
+import { periodPattern } from '@commerce/domain'
 import { AppError } from '@commerce/kit'
 import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
@@ -31,7 +32,7 @@ function parseFlags() {
       },
       strict: true,
     })
-    if (!values.period || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.period)) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
+    if (!values.period || !periodPattern.test(values.period)) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
     const workers = Number(values.workers)
     if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new Error('--workers must be an integer from 1 to 32')
     if (values.strategy && !['naive', 'batched', 'bulk'].includes(values.strategy)) throw new Error('--strategy must be naive, batched or bulk')

@@ -103,7 +103,7 @@ try {
   const typecheck = await exec('pnpm', ['-r', '--silent', 'typecheck'], repoRoot)
   if (typecheck.code !== 0) failures.push('typecheck')
   // Lint and format (biome.jsonc): `npm run lint` locally, `npm run format` to fix the shape.
-  const lint = await exec('pnpm', ['exec', 'biome', 'ci', '.'], repoRoot)
+  const lint = await exec('pnpm', ['exec', 'biome', 'ci', '--error-on-warnings', '.'], repoRoot)
   if (lint.code !== 0) failures.push('lint')
 
   for (const workspace of workspaces) {

@@ -1,10 +1,9 @@
 import { customType } from 'drizzle-orm/mysql-core'
-
-const uuidText = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+import { uuidPattern } from '@commerce/domain'
 
 /** Text UUID -> 16 raw bytes (any bytes: the version and variant bits are not checked). */
 export function uuidToBytes(value: string): Buffer {
-  if (!uuidText.test(value)) throw new TypeError(`not a UUID: ${value}`)
+  if (!uuidPattern.test(value)) throw new TypeError(`not a UUID: ${value}`)
   return Buffer.from(value.replaceAll('-', ''), 'hex')
 }
 
@@ -32,4 +31,4 @@ export const idempotencyKey = customType<{ data: string }>({
   dataType: () => 'varchar(64) CHARACTER SET ascii COLLATE ascii_bin',
 })
 
-export const isUuid = (value: string): boolean => uuidText.test(value)
+export const isUuid = (value: string): boolean => uuidPattern.test(value)

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { grades } from '@commerce/domain'
+import { grades, periodPattern } from '@commerce/domain'
 import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategies } from '../job/runs.ts'
 import { readRunStatus } from '../job/status.ts'
 
-const periodSchema = Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM, a month of the business time zone' })
+// The shape only: a year before 1970 passes here so that the run's admission answers INVALID_PERIOD.
+const periodSchema = Type.String({ pattern: periodPattern.source, description: 'YYYY-MM, a month of the business time zone' })
 const nullableNumber = Type.Union([Type.Number(), Type.Null()])
 const runStatusSchema = Type.Object({
   id: Type.Integer(),

@@ -3,16 +3,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Counter } from 'prom-client'
 import { couponStatuses } from '@commerce/db'
-import { errorSchema, idempotencyKeySchema, kitErrors } from '@commerce/kit'
+import { errorResponses, idempotencyKeySchema, kitErrors, uuidSchema } from '@commerce/kit'
 import type { Config } from '../config.ts'
 import { isLockWaitTimeout, type Redemption } from '../coupons.ts'
 import { couponErrors } from '../errors.ts'
 
-const uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })
 const nullableString = Type.Union([Type.String(), Type.Null()])
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema }
+const errors = errorResponses(400, 401, 403, 404, 409, 503)
 const security = [{ bearer: [] }]
-const outcomeSchema = Type.Object({ redemptionId: uuid, status: Type.Enum(['PENDING', 'REDEEMED']) })
+const outcomeSchema = Type.Object({ redemptionId: uuidSchema, status: Type.Enum(['PENDING', 'REDEEMED']) })
 
 /** Coupons of a user, redeeming one (DESIGN §6.4), and reading a redemption request. */
 export default async function couponRoutes(parent: FastifyInstance, { config }: { config: Config }) {
@@ -37,7 +36,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
           200: Type.Object({
             coupons: Type.Array(
               Type.Object({
-                id: uuid,
+                id: uuidSchema,
                 kind: Type.String(),
                 period: Type.String(),
                 slot: Type.Integer(),
@@ -84,7 +83,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
     {
       schema: {
         security,
-        params: Type.Object({ id: uuid }),
+        params: Type.Object({ id: uuidSchema }),
         headers: Type.Object({ 'idempotency-key': idempotencyKeySchema }),
         response: { 200: outcomeSchema, 202: outcomeSchema, ...errors },
       },
@@ -130,11 +129,11 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
     {
       schema: {
         security,
-        params: Type.Object({ id: uuid }),
+        params: Type.Object({ id: uuidSchema }),
         response: {
           200: Type.Object({
-            redemptionId: uuid,
-            couponId: uuid,
+            redemptionId: uuidSchema,
+            couponId: uuidSchema,
             status: Type.Enum(['PENDING', 'REDEEMED', 'REJECTED']),
             reason: nullableString,
             requestedAt: Type.String(),

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { errorSchema, instantSchema, kitErrors } from '@commerce/kit'
+import { errorResponses, errorSchema, instantSchema, kitErrors, uuidSchema } from '@commerce/kit'
 import { isoMicros } from '../clock.ts'
 import { eventErrors } from '../errors.ts'
 import type { EventRecord } from '../events.ts'
 import { maskPhone, normaliseName, normalisePhone } from '../phone.ts'
 
-const uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })
 const eventId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
 const eventSchema = Type.Object({
   id: Type.Integer(),
@@ -18,7 +17,7 @@ const eventSchema = Type.Object({
   announceAt: Type.String(),
   status: Type.Enum(['SCHEDULED', 'ANNOUNCED']),
 })
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 410: errorSchema, 503: errorSchema }
+const errors = errorResponses(400, 401, 403, 404, 409, 410, 503)
 
 const eventView = (event: EventRecord) => ({
   ...event,
@@ -81,9 +80,9 @@ export default async function eventRoutes(parent: FastifyInstance) {
         params: eventId,
         body: Type.Object({ name: Type.String({ maxLength: 200 }), phone: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
         response: {
-          201: Type.Object({ applicationId: uuid, receivedAt: Type.String() }),
+          201: Type.Object({ applicationId: uuidSchema, receivedAt: Type.String() }),
           ...errors,
-          409: Type.Object({ ...errorSchema.properties, applicationId: uuid }),
+          409: Type.Object({ ...errorSchema.properties, applicationId: uuidSchema }),
         },
       },
     },
@@ -104,8 +103,8 @@ export default async function eventRoutes(parent: FastifyInstance) {
     '/events/:id/applications/:applicationId',
     {
       schema: {
-        params: Type.Object({ id: eventId.properties.id, applicationId: uuid }),
-        response: { 200: Type.Object({ applicationId: uuid, status: Type.Enum(['PENDING', 'WON', 'LOST']) }), ...errors },
+        params: Type.Object({ id: eventId.properties.id, applicationId: uuidSchema }),
+        response: { 200: Type.Object({ applicationId: uuidSchema, status: Type.Enum(['PENDING', 'WON', 'LOST']) }), ...errors },
       },
     },
     async (request) => {

@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { errorSchema, idempotencyKeySchema, kitErrors, periodSchema } from '@commerce/kit'
+import { errorResponses, idempotencyKeySchema, kitErrors, periodSchema } from '@commerce/kit'
 import { grades, parsePeriod } from '@commerce/domain'
 import { userErrors } from '../errors.ts'
 import { createUserRepository, type PlacedOrder } from '../users.ts'
 
 const gradeSchema = Type.Enum(grades)
 const userIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema }
+const errors = errorResponses(400, 401, 403, 404, 409, 503)
 const security = [{ bearer: [] }]
 
 /** Profile, grade history and orders of a user: the user themself or an admin (DESIGN §7). */
