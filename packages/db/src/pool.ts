@@ -1,6 +1,4 @@
 import { createPool as createMysqlPool, type Pool, type PoolOptions } from 'mysql2/promise'
-import { drizzle } from 'drizzle-orm/mysql2'
-import * as schema from './schema/index.ts'
 
 /**
  * API and batch work get separate pools so a long batch can never starve live requests.
@@ -139,11 +137,6 @@ export function createPool(settings: PoolSettings): Pool {
   })
   return pool
 }
-
-export function createDb(pool: Pool) {
-  return drizzle({ client: pool, schema, mode: 'default', casing: 'snake_case' })
-}
-export type Db = ReturnType<typeof createDb>
 
 /** True when mysql2 refused a connection because the bounded wait queue is full. */
 export function isPoolSaturated(error: unknown): boolean {

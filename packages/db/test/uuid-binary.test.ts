@@ -1,12 +1,10 @@
 import t from 'tap'
-import { eq } from 'drizzle-orm'
-import { createDb, createPool, wasInstances, type RowDataPacket } from '../src/index.ts'
+import { createPool, uuidFromBytes, uuidToBytes, type RowDataPacket } from '../src/index.ts'
 import { createTestDatabase } from '../src/testing.ts'
 
 t.test('BINARY(16) UUIDs round-trip every byte value', async (t) => {
   const pool = createPool({ url: await createTestDatabase(t), role: 'api' })
   t.teardown(() => pool.end())
-  const db = createDb(pool)
   // 16 ids × 16 bytes cover all 256 byte values, including 0x00 and 0x80..0xff.
   const ids = Array.from({ length: 16 }, (_, row) =>
     Buffer.from(Array.from({ length: 16 }, (_, col) => row * 16 + col))
@@ -14,14 +12,17 @@ t.test('BINARY(16) UUIDs round-trip every byte value', async (t) => {
       .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
   )
   const now = new Date()
-  await db.insert(wasInstances).values(ids.map((id) => ({ id, service: 'test', host: 'h', pid: 1, startedAt: now, lastHeartbeat: now })))
-  const rows = await db.select({ id: wasInstances.id }).from(wasInstances).orderBy(wasInstances.id)
+  // As the repositories write and read them: raw mysql2 with uuidToBytes / uuidFromBytes.
+  await pool.query('INSERT INTO was_instances (id, service, host, pid, started_at, last_heartbeat) VALUES ?', [
+    ids.map((id) => [uuidToBytes(id), 'test', 'h', 1, now, now]),
+  ])
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id FROM was_instances ORDER BY id')
   t.same(
-    rows.map((r) => r.id),
+    rows.map((r) => uuidFromBytes(r.id)),
     ids,
   )
-  const [one] = await db.select().from(wasInstances).where(eq(wasInstances.id, ids[15]!))
-  t.equal(one?.id, ids[15])
+  const [one] = await pool.query<RowDataPacket[]>('SELECT id FROM was_instances WHERE id = ?', [uuidToBytes(ids[15]!)])
+  t.equal(uuidFromBytes(one[0]?.id), ids[15])
   const [raw] = await pool.query<RowDataPacket[]>('SELECT HEX(id) AS hex FROM was_instances WHERE id = UNHEX(?)', [ids[8]!.replaceAll('-', '')])
   t.equal(raw[0]?.hex, ids[8]!.replaceAll('-', '').toUpperCase())
 })

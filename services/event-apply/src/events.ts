@@ -1,15 +1,8 @@
-import { isDeadlock, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { isDeadlock, uuidFromBytes, uuidToBytes, type Event, type Pool, type ResultSetHeader, type Rows, type RowDataPacket } from '@commerce/db'
 import { datetime6 } from './clock.ts'
 
-export interface EventRecord {
-  id: number
-  title: string
-  opensAt: Date
-  closesAt: Date
-  winnerQuota: number
-  announceAt: Date
-  status: 'SCHEDULED' | 'ANNOUNCED'
-}
+/** An event as the apply path reads it (the schema's columns but the schedule key and creation time). */
+export type EventRecord = Omit<Event, 'scheduleKey' | 'createdAt'>
 
 /** One application as a replica stamped it on arrival. */
 export interface Application {
@@ -25,16 +18,7 @@ export interface Application {
 /** What one group commit did with a row: written, a repeat of the phone's stored application, or too late for the draw. */
 export type FlushOutcome = { kind: 'inserted' } | { kind: 'duplicate'; applicationId: string } | { kind: 'drawn' }
 
-const eventColumns = 'id, title, opens_at, closes_at, winner_quota, announce_at, status'
-const toEvent = (row: RowDataPacket): EventRecord => ({
-  id: Number(row.id),
-  title: String(row.title),
-  opensAt: row.opens_at as Date,
-  closesAt: row.closes_at as Date,
-  winnerQuota: Number(row.winner_quota),
-  announceAt: row.announce_at as Date,
-  status: row.status as EventRecord['status'],
-})
+const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, winner_quota AS winnerQuota, announce_at AS announceAt, status'
 
 /**
  * Event SQL of event-apply. The apply path (insertApplications) is raw mysql2
@@ -58,8 +42,8 @@ export function createEventRepository(pool: Pool) {
 
     async findEvents(ids: number[]): Promise<EventRecord[]> {
       if (ids.length === 0) return []
-      const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${eventColumns} FROM events WHERE id IN (?)`, [ids])
-      return rows.map(toEvent)
+      const [rows] = await pool.query<Rows<EventRecord>>(`SELECT ${eventColumns} FROM events WHERE id IN (?)`, [ids])
+      return rows
     },
 
     /** Committed applications, counted no further than `cap` (the quota): O(quota) at most. */

@@ -1,7 +1,10 @@
-import { inTransaction, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
-import type { Grade, PeriodRange } from '@commerce/domain'
+import { inTransaction, type GradeHistory, type Order, type Pool, type ResultSetHeader, type Rows, type RowDataPacket, type User } from '@commerce/db'
+import type { PeriodRange } from '@commerce/domain'
 
 const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
+
+/** The columns an order is answered with, typed by the schema (the SQL aliases them to its property names). */
+type OrderRow = Pick<Order, 'id' | 'amount' | 'category' | 'status' | 'orderedAt'>
 
 export interface PlacedOrder {
   id: number
@@ -20,16 +23,12 @@ export interface PlacedOrder {
 export function createUserRepository(pool: Pool) {
   return {
     async find(id: number) {
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, name, grade, grade_updated_at FROM users WHERE id = ?', [id])
+      const [rows] = await pool.query<Rows<Pick<User, 'id' | 'name' | 'grade' | 'gradeUpdatedAt'>>>(
+        'SELECT id, name, grade, grade_updated_at AS gradeUpdatedAt FROM users WHERE id = ?',
+        [id],
+      )
       const row = rows[0]
-      return row
-        ? {
-            id: row.id as number,
-            name: row.name as string,
-            grade: row.grade as Grade,
-            gradeUpdatedAt: (row.grade_updated_at as Date | null)?.toISOString() ?? null,
-          }
-        : null
+      return row ? { id: row.id, name: row.name, grade: row.grade, gradeUpdatedAt: row.gradeUpdatedAt?.toISOString() ?? null } : null
     },
 
     async exists(id: number): Promise<boolean> {
@@ -38,18 +37,12 @@ export function createUserRepository(pool: Pool) {
     },
 
     async gradeHistory(userId: number) {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        'SELECT period, from_grade, to_grade, total, order_count, created_at FROM grade_history WHERE user_id = ? ORDER BY period DESC',
+      const [rows] = await pool.query<Rows<Omit<GradeHistory, 'id' | 'userId'>>>(
+        `SELECT period, from_grade AS fromGrade, to_grade AS toGrade, total, order_count AS orderCount, created_at AS createdAt
+         FROM grade_history WHERE user_id = ? ORDER BY period DESC`,
         [userId],
       )
-      return rows.map((row) => ({
-        period: row.period as string,
-        fromGrade: row.from_grade as Grade,
-        toGrade: row.to_grade as Grade,
-        total: Number(row.total),
-        orderCount: row.order_count as number,
-        createdAt: (row.created_at as Date).toISOString(),
-      }))
+      return rows.map((row) => ({ ...row, total: Number(row.total), createdAt: row.createdAt.toISOString() }))
     },
 
     /**
@@ -71,36 +64,28 @@ export function createUserRepository(pool: Pool) {
             throw error
           }
         }
-        const [rows] = await conn.query<RowDataPacket[]>('SELECT ordered_at FROM orders WHERE id = ?', [inserted.insertId])
-        const orderedAt = rows[0]?.ordered_at
-        if (!(orderedAt instanceof Date)) throw new Error(`order ${inserted.insertId} is not readable in the transaction that wrote it`)
+        const [rows] = await conn.query<Rows<Pick<Order, 'orderedAt'>>>('SELECT ordered_at AS orderedAt FROM orders WHERE id = ?', [inserted.insertId])
+        const orderedAt = rows[0]?.orderedAt
+        if (!orderedAt) throw new Error(`order ${inserted.insertId} is not readable in the transaction that wrote it`)
         return { id: inserted.insertId, userId, amount, category, status: 'PAID' as const, orderedAt: orderedAt.toISOString() }
       })
     },
 
     /** The order a user placed with this Idempotency-Key, if any. */
     async orderByKey(userId: number, key: string): Promise<PlacedOrder | null> {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        'SELECT o.id, o.amount, o.category, o.status, o.ordered_at FROM order_requests r JOIN orders o ON o.id = r.order_id WHERE r.user_id = ? AND r.idempotency_key = ?',
+      const [rows] = await pool.query<Rows<OrderRow>>(
+        `SELECT o.id, o.amount, o.category, o.status, o.ordered_at AS orderedAt
+         FROM order_requests r JOIN orders o ON o.id = r.order_id WHERE r.user_id = ? AND r.idempotency_key = ?`,
         [userId, key],
       )
       const row = rows[0]
-      return row
-        ? {
-            id: row.id as number,
-            userId,
-            amount: row.amount as number,
-            category: row.category as string,
-            status: row.status as 'PAID' | 'CANCELLED',
-            orderedAt: (row.ordered_at as Date).toISOString(),
-          }
-        : null
+      return row ? { ...row, userId, orderedAt: row.orderedAt.toISOString() } : null
     },
 
     /** One user's orders in a period, by the (user_id, ordered_at, amount, status) index. */
     async ordersIn(userId: number, range: PeriodRange, limit: number) {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT id, amount, category, status, ordered_at FROM orders
+      const [rows] = await pool.query<Rows<OrderRow>>(
+        `SELECT id, amount, category, status, ordered_at AS orderedAt FROM orders
          WHERE user_id = ? AND ordered_at >= ? AND ordered_at < ? ORDER BY ordered_at DESC, id DESC LIMIT ?`,
         [userId, range.start, range.end, limit],
       )
@@ -110,13 +95,7 @@ export function createUserRepository(pool: Pool) {
         [userId, range.start, range.end],
       )
       return {
-        orders: rows.map((row) => ({
-          id: row.id as number,
-          amount: row.amount as number,
-          category: row.category as string,
-          status: row.status as 'PAID' | 'CANCELLED',
-          orderedAt: (row.ordered_at as Date).toISOString(),
-        })),
+        orders: rows.map((row) => ({ ...row, orderedAt: row.orderedAt.toISOString() })),
         paidTotal: Number(sum?.total ?? 0),
         paidCount: Number(sum?.n ?? 0),
       }

@@ -1,11 +1,10 @@
 import fp from 'fastify-plugin'
-import { createDb, createPool, type Db, type Pool } from '@commerce/db'
+import { createPool, type Pool } from '@commerce/db'
 import type { BaseConfig } from '../config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     pool: Pool
-    db: Db
   }
 }
 
@@ -20,7 +19,6 @@ export default fp<{ config: BaseConfig }>(
       lockWaitTimeoutSec: config.DB_LOCK_WAIT_TIMEOUT_S,
     })
     app.decorate('pool', pool)
-    app.decorate('db', createDb(pool))
     app.addHook('onClose', () => pool.end())
   },
   { name: 'db' },
