@@ -22,16 +22,6 @@ export const baseConfigProperties = {
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /** Shed load (503 OVERLOADED) while the event loop lags more than this; 0 turns it off. /health and /metrics are never shed. */
   SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),
-  /** The API guard's refresh of RUNNING batch runs (DESIGN §6.3); batch publish waits 2 × 250 ms. */
-  BATCH_GUARD_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 250, default: 200 }),
-  /**
-   * A view not refreshed for this long is not trusted: a failed refresh keeps the last view, and
-   * nothing it says about the batch may still hold. Redemptions are deferred (202) meanwhile.
-   * At least 4 × BATCH_GUARD_REFRESH_MS, so one or two slow refreshes never defer anything.
-   */
-  BATCH_GUARD_MAX_AGE_MS: Type.Integer({ minimum: 40, maximum: 60_000, default: 1_000 }),
-  /** Off only to measure what the guard buys (benchmarks): every user is then treated as idle. */
-  BATCH_GUARD_ENABLED: Type.Boolean({ default: true }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /**
    * On SIGTERM a listening replica first keeps serving this long (at most half the grace), every
@@ -74,29 +64,33 @@ export function weakSecretReason(secret: string): string | undefined {
   return undefined
 }
 
+/** A rule across settings of one fragment: the problem with `config` (already valid field by field), or undefined. */
+export type ConfigCheck<T> = (config: T) => string | undefined
+
 /**
  * Validates the environment against a schema at boot: defaults applied, strings converted to
- * numbers, unknown variables dropped. Every problem is listed in one error.
+ * numbers, unknown variables dropped, then each fragment's cross-setting `checks`. Every problem
+ * is listed in one error.
  */
-export function loadConfig<T extends TObject>(schema: T, env: Record<string, string | undefined> = process.env): Static<T> {
+export function loadConfig<T extends TObject>(
+  schema: T,
+  env: Record<string, string | undefined> = process.env,
+  checks: readonly ConfigCheck<Static<T>>[] = [],
+): Static<T> {
   // A plain copy, not Value.Clone: Clone hands back process.env itself (not a plain object),
   // which would coerce converted numbers back to strings and lose the variables Clean drops.
   const candidate = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, { ...env })))
   // A secret of the right length may still be a known or guessable one: refused like a bad value.
   const secret = (candidate as { AUTH_SECRET?: unknown }).AUTH_SECRET
   const weak = 'AUTH_SECRET' in schema.properties && typeof secret === 'string' && secret.length >= 32 ? weakSecretReason(secret) : undefined
-  const { BATCH_GUARD_REFRESH_MS: refresh, BATCH_GUARD_MAX_AGE_MS: maxAge } = candidate as {
-    BATCH_GUARD_REFRESH_MS?: unknown
-    BATCH_GUARD_MAX_AGE_MS?: unknown
-  }
-  const shortAge =
-    typeof refresh === 'number' && typeof maxAge === 'number' && maxAge < 4 * refresh ? `must be ≥ 4 × BATCH_GUARD_REFRESH_MS (${4 * refresh})` : undefined
-  if (Value.Check(schema, candidate) && !weak && !shortAge) return candidate as Static<T>
+  const valid = Value.Check(schema, candidate)
+  const crossed = valid ? checks.map((check) => check(candidate as Static<T>)).filter((problem) => problem !== undefined) : []
+  if (valid && !weak && crossed.length === 0) return candidate as Static<T>
   const problems = [...Value.Errors(schema, candidate)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? '')
     return `${name}: ${error.message}`
   })
   if (weak) problems.push(`AUTH_SECRET: ${weak}`)
-  if (shortAge) problems.push(`BATCH_GUARD_MAX_AGE_MS: ${shortAge}`)
+  problems.push(...crossed)
   throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`)
 }

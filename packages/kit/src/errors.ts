@@ -37,5 +37,7 @@ export const kitErrors = defineErrors({
   HEADERS_TOO_LARGE: [431, 'request headers are too large'],
   OVERLOADED: [503, 'service is overloaded, retry shortly'],
   UNAVAILABLE: [503, 'service is unavailable, retry shortly'],
+  /** /ready only: the replica must not be routed to yet (its message says why). */
+  NOT_READY: [503, 'this replica is not ready to serve'],
   INTERNAL: [500, 'internal error'],
 })

@@ -575,7 +575,7 @@ export async function fuzzService(
   { service, errors, seed, runs, ...auth }: ServiceFuzz,
 ): Promise<FuzzReport & { runs: number; summary: string }> {
   const settings = fuzzSettings({ seed, runs })
-  const codes = new Set([...Object.keys(kitErrors), 'NOT_READY', ...Object.keys(errors)])
+  const codes = new Set([...Object.keys(kitErrors), ...Object.keys(errors)])
   const report = await fuzzRoutes(app, routes, { ...settings, ...auth, codes })
   return { ...report, runs: settings.runs, summary: formatFuzzReport(service, report) }
 }

@@ -22,11 +22,16 @@ t.test('every problem is reported in one error', async (t) => {
   t.match(error.message, /PORT/)
 })
 
-t.test('a guard view may not be trusted past 4 refreshes of it', async (t) => {
-  t.equal(loadConfig(baseConfigSchema, valid).BATCH_GUARD_MAX_AGE_MS, 1000)
-  t.equal(loadConfig(baseConfigSchema, { ...valid, BATCH_GUARD_REFRESH_MS: '100', BATCH_GUARD_MAX_AGE_MS: '400' }).BATCH_GUARD_MAX_AGE_MS, 400)
-  const error = t.throws(() => loadConfig(baseConfigSchema, { ...valid, BATCH_GUARD_REFRESH_MS: '100', BATCH_GUARD_MAX_AGE_MS: '399' })) as Error
-  t.equal(error.message, 'invalid configuration: BATCH_GUARD_MAX_AGE_MS: must be ≥ 4 × BATCH_GUARD_REFRESH_MS (400)')
+t.test("a fragment's cross-setting check runs once every field is valid, its problem listed with the others", async (t) => {
+  const schema = serviceConfig({ LOW: Type.Integer({ default: 1 }), HIGH: Type.Integer({ default: 2 }) })
+  const ordered = ({ LOW, HIGH }: { LOW: number; HIGH: number }) => (HIGH > LOW ? undefined : `HIGH: must be above LOW (${LOW})`)
+  t.equal(loadConfig(schema, valid, [ordered]).HIGH, 2)
+  t.throws(() => loadConfig(schema, { ...valid, HIGH: '1' }, [ordered]), { message: 'invalid configuration: HIGH: must be above LOW (1)' })
+  t.throws(
+    () => loadConfig(schema, { ...valid, HIGH: '1', PORT: 'x' }, [ordered]),
+    { message: /^invalid configuration: PORT: [^;]+$/ },
+    'not run on invalid fields',
+  )
 })
 
 t.test('services extend the base schema', async (t) => {

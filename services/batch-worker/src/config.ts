@@ -1,4 +1,4 @@
-import { loadConfig, serviceConfig } from '@commerce/kit'
+import { batchGuardConfigProperties, loadConfig, serviceConfig } from '@commerce/kit'
 import { Type, type Static } from 'typebox'
 import type { PoolSettings } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/domain'
@@ -8,6 +8,8 @@ import { strategies } from './job/runs.ts'
 const { thresholds } = defaultGradePolicy
 
 export const configSchema = serviceConfig({
+  /** The API replicas' guard refresh (set alike on every service): the publish delay is checked against it. */
+  BATCH_GUARD_REFRESH_MS: batchGuardConfigProperties.BATCH_GUARD_REFRESH_MS,
   BATCH_STRATEGY: Type.Enum(strategies, { default: 'bulk' }),
   /** Targets per chunk; fixed in the run's plan, so changing it affects new runs only. */
   BATCH_CHUNK_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),

@@ -1,8 +1,7 @@
-import { baseConfigSchema, loadConfig } from '@commerce/kit'
+import { batchGuardConfigCheck, batchGuardConfigProperties, loadConfig, serviceConfig } from '@commerce/kit'
 import type { Static } from 'typebox'
 
-// Service-specific settings join the shared ones here as the features land.
-export const configSchema = baseConfigSchema
+export const configSchema = serviceConfig(batchGuardConfigProperties)
 export type Config = Static<typeof configSchema>
 
-export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfig(configSchema, env)
+export const loadServiceConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfig(configSchema, env, [batchGuardConfigCheck])

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { kitErrors } from '../errors.ts'
 import { errorSchema } from '../schemas.ts'
 
 /** A route's own pressure handler for `@fastify/under-pressure` that lets the request through. */
@@ -23,13 +24,17 @@ export default fp<{ service: string }>(
     app.get('/health', { schema: { response: { 200: healthSchema } }, config: { pressureHandler: notShed } }, async () => ok())
 
     app.get('/ready', { schema: { response: { 200: healthSchema, 503: errorSchema } } }, async (_request, reply) => {
-      if (!app.membership.isRegistered()) return reply.code(503).send({ code: 'NOT_READY', message: 'not registered in the cluster yet' })
+      // Sent here rather than thrown: the reason is the point of the answer, and the error handler
+      // hides 5xx messages.
+      const notReady = (reason: string) => reply.code(503).send({ code: kitErrors.NOT_READY().code, message: reason })
+      if (!app.membership.isRegistered()) return notReady('not registered in the cluster yet')
       const clockProblem = app.clock.untrusted()
-      if (clockProblem) return reply.code(503).send({ code: 'NOT_READY', message: clockProblem })
+      if (clockProblem) return notReady(clockProblem)
       try {
         await app.pool.query('SELECT 1')
       } catch {
-        return reply.code(503).header('retry-after', '1').send({ code: 'NOT_READY', message: 'database unreachable' })
+        reply.header('retry-after', '1')
+        return notReady('database unreachable')
       }
       return ok()
     })

@@ -3,14 +3,15 @@ import type { RowDataPacket } from '@commerce/db'
 import { periodOf } from '@commerce/domain'
 import { createTestDatabase, tableNames } from '@commerce/db/testing'
 import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
-import { attackTokens, bearer, testConfig, unrefusedAttacks } from '@commerce/kit/testing'
+import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
 import { userErrors } from '../../src/errors.ts'
+import { loadServiceConfig } from '../../src/config.ts'
 
 const [alice, bob, admin] = [101, 102, 9]
 
 async function setup(t: Test) {
-  const app = await buildApp({ config: testConfig(await createTestDatabase(t)), logger: false })
+  const app = await buildApp({ config: loadServiceConfig(testEnv(await createTestDatabase(t))), logger: false })
   t.teardown(() => app.close())
   await app.ready()
   await app.pool.query("INSERT INTO users (id, name, grade) VALUES (?, 'alice', 'GOLD'), (?, 'bob', 'BRONZE')", [alice, bob])

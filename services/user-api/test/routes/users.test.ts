@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap'
 import { createTestDatabase } from '@commerce/db/testing'
-import { bearer, testConfig } from '@commerce/kit/testing'
+import { bearer, testEnv } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
+import { loadServiceConfig } from '../../src/config.ts'
 
 async function setup(t: Test) {
-  const app = await buildApp({ config: testConfig(await createTestDatabase(t)), logger: false })
+  const app = await buildApp({ config: loadServiceConfig(testEnv(await createTestDatabase(t))), logger: false })
   t.teardown(() => app.close())
   await app.ready()
   await app.pool.query("INSERT INTO users (id, name, grade) VALUES (1, 'alice', 'GOLD'), (2, 'bob', 'BRONZE')")
