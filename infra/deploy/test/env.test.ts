@@ -14,7 +14,7 @@ import {
 } from './helpers.ts'
 
 /**
- * The migrate job (infra/local/src/cli/migrate.ts) reads no config schema: only DATABASE_URL,
+ * The migrate job (packages/db/src/cli/migrate.ts) reads no config schema: only DATABASE_URL,
  * through @commerce/db's databaseUrl().
  */
 const migrateSettings = ['DATABASE_URL']

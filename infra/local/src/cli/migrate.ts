@@ -2,7 +2,8 @@ import { databaseUrl, migrateDatabase } from '@commerce/db'
 import { ensureDatabaseServer } from '../database.ts'
 import { fail } from './fail.ts'
 
-// `npm run db:migrate`: the migrate job, against DATABASE_URL or the local MariaDB.
+// `npm run db:migrate`: the migrate job locally, against DATABASE_URL or the project-local MariaDB
+// (started if needed). Deployments run packages/db/src/cli/migrate.ts, which requires DATABASE_URL.
 try {
   await ensureDatabaseServer()
   const url = databaseUrl()
