@@ -68,4 +68,4 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
   return { index, child, logFile, finished }
 }
 
-export { readRunStatus, type RunStatus } from '@commerce/batch-worker/status'
+export { readRunProgress, type RunProgress } from '@commerce/batch-worker/progress'

@@ -3,7 +3,7 @@ import { auditBatch, auditEvent, formatAudit, type AuditCheck, type AuditResult 
 import { dropDatabase, uuidToBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken, type ServiceName } from '@commerce/kit'
-import { readRunStatus, type RunStatus } from '@commerce/local/batch'
+import { readRunProgress, type RunProgress } from '@commerce/local/batch'
 import { createEventThrough } from '@commerce/local/flood'
 import type { MariaDbServer } from '@commerce/local/mariadb'
 import { waitFor } from '@commerce/local/process'
@@ -249,12 +249,12 @@ export async function requestRun(bed: FaultBed, strategy?: string): Promise<numb
 }
 
 /** Polls the run until `done` says so (or it ends); rejects after `timeoutMs`. */
-export async function waitForRun(pool: Pool, runId: number, done: (run: RunStatus) => boolean, timeoutMs: number, what: string): Promise<RunStatus> {
-  let latest: RunStatus | null = null
+export async function waitForRun(pool: Pool, runId: number, done: (run: RunProgress) => boolean, timeoutMs: number, what: string): Promise<RunProgress> {
+  let latest: RunProgress | null = null
   await waitFor(
     what,
     async () => {
-      latest = await readRunStatus(pool, { id: runId }).catch(() => null)
+      latest = await readRunProgress(pool, { id: runId }).catch(() => null)
       return latest !== null && (done(latest) || latest.status === 'COMPLETED' || latest.status === 'FAILED')
     },
     timeoutMs,

@@ -3,7 +3,7 @@ import { createConnection } from 'mysql2/promise'
 import { request } from 'undici'
 import type { RowDataPacket } from '@commerce/db'
 import { signToken, type ServiceName } from '@commerce/kit'
-import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import type { MariaDbServer } from '@commerce/local/mariadb'
 import { createIsolatedNetwork, probeNetns } from '@commerce/local/netns'
 import { isRunning, waitFor } from '@commerce/local/process'
@@ -273,7 +273,7 @@ async function cutPastLease(
       async () => {
         if (await heldChunk(bed.pool, runId, owner)) return true
         // Sized so the run outlasts every injection; if it does not, say so rather than wait.
-        if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED')
+        if ((await readRunProgress(bed.pool, { id: runId }))?.status === 'COMPLETED')
           throw new Error('the run completed before the worker held another chunk: give the case more users')
         return false
       },
@@ -429,7 +429,7 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
               const holding = await heldChunk(bed.pool, runId, { instanceId })
               if (holding !== undefined && holding.chunkNo !== cut.chunkNo) return true
               // As cutPastLease: say so when the run ends first, rather than wait.
-              if ((await readRunStatus(bed.pool, { id: runId }))?.status === 'COMPLETED')
+              if ((await readRunProgress(bed.pool, { id: runId }))?.status === 'COMPLETED')
                 throw new Error('the run completed before the worker claimed again: give the case more users')
               return false
             },

@@ -3,7 +3,7 @@ import { auditBatch } from '@commerce/audit'
 import { createPool, dropDatabase, migrateDatabase, uuidToBytes, withDatabase, type Pool, type RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy, parsePeriod } from '@commerce/domain'
 import { seedData } from '@commerce/local/seed-data'
-import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import { batchGantt, readBatchTimeline, type BatchTimeline } from '../batch-timeline.ts'
 import type { Chart } from '../charts.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
@@ -59,7 +59,7 @@ async function runOnce(
   const wallSeconds = (performance.now() - started) / 1000
   const failed = results.findIndex((r) => r.code !== 0)
   if (failed >= 0) throw new Error(`batch worker ${failed} exited with ${results[failed]?.code ?? results[failed]?.signal}; see ${processes[failed]?.logFile}`)
-  const status = await readRunStatus(pool, { period })
+  const status = await readRunProgress(pool, { period })
   const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
   // Read now: the next run's reset truncates step_execution_log.
   const timeline = status ? await readBatchTimeline(pool, status.id) : null

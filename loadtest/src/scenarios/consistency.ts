@@ -4,7 +4,7 @@ import { auditBatch, formatAudit } from '@commerce/audit'
 import type { RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
-import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack } from '@commerce/local/stack'
 import { awaitDeferred, couponIdOf, giveOldCoupons, livePeriod } from '../live-mix.ts'
@@ -71,9 +71,9 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
     let finished = false
     const done = Promise.all(workers.map((w) => w.finished)).finally(() => (finished = true))
     // The first round goes out as soon as the run is RUNNING (chunks published to the guards).
-    while (!finished && (await readRunStatus(db.pool, { period: livePeriod }))?.status !== 'RUNNING') await sleep(20)
+    while (!finished && (await readRunProgress(db.pool, { period: livePeriod }))?.status !== 'RUNNING') await sleep(20)
     while (!finished || rounds === 0) {
-      const status = await readRunStatus(db.pool, { period: livePeriod })
+      const status = await readRunProgress(db.pool, { period: livePeriod })
       if (status?.status === 'RUNNING') inBatchRounds += 1
       rounds += 1
       const round = await Promise.all(

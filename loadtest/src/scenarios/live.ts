@@ -3,7 +3,7 @@ import autocannon from 'autocannon'
 import { auditBatch } from '@commerce/audit'
 import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
-import { readRunStatus, startBatchWorker } from '@commerce/local/batch'
+import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import { startStack } from '@commerce/local/stack'
 import { runWindowOnLocalClock } from '../batch-timeline.ts'
 import type { Band, Chart, LineSeries } from '../charts.ts'
@@ -156,7 +156,7 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     const batchEnd = performance.now() - started
     if (results.some((r) => r.code !== 0)) throw new Error(`a batch worker failed; see ${workers.map((w) => w.logFile).join(', ')}`)
     const traffic = await trafficDone
-    const status = await readRunStatus(db.pool, { period })
+    const status = await readRunProgress(db.pool, { period })
     const runWindow = status ? await runWindowOnLocalClock(db.pool, status.id, () => performance.now() - started, 'batch run (requested → completed)') : null
 
     // Every 202 must resolve: wait for the sweeper and the chunk commits to apply them.
@@ -204,7 +204,7 @@ async function batchAlone(db: { url: string; pool: Pool }, users: number): Promi
   await giveOldCoupons(db.pool, users)
   const workers = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: db.url, period, env: { LOG_LEVEL: 'warn' } }))
   await Promise.all(workers.map((w) => w.finished))
-  return (await readRunStatus(db.pool, { period }))?.totalSeconds ?? NaN
+  return (await readRunProgress(db.pool, { period }))?.totalSeconds ?? NaN
 }
 
 export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<string> {

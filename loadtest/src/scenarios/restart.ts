@@ -4,7 +4,7 @@ import { auditBatch, formatAudit } from '@commerce/audit'
 import type { Pool, RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
-import { readRunStatus, type RunStatus } from '@commerce/local/batch'
+import { readRunProgress, type RunProgress } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { batchGantt, readBatchTimeline, runWindowOnLocalClock } from '../batch-timeline.ts'
@@ -34,7 +34,7 @@ export interface RestartOptions {
 }
 
 export interface BatchWithRestart {
-  run: RunStatus
+  run: RunProgress
   audit: boolean
   /** Seconds on the traffic's clock; NaN when the run ended before the kill. */
   killedAt: number
@@ -96,12 +96,12 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   let victimIndex = 1
   let joining: Promise<unknown> = Promise.resolve()
   let reported = ''
-  let status: RunStatus | null = null
+  let status: RunProgress | null = null
   for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(20)) {
     // Ctrl-C: the caller tears the stack down (its replicas drain for seconds, so the run goes
     // on meanwhile); nothing more is killed or restarted here.
     if (signal?.aborted) throw new Error('interrupted')
-    status = await readRunStatus(pool, { id: runId })
+    status = await readRunProgress(pool, { id: runId })
     if (!status) continue
     const line = `${status.status.padEnd(9)} ${status.chunksDone}/${status.chunks ?? '?'} chunks done`
     if (line !== reported) {
@@ -143,7 +143,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   await sleep(1_000)
   stopTraffic.abort()
   const result = await traffic
-  const run = (await readRunStatus(pool, { id: runId }))!
+  const run = (await readRunProgress(pool, { id: runId }))!
   step(
     `  COMPLETED: ${run.targets} targets in ${run.chunks} chunks, ${run.couponsIssued} coupons issued; ${run.totalSeconds?.toFixed(2)} s from request to COMPLETED (plan ${run.planSeconds?.toFixed(2)} s)`,
   )

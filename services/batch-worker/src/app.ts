@@ -2,9 +2,9 @@ import { createServiceApp } from '@commerce/kit'
 import type { FastifyServerOptions } from 'fastify'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
-import eventSchedulerPlugin from './plugins/events.ts'
+import eventSchedulerPlugin from './plugins/event-schedule.ts'
 import runnerPlugin from './plugins/runner.ts'
-import eventRoutes from './routes/events.ts'
+import eventRoutes from './routes/event-draws.ts'
 import runRoutes from './routes/runs.ts'
 
 export interface BuildAppOptions {

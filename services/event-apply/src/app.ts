@@ -12,7 +12,7 @@ export interface BuildAppOptions {
   applicationWriter?: ApplicationWriterFactory
 }
 
-export type { Application } from './events.ts'
+export type { Application } from './event-repository.ts'
 export type { EventState } from './directory.ts'
 export type { ApplicationWriter, ApplicationWriterFactory, WriteOutcome } from './desk.ts'
 export { datetime6 } from './clock.ts'

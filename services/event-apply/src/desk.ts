@@ -5,7 +5,7 @@ import type { Pool } from '@commerce/db'
 import type { Config } from './config.ts'
 import type { EventDirectory, EventState } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
-import type { Application, EventRepository, FlushOutcome } from './events.ts'
+import type { Application, EventRepository, FlushOutcome } from './event-repository.ts'
 import { createGroupCommit } from './group-commit.ts'
 
 export const applyOutcomes = ['accepted', 'duplicate', 'closed', 'not_open', 'not_found', 'refused'] as const

@@ -1,4 +1,4 @@
-import type { EventRecord, EventRepository } from './events.ts'
+import type { EventRecord, EventRepository } from './event-repository.ts'
 
 /** What a replica knows about one event: its row and a lower bound of committed applications. */
 export interface EventState {

@@ -1,5 +1,5 @@
 import { kitErrors } from '@commerce/kit'
-import type { Application, EventRepository, FlushOutcome } from './events.ts'
+import type { Application, EventRepository, FlushOutcome } from './event-repository.ts'
 
 export interface GroupCommitSettings {
   /** Longest a row waits in the buffer before its flush starts. */

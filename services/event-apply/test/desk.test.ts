@@ -8,7 +8,7 @@ import { datetime6 } from '../src/clock.ts'
 import { loadServiceConfig } from '../src/config.ts'
 import { createApplicationDesk } from '../src/desk.ts'
 import { createEventDirectory } from '../src/directory.ts'
-import { createEventRepository } from '../src/events.ts'
+import { createEventRepository } from '../src/event-repository.ts'
 import { phoneOf } from './helpers.ts'
 
 const replicaId = '01900000-0000-7000-8000-000000000001'

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createPool, type ResultSetHeader } from '@commerce/db'
 import { createTestDatabase } from '@commerce/db/testing'
 import { createEventDirectory } from '../src/directory.ts'
-import { createEventRepository } from '../src/events.ts'
+import { createEventRepository } from '../src/event-repository.ts'
 
 t.test('unknown ids: a bounded memory of misses, no query for a repeated one, a new event found once its miss expires', async (t) => {
   const pool = createPool({ url: await createTestDatabase(t), role: 'api' })

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import cliProgress from 'cli-progress'
 import { createPool, databaseUrl, migrateDatabase } from '@commerce/db'
-import { readRunStatus, startBatchWorker, type BatchWorkerProcess, type RunStatus } from '../batch.ts'
+import { readRunProgress, startBatchWorker, type BatchWorkerProcess, type RunProgress } from '../batch.ts'
 import { ensureDatabaseServer } from '../database.ts'
 import { openRun, previewRun } from '@commerce/batch-worker/admission'
 import { databaseClock } from '@commerce/batch-worker/clock'
@@ -56,7 +56,7 @@ function parseFlags() {
   }
 }
 
-function printStatus(status: RunStatus | null, period: string): void {
+function printStatus(status: RunProgress | null, period: string): void {
   if (!status) {
     console.log(`no run for ${period}`)
     return
@@ -94,7 +94,7 @@ try {
   await migrateDatabase(url)
   const pool = createPool({ url, role: 'tool' })
   if (flags.status) {
-    printStatus(await readRunStatus(pool, { period: flags.period }), flags.period)
+    printStatus(await readRunProgress(pool, { period: flags.period }), flags.period)
     await pool.end()
     process.exit(0)
   }
@@ -130,7 +130,7 @@ try {
     : undefined
   let lastDecile = -1
   while (running) {
-    const status = await readRunStatus(pool, { period: flags.period }).catch(() => null)
+    const status = await readRunProgress(pool, { period: flags.period }).catch(() => null)
     if (status?.chunks) {
       if (bar) {
         if (!bar.isActive) bar.start(status.chunks, 0, { status: status.status })
@@ -148,7 +148,7 @@ try {
   bar?.stop()
   const results = await outcomes
   const wallSeconds = (performance.now() - started) / 1000
-  const status = await readRunStatus(pool, { period: flags.period })
+  const status = await readRunProgress(pool, { period: flags.period })
   await pool.end()
   printStatus(status, flags.period)
   console.table(

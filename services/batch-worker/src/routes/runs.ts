@@ -5,7 +5,7 @@ import { grades, periodPattern } from '@commerce/domain'
 import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategies } from '../job/runs.ts'
-import { readRunStatus } from '../job/status.ts'
+import { readRunProgress } from '../job/progress.ts'
 
 // The shape only: a year before 1970 passes here so that the run's admission answers INVALID_PERIOD.
 const periodSchema = Type.String({ pattern: periodPattern.source, description: 'YYYY-MM, a month of the business time zone' })
@@ -72,7 +72,7 @@ export default async function runRoutes(parent: FastifyInstance) {
       if (request.body.force && !request.body.reason) throw kitErrors.VALIDATION('force needs a reason (10 to 500 characters): it is recorded on the run')
       if (request.query.dryRun) return reply.code(200).send(await app.runner.preview(request.body))
       const run = await app.runner.request(request.body, request.body.strategy)
-      const status = await readRunStatus(app.pool, { id: run.id })
+      const status = await readRunProgress(app.pool, { id: run.id })
       return reply.code(202).header('location', `/runs/${run.id}`).send(status!)
     },
   )
@@ -81,7 +81,7 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs/:id',
     { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: runStatusSchema, 404: errorSchema } } },
     async (request) => {
-      const status = await readRunStatus(app.pool, { id: request.params.id })
+      const status = await readRunProgress(app.pool, { id: request.params.id })
       if (!status) throw batchErrors.RUN_NOT_FOUND()
       return status
     },
@@ -91,7 +91,7 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs',
     { schema: { querystring: Type.Object({ period: periodSchema }), response: { 200: runStatusSchema, 404: errorSchema } } },
     async (request) => {
-      const status = await readRunStatus(app.pool, { period: request.query.period })
+      const status = await readRunProgress(app.pool, { period: request.query.period })
       if (!status) throw batchErrors.RUN_NOT_FOUND(`no run for ${request.query.period}`)
       return status
     },

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createCouponRepository } from '../coupons.ts'
+import { createCouponRepository } from '../coupon-repository.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -5,7 +5,7 @@ import { Counter } from 'prom-client'
 import { couponStatuses } from '@commerce/db'
 import { errorResponses, idempotencyKeySchema, kitErrors, uuidSchema } from '@commerce/kit'
 import type { Config } from '../config.ts'
-import { isLockWaitTimeout, type Redemption } from '../coupons.ts'
+import { isLockWaitTimeout, type Redemption } from '../coupon-repository.ts'
 import { couponErrors } from '../errors.ts'
 
 const nullableString = Type.Union([Type.String(), Type.Null()])

@@ -4,7 +4,7 @@ import { Gauge } from 'prom-client'
 import type { Config } from '../config.ts'
 import { createApplicationDesk, type ApplicationWriterFactory } from '../desk.ts'
 import { createEventDirectory } from '../directory.ts'
-import { createEventRepository } from '../events.ts'
+import { createEventRepository } from '../event-repository.ts'
 
 export interface EventApplyOptions {
   config: Config

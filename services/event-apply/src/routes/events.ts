@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { errorResponses, errorSchema, instantSchema, kitErrors, uuidSchema } from '@commerce/kit'
 import { isoMicros } from '../clock.ts'
 import { eventErrors } from '../errors.ts'
-import type { EventRecord } from '../events.ts'
+import type { EventRecord } from '../event-repository.ts'
 import { maskPhone, normaliseName, normalisePhone } from '../phone.ts'
 
 const eventId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })

@@ -1,7 +1,7 @@
 import { monthlyJob } from './runs.ts'
 import type { Pool, RowDataPacket } from '@commerce/db'
 
-export interface RunStatus {
+export interface RunProgress {
   id: number
   period: string
   status: string
@@ -21,7 +21,7 @@ export interface RunStatus {
 }
 
 /** A run's progress and timings as stored in the database (`--status`, `GET /runs`). */
-export async function readRunStatus(pool: Pool, by: { period: string } | { id: number }): Promise<RunStatus | null> {
+export async function readRunProgress(pool: Pool, by: { period: string } | { id: number }): Promise<RunProgress | null> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT r.id, r.period, r.status, r.strategy, r.target_count, r.chunk_count, r.force_reason,
             COALESCE(s.done, 0) AS done, COALESCE(s.claimed, 0) AS claimed,
