@@ -129,6 +129,20 @@ export async function sendApplicants(
 const hex = (uuid: string) => uuid.replaceAll('-', '').toLowerCase()
 
 /** The event's stored applications (id → replica, stamp) and its winners' ids. */
+/** Stops the traffic, reads the case's event back and audits the traffic with it. */
+async function endEventCase(bed: FaultBed, traffic: { stop(): Promise<TrafficOutcome> }, eventId: number, applicants: Applicant[]) {
+  const outcome = await traffic.stop()
+  const stored = await storedEvent(bed, eventId)
+  const acknowledged = applicants.filter((a) => a.status === 201)
+  const audit = await auditWithEvent(
+    bed,
+    outcome,
+    eventId,
+    acknowledged.map((a) => a.applicationId!),
+  )
+  return { outcome, stored, acknowledged, audit }
+}
+
 async function storedEvent(bed: FaultBed, eventId: number) {
   const [rows] = await bed.pool.query<RowDataPacket[]>(
     'SELECT LOWER(HEX(id)) AS id, LOWER(HEX(replica_id)) AS replica, UNIX_TIMESTAMP(received_at) AS received FROM event_applications WHERE event_id = ?',
@@ -253,15 +267,7 @@ export async function clockSkewCase(ctx: FaultContext, { skewMs }: { skewMs: num
     )
     markers.push({ at: traffic.now(), label: 'winners asked' })
     const restarted = await restart
-    const outcome = await traffic.stop()
-    const stored = await storedEvent(bed, eventId)
-    const acknowledged = applicants.filter((a) => a.status === 201)
-    const audit = await auditWithEvent(
-      bed,
-      outcome,
-      eventId,
-      acknowledged.map((a) => a.applicationId!),
-    )
+    const { outcome, stored, acknowledged, audit } = await endEventCase(bed, traffic, eventId, applicants)
 
     const skewedId = hex(fresh!)
     const onSkewed = (a: Applicant) => stored.applications.get(hex(a.applicationId!))?.replica === skewedId
@@ -397,15 +403,7 @@ export async function databaseStallCase(ctx: FaultContext, { stallMs }: { stallM
       100,
     )
     const drawnAt = wallNow()
-    const outcome = await traffic.stop()
-    const stored = await storedEvent(bed, eventId)
-    const acknowledged = applicants.filter((a) => a.status === 201)
-    const audit = await auditWithEvent(
-      bed,
-      outcome,
-      eventId,
-      acknowledged.map((a) => a.applicationId!),
-    )
+    const { outcome, stored, acknowledged, audit } = await endEventCase(bed, traffic, eventId, applicants)
 
     const notWinners = acknowledged.filter((a) => !stored.winners.has(hex(a.applicationId!)))
     const acknowledgedIds = new Set(acknowledged.map((a) => hex(a.applicationId!)))
