@@ -1,4 +1,4 @@
-import { isDeadlock, uuidFromBytes, uuidToBytes, type Pool, type PoolConnection, type RowDataPacket } from '@commerce/db'
+import { inTransaction, isDeadlock, uuidFromBytes, uuidToBytes, type Pool, type PoolConnection, type RowDataPacket } from '@commerce/db'
 import { datetime6, type Application, type ApplicationWriterFactory, type WriteOutcome } from '@commerce/event-apply'
 
 /**
@@ -26,59 +26,43 @@ const attempts = 3
 
 /** One application: the phone looked up FOR UPDATE, the quota counted, then the INSERT, in one transaction. */
 async function applyOnce(conn: PoolConnection, application: Application, quota: number): Promise<WriteOutcome> {
-  // InnoDB's default, which the original ran on: there FOR UPDATE over an unindexed column takes
-  // next-key locks on every row it scans and on the gaps between them, so applications to the
-  // table queue one behind another and two sends of one phone cannot both find nothing. The API
-  // pool's sessions are READ COMMITTED, which locks only matching rows and no gaps: the design
-  // would then lock less than the original and store one phone twice. This sets the next transaction only.
-  await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-  await conn.beginTransaction()
-  try {
-    const [existing] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${lockingTable} WHERE event_id = ? AND phone = ? FOR UPDATE`, [
-      application.eventId,
-      application.phone,
-    ])
-    let outcome: WriteOutcome = { kind: 'full' }
-    if (existing[0]) outcome = { kind: 'duplicate', applicationId: uuidFromBytes(existing[0].id as Buffer) }
-    else {
-      const [[count]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${lockingTable} WHERE event_id = ?`, [application.eventId])) as [
-        RowDataPacket[],
-        unknown,
-      ]
-      if (Number(count?.n) < quota) {
-        const { id, eventId, name, phone, receivedAtMicros } = application
-        await conn.query(`INSERT INTO ${lockingTable} (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)`, [
-          uuidToBytes(id),
-          eventId,
-          name,
-          phone,
-          datetime6(receivedAtMicros),
-        ])
-        outcome = { kind: 'inserted' }
-      }
-    }
-    await conn.commit()
-    return outcome
-  } catch (error) {
-    await conn.rollback().catch(() => undefined)
-    throw error
-  }
+  const [existing] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${lockingTable} WHERE event_id = ? AND phone = ? FOR UPDATE`, [
+    application.eventId,
+    application.phone,
+  ])
+  if (existing[0]) return { kind: 'duplicate', applicationId: uuidFromBytes(existing[0].id as Buffer) }
+  const [[count]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${lockingTable} WHERE event_id = ?`, [application.eventId])) as [
+    RowDataPacket[],
+    unknown,
+  ]
+  if (Number(count?.n) >= quota) return { kind: 'full' }
+  const { id, eventId, name, phone, receivedAtMicros } = application
+  await conn.query(`INSERT INTO ${lockingTable} (id, event_id, name, phone, received_at) VALUES (?, ?, ?, ?, ?)`, [
+    uuidToBytes(id),
+    eventId,
+    name,
+    phone,
+    datetime6(receivedAtMicros),
+  ])
+  return { kind: 'inserted' }
 }
 
 /** The writer event-apply runs with in the baseline: no buffer, one transaction per request. */
 export const lockingWriter: ApplicationWriterFactory = ({ pool }) => ({
   async write(application, { event }) {
-    const conn = await pool.getConnection()
-    try {
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          return await applyOnce(conn, application, event.winnerQuota)
-        } catch (error) {
-          if (!isDeadlock(error) || attempt >= attempts) throw error
-        }
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        // InnoDB's default, which the original ran on: there FOR UPDATE over an unindexed column
+        // takes next-key locks on every row it scans and on the gaps between them, so applications
+        // queue one behind another and two sends of one phone cannot both find nothing. The API
+        // pool's sessions are READ COMMITTED, which locks only matching rows and no gaps: the
+        // design would then lock less than the original and store one phone twice.
+        const outcome = await inTransaction(pool, (conn) => applyOnce(conn, application, event.winnerQuota), { isolation: 'REPEATABLE READ' })
+        // inTransaction answers null only for work that does; this work always answers.
+        return outcome ?? { kind: 'full' }
+      } catch (error) {
+        if (!isDeadlock(error) || attempt >= attempts) throw error
       }
-    } finally {
-      conn.release()
     }
   },
   drain: async () => undefined,
