@@ -30,24 +30,39 @@ async function withRelayedBed<T>(
 }
 
 /**
- * Transactions whose session has sat idle over 500 ms and the rows they wrote (locked until they end): a live
- * request's or chunk's transaction never waits that long between its statements.
+ * Transactions whose session has sat idle over 500 ms, their connections and the rows they wrote (locked until
+ * they end): a live request's or chunk's transaction never waits that long between its statements.
  */
-async function idleTransactions(bed: FaultBed): Promise<{ count: number; rowsWritten: number }> {
-  const [[row]] = await bed.pool.query<RowDataPacket[]>(
-    `SELECT COUNT(*) AS n, COALESCE(SUM(t.trx_rows_modified), 0) AS written
+async function idleTransactions(bed: FaultBed): Promise<{ threads: number[]; rowsWritten: number }> {
+  const [rows] = await bed.pool.query<RowDataPacket[]>(
+    `SELECT t.trx_mysql_thread_id AS thread, t.trx_rows_modified AS written
        FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
       WHERE p.COMMAND = 'Sleep' AND p.TIME_MS > 500`,
   )
-  return { count: Number(row?.n), rowsWritten: Number(row?.written) }
+  return { threads: rows.map((r) => Number(r.thread)), rowsWritten: rows.reduce((sum, r) => sum + Number(r.written), 0) }
 }
 
-/** What the lost connection left open (seen 700 ms after the loss), and when the server rolled it back. */
+/**
+ * What the lost connection left open (seen 700 ms after the loss), and when the server rolled it back: the
+ * moment those very connections no longer hold a transaction (another transaction idling meanwhile is not it).
+ * InnoDB refreshes INNODB_TRX only when nobody has read it for 100 ms, so it is polled less often than that:
+ * polled faster it stays frozen, and the check judged a stale copy against the live processlist.
+ */
 async function watchLostTransaction(bed: FaultBed, lostAt: number) {
   await sleep(Math.max(0, 700 - (performance.now() - lostAt)))
   const left = await idleTransactions(bed)
-  await waitFor('the server to roll the lost transaction back', async () => (await idleTransactions(bed)).count === 0, 60_000, 50)
-  return { left, goneAfterMs: performance.now() - lostAt }
+  await waitFor(
+    'the server to roll the lost transaction back',
+    async () => {
+      const [rows] = await bed.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id IN (?)', [
+        left.threads.length > 0 ? left.threads : [0],
+      ])
+      return Number(rows[0]?.n) === 0
+    },
+    60_000,
+    250,
+  )
+  return { left: { count: left.threads.length, rowsWritten: left.rowsWritten }, goneAfterMs: performance.now() - lostAt }
 }
 
 // ── 7. an API connection lost mid-transaction ─────────────────────────────────────────────
