@@ -22,6 +22,8 @@ export interface BatchWorkerOptions {
   databaseUrl: string
   period: string
   strategy?: string
+  /** The entry, relative to the repository (default batch-worker's own; a benchmark's adds its baseline strategies). */
+  script?: string
   /** Extra environment (BATCH_CHUNK_SIZE, HEARTBEAT_MS, …) for every worker. */
   env?: Record<string, string>
   /** A command the worker runs under, e.g. `ip netns exec <name>` to start it in its own network. */
@@ -38,7 +40,7 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
   mkdirSync(logDir, { recursive: true })
   const logFile = join(logDir, `batch-${index}.log`)
   const log = createWriteStream(logFile, { flags: 'a' })
-  const args = ['--import', 'tsx', 'services/batch-worker/src/main.ts', 'run', '--period', options.period]
+  const args = ['--import', 'tsx', options.script ?? 'services/batch-worker/src/main.ts', 'run', '--period', options.period]
   if (options.strategy) args.push('--strategy', options.strategy)
   const [command, ...prefix] = [...(options.launcher ?? []), process.execPath]
   const child = spawn(command!, [...prefix, ...args], {

@@ -37,7 +37,7 @@ export interface StackOptions {
   databaseUrl?: string
   /** Membership heartbeat of every replica (HEARTBEAT_MS); the services' default otherwise. */
   heartbeatMs?: number
-  /** Extra settings for every replica (e.g. BATCH_GUARD_ENABLED=false for a benchmark). */
+  /** Extra settings for every replica (e.g. LOG_LEVEL=warn for a benchmark). */
   env?: Record<string, string>
   /** Extra settings for the replicas of one service, over `env` (e.g. its own DATABASE_URL). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>

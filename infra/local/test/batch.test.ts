@@ -1,16 +1,33 @@
 import t, { type Test } from 'tap'
+import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { auditBatch } from '@commerce/audit'
 import { createPool, type RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { seedData } from '../src/seed-data.ts'
 import { createTestDatabase } from '@commerce/db/testing'
-import { startBatchWorker } from '../src/batch.ts'
+import { startBatchWorker, type BatchWorkerProcess } from '../src/batch.ts'
 
 // Real `batch-worker run` processes on a real MariaDB: the crash and scale-out cases that an
-// in-process test cannot fake. The naive strategy keeps each chunk open long enough to be
-// caught mid-chunk; pass/fail never depends on when exactly the kill lands.
+// in-process test cannot fake. The workers run through a test wrapper (support/held-chunk-worker.ts)
+// whose chunks hold their transaction open before committing, so they are caught mid-chunk.
 const period = '2026-10'
+const script = 'infra/local/test/support/held-chunk-worker.ts'
+/** A worker whose every chunk holds its written, uncommitted rows for `holdMs` before its commit. */
+const worker = (index: number, url: string, holdMs: number) =>
+  startBatchWorker(index, { databaseUrl: url, period, script, env: { ...env, TEST_CHUNK_HOLD_MS: String(holdMs) } })
+
+/** Resolves with the first chunk `worker` holds before its commit (it says so on stdout). */
+function firstHeld(worker: BatchWorkerProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: worker.child.stdout! })
+    lines.on('line', (line) => {
+      if (!line.startsWith('{"holding"')) return
+      lines.close()
+      resolve((JSON.parse(line) as { holding: number }).holding)
+    })
+  })
+}
 const env = {
   BATCH_CHUNK_SIZE: '40',
   BATCH_LEASE_MS: '1000',
@@ -40,44 +57,36 @@ async function audited(t: Test, pool: Parameters<typeof auditBatch>[0]) {
 
 t.test('kill -9 of a worker mid-chunk: the survivor takes its chunk over after the lease and nothing doubles', async (t) => {
   const { url, pool } = await seeded(t)
-  const victim = startBatchWorker(0, { databaseUrl: url, period, strategy: 'naive', env })
-  const survivor = startBatchWorker(1, { databaseUrl: url, period, strategy: 'naive', env })
+  // The victim holds each chunk 800 ms (under the batch sessions' 1 s idle-in-transaction bound): killed inside that.
+  const victim = worker(0, url, 800)
+  const survivor = worker(1, url, 0)
   t.teardown(() => {
     victim.child.kill('SIGKILL')
     survivor.child.kill('SIGKILL')
   })
-  let held: number | undefined
-  while (held === undefined) {
-    const [rows] = await pool.query<RowDataPacket[]>(
-      `SELECT s.chunk_no FROM step_execution_log s JOIN was_instances w ON w.id = s.owner
-       WHERE w.pid = ? AND s.status = 'CLAIMED' AND EXISTS (SELECT 1 FROM grade_history h JOIN batch_targets b ON b.user_id = h.user_id AND b.run_id = s.run_id AND b.chunk_no = s.chunk_no)`,
-      [victim.child.pid],
-    )
-    held = rows[0]?.chunk_no as number | undefined
-    if (held === undefined) await sleep(10)
-  }
+  const held = await firstHeld(victim)
   victim.child.kill('SIGKILL')
   const killed = await victim.finished
-  t.equal(killed.signal, 'SIGKILL', `killed while holding chunk ${held} half done`)
+  t.equal(killed.signal, 'SIGKILL', `killed while holding chunk ${held}, its rows written and not committed`)
   const finished = await survivor.finished
   t.equal(finished.code, 0, 'the survivor exits 0')
   t.equal(finished.report?.status, 'COMPLETED')
   const [[chunk]] = await pool.query<RowDataPacket[]>('SELECT status, epoch FROM step_execution_log WHERE chunk_no = ?', [held])
   t.match(chunk, { status: 'DONE' })
-  t.ok(Number(chunk?.epoch) >= 2, 'the half-done chunk was claimed again')
+  t.ok(Number(chunk?.epoch) >= 2, 'the held chunk was claimed again')
   await audited(t, pool)
 })
 
 t.test('a worker started mid-run joins and the run completes exactly once', async (t) => {
   const { url, pool } = await seeded(t)
-  const first = startBatchWorker(0, { databaseUrl: url, period, strategy: 'naive', env })
+  const first = worker(0, url, 100)
   t.teardown(() => first.child.kill('SIGKILL'))
   for (;;) {
     const [[row]] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM step_execution_log WHERE status = 'DONE'")
     if (Number(row?.n) > 0) break
     await sleep(10)
   }
-  const second = startBatchWorker(1, { databaseUrl: url, period, strategy: 'naive', env })
+  const second = worker(1, url, 100)
   t.teardown(() => second.child.kill('SIGKILL'))
   const results = await Promise.all([first.finished, second.finished])
   t.same(
@@ -96,7 +105,7 @@ t.test('a worker started mid-run joins and the run completes exactly once', asyn
 
 t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes exactly once', async (t) => {
   const { url, pool } = await seeded(t)
-  const doomed = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: url, period, strategy: 'naive', env }))
+  const doomed = [0, 1].map((index) => worker(index, url, 200))
   t.teardown(() => {
     for (const worker of doomed) worker.child.kill('SIGKILL')
   })
@@ -110,7 +119,7 @@ t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes
   const [[before]] = await pool.query<RowDataPacket[]>('SELECT status FROM batch_runs')
   t.equal(before?.status, 'RUNNING', 'the run was left half done')
 
-  const restart = startBatchWorker(2, { databaseUrl: url, period, strategy: 'naive', env })
+  const restart = worker(2, url, 0)
   t.teardown(() => restart.child.kill('SIGKILL'))
   const result = await restart.finished
   t.equal(result.code, 0)
@@ -120,7 +129,7 @@ t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes
 
 t.test('bad flags give a one-line error and exit 1', async (t) => {
   const url = await createTestDatabase(t)
-  for (const args of [{ period: '2026-13' }, { period: '2999-01' }, { period: '2026-10', strategy: 'fast' }]) {
+  for (const args of [{ period: '2026-13' }, { period: '2999-01' }, { period: '2026-10', strategy: 'naive' }]) {
     const worker = startBatchWorker(0, { databaseUrl: url, ...args })
     const result = await worker.finished
     t.equal(result.code, 1, JSON.stringify(args))

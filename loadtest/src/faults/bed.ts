@@ -9,6 +9,7 @@ import type { MariaDbServer } from '@commerce/local/mariadb'
 import { waitFor } from '@commerce/local/process'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
+import { rowByRowWorkerScript } from '../baselines/row-by-row-batch.ts'
 import type { Chart, Marker } from '../charts.ts'
 import { awaitDeferred, createLiveMix, giveOldCoupons, livePeriod } from '../live-mix.ts'
 import { runOpenModel, type OpenModelRequest, type OpenModelResult } from '../open-model.ts'
@@ -91,6 +92,8 @@ export async function startFaultBed(options: FaultBedOptions): Promise<FaultBed>
       heartbeatMs: 200,
       env: { ...suiteEnv, ...options.env },
       serviceEnv: options.serviceEnv,
+      // Daemons that also have the row-by-row baselines: the slow naive batch keeps a run going through a case.
+      serverScripts: { 'batch-worker': rowByRowWorkerScript },
     })
     const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
     const now = Date.now()

@@ -9,6 +9,7 @@ import { createIsolatedNetwork, probeNetns } from '@commerce/local/netns'
 import { isRunning, waitFor } from '@commerce/local/process'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startTcpRelay } from '@commerce/local/tcp-proxy'
+import { rowByRowWorkerScript } from '../baselines/row-by-row-batch.ts'
 import type { Chart, Marker } from '../charts.ts'
 import { couponIdOf } from '../live-mix.ts'
 import {
@@ -97,7 +98,7 @@ export const auditHeld = (audit: { ok: boolean; checks: { name: string; ok: bool
   return held(what, checks.length > 0 && checks.every((c) => c.ok), checks.map((c) => c.detail).join('; '))
 }
 
-/** Naive chunks (row by row, lease renewed per row), one at a time per worker, keep a run going long enough to be hit mid-chunk. */
+/** Naive chunks (the row-by-row baseline: lease renewed per row), one at a time per worker, keep a run going long enough to be hit mid-chunk. */
 const slowBatch = { BATCH_STRATEGY: 'naive', BATCH_CHUNK_SIZE: '20', BATCH_CONCURRENCY: '1' }
 
 // ── 1. kill -9 ────────────────────────────────────────────────────────────────────────────
@@ -373,7 +374,13 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
       blocked: `ip netns is not available here: ${unavailable}`,
     }
   }
-  return withBed(ctx, 'faults_partition', { env: slowBatch }, async (bed) => {
+  // Each partition needs the run going while it waits for the worker to hold a chunk between two
+  // row transactions, a lease and a rejoin (about 1.5 s of run each, seen here; 3 s allowed): naive
+  // rows are paced so the run lasts that long on any machine. About half the seeded users are
+  // targets, shared by 3 workers (2 daemons and the isolated one).
+  const rowPauseMs = Math.ceil((partitions * 3_000 * 3) / (ctx.users / 2))
+  const pacedBatch = { ...slowBatch, NAIVE_ROW_PAUSE_MS: String(rowPauseMs) }
+  return withBed(ctx, 'faults_partition', { env: pacedBatch }, async (bed) => {
     const leaseMs = Number(suiteEnv.BATCH_LEASE_MS)
     const network = await createIsolatedNetwork('faultns', 213)
     // The server binds loopback only; the relay on the link's host address is the worker's way in.
@@ -389,7 +396,8 @@ export async function partitionCase(ctx: FaultContext, { partitions }: { partiti
         databaseUrl: isolatedUrl.toString(),
         period: faultPeriod,
         launcher: network.exec,
-        env: { ...suiteEnv, ...slowBatch, HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
+        script: rowByRowWorkerScript,
+        env: { ...suiteEnv, ...pacedBatch, HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
       })
       // Its instance id, not its pid: a partitioned worker's membership row may be pruned meanwhile.
       let instanceId = ''

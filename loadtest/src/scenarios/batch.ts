@@ -4,6 +4,7 @@ import { createPool, dropDatabase, migrateDatabase, uuidToBytes, withDatabase, t
 import { defaultGradePolicy, parsePeriod } from '@commerce/domain'
 import { seedData } from '@commerce/local/seed-data'
 import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
+import { rowByRowWorkerScript } from '../baselines/row-by-row-batch.ts'
 import { batchGantt, readBatchTimeline, type BatchTimeline } from '../batch-timeline.ts'
 import type { Chart } from '../charts.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
@@ -54,7 +55,9 @@ async function runOnce(
 ): Promise<{ measured: Measured; timeline: BatchTimeline | null }> {
   await resetBatchState(pool)
   const started = performance.now()
-  const processes = Array.from({ length: workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period, strategy, env: { LOG_LEVEL: 'warn' } }))
+  const processes = Array.from({ length: workers }, (_, index) =>
+    startBatchWorker(index, { databaseUrl: url, period, strategy, script: rowByRowWorkerScript, env: { LOG_LEVEL: 'warn' } }),
+  )
   const results = await Promise.all(processes.map((p) => p.finished))
   const wallSeconds = (performance.now() - started) / 1000
   const failed = results.findIndex((r) => r.code !== 0)

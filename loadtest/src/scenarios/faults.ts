@@ -65,7 +65,7 @@ export const testFaultPlan: FaultPlan = {
   skewMs: 3_000,
   // Past the API's 5 s statement bound: the timed-out writes' path is exercised too.
   stallMs: 8_000,
-  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 12_000, lock: 3_000, rolling: 3_000, lost: 3_000, event: 3_000 },
+  users: { kill: 3_000, outage: 3_000, freeze: 3_000, partition: 3_000, lock: 3_000, rolling: 3_000, lost: 3_000, event: 3_000 },
 }
 
 /** Every case in order, each a thunk that builds its bed, injects, audits and disposes. */

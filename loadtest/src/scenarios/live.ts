@@ -4,6 +4,7 @@ import { auditBatch } from '@commerce/audit'
 import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
+import { unguardedServerScripts } from '../baselines/unguarded-apis.ts'
 import { startStack } from '@commerce/local/stack'
 import { runWindowOnLocalClock } from '../batch-timeline.ts'
 import type { Band, Chart, LineSeries } from '../charts.ts'
@@ -136,7 +137,8 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     replicas: 2,
     batchWorkers: 0,
     databaseUrl: db.url,
-    env: { LOG_LEVEL: 'warn', BATCH_GUARD_ENABLED: guard === 'on' ? 'true' : 'false' },
+    env: { LOG_LEVEL: 'warn' },
+    serverScripts: guard === 'on' ? {} : unguardedServerScripts,
   })
   try {
     // A short warm-up (connections opened, code paths compiled) that is not measured, so the

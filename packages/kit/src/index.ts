@@ -16,5 +16,12 @@ export { signToken, createTokenVerifier, type Principal, type Role } from './tok
 export { createAuth } from './plugins/auth.ts'
 export { createMetrics } from './plugins/metrics.ts'
 export { createDbClock, measureOffset, clockConfigProperties, type DbClock, type ClockSample } from './plugins/clock.ts'
-export { default as batchGuardPlugin, batchGuardConfigCheck, batchGuardConfigProperties, createBatchGuard } from './plugins/batch-guard.ts'
+export {
+  default as batchGuardPlugin,
+  batchGuardConfigCheck,
+  batchGuardConfigProperties,
+  createBatchGuard,
+  type BatchGuard,
+  type BatchGuardFactory,
+} from './plugins/batch-guard.ts'
 export { createPollingLoop } from './polling.ts'

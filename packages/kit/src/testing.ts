@@ -2,6 +2,7 @@ import { createHmac, createSign, generateKeyPairSync } from 'node:crypto'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { loadConfig, baseConfigSchema, type BaseConfig } from './config.ts'
 import { signToken, type Role } from './tokens.ts'
+import type { BatchGuardFactory } from './plugins/batch-guard.ts'
 
 export const testSecret = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 
@@ -18,6 +19,12 @@ export function testEnv(databaseUrl: string, overrides: Record<string, string> =
 export function testConfig(databaseUrl: string, overrides: Record<string, string> = {}): BaseConfig {
   return loadConfig(baseConfigSchema, testEnv(databaseUrl, overrides))
 }
+
+/**
+ * A guard that never sees a batch (every user idle, the view never stale): the benchmark's
+ * unguarded baseline, and tests that meet the batch's row locks the way a guard that missed the run would.
+ */
+export const ignoreBatches: BatchGuardFactory = (view) => ({ view, inBatch: () => null, stale: () => false })
 
 export function bearer(userId: number, role: Role = 'user'): { authorization: string } {
   return { authorization: `Bearer ${signToken(testSecret, { userId, role })}` }

@@ -2,6 +2,7 @@ import { createServiceApp } from '@commerce/kit'
 import type { FastifyServerOptions } from 'fastify'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
+import type { ChunkStrategies } from './job/chunks.ts'
 import eventSchedulerPlugin from './plugins/event-schedule.ts'
 import runnerPlugin from './plugins/runner.ts'
 import eventRoutes from './routes/event-draws.ts'
@@ -12,12 +13,14 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger']
   /** The calendar's "now" (default: the database clock); tests pick their instant. */
   clock?: Clock
+  /** The chunk strategies (default: the service's own, bulk); a benchmark adds its baselines. */
+  strategies?: ChunkStrategies
 }
 
 /** The batch-worker daemon without listening (tests use `inject`; server.ts listens). */
-export async function buildApp({ config, logger, clock }: BuildAppOptions) {
+export async function buildApp({ config, logger, clock, strategies }: BuildAppOptions) {
   const app = await createServiceApp({ service: 'batch-worker', config, logger })
-  await app.register(runnerPlugin, { config, clock })
+  await app.register(runnerPlugin, { config, clock, strategies })
   await app.register(runRoutes)
   await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)

@@ -3,14 +3,17 @@ import { Type, type Static } from 'typebox'
 import type { PoolSettings } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/domain'
 import type { WorkerSettings } from './job/worker.ts'
-import { strategies } from './job/runs.ts'
 
 const { thresholds } = defaultGradePolicy
+
+/** A chunk strategy's name as a run records it (batch_runs.strategy, 16 characters). */
+export const strategyNameSchema = Type.String({ pattern: '^[a-z][a-z0-9-]{0,15}$' })
 
 export const configSchema = serviceConfig({
   /** The API replicas' guard refresh (set alike on every service): the publish delay is checked against it. */
   BATCH_GUARD_REFRESH_MS: batchGuardConfigProperties.BATCH_GUARD_REFRESH_MS,
-  BATCH_STRATEGY: Type.Enum(strategies, { default: 'bulk' }),
+  /** The strategy of the runs this worker creates; one it has (the service's own: bulk). */
+  BATCH_STRATEGY: Type.String({ ...strategyNameSchema, default: 'bulk' }),
   /** Targets per chunk; fixed in the run's plan, so changing it affects new runs only. */
   BATCH_CHUNK_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
   /** Chunks one worker processes at once; each holds one batch connection. */

@@ -4,8 +4,9 @@ import { auditBatch } from '@commerce/audit'
 import type { Pool, RowDataPacket } from '@commerce/db'
 import { bearer, testEnv } from '@commerce/kit/testing'
 import { buildApp } from '../src/app.ts'
+import { builtInStrategies, bulkStrategy, type ChunkStrategies } from '../src/job/chunks.ts'
 import { loadServiceConfig } from '../src/config.ts'
-import { period, settings, testDatabase } from './job/fixtures.ts'
+import { period, settings, testDatabase } from '../src/testing.ts'
 
 const fast = { BATCH_DAEMON_POLL_MS: '20', BATCH_POLL_MS: '20', BATCH_GUARD_REFRESH_MS: '10', BATCH_PUBLISH_DELAY_MS: '30', BATCH_CHUNK_SIZE: '10' }
 
@@ -14,8 +15,8 @@ const fireAt = Date.parse('2026-10-31T15:00:00Z')
 const hours = (n: number) => n * 3_600_000
 const at = (ms: number) => async () => new Date(ms)
 
-async function daemon(t: Test, url: string, env: Record<string, string>, now: number) {
-  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { ...fast, ...env })), logger: false, clock: at(now) })
+async function daemon(t: Test, url: string, env: Record<string, string>, now: number, strategies?: ChunkStrategies) {
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { ...fast, ...env })), logger: false, clock: at(now), strategies })
   t.teardown(() => app.close())
   await app.ready()
   return app
@@ -64,20 +65,23 @@ t.test('a daemon past the misfire grace does not start an old period by itself',
 t.test('POST /runs (admin) requests a run the daemon then completes; bad requests are refused', async (t) => {
   const { url, pool } = await testDatabase(t, 60)
   // Six hours into November: October has ended, November has not.
-  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' }, fireAt + hours(6))
+  // A second strategy registered (as a benchmark registers its baselines): `spare`, bulk by another name.
+  const app = await daemon(t, url, { BATCH_SCHEDULE_ENABLED: 'false' }, fireAt + hours(6), { ...builtInStrategies, spare: bulkStrategy })
   const post = (payload: object, headers: Record<string, string> = bearer(1, 'admin')) => app.inject({ method: 'POST', url: '/runs', payload, headers })
 
   t.equal((await post({ period })).statusCode, 202)
   t.equal((await app.inject({ method: 'POST', url: '/runs', payload: { period } })).statusCode, 401)
   t.equal((await post({ period }, bearer(1))).json().code, 'FORBIDDEN')
-  for (const bad of [{ period: '2026-13' }, { period: "2026-10' OR 1=1" }, {}, { period, strategy: 'fast' }]) {
+  for (const bad of [{ period: '2026-13' }, { period: "2026-10' OR 1=1" }, {}, { period, strategy: 'Bulk; DROP' }]) {
     const response = await post(bad)
     t.equal(response.statusCode, 400, JSON.stringify(bad))
     t.equal(response.json().code, 'VALIDATION')
   }
   t.equal((await post({ period: '2026-11' })).json().code, 'PERIOD_NOT_ENDED', 'the month in progress')
+  const unknown = await post({ period: '2026-09', strategy: 'naive' })
+  t.same([unknown.statusCode, unknown.json().code], [400, 'UNKNOWN_STRATEGY'], "a benchmark's baseline is not this daemon's")
 
-  const accepted = await post({ period, strategy: 'batched' })
+  const accepted = await post({ period, strategy: 'spare' })
   t.equal(accepted.statusCode, 202, 'requesting again is idempotent')
   const location = accepted.headers.location as string
   t.match(location, /^\/runs\/\d+$/)

@@ -7,13 +7,13 @@ import { ensureDatabaseServer } from '../database.ts'
 import { openRun, previewRun } from '@commerce/batch-worker/admission'
 import { databaseClock } from '@commerce/batch-worker/clock'
 import { loadServiceConfig, workerSettings } from '@commerce/batch-worker/config'
-import { createRunRepository, type Strategy } from '@commerce/batch-worker/runs'
+import { createRunRepository } from '@commerce/batch-worker/runs'
 import { periodPattern } from '@commerce/domain'
 import { AppError } from '@commerce/kit'
 import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
 
-// `npm run batch -- --period 2026-10 --workers 2 [--strategy naive|batched|bulk] [--dry-run]
+// `npm run batch -- --period 2026-10 --workers 2 [--dry-run]
 // [--force --reason "…"]`: the monthly run on M one-shot worker processes, with progress and a
 // summary. `--status` only reports; `--dry-run` prints the plan (targets, grade moves) and writes
 // nothing. The run is admitted here first (job/admission.ts), so a refusal is one line.
@@ -23,7 +23,6 @@ function parseFlags() {
       options: {
         period: { type: 'string' },
         workers: { type: 'string', default: '2' },
-        strategy: { type: 'string' },
         'chunk-size': { type: 'string' },
         status: { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
@@ -35,7 +34,6 @@ function parseFlags() {
     if (!values.period || !periodPattern.test(values.period)) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
     const workers = Number(values.workers)
     if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new Error('--workers must be an integer from 1 to 32')
-    if (values.strategy && !['naive', 'batched', 'bulk'].includes(values.strategy)) throw new Error('--strategy must be naive, batched or bulk')
     const chunkSize = values['chunk-size']
     if (chunkSize !== undefined && !(Number.isInteger(Number(chunkSize)) && Number(chunkSize) > 0)) throw new Error('--chunk-size must be a positive integer')
     if (values.force && (values.reason ?? '').trim().length < 10)
@@ -44,7 +42,6 @@ function parseFlags() {
     return {
       period: values.period,
       workers,
-      strategy: values.strategy,
       chunkSize,
       status: values.status,
       dryRun: values['dry-run'],
@@ -112,15 +109,13 @@ try {
     process.exit(0)
   }
   await openRun(pool, runs, request, {
-    strategy: (flags.strategy ?? config.BATCH_STRATEGY) as Strategy,
+    strategy: config.BATCH_STRATEGY,
     publishDelayMs: settings.publishDelayMs,
     timeZone: settings.timeZone,
     now: databaseClock(pool),
   })
   const started = performance.now()
-  workers = Array.from({ length: flags.workers }, (_, index) =>
-    startBatchWorker(index, { databaseUrl: url, period: flags.period, strategy: flags.strategy, env }),
-  )
+  workers = Array.from({ length: flags.workers }, (_, index) => startBatchWorker(index, { databaseUrl: url, period: flags.period, env }))
   console.log(`» ${flags.workers} batch workers started for ${flags.period} (logs: ${workers.map((w) => w.logFile).join(', ')})`)
 
   let running = true

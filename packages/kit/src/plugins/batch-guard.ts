@@ -13,8 +13,6 @@ export const batchGuardConfigProperties = {
    * At least 4 × BATCH_GUARD_REFRESH_MS, so one or two slow refreshes never defer anything.
    */
   BATCH_GUARD_MAX_AGE_MS: Type.Integer({ minimum: 40, maximum: 60_000, default: 1_000 }),
-  /** Off only to measure what the guard buys (benchmarks): every user is then treated as idle. */
-  BATCH_GUARD_ENABLED: Type.Boolean({ default: true }),
 }
 const batchGuardConfigSchema = Type.Object(batchGuardConfigProperties)
 type BatchGuardConfig = Static<typeof batchGuardConfigSchema>
@@ -23,26 +21,30 @@ export const batchGuardConfigCheck: ConfigCheck<BatchGuardConfig> = ({ BATCH_GUA
   maxAge < 4 * refresh ? `BATCH_GUARD_MAX_AGE_MS: must be ≥ 4 × BATCH_GUARD_REFRESH_MS (${4 * refresh})` : undefined
 
 /** The guard every API asks before touching a user's rows: a memory lookup, no DB I/O. */
-export function createBatchGuard(view: ReturnType<typeof createBatchView>, enabled: boolean, maxAgeMs: number) {
+export function createBatchGuard(view: ReturnType<typeof createBatchView>, maxAgeMs: number) {
   return {
     view,
-    inBatch: (userId: number): InBatch | null => (enabled ? view.inBatch(userId) : null),
+    inBatch: (userId: number): InBatch | null => view.inBatch(userId),
     /** The view is too old to say who is not in a batch (its refreshes fail): write nothing on its word. */
-    stale: (): boolean => enabled && view.ageMs() > maxAgeMs,
+    stale: (): boolean => view.ageMs() > maxAgeMs,
   }
 }
 
+export type BatchGuard = ReturnType<typeof createBatchGuard>
+/** How an app builds its guard over the view: `createBatchGuard`, unless a benchmark or a test passes another. */
+export type BatchGuardFactory = typeof createBatchGuard
+
 declare module 'fastify' {
   interface FastifyInstance {
-    batchGuard: ReturnType<typeof createBatchGuard>
+    batchGuard: BatchGuard
   }
 }
 
 /** Keeps the view of RUNNING batch runs fresh while the app runs (DESIGN §6.3). */
-export default fp<{ config: BatchGuardConfig }>(
-  async (app, { config }) => {
+export default fp<{ config: BatchGuardConfig; createGuard?: BatchGuardFactory }>(
+  async (app, { config, createGuard = createBatchGuard }) => {
     const view = createBatchView({ pool: app.pool, refreshMs: config.BATCH_GUARD_REFRESH_MS, log: app.log })
-    app.decorate('batchGuard', createBatchGuard(view, config.BATCH_GUARD_ENABLED, config.BATCH_GUARD_MAX_AGE_MS))
+    app.decorate('batchGuard', createGuard(view, config.BATCH_GUARD_MAX_AGE_MS))
     app.addHook('onReady', async () => {
       await view.start()
     })

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from '@commerce/db'
 import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import { batchErrors } from '../errors.ts'
-import { monthlyJob, type RunRepository, type RunRow, type Strategy } from './runs.ts'
+import { monthlyJob, type RunRepository, type RunRow } from './runs.ts'
 
 /**
  * Which monthly runs an operator may start (DESIGN §5). A run regrades every user from its
@@ -58,7 +58,7 @@ export async function openRun(
   pool: Pool,
   runs: RunRepository,
   request: RunRequest,
-  opts: { strategy: Strategy; publishDelayMs: number; timeZone: string; now: () => Promise<Date> },
+  opts: { strategy: string; publishDelayMs: number; timeZone: string; now: () => Promise<Date> },
 ): Promise<RunRow> {
   const range = parseRunPeriod(request.period, opts.timeZone)
   const existing = await existingOrAdmitted(pool, runs, request, range, opts.now, opts.publishDelayMs)

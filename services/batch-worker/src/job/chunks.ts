@@ -1,15 +1,14 @@
 import { v7 as uuidv7 } from 'uuid'
-import { fenceDone, renewLease, type ChunkOwnership } from '@commerce/cluster'
+import type { ChunkOwnership } from '@commerce/cluster'
 import { applyPendingRedemptions, inTransaction, uuidToBytes, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import { gradeCouponKind, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
-import type { Strategy } from './runs.ts'
 
 /**
- * Processing one chunk of targets (DESIGN §6.2 step 5), in three strategies that write the
- * same rows: `bulk` (default: a handful of set-based statements in one short transaction),
- * `batched` (one transaction per chunk, prepared statements row by row) and `naive` (one
- * transaction per row — the write-up's slow starting point). Raw SQL throughout: this is the
- * batch's hot path and `bulk` is measured against a floor of plain bulk statements.
+ * Processing one chunk of targets (DESIGN §6.2 step 5). A strategy writes the chunk's rows; the
+ * worker hands it the chunk and the fenced DONE. The service ships one, `bulk`: a handful of
+ * set-based statements in one short transaction. Raw SQL: this is the batch's hot path, measured
+ * against a floor of plain bulk statements. The benchmark's row-by-row baselines are strategies
+ * too, registered from its side (loadtest/src/baselines) out of these building blocks.
  */
 export interface ChunkJob {
   pool: Pool
@@ -17,13 +16,12 @@ export interface ChunkJob {
   range: PeriodRange
   policy: GradePolicy
   leaseMs: number
-  /** Test seam: runs right before the fenced commit (e.g. to pause past the lease). */
-  beforeCommit?: (chunk: ChunkOwnership) => Promise<void>
+  /** The fenced DONE inside the chunk's final transaction: false once another worker owns the chunk. */
+  fence: (conn: PoolConnection, counts: ChunkCounts) => Promise<boolean>
 }
 
-export interface ChunkOutcome {
-  /** False when fencing refused the commit: another worker owns the chunk now. */
-  committed: boolean
+/** What a chunk wrote; null from a strategy when fencing refused its commit. */
+export interface ChunkCounts {
   targets: number
   writes: number
   couponsIssued: number
@@ -31,7 +29,11 @@ export interface ChunkOutcome {
   redemptionsApplied: number
 }
 
-interface Target {
+export type ChunkStrategy = (job: ChunkJob) => Promise<ChunkCounts | null>
+/** Strategies by the name a run records (batch_runs.strategy). */
+export type ChunkStrategies = Readonly<Record<string, ChunkStrategy>>
+
+export interface Target {
   userId: number
   fromGrade: Grade
   toGrade: Grade
@@ -48,7 +50,7 @@ interface TargetRow extends RowDataPacket {
 }
 
 /** The chunk's targets not yet done (a grade_history row marks a target done, per row). */
-async function loadTargets(conn: PoolConnection, job: ChunkJob): Promise<Target[]> {
+export async function loadTargets(conn: PoolConnection, job: ChunkJob): Promise<Target[]> {
   const [rows] = await conn.query<TargetRow[]>(
     `SELECT t.user_id, u.grade AS from_grade, t.to_grade, t.total, t.order_count
      FROM batch_targets t JOIN users u ON u.id = t.user_id
@@ -60,7 +62,7 @@ async function loadTargets(conn: PoolConnection, job: ChunkJob): Promise<Target[
   return rows.map((row) => ({ userId: row.user_id, fromGrade: row.from_grade, toGrade: row.to_grade, total: Number(row.total), orderCount: row.order_count }))
 }
 
-function couponRows(targets: Target[], job: ChunkJob, issuedAt: Date): unknown[][] {
+export function couponRows(targets: Target[], job: ChunkJob, issuedAt: Date): unknown[][] {
   return targets.flatMap((target) => {
     const { count, amount } = job.policy.coupons[target.toGrade]
     return Array.from({ length: count }, (_, index) => [
@@ -77,28 +79,25 @@ function couponRows(targets: Target[], job: ChunkJob, issuedAt: Date): unknown[]
   })
 }
 
-const insertCouponSql = `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?
+export const insertCouponSql = `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?
   ON DUPLICATE KEY UPDATE id = id`
-const insertHistorySql = `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?
+export const insertHistorySql = `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?
   ON DUPLICATE KEY UPDATE id = id`
-const revokeSql = (userFilter: string) => `UPDATE coupons SET status = 'REVOKED', revoked_at = NOW(6)
+export const revokeSql = (userFilter: string) => `UPDATE coupons SET status = 'REVOKED', revoked_at = NOW(6)
   WHERE ${userFilter} AND kind = ? AND period < ? AND status = 'ISSUED'`
 
-type Counts = Omit<ChunkOutcome, 'committed'>
-const emptyCounts = (): Counts => ({ targets: 0, writes: 0, couponsIssued: 0, couponsRevoked: 0, redemptionsApplied: 0 })
+export const emptyCounts = (): ChunkCounts => ({ targets: 0, writes: 0, couponsIssued: 0, couponsRevoked: 0, redemptionsApplied: 0 })
 
 /** Redemptions, then the fenced DONE, inside the chunk's (final) transaction; null ⇒ fenced out. */
-async function finishChunk(conn: PoolConnection, job: ChunkJob, userIds: number[], counts: Counts): Promise<Counts | null> {
+export async function finishChunk(conn: PoolConnection, job: ChunkJob, userIds: number[], counts: ChunkCounts): Promise<ChunkCounts | null> {
   const applied = await applyPendingRedemptions(conn, userIds)
   counts.redemptionsApplied += applied.redeemed + applied.rejected
-  await job.beforeCommit?.(job.chunk)
-  const fenced = await fenceDone(conn, { ...job.chunk, itemCount: counts.targets, writeCount: counts.writes, ...counts })
-  return fenced ? counts : null
+  return (await job.fence(conn, counts)) ? counts : null
 }
 
 /** One chunk in one transaction with set-based statements. */
-async function processBulk(job: ChunkJob): Promise<Counts | null> {
-  return inTransaction(job.pool, async (conn) => {
+export const bulkStrategy: ChunkStrategy = (job) =>
+  inTransaction(job.pool, async (conn) => {
     const targets = await loadTargets(conn, job)
     const counts = emptyCounts()
     counts.targets = targets.length
@@ -130,85 +129,6 @@ async function processBulk(job: ChunkJob): Promise<Counts | null> {
       counts,
     )
   })
-}
 
-/** The per-row statements shared by `batched` (prepared) and `naive` (plain queries). */
-async function writeTargetRowByRow(conn: PoolConnection, target: Target, job: ChunkJob, prepared: boolean, counts: Counts): Promise<void> {
-  const run = (sql: string, params: unknown[]) =>
-    (prepared ? conn.execute<ResultSetHeader>(sql, params as never) : conn.query<ResultSetHeader>(sql, params)).then(([result]) => result.affectedRows)
-  const period = job.range.period
-  counts.writes += await run(
-    `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
-    [target.userId, period, target.fromGrade, target.toGrade, target.total, target.orderCount],
-  )
-  counts.writes += await run('UPDATE users SET grade = ?, grade_updated_at = NOW(6) WHERE id = ?', [target.toGrade, target.userId])
-  const revoked = await run(revokeSql('user_id = ?'), [target.userId, gradeCouponKind, period])
-  counts.couponsRevoked += revoked
-  counts.writes += revoked
-  for (const row of couponRows([target], job, new Date())) {
-    const issued = await run(
-      `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
-      row,
-    )
-    counts.couponsIssued += issued
-    counts.writes += issued
-  }
-  counts.targets += 1
-}
-
-/** One transaction per chunk, prepared statements row by row. */
-async function processBatched(job: ChunkJob): Promise<Counts | null> {
-  return inTransaction(job.pool, async (conn) => {
-    const targets = await loadTargets(conn, job)
-    const counts = emptyCounts()
-    for (const target of targets) await writeTargetRowByRow(conn, target, job, true, counts)
-    return finishChunk(
-      conn,
-      job,
-      targets.map((t) => t.userId),
-      counts,
-    )
-  })
-}
-
-/**
- * One transaction per row. Each row's transaction renews the lease fenced on (owner, epoch),
- * so a worker that lost the chunk stops at its next row and its row never commits; the rows it
- * did commit carry their grade_history marker and are skipped by whoever takes over.
- */
-async function processNaive(job: ChunkJob): Promise<Counts | null> {
-  const targets = await inTransaction(job.pool, (conn) => loadTargets(conn, job))
-  const counts = emptyCounts()
-  for (const target of targets ?? []) {
-    const owned = await inTransaction(job.pool, async (conn) => {
-      if (!(await renewLease(conn, { ...job.chunk, leaseMs: job.leaseMs }))) return null
-      await writeTargetRowByRow(conn, target, job, false, counts)
-      return true
-    })
-    if (!owned) return null
-  }
-  // Every target of the chunk (done now or by an earlier owner) gets its redemptions applied.
-  const [rows] = await job.pool.query<RowDataPacket[]>('SELECT user_id FROM batch_targets WHERE run_id = ? AND chunk_no = ?', [
-    job.chunk.runId,
-    job.chunk.chunkNo,
-  ])
-  return inTransaction(job.pool, (conn) =>
-    finishChunk(
-      conn,
-      job,
-      rows.map((row) => row.user_id as number),
-      counts,
-    ),
-  )
-}
-
-const processors: Record<Strategy, (job: ChunkJob) => Promise<Counts | null>> = {
-  bulk: processBulk,
-  batched: processBatched,
-  naive: processNaive,
-}
-
-export async function processChunk(strategy: Strategy, job: ChunkJob): Promise<ChunkOutcome> {
-  const counts = await processors[strategy](job)
-  return counts ? { committed: true, ...counts } : { committed: false, ...emptyCounts() }
-}
+/** The strategies of the service itself. */
+export const builtInStrategies: ChunkStrategies = { bulk: bulkStrategy }

@@ -10,14 +10,12 @@ import type { Grade } from '@commerce/domain'
  */
 export const monthlyJob = 'monthly-grade'
 export const gradeStep = 'grade'
-export const strategies = ['naive', 'batched', 'bulk'] as const
-export type Strategy = (typeof strategies)[number]
 
 export interface RunRow {
   id: number
   period: string
   status: RunStatus
-  strategy: Strategy
+  strategy: string
   chunkSize: number | null
   chunkCount: number | null
   targetCount: number | null
@@ -30,7 +28,7 @@ interface RunDbRow extends RowDataPacket {
   id: number
   period: string
   status: RunStatus
-  strategy: Strategy
+  strategy: string
   chunk_size: number | null
   chunk_count: number | null
   target_count: number | null
@@ -93,7 +91,7 @@ export function createRunRepository(pool: Pool) {
     find,
 
     /** Step 1: idempotent start. The first caller's strategy (and forcing reason) sticks to the run. */
-    async ensure(period: string, strategy: Strategy, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow> {
+    async ensure(period: string, strategy: string, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow> {
       await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason) VALUES (?, ?, ?, 'REQUESTED', ?)`, [
         monthlyJob,
         period,

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
-import { claimChunk, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
+import { claimChunk, fenceDone, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
 import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
-import { processChunk } from './chunks.ts'
+import { builtInStrategies, type ChunkStrategies } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
-import { createRunRepository, gradeStep, type RunRow, type Strategy } from './runs.ts'
+import { createRunRepository, gradeStep, type RunRow } from './runs.ts'
+import { batchErrors } from '../errors.ts'
 
 export interface WorkerSettings {
   chunkSize: number
@@ -27,27 +28,23 @@ export interface WorkerOptions {
   pool: Pool
   membership: Membership
   period: string
-  strategy: Strategy
+  /** The strategy a run this worker creates records; joining a run, the worker follows the run's. */
+  strategy: string
+  /** The strategies this worker can process (default: the service's own, `bulk`). */
+  strategies?: ChunkStrategies
   settings: WorkerSettings
   /** When this worker creates the run: an operator's force of an older period, and why. */
   request?: { force?: boolean; reason?: string }
   signal?: AbortSignal
   metrics?: BatchMetrics
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
-  /** Test seams: pause or fail a worker at a chosen point of a chunk. */
-  hooks?: {
-    /** After the claim, before the chunk's transaction starts (no locks held). */
-    afterClaim?: (chunk: ChunkOwnership) => Promise<void>
-    /** Inside the chunk's transaction, right before the fenced commit. */
-    beforeCommit?: (chunk: ChunkOwnership) => Promise<void>
-  }
 }
 
 export interface WorkerReport {
   workerId: string
   runId: number
   period: string
-  strategy: Strategy
+  strategy: string
   status: RunRow['status']
   planned: boolean
   chunksDone: number
@@ -102,6 +99,14 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   const metrics = opts.metrics ?? createBatchMetrics(new Registry())
   const periodRange = parseRunPeriod(opts.period, settings.timeZone)
 
+  const strategies = opts.strategies ?? builtInStrategies
+  const strategyOf = (name: string) => {
+    const strategy = strategies[name]
+    if (!strategy) throw batchErrors.UNKNOWN_STRATEGY(`this worker has no chunk strategy "${name}" (it has ${Object.keys(strategies).join(', ')})`)
+    return strategy
+  }
+  strategyOf(opts.strategy)
+
   const started = performance.now()
   const runs = createRunRepository(pool)
   const me = membership.id
@@ -152,16 +157,15 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
         Math.max(50, Math.floor(settings.leaseMs / 3)),
       )
       try {
-        await opts.hooks?.afterClaim?.(chunk)
-        const outcome = await processChunk(run.strategy, {
+        const outcome = await strategyOf(run.strategy)({
           pool: chunkPool,
           chunk,
           range: periodRange,
           policy: settings.policy,
           leaseMs: settings.leaseMs,
-          beforeCommit: opts.hooks?.beforeCommit,
+          fence: (conn, counts) => fenceDone(conn, { ...chunk, itemCount: counts.targets, writeCount: counts.writes, ...counts }),
         })
-        if (!outcome.committed) {
+        if (!outcome) {
           metrics.fencingRejections.inc()
           report.fencingRejections += 1
           opts.log?.warn({ chunkNo, epoch: claim.epoch }, 'chunk commit refused by fencing: another worker owns it now')
@@ -221,6 +225,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   )
   report.runId = run.id
   report.strategy = run.strategy
+  // A run recorded with a strategy this worker lacks (a benchmark's baseline) is not joined.
+  strategyOf(run.strategy)
   while (!signal?.aborted) {
     report.status = run.status
     if (run.status === 'COMPLETED' || run.status === 'FAILED') break

@@ -8,7 +8,9 @@ import { databaseClock, type Clock } from '../clock.ts'
 import { batchPoolSettings, workerSettings, type Config } from '../config.ts'
 import { openRun, previewRun, type RunRequest } from '../job/admission.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
-import { createRunRepository, monthlyJob, type Strategy } from '../job/runs.ts'
+import { createRunRepository, monthlyJob } from '../job/runs.ts'
+import { builtInStrategies, type ChunkStrategies } from '../job/chunks.ts'
+import { batchErrors } from '../errors.ts'
 import { dueRun } from '../job/schedule.ts'
 import { runWorker } from '../job/worker.ts'
 
@@ -19,6 +21,8 @@ interface RunnerOptions {
   registry: Registry
   log: FastifyBaseLogger
   clock?: Clock
+  /** The chunk strategies this daemon can process (default: the service's own). */
+  strategies?: ChunkStrategies
 }
 
 /**
@@ -27,7 +31,14 @@ interface RunnerOptions {
  * progress as one more worker. Any number of daemons (and one-shot workers) may do the same:
  * the run protocol makes them share the work, never repeat it.
  */
-export function createRunner({ config, pool, membership, registry, log, clock = databaseClock(pool) }: RunnerOptions) {
+export function createRunner({ config, pool, membership, registry, log, clock = databaseClock(pool), strategies = builtInStrategies }: RunnerOptions) {
+  const known = Object.keys(strategies)
+  const refuseUnknown = (strategy: string) => {
+    if (!known.includes(strategy)) throw batchErrors.UNKNOWN_STRATEGY(`no chunk strategy "${strategy}" here (there is ${known.join(', ')})`)
+  }
+  // A configured default this daemon cannot process is a boot error, not a run that never moves.
+  if (!known.includes(config.BATCH_STRATEGY))
+    throw new Error(`invalid configuration: BATCH_STRATEGY: "${config.BATCH_STRATEGY}" is not a strategy of this worker (${known.join(', ')})`)
   const settings = workerSettings(config)
   const runs = createRunRepository(pool)
   const metrics = createBatchMetrics(registry)
@@ -39,7 +50,8 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
   }
 
   /** Records a run for the period (idempotent), or refuses it (job/admission.ts). */
-  async function request(runRequest: RunRequest, strategy: Strategy = config.BATCH_STRATEGY) {
+  async function request(runRequest: RunRequest, strategy: string = config.BATCH_STRATEGY) {
+    refuseUnknown(strategy)
     return openRun(pool, runs, runRequest, { strategy, publishDelayMs: settings.publishDelayMs, timeZone: config.BUSINESS_TIME_ZONE, now: clock })
   }
 
@@ -56,13 +68,15 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
         await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
       }
     }
+    // Only runs this daemon can process (a benchmark's baseline run is left to the baseline's workers).
     const [open] = await pool.query<RowDataPacket[]>(
-      `SELECT period, strategy FROM batch_runs WHERE job = ? AND status IN ('REQUESTED', 'PLANNING', 'RUNNING') ORDER BY requested_at, id LIMIT 1`,
-      [monthlyJob],
+      `SELECT period, strategy FROM batch_runs WHERE job = ? AND status IN ('REQUESTED', 'PLANNING', 'RUNNING') AND strategy IN (?)
+        ORDER BY requested_at, id LIMIT 1`,
+      [monthlyJob, known],
     )
     const run = open[0]
     if (!run) return
-    const report = await runWorker({ pool, membership, period: run.period, strategy: run.strategy, settings, signal, metrics, log })
+    const report = await runWorker({ pool, membership, period: run.period, strategy: run.strategy, strategies, settings, signal, metrics, log })
     log.info({ report }, 'batch run share finished')
   }
 
@@ -92,10 +106,10 @@ declare module 'fastify' {
 }
 
 /** The batch pool (separate from the API pool) and the daemon loop, started when ready. */
-export default fp<{ config: Config; clock?: Clock }>(
-  async (app, { config, clock }) => {
+export default fp<{ config: Config; clock?: Clock; strategies?: ChunkStrategies }>(
+  async (app, { config, clock, strategies }) => {
     const pool = createPool(batchPoolSettings(config))
-    const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log, clock })
+    const runner = createRunner({ config, pool, membership: app.membership, registry: app.metrics.registry, log: app.log, clock, strategies })
     app.decorate('batchPool', pool)
     app.decorate('runner', runner)
     app.addHook('onReady', async () => {

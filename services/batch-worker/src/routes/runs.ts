@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { grades, periodPattern } from '@commerce/domain'
 import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
-import { strategies } from '../job/runs.ts'
+import { strategyNameSchema } from '../config.ts'
 import { readRunProgress } from '../job/progress.ts'
 
 // The shape only: a year before 1970 passes here so that the run's admission answers INVALID_PERIOD.
@@ -40,7 +40,7 @@ const planPreviewSchema = Type.Object({
 const runRequestSchema = Type.Object(
   {
     period: periodSchema,
-    strategy: Type.Optional(Type.Enum(strategies)),
+    strategy: Type.Optional(strategyNameSchema),
     // Rerunning a period older than the latest COMPLETED one overwrites newer grades: only with a reason, kept on the run.
     force: Type.Optional(Type.Boolean({ default: false })),
     reason: Type.Optional(Type.String({ minLength: 10, maxLength: 500, description: 'required with force' })),

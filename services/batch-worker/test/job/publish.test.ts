@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createPool, type Pool, type RowDataPacket } from '@commerce/db'
 import { runWorker } from '../../src/job/worker.ts'
-import { member, period, settings, testDatabase } from './fixtures.ts'
+import { member, period, settings, testDatabase } from '../../src/testing.ts'
 
 /** Returns once a statement of this database LIKE `pattern` is running (here: waiting on our lock). */
 async function running(pool: Pool, pattern: string): Promise<void> {

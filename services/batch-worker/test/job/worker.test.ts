@@ -2,8 +2,7 @@ import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
-import type { Strategy } from '../../src/job/runs.ts'
-import { giveOldCoupon, member, period, requestRedemption, settings, testDatabase } from './fixtures.ts'
+import { giveOldCoupon, member, pausing, period, requestRedemption, settings, testDatabase, type ChunkPauses } from '../../src/testing.ts'
 
 async function audit(t: Test, pool: Pool): Promise<void> {
   const result = await auditBatch(pool, { period, policy: settings.policy })
@@ -25,9 +24,12 @@ async function outcome(pool: Pool): Promise<string> {
   return JSON.stringify({ users, history, coupons })
 }
 
-async function worker(t: Test, url: string, extra: Partial<Parameters<typeof runWorker>[0]> = {}): Promise<WorkerReport> {
+type WorkerExtras = Partial<Parameters<typeof runWorker>[0]> & { pauses?: ChunkPauses }
+
+/** A worker of its own membership; `pauses` stop its bulk chunks at known points. */
+async function worker(t: Test, url: string, { pauses, ...extra }: WorkerExtras = {}): Promise<WorkerReport> {
   const { pool, membership } = await member(t, url)
-  return runWorker({ pool, membership, period, strategy: 'bulk', settings, ...extra })
+  return runWorker({ pool, membership, period, strategy: 'bulk', settings, ...(pauses ? { strategies: { bulk: pausing(pauses) } } : {}), ...extra })
 }
 
 t.test('one worker grades, revokes, issues and applies deferred redemptions; a re-run changes nothing', async (t) => {
@@ -64,21 +66,6 @@ t.test('one worker grades, revokes, issues and applies deferred redemptions; a r
   t.equal(await outcome(pool), before, 'a second run of the period changes nothing')
 })
 
-t.test('naive, batched and bulk write the same rows', async (t) => {
-  const results: string[] = []
-  for (const strategy of ['naive', 'batched', 'bulk'] satisfies Strategy[]) {
-    const { url, pool } = await testDatabase(t, 60)
-    await giveOldCoupon(pool, 9)
-    const report = await worker(t, url, { strategy })
-    t.equal(report.status, 'COMPLETED', strategy)
-    t.equal(report.strategy, strategy)
-    await audit(t, pool)
-    results.push(await outcome(pool))
-  }
-  t.equal(results[0], results[1], 'naive = batched')
-  t.equal(results[1], results[2], 'batched = bulk')
-})
-
 t.test('two workers share one run exactly once', async (t) => {
   const { url, pool } = await testDatabase(t, 200)
   const reports = await Promise.all([worker(t, url), worker(t, url)])
@@ -104,11 +91,11 @@ t.test('a worker that joins mid-run takes a share', async (t) => {
     if (++holding === 2) allHolding()
     await newcomerDone
   }
-  const holder = () => worker(t, url, { hooks: { beforeCommit: hold }, settings: { ...settings, concurrency: 1 } })
+  const holder = () => worker(t, url, { pauses: { beforeCommit: hold }, settings: { ...settings, concurrency: 1 } })
   const early = [holder(), holder()]
   await bothHolding
   const newcomer = await worker(t, url, {
-    hooks: {
+    pauses: {
       beforeCommit: async () => {
         newcomerCommitted()
       },
@@ -130,7 +117,7 @@ t.test('a worker paused past its lease cannot commit (fencing)', async (t) => {
   let rescuer: Promise<WorkerReport> | undefined
   const sleeper = await worker(t, url, {
     settings: { ...settings, concurrency: 1 },
-    hooks: {
+    pauses: {
       afterClaim: async (chunk) => {
         if (rescuer) return
         // "Pause" past the lease right after claiming: expire it, let another worker take the
@@ -152,29 +139,36 @@ t.test('a worker paused past its lease cannot commit (fencing)', async (t) => {
   await audit(t, pool)
 })
 
-for (const strategy of ['naive', 'bulk'] satisfies Strategy[]) {
-  t.test(`a restart after every worker stopped mid-run finishes the run (${strategy})`, async (t) => {
-    const { url, pool } = await testDatabase(t, 100)
-    const stop = new AbortController()
-    let commits = 0
-    const stopped = await worker(t, url, {
-      strategy,
-      signal: stop.signal,
-      settings: { ...settings, concurrency: 1 },
-      hooks: {
-        beforeCommit: async () => {
-          if (++commits === 3) stop.abort()
-        },
+t.test('a restart after every worker stopped mid-run finishes the run', async (t) => {
+  const { url, pool } = await testDatabase(t, 100)
+  const stop = new AbortController()
+  let commits = 0
+  const stopped = await worker(t, url, {
+    signal: stop.signal,
+    settings: { ...settings, concurrency: 1 },
+    pauses: {
+      beforeCommit: async () => {
+        if (++commits === 3) stop.abort()
       },
-    })
-    t.match(stopped, { status: 'RUNNING', chunksDone: 3 }, 'the worker finished the chunk in hand, then stopped')
-    const survivor = await worker(t, url, { strategy })
-    t.equal(survivor.status, 'COMPLETED')
-    const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
-    t.equal(survivor.chunksDone, Number(run?.chunk_count) - 3, 'the restart did only what was not DONE')
-    await audit(t, pool)
+    },
   })
-}
+  t.match(stopped, { status: 'RUNNING', chunksDone: 3 }, 'the worker finished the chunk in hand, then stopped')
+  const survivor = await worker(t, url)
+  t.equal(survivor.status, 'COMPLETED')
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
+  t.equal(survivor.chunksDone, Number(run?.chunk_count) - 3, 'the restart did only what was not DONE')
+  await audit(t, pool)
+})
+
+t.test('a strategy the worker lacks: a request for it is refused, a run recorded with it is not joined', async (t) => {
+  const { url, pool } = await testDatabase(t, 10)
+  await t.rejects(worker(t, url, { strategy: 'naive' }), { code: 'UNKNOWN_STRATEGY' }, 'refused before anything is written')
+  t.equal((await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs'))[0][0]?.n, 0, 'no run recorded')
+  await pool.query("INSERT INTO batch_runs (job, period, strategy, status) VALUES ('monthly-grade', ?, 'naive', 'REQUESTED')", [period])
+  await t.rejects(worker(t, url), { code: 'UNKNOWN_STRATEGY' }, 'a bulk worker does not join a naive run')
+  const [[run]] = await pool.query<RowDataPacket[]>('SELECT status, planner FROM batch_runs')
+  t.same(run, { status: 'REQUESTED', planner: null }, 'the run is left untouched for workers that have its strategy')
+})
 
 t.test('bad input: a malformed, unfinished or pre-data period is refused; an empty month completes with no targets', async (t) => {
   const { url, pool } = await testDatabase(t, 10)

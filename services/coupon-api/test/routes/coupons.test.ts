@@ -6,16 +6,18 @@ import { createMembership } from '@commerce/cluster'
 import { createPool, uuidToBytes, type RowDataPacket } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
-import { bearer, testEnv } from '@commerce/kit/testing'
+import { bearer, ignoreBatches, testEnv } from '@commerce/kit/testing'
+import type { BatchGuardFactory } from '@commerce/kit'
 import { runWorker } from '@commerce/batch-worker/worker'
+import { pausing } from '@commerce/batch-worker/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 
 type App = Awaited<ReturnType<typeof buildApp>>
 
-async function setup(t: Test, env: Record<string, string> = {}) {
+async function setup(t: Test, env: Record<string, string> = {}, createGuard?: BatchGuardFactory) {
   const url = await createTestDatabase(t)
-  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { COUPON_SWEEP_MS: '60000', ...env })), logger: false })
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, { COUPON_SWEEP_MS: '60000', ...env })), logger: false, createGuard })
   t.teardown(() => app.close())
   await app.ready()
   await app.pool.query("INSERT INTO users (id, name) VALUES (1, 'alice'), (2, 'bob')")
@@ -146,7 +148,7 @@ t.test('a key reused for another coupon is 409 IDEMPOTENCY_KEY_REUSED on every p
     t.equal((await waiting).statusCode, 200)
   })
   t.test('deferred on a lock wait timeout', async (t) => {
-    const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
+    const { app, url } = await setup(t, { DB_LOCK_WAIT_TIMEOUT_S: '1' }, ignoreBatches)
     const [a, b] = [await coupon(app, 1), await coupon(app, 1, { slot: 2 })]
     const unlock = await lockCoupons(t, url, [a, b])
     const answers = await Promise.all([redeem(app, a, 1, 'timeout'), redeem(app, b, 1, 'timeout')])
@@ -323,7 +325,7 @@ t.test(
 )
 
 t.test('a stale view meets the batch row lock: the request is deferred, never redeemed on a revoked coupon', async (t) => {
-  const { app, url } = await setup(t, { BATCH_GUARD_ENABLED: 'false', DB_LOCK_WAIT_TIMEOUT_S: '1' })
+  const { app, url } = await setup(t, { DB_LOCK_WAIT_TIMEOUT_S: '1' }, ignoreBatches)
   const id = await coupon(app, 1)
   const batch = createPool({ url, role: 'batch' })
   t.teardown(() => batch.end())
@@ -392,13 +394,16 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
       policy: defaultGradePolicy,
       timeZone: defaultBusinessTimeZone,
     },
-    hooks: {
-      beforeCommit: async () => {
-        if (!first) return
-        first = false
-        holding()
-        await released
-      },
+    // A test wrapper around bulk: the first chunk waits, inside its transaction, right before its commit.
+    strategies: {
+      bulk: pausing({
+        beforeCommit: async () => {
+          if (!first) return
+          first = false
+          holding()
+          await released
+        },
+      }),
     },
   })
   await held

@@ -1,10 +1,15 @@
 import type { Test } from 'tap'
-import { createMembership, type Membership } from '@commerce/cluster'
+import { createMembership, type ChunkOwnership, type Membership } from '@commerce/cluster'
 import { createPool, uuidToBytes, type Pool } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
-import type { WorkerSettings } from '../../src/job/worker.ts'
+import { bulkStrategy, type ChunkStrategy } from './job/chunks.ts'
+import type { WorkerSettings } from './job/worker.ts'
+
+// Fixtures for tests of batch workers (this package's, and those of the services and benchmarks
+// that run a worker in-process): a seeded month, a worker's membership, and a test wrapper that
+// pauses a strategy at a chosen point of each chunk.
 
 export const period = '2026-10'
 
@@ -78,4 +83,24 @@ export async function member(t: Test, url: string): Promise<{ pool: Pool; member
   })
   await membership.start()
   return { pool, membership }
+}
+
+/** Where `pausing` stops a chunk: after its claim (before its transaction, no locks held), or inside it right before the fenced commit. */
+export interface ChunkPauses {
+  afterClaim?: (chunk: ChunkOwnership) => Promise<void>
+  beforeCommit?: (chunk: ChunkOwnership) => Promise<void>
+}
+
+/** `strategy` (default bulk) with pauses: a test holds or stops a worker at a known point of a chunk. */
+export function pausing(pauses: ChunkPauses, strategy: ChunkStrategy = bulkStrategy): ChunkStrategy {
+  return async (job) => {
+    await pauses.afterClaim?.(job.chunk)
+    return strategy({
+      ...job,
+      fence: async (conn, counts) => {
+        await pauses.beforeCommit?.(job.chunk)
+        return job.fence(conn, counts)
+      },
+    })
+  }
 }
