@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { databaseUrl } from '@commerce/db'
 import { ensureDatabaseServer } from '@commerce/local/database'
 import { fail } from '@commerce/local/cli/fail'
+import { checkoutTree } from './against.ts'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
 import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
@@ -31,6 +32,8 @@ function parseFlags() {
         burst: { type: 'string', default: '20000' },
         steps: { type: 'string', default: '250,500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000' },
         'step-duration': { type: 'string', default: '10' },
+        strategies: { type: 'string' },
+        against: { type: 'string' },
       },
       strict: true,
     })
@@ -46,6 +49,8 @@ function parseFlags() {
     const defaultRate: Record<string, string> = { event: '1666', restart: '500', 'live-during-batch': '250,500,750,1000,1160', faults: '200' }
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
     if (rates.length > 1 && scenario !== 'live-during-batch') throw new Error('--rate takes one value for this scenario')
+    if ((values.against || values.strategies) && scenario !== 'batch' && scenario !== 'event')
+      throw new Error('--against and --strategies go with batch or event')
     return {
       scenario: scenario as (typeof scenarios)[number],
       users: int('users', values.users, 1),
@@ -67,6 +72,8 @@ function parseFlags() {
       burst: int('burst', values.burst, 1),
       steps: values.steps.split(',').map((rate) => int('steps', rate, 1)),
       stepDuration: int('step-duration', values['step-duration'], 1),
+      strategies: values.strategies?.split(','),
+      againstRef: values.against,
     }
   } catch (error) {
     fail(error)
@@ -76,7 +83,9 @@ function parseFlags() {
 const flags = parseFlags()
 try {
   await ensureDatabaseServer()
-  const common = { ...flags, baseUrl: databaseUrl(), log: (line: string) => console.log(line) }
+  const log = (line: string) => console.log(line)
+  const against = flags.againstRef ? await checkoutTree(flags.againstRef, log) : undefined
+  const common = { ...flags, against, baseUrl: databaseUrl(), log }
   const run = {
     batch: benchBatch,
     'live-during-batch': benchLiveDuringBatch,

@@ -22,7 +22,7 @@ export interface BatchWorkerOptions {
   databaseUrl: string
   period: string
   strategy?: string
-  /** The entry, relative to the repository (default batch-worker's own; a benchmark's adds its baseline strategies). */
+  /** The entry, relative to the repository or absolute (default batch-worker's own; a benchmark's adds its baseline strategies). */
   script?: string
   /** Extra environment (BATCH_CHUNK_SIZE, HEARTBEAT_MS, …) for every worker. */
   env?: Record<string, string>

@@ -42,8 +42,8 @@ export interface StackOptions {
   /** Extra settings for the replicas of one service, over `env` (e.g. its own DATABASE_URL). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>
   /**
-   * Runs this entry (relative to the repository) instead of `services/<service>/src/server.ts` for
-   * every replica of the service, e.g. a benchmark's baseline build of it.
+   * Runs this entry (relative to the repository, or absolute) instead of `services/<service>/src/server.ts`
+   * for every replica of the service, e.g. a benchmark's baseline build of it or an earlier commit's.
    */
   serverScripts?: Partial<Record<ServiceName, string>>
   /** How long each replica may take to answer 200 on /ready. */
@@ -61,7 +61,7 @@ export interface Replica {
   index: number
   port: number
   pid: number
-  /** The entry it runs, relative to the repository. */
+  /** The entry it runs, relative to the repository or absolute. */
   script: string
   /** Its id in was_instances, known once it answered /ready. */
   instanceId?: string

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createConnection } from 'mysql2/promise'
 import { request } from 'undici'
-import type { RowDataPacket } from '@commerce/db'
+import { isLockWaitTimeout, type RowDataPacket } from '@commerce/db'
 import { signToken, type ServiceName } from '@commerce/kit'
 import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import type { MariaDbServer } from '@commerce/local/mariadb'
@@ -245,7 +245,7 @@ async function chunkRowUnlocked(bed: FaultBed, runId: number, chunkNo: number): 
     await conn.query("SELECT chunk_no FROM step_execution_log WHERE run_id = ? AND step = 'grade' AND chunk_no = ? FOR UPDATE NOWAIT", [runId, chunkNo])
     return true
   } catch (error) {
-    if ((error as { code?: string }).code === 'ER_LOCK_WAIT_TIMEOUT') return false
+    if (isLockWaitTimeout(error)) return false
     throw error
   } finally {
     await conn.rollback()

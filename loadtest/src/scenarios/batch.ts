@@ -4,6 +4,7 @@ import { createPool, dropDatabase, migrateDatabase, uuidToBytes, withDatabase, t
 import { defaultGradePolicy, parsePeriod } from '@commerce/domain'
 import { seedData } from '@commerce/local/seed-data'
 import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
+import { treeBatchEntry, type AgainstTree } from '../against.ts'
 import { rowByRowWorkerScript } from '../baselines/row-by-row-batch.ts'
 import { batchGantt, readBatchTimeline, type BatchTimeline } from '../batch-timeline.ts'
 import type { Chart } from '../charts.ts'
@@ -21,7 +22,18 @@ export interface BatchBenchOptions {
   naiveOrders: number
   repetitions: number
   workers: number[]
+  /** Which of bulk, batched, naive to run (default all). */
+  strategies?: string[]
+  /** An earlier commit whose bulk runs beside this one's, interleaved, in the same run. */
+  against?: AgainstTree
   log: (line: string) => void
+}
+
+/** What one row of the table runs: a strategy, through an entry (this checkout's or an earlier tree's). */
+interface Variant {
+  name: string
+  strategy: string
+  script: string
 }
 
 const period = '2026-10'
@@ -49,14 +61,14 @@ export async function resetBatchState(pool: Pool): Promise<void> {
 async function runOnce(
   pool: Pool,
   url: string,
-  strategy: string,
+  variant: Variant,
   workers: number,
   scale: string,
 ): Promise<{ measured: Measured; timeline: BatchTimeline | null }> {
   await resetBatchState(pool)
   const started = performance.now()
   const processes = Array.from({ length: workers }, (_, index) =>
-    startBatchWorker(index, { databaseUrl: url, period, strategy, script: rowByRowWorkerScript, env: { LOG_LEVEL: 'warn' } }),
+    startBatchWorker(index, { databaseUrl: url, period, strategy: variant.strategy, script: variant.script, env: { LOG_LEVEL: 'warn' } }),
   )
   const results = await Promise.all(processes.map((p) => p.finished))
   const wallSeconds = (performance.now() - started) / 1000
@@ -67,7 +79,7 @@ async function runOnce(
   // Read now: the next run's reset truncates step_execution_log.
   const timeline = status ? await readBatchTimeline(pool, status.id) : null
   const measured = {
-    strategy,
+    strategy: variant.name,
     scale,
     workers,
     totalSeconds: status?.totalSeconds ?? NaN,
@@ -157,14 +169,25 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
   const measured: Measured[] = []
   /** The last run of each strategy at each scale and worker count, for the gantt charts. */
   const timelines = new Map<string, { measured: Measured; timeline: BatchTimeline }>()
-  const repeat = async (pool: Pool, url: string, strategy: string, workers: number, scale: string) => {
+  const wanted = new Set(options.strategies ?? ['bulk', 'batched', 'naive'])
+  const variant = (strategy: string): Variant => ({ name: strategy, strategy, script: rowByRowWorkerScript })
+  const before: Variant | undefined = options.against && {
+    name: `bulk @ ${options.against.label}`,
+    strategy: 'bulk',
+    script: treeBatchEntry(options.against),
+  }
+  /** `repetitions` runs of each variant, interleaved (a, b, a, b, …) so drift on the machine hits both alike. */
+  const repeat = async (pool: Pool, url: string, variants: (Variant | undefined | false)[], workers: number, scale: string) => {
+    const chosen = variants.filter((v): v is Variant => v !== undefined && v !== false && (wanted.has(v.strategy) || v === before))
     for (let i = 0; i < repetitions; i++) {
-      const { measured: result, timeline } = await runOnce(pool, url, strategy, workers, scale)
-      if (timeline) timelines.set(`${strategy}|${scale}|${workers}`, { measured: result, timeline })
-      log(
-        `  ${strategy.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`,
-      )
-      measured.push(result)
+      for (const v of chosen) {
+        const { measured: result, timeline } = await runOnce(pool, url, v, workers, scale)
+        if (timeline) timelines.set(`${v.name}|${scale}|${workers}`, { measured: result, timeline })
+        log(
+          `  ${v.name.padEnd(7)} ${workers} worker(s) @ ${scale}: ${result.totalSeconds.toFixed(2)} s in the DB, ${result.wallSeconds.toFixed(2)} s wall, audit ${result.audit ? 'ok' : 'FAILED'}`,
+        )
+        measured.push(result)
+      }
     }
   }
 
@@ -179,23 +202,23 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
   const workersForNaive = Math.max(...options.workers)
   const naiveAtFullScale = options.naiveUsers === options.users && options.naiveOrders === options.orders
   for (const workers of options.workers) {
-    await repeat(big.pool, big.url, 'bulk', workers, full)
-    await repeat(big.pool, big.url, 'batched', workers, full)
+    await repeat(big.pool, big.url, [variant('bulk'), before, variant('batched')], workers, full)
   }
-  if (naiveAtFullScale) await repeat(big.pool, big.url, 'naive', workersForNaive, full)
+  if (naiveAtFullScale) await repeat(big.pool, big.url, [variant('naive')], workersForNaive, full)
   await big.pool.end()
 
-  if (!naiveAtFullScale) {
+  if (!naiveAtFullScale && wanted.has('naive')) {
     log(`seeding the reduced scale for naive: ${reduced}`)
     const small = await seededDatabase(options.baseUrl, 'bench_batch_small', options.naiveUsers, options.naiveOrders)
-    await repeat(small.pool, small.url, 'naive', workersForNaive, reduced)
-    await repeat(small.pool, small.url, 'bulk', workersForNaive, reduced)
+    await repeat(small.pool, small.url, [variant('naive'), variant('bulk')], workersForNaive, reduced)
     await small.pool.end()
   }
 
   const groups = new Map<string, Measured[]>()
   for (const m of measured) groups.set(`${m.strategy}|${m.scale}|${m.workers}`, [...(groups.get(`${m.strategy}|${m.scale}|${m.workers}`) ?? []), m])
   const naiveMedian = median(measured.filter((m) => m.strategy === 'naive').map((m) => m.totalSeconds))
+  const beforeMedian = (scale: string, workers: number) =>
+    median(measured.filter((m) => m.strategy === before?.name && m.scale === scale && m.workers === workers).map((m) => m.totalSeconds))
   const rows = [...groups.values()].map((runs) => {
     const first = runs[0]!
     const total = median(runs.map((r) => r.totalSeconds))
@@ -208,8 +231,9 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
       'plan s': median(runs.map((r) => r.planSeconds)).toFixed(2),
       'process s (incl. publish delay)': median(runs.map((r) => r.processSeconds)).toFixed(2),
       'wall s (incl. process start)': median(runs.map((r) => r.wallSeconds)).toFixed(2),
-      'naive ÷ this': first.scale === reduced && first.workers === workersForNaive ? (naiveMedian / total).toFixed(1) : '',
+      'naive ÷ this': first.scale === reduced && first.workers === workersForNaive && Number.isFinite(naiveMedian) ? (naiveMedian / total).toFixed(1) : '',
       'this ÷ floor': first.scale === full ? (total / floor).toFixed(2) : '',
+      ...(before ? { [`this ÷ ${before.name}`]: first.strategy.startsWith('bulk') ? (total / beforeMedian(first.scale, first.workers)).toFixed(2) : '' } : {}),
       'peak RSS MB': Math.max(...runs.map((r) => r.maxRssMb)),
       audit: runs.every((r) => r.audit) ? 'ok' : 'FAILED',
     }
@@ -221,12 +245,15 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
     `Period ${period}; ${repetitions} runs per row; every run audited. naive runs on ${reduced}${naiveAtFullScale ? ' (the full data)' : ', a reduced scale, next to bulk on the same data'}. Totals are on the DB clock from the run's request to COMPLETED and include the 0.5 s publish delay (DESIGN §6.2 step 3); wall adds starting the worker processes.`,
     `Floor (same run, ${full}): ${floor.toFixed(2)} s = aggregation scan ${median(floors.map((f) => f.scanSeconds)).toFixed(2)} s + bulk write of ${floors[0]?.rows} rows ${median(floors.map((f) => f.writeSeconds)).toFixed(2)} s.`,
     `Seed of ${full}: ${big.seedSeconds.toFixed(1)} s.`,
+    ...(before
+      ? [`Against ${options.against?.label}: its bulk (its own batch-worker entry, on this schema) ran interleaved with this checkout's, run for run.`]
+      : []),
     '',
     markdownTable(rows),
   ].join('\n')
   const dir = writeReport(
     'batch',
-    { machine, options: { ...options, log: undefined }, floor: floors, runs: measured, table: rows },
+    { machine, options: { ...options, log: undefined, against: options.against?.label }, floor: floors, runs: measured, table: rows },
     markdown,
     batchCharts(measured, timelines, repetitions, workersForNaive, full),
   )

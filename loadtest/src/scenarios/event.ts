@@ -3,9 +3,10 @@ import autocannon from 'autocannon'
 import { auditEvent, formatAudit } from '@commerce/audit'
 import { createPool, dropDatabase, migrateDatabase, withDatabase, type Pool } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
-import { signToken } from '@commerce/kit'
+import { signToken, type ServiceName } from '@commerce/kit'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
+import { treeServerScripts, type AgainstTree } from '../against.ts'
 import { auditLocking, createLockingTable, lockingServerScript } from '../baselines/locking-apply.ts'
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
@@ -26,11 +27,19 @@ export interface EventBenchOptions {
   /** Saturation: the offered rates to try, and seconds per step. */
   steps: number[]
   stepDuration: number
+  /** Which of group-commit and locking to run (default both). */
+  strategies?: string[]
+  /** An earlier commit whose services (group commit) run the same floods in the same run. */
+  against?: AgainstTree
   log: (line: string) => void
 }
 
-const strategies = ['group-commit', 'locking'] as const
-type Strategy = (typeof strategies)[number]
+/** A design under test: a name for the report and the entries its stack runs instead of the services' own. */
+interface Design {
+  strategy: string
+  serverScripts: Partial<Record<ServiceName, string>>
+}
+type Strategy = string
 
 interface Flood {
   strategy: Strategy
@@ -67,18 +76,21 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
   let ceiling = 0
   let phoneOffset = 0
 
+  const wanted = new Set(options.strategies ?? ['group-commit', 'locking'])
+  const designs: Design[] = [
+    ...(wanted.has('group-commit') ? [{ strategy: 'group-commit', serverScripts: {} }] : []),
+    ...(options.against && wanted.has('group-commit')
+      ? [{ strategy: `group-commit @ ${options.against.label}`, serverScripts: treeServerScripts(options.against) }]
+      : []),
+    ...(wanted.has('locking') ? [{ strategy: 'locking', serverScripts: { 'event-apply': lockingServerScript } }] : []),
+  ]
+  const strategies = designs.map((d) => d.strategy)
   try {
-    for (const strategy of strategies) {
+    for (const { strategy, serverScripts } of designs) {
       log(`${strategy}: starting the stack (2 replicas of each API, 1 batch worker)`)
-      const stack = await startStack({
-        replicas: 2,
-        batchWorkers: 1,
-        databaseUrl: url,
-        env: { LOG_LEVEL: 'warn' },
-        serverScripts: strategy === 'locking' ? { 'event-apply': lockingServerScript } : {},
-      })
+      const stack = await startStack({ replicas: 2, batchWorkers: 1, databaseUrl: url, env: { LOG_LEVEL: 'warn' }, serverScripts })
       try {
-        if (strategy === 'group-commit') {
+        if (strategy === strategies[0]) {
           ceiling = await trivialRouteCeiling(stack.url)
           log(`  ceiling of a trivial route (GET /ops/event-apply/health, autocannon): ${Math.round(ceiling).toLocaleString('en')} req/s`)
         }
@@ -111,6 +123,20 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     saturation: Object.fromEntries(strategies.map((s) => [s, sustainable(s)])),
     ratio: sustainable('locking') > 0 ? sustainable('group-commit') / sustainable('locking') : null,
   }
+  const before = strategies.find((s) => s.startsWith('group-commit @'))
+  /** p99 of this checkout's group commit ÷ the earlier tree's, per flood they both ran. */
+  const againstRatios = before
+    ? floods
+        .filter((f) => f.strategy === 'group-commit')
+        .flatMap((f) => {
+          const other = floods.find((o) => o.strategy === before && o.label === f.label && Math.round(o.offeredRate) === Math.round(f.offeredRate))
+          return other
+            ? [
+                `${f.label} ${Math.round(f.offeredRate).toLocaleString('en')} req/s: p50 ${(f.latency.p50 / other.latency.p50).toFixed(2)}×, p99 ${(f.latency.p99 / other.latency.p99).toFixed(2)}×`,
+              ]
+            : []
+        })
+    : []
   const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–')
   const markdown = [
     `# event bench — ${machine.date}`,
@@ -138,10 +164,16 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
       })),
     ),
     '',
+    ...(before ? [`This checkout's group commit ÷ ${before} (same run): ${againstRatios.join('; ')}.`, ''] : []),
     `Trivial-route ceiling through the same nginx: ${Math.round(ceiling).toLocaleString('en')} req/s. Highest step with 0 errors and p99 ≤ 50 ms: group-commit ${summary.saturation['group-commit']?.toLocaleString('en')} req/s (${((100 * (summary.saturation['group-commit'] ?? 0)) / ceiling).toFixed(0)}% of the ceiling), locking ${summary.saturation.locking?.toLocaleString('en')} req/s${summary.ratio ? ` — ${summary.ratio.toFixed(1)}×` : ''}.`,
   ].join('\n')
   const failedAudits = floods.filter((f) => f.audit && !f.audit.ok)
-  const dir = writeReport('event', { machine, options: { ...options, log: undefined }, summary, floods }, markdown, eventCharts(floods))
+  const dir = writeReport(
+    'event',
+    { machine, options: { ...options, log: undefined, against: options.against?.label }, summary, floods },
+    markdown,
+    eventCharts(floods),
+  )
   log(markdown)
   if (failedAudits.length > 0)
     throw new Error(
@@ -179,7 +211,7 @@ function eventCharts(floods: Flood[]): Chart[] {
     title: 'Saturation: p99 per offered rate (target ≤ 50 ms; a design stops after its first failing step)',
     yLabel: 'p99 ms',
     categories: rates.map((r) => `${r.toLocaleString('en')}\nreq/s`),
-    series: strategies.map((strategy) => ({ label: strategy, values: rates.map((rate) => p99At(strategy, rate)) })),
+    series: [...new Set(floods.map((f) => f.strategy))].map((strategy) => ({ label: strategy, values: rates.map((rate) => p99At(strategy, rate)) })),
     unit: ' ms',
     digits: 0,
   }

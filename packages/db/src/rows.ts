@@ -7,3 +7,6 @@ import type { RowDataPacket } from 'mysql2/promise'
  * enums, DATETIME as Date); binary UUIDs come back as Buffers and are converted where read.
  */
 export type Rows<T> = (T & RowDataPacket)[]
+
+/** `T` with its binary UUID columns `K` as mysql2 returns them (Buffers), to convert where read. */
+export type WithUuidBytes<T, K extends keyof T> = Omit<T, K> & { [P in K]: Buffer }

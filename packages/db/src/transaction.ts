@@ -25,6 +25,3 @@ export async function inTransaction<T>(
     conn.release()
   }
 }
-
-/** InnoDB rolled the statement's transaction back to break a deadlock: safe to run it again. */
-export const isDeadlock = (error: unknown): boolean => (error as { code?: string } | undefined)?.code === 'ER_LOCK_DEADLOCK'

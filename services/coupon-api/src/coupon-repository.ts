@@ -2,13 +2,19 @@ import { v7 as uuidv7 } from 'uuid'
 import {
   inTransaction,
   isDeadlock,
+  isDuplicateKey,
   uuidFromBytes,
   uuidToBytes,
+  type Coupon,
+  type CouponRedemption,
   type CouponStatus,
   type Pool,
   type PoolConnection,
   type ResultSetHeader,
   type RowDataPacket,
+  type Rows,
+  type User,
+  type WithUuidBytes,
 } from '@commerce/db'
 import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
 
@@ -29,21 +35,21 @@ export interface Redemption {
   resolvedAt: string | null
 }
 
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
-const toRedemption = (row: RowDataPacket): Redemption => ({
-  redemptionId: uuidFromBytes(row.id as Buffer),
-  couponId: uuidFromBytes(row.coupon_id as Buffer),
-  userId: row.user_id as number,
-  status: row.status as Redemption['status'],
-  reason: (row.reason as RedemptionRejection | null) ?? null,
-  requestedAt: iso(row.requested_at)!,
-  resolvedAt: iso(row.resolved_at),
+/** A redemption row as read (columns aliased to the schema's names; UUIDs as bytes). */
+type RedemptionRow = WithUuidBytes<Pick<CouponRedemption, 'id' | 'couponId' | 'userId' | 'status' | 'reason' | 'requestedAt' | 'resolvedAt'>, 'id' | 'couponId'>
+const redemptionColumns = 'id, coupon_id AS couponId, user_id AS userId, status, reason, requested_at AS requestedAt, resolved_at AS resolvedAt'
+const toRedemption = (row: RedemptionRow): Redemption => ({
+  redemptionId: uuidFromBytes(row.id),
+  couponId: uuidFromBytes(row.couponId),
+  userId: row.userId,
+  status: row.status,
+  // Written only by this service, from RedemptionRejection (the column is plain text).
+  reason: row.reason as RedemptionRejection | null,
+  requestedAt: row.requestedAt.toISOString(),
+  resolvedAt: row.resolvedAt?.toISOString() ?? null,
 })
-const redemptionColumns = 'id, coupon_id, user_id, status, reason, requested_at, resolved_at'
 
-/** The MySQL error a statement raises when it gave up waiting for a row lock. */
-export const isLockWaitTimeout = (error: unknown) => (error as { code?: string }).code === 'ER_LOCK_WAIT_TIMEOUT'
-const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
+type CouponRow = WithUuidBytes<Pick<Coupon, 'id' | 'kind' | 'period' | 'slot' | 'status' | 'amount' | 'issuedAt' | 'expiresAt' | 'redeemedAt'>, 'id'>
 
 /**
  * Coupons and redemption requests. Raw mysql2 on the API pool: redeem is the hottest write
@@ -51,7 +57,7 @@ const isDuplicateKey = (error: unknown) => (error as { code?: string }).code ===
  */
 export function createCouponRepository(pool: Pool) {
   async function findRedemptionByKey(userId: number, key: string): Promise<Redemption | null> {
-    const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?`, [
+    const [rows] = await pool.query<Rows<RedemptionRow>>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE user_id = ? AND idempotency_key = ?`, [
       userId,
       key,
     ])
@@ -60,33 +66,29 @@ export function createCouponRepository(pool: Pool) {
 
   return {
     async findCoupon(id: string) {
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT user_id FROM coupons WHERE id = ?', [uuidToBytes(id)])
-      return rows[0] ? { userId: rows[0].user_id as number } : null
+      const [rows] = await pool.query<Rows<Pick<Coupon, 'userId'>>>('SELECT user_id AS userId FROM coupons WHERE id = ?', [uuidToBytes(id)])
+      return rows[0] ? { userId: rows[0].userId } : null
     },
 
     async listCoupons(userId: number, status?: CouponStatus) {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT id, kind, period, slot, status, amount, issued_at, expires_at, redeemed_at FROM coupons
+      const [rows] = await pool.query<Rows<CouponRow>>(
+        `SELECT id, kind, period, slot, status, amount, issued_at AS issuedAt, expires_at AS expiresAt, redeemed_at AS redeemedAt FROM coupons
          WHERE user_id = ? ${status ? 'AND status = ?' : ''} ORDER BY issued_at DESC, id`,
         status ? [userId, status] : [userId],
       )
       return rows.map((row) => ({
-        id: uuidFromBytes(row.id as Buffer),
-        kind: row.kind as string,
-        period: row.period as string,
-        slot: row.slot as number,
-        status: row.status as CouponStatus,
-        amount: row.amount as number,
-        issuedAt: iso(row.issued_at)!,
-        expiresAt: iso(row.expires_at)!,
-        redeemedAt: iso(row.redeemed_at),
+        ...row,
+        id: uuidFromBytes(row.id),
+        issuedAt: row.issuedAt.toISOString(),
+        expiresAt: row.expiresAt.toISOString(),
+        redeemedAt: row.redeemedAt?.toISOString() ?? null,
       }))
     },
 
     findRedemptionByKey,
 
     async findRedemption(id: string): Promise<Redemption | null> {
-      const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE id = ?`, [uuidToBytes(id)])
+      const [rows] = await pool.query<Rows<RedemptionRow>>(`SELECT ${redemptionColumns} FROM coupon_redemptions WHERE id = ?`, [uuidToBytes(id)])
       return rows[0] ? toRedemption(rows[0]) : null
     },
 
@@ -121,11 +123,12 @@ export function createCouponRepository(pool: Pool) {
           )
           let reason: RedemptionRejection | null = null
           if (redeemed.affectedRows !== 1) {
-            const [[coupon]] = await conn.query<RowDataPacket[]>('SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [
-              uuidToBytes(couponId),
-            ])
+            const [[coupon]] = await conn.query<Rows<Pick<Coupon, 'status'> & { expired: 0 | 1 }>>(
+              'SELECT status, expires_at < NOW(6) AS expired FROM coupons WHERE id = ?',
+              [uuidToBytes(couponId)],
+            )
             // The update found nothing to redeem, so some reason applies; not found if none other does.
-            reason = rejectionReason(coupon ? { status: coupon.status as CouponStatus, expired: coupon.expired === 1 } : null) ?? 'COUPON_NOT_FOUND'
+            reason = rejectionReason(coupon ? { status: coupon.status, expired: coupon.expired === 1 } : null) ?? 'COUPON_NOT_FOUND'
           }
           try {
             await conn.query(
@@ -153,13 +156,13 @@ export function createCouponRepository(pool: Pool) {
      * fill the limit and starve the others.
      */
     async pendingUsers(rank: number, size: number, limit: number): Promise<number[]> {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT DISTINCT r.user_id FROM coupon_redemptions r
+      const [rows] = await pool.query<Rows<Pick<CouponRedemption, 'userId'>>>(
+        `SELECT DISTINCT r.user_id AS userId FROM coupon_redemptions r
          WHERE r.status = 'PENDING' AND MOD(r.user_id, ?) = ? AND ${outsideBatch('r.user_id')}
          LIMIT ?`,
         [size, rank, limit],
       )
-      return rows.map((row) => row.user_id as number)
+      return rows.map((row) => row.userId)
     },
 
     /**
@@ -172,12 +175,12 @@ export function createCouponRepository(pool: Pool) {
      */
     async lockUsersOutsideBatch(conn: PoolConnection, userIds: readonly number[]): Promise<number[]> {
       if (userIds.length === 0) return []
-      const [locked] = await conn.query<RowDataPacket[]>('SELECT id FROM users WHERE id IN (?) LOCK IN SHARE MODE SKIP LOCKED', [userIds])
+      const [locked] = await conn.query<Rows<Pick<User, 'id'>>>('SELECT id FROM users WHERE id IN (?) LOCK IN SHARE MODE SKIP LOCKED', [userIds])
       if (locked.length === 0) return []
-      const [free] = await conn.query<RowDataPacket[]>(`SELECT u.id FROM users u WHERE u.id IN (?) AND ${outsideBatch('u.id')}`, [
-        locked.map((row) => row.id as number),
+      const [free] = await conn.query<Rows<Pick<User, 'id'>>>(`SELECT u.id FROM users u WHERE u.id IN (?) AND ${outsideBatch('u.id')}`, [
+        locked.map((row) => row.id),
       ])
-      return free.map((row) => row.id as number)
+      return free.map((row) => row.id)
     },
   }
 }

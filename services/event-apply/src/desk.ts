@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { kitErrors, type DbClock } from '@commerce/kit'
-import type { Pool } from '@commerce/db'
+import { sqlErrorCode, type Pool } from '@commerce/db'
 import type { Config } from './config.ts'
 import type { EventDirectory, EventState } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
@@ -151,7 +151,7 @@ export function createApplicationDesk({
         metrics.applications.inc({ outcome: 'accepted' })
         return application
       } catch (error) {
-        metrics.applications.inc({ outcome: outcomeOf((error as { code?: string }).code) })
+        metrics.applications.inc({ outcome: outcomeOf(sqlErrorCode(error)) })
         throw error
       }
     },

@@ -1,7 +1,15 @@
-import { inTransaction, type GradeHistory, type Order, type Pool, type ResultSetHeader, type Rows, type RowDataPacket, type User } from '@commerce/db'
+import {
+  inTransaction,
+  isDuplicateKey,
+  type GradeHistory,
+  type Order,
+  type Pool,
+  type ResultSetHeader,
+  type Rows,
+  type RowDataPacket,
+  type User,
+} from '@commerce/db'
 import type { PeriodRange } from '@commerce/domain'
-
-const isDuplicateKey = (error: unknown) => (error as { code?: string }).code === 'ER_DUP_ENTRY'
 
 /** The columns an order is answered with, typed by the schema (the SQL aliases them to its property names). */
 type OrderRow = Pick<Order, 'id' | 'amount' | 'category' | 'status' | 'orderedAt'>

@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Counter } from 'prom-client'
-import { couponStatuses } from '@commerce/db'
+import { couponStatuses, isLockWaitTimeout } from '@commerce/db'
 import { errorResponses, idempotencyKeySchema, kitErrors, uuidSchema } from '@commerce/kit'
 import type { Config } from '../config.ts'
-import { isLockWaitTimeout, type Redemption } from '../coupon-repository.ts'
+import type { Redemption } from '../coupon-repository.ts'
 import { couponErrors } from '../errors.ts'
 
 const nullableString = Type.Union([Type.String(), Type.Null()])
