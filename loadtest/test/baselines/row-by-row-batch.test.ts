@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import type { Pool, RowDataPacket } from '@commerce/db'
-import { giveOldCoupon, member, pausing, period, settings, testDatabase } from '@commerce/batch-worker/testing'
+import { batchOutcome as outcome, giveOldCoupon, member, pausing, period, settings, testDatabase } from '@commerce/batch-worker/testing'
 import { runWorker, type WorkerReport } from '@commerce/batch-worker/worker'
 import { naiveStrategy, rowByRowStrategies } from '../../src/baselines/row-by-row-batch.ts'
 
@@ -12,16 +12,6 @@ async function audited(t: Test, pool: Pool): Promise<void> {
     [],
     `auditor passes (${formatAudit(result).split('\n').length} checks)`,
   )
-}
-
-/** Everything the batch writes, as comparable text (coupon ids excluded: they are random). */
-async function outcome(pool: Pool): Promise<string> {
-  const [users] = await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id')
-  const [history] = await pool.query<RowDataPacket[]>(
-    'SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period',
-  )
-  const [coupons] = await pool.query<RowDataPacket[]>('SELECT user_id, kind, period, slot, amount, status FROM coupons ORDER BY user_id, kind, period, slot')
-  return JSON.stringify({ users, history, coupons })
 }
 
 async function worker(t: Test, url: string, extra: Partial<Parameters<typeof runWorker>[0]>): Promise<WorkerReport> {

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import { createMembership, type ChunkOwnership, type Membership } from '@commerce/cluster'
-import { createPool, uuidToBytes, type Pool } from '@commerce/db'
+import { createPool, uuidToBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
@@ -83,6 +83,16 @@ export async function member(t: Test, url: string): Promise<{ pool: Pool; member
   })
   await membership.start()
   return { pool, membership }
+}
+
+/** Everything a batch run writes, as comparable text (coupon ids excluded: they are random). */
+export async function batchOutcome(pool: Pool): Promise<string> {
+  const [users] = await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id')
+  const [history] = await pool.query<RowDataPacket[]>(
+    'SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period',
+  )
+  const [coupons] = await pool.query<RowDataPacket[]>('SELECT user_id, kind, period, slot, amount, status FROM coupons ORDER BY user_id, kind, period, slot')
+  return JSON.stringify({ users, history, coupons })
 }
 
 /** Where `pausing` stops a chunk: after its claim (before its transaction, no locks held), or inside it right before the fenced commit. */

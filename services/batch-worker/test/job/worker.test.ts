@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
-import { giveOldCoupon, member, pausing, period, requestRedemption, settings, testDatabase, type ChunkPauses } from '../../src/testing.ts'
+import { batchOutcome as outcome, giveOldCoupon, member, pausing, period, requestRedemption, settings, testDatabase, type ChunkPauses } from '../../src/testing.ts'
 
 async function audit(t: Test, pool: Pool): Promise<void> {
   const result = await auditBatch(pool, { period, policy: settings.policy })
@@ -12,16 +12,6 @@ async function audit(t: Test, pool: Pool): Promise<void> {
     'auditor passes',
   )
   t.equal(result.ok, true, `${formatAudit(result).split('\n').length} checks`)
-}
-
-/** Everything the job writes, as comparable text (ids of coupons excluded: they are random). */
-async function outcome(pool: Pool): Promise<string> {
-  const [users] = await pool.query<RowDataPacket[]>('SELECT id, grade FROM users ORDER BY id')
-  const [history] = await pool.query<RowDataPacket[]>(
-    'SELECT user_id, period, from_grade, to_grade, total, order_count FROM grade_history ORDER BY user_id, period',
-  )
-  const [coupons] = await pool.query<RowDataPacket[]>('SELECT user_id, kind, period, slot, amount, status FROM coupons ORDER BY user_id, kind, period, slot')
-  return JSON.stringify({ users, history, coupons })
 }
 
 type WorkerExtras = Partial<Parameters<typeof runWorker>[0]> & { pauses?: ChunkPauses }
