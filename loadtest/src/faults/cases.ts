@@ -192,7 +192,7 @@ export async function databaseOutageCase(ctx: FaultContext, { outageMs }: { outa
     const clientTimeoutMs = 10_000
     // nginx sits out a replica that answered 503 for fail_timeout: clients are served again a little after the replicas.
     const lastError = all.filter((s) => s.status === 0 || s.status >= 500).reduce((latest, s) => Math.max(latest, (s.at + s.ms) / 1000), restartedAt)
-    const alive = replicas.filter((r) => isRunning(r.pid, `services/${r.service}/`)).length
+    const alive = replicas.filter((r) => isRunning(r.pid, r.script)).length
     return finish({
       id: 2,
       name: `MariaDB stopped for ${outageMs / 1000} s mid-load and mid-batch`,

@@ -11,7 +11,6 @@ import {
   type Pool,
   type PoolConnection,
   type ResultSetHeader,
-  type RowDataPacket,
   type Rows,
   type User,
   type WithUuidBytes,

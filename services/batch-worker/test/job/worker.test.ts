@@ -2,7 +2,17 @@ import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
-import { batchOutcome as outcome, giveOldCoupon, member, pausing, period, requestRedemption, settings, testDatabase, type ChunkPauses } from '../../src/testing.ts'
+import {
+  batchOutcome as outcome,
+  giveOldCoupon,
+  member,
+  pausing,
+  period,
+  requestRedemption,
+  settings,
+  testDatabase,
+  type ChunkPauses,
+} from '../../src/testing.ts'
 
 async function audit(t: Test, pool: Pool): Promise<void> {
   const result = await auditBatch(pool, { period, policy: settings.policy })
