@@ -39,10 +39,9 @@ interface Design {
   strategy: string
   serverScripts: Partial<Record<ServiceName, string>>
 }
-type Strategy = string
 
 interface Flood {
-  strategy: Strategy
+  strategy: string
   label: string
   offeredRate: number
   seconds: number
@@ -113,7 +112,7 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     await pool.end()
   }
 
-  const sustainable = (strategy: Strategy) =>
+  const sustainable = (strategy: string) =>
     Math.max(
       0,
       ...floods.filter((f) => f.strategy === strategy && f.label === 'saturation step' && f.errors === 0 && f.latency.p99 <= 50).map((f) => f.offeredRate),
@@ -204,7 +203,7 @@ function eventCharts(floods: Flood[]): Chart[] {
       },
     ])
   const rates = [...new Set(floods.filter((f) => f.label === 'saturation step').map((f) => Math.round(f.offeredRate)))].sort((a, b) => a - b)
-  const p99At = (strategy: Strategy, rate: number) =>
+  const p99At = (strategy: string, rate: number) =>
     floods.find((f) => f.strategy === strategy && f.label === 'saturation step' && Math.round(f.offeredRate) === rate)?.latency.p99 ?? null
   const steps: Chart = {
     kind: 'bars',
@@ -228,7 +227,7 @@ async function flood(run: {
   stack: Stack
   pool: Pool
   admin: string
-  strategy: Strategy
+  strategy: string
   label: string
   rate: number
   seconds: number

@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from 'uuid'
 import type { ChunkOwnership } from '@commerce/cluster'
 import { applyPendingRedemptions, inTransaction, uuidToBytes, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { batchErrors } from '../errors.ts'
 import { gradeCouponKind, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
 
 /**
@@ -79,9 +80,9 @@ export function couponRows(targets: Target[], job: ChunkJob, issuedAt: Date): un
   })
 }
 
-export const insertCouponSql = `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?
+const insertCouponSql = `INSERT INTO coupons (id, user_id, kind, period, slot, amount, status, issued_at, expires_at) VALUES ?
   ON DUPLICATE KEY UPDATE id = id`
-export const insertHistorySql = `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?
+const insertHistorySql = `INSERT INTO grade_history (user_id, period, from_grade, to_grade, total, order_count) VALUES ?
   ON DUPLICATE KEY UPDATE id = id`
 export const revokeSql = (userFilter: string) => `UPDATE coupons SET status = 'REVOKED', revoked_at = NOW(6)
   WHERE ${userFilter} AND kind = ? AND period < ? AND status = 'ISSUED'`
@@ -132,3 +133,10 @@ export const bulkStrategy: ChunkStrategy = (job) =>
 
 /** The strategies of the service itself. */
 export const builtInStrategies: ChunkStrategies = { bulk: bulkStrategy }
+
+/** The strategy of that name, or the refusal a request for one this worker lacks gets. */
+export function strategyNamed(strategies: ChunkStrategies, name: string): ChunkStrategy {
+  const strategy = strategies[name]
+  if (!strategy) throw batchErrors.UNKNOWN_STRATEGY(`this worker has no chunk strategy "${name}" (it has ${Object.keys(strategies).join(', ')})`)
+  return strategy
+}

@@ -5,10 +5,9 @@ import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
-import { builtInStrategies, type ChunkStrategies } from './chunks.ts'
+import { builtInStrategies, strategyNamed, type ChunkStrategies } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
 import { createRunRepository, gradeStep, type RunRow } from './runs.ts'
-import { batchErrors } from '../errors.ts'
 
 export interface WorkerSettings {
   chunkSize: number
@@ -100,11 +99,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   const periodRange = parseRunPeriod(opts.period, settings.timeZone)
 
   const strategies = opts.strategies ?? builtInStrategies
-  const strategyOf = (name: string) => {
-    const strategy = strategies[name]
-    if (!strategy) throw batchErrors.UNKNOWN_STRATEGY(`this worker has no chunk strategy "${name}" (it has ${Object.keys(strategies).join(', ')})`)
-    return strategy
-  }
+  const strategyOf = (name: string) => strategyNamed(strategies, name)
   strategyOf(opts.strategy)
 
   const started = performance.now()

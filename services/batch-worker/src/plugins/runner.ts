@@ -9,8 +9,7 @@ import { batchPoolSettings, workerSettings, type Config } from '../config.ts'
 import { openRun, previewRun, type RunRequest } from '../job/admission.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
 import { createRunRepository, monthlyJob } from '../job/runs.ts'
-import { builtInStrategies, type ChunkStrategies } from '../job/chunks.ts'
-import { batchErrors } from '../errors.ts'
+import { builtInStrategies, strategyNamed, type ChunkStrategies } from '../job/chunks.ts'
 import { dueRun } from '../job/schedule.ts'
 import { runWorker } from '../job/worker.ts'
 
@@ -33,9 +32,6 @@ interface RunnerOptions {
  */
 export function createRunner({ config, pool, membership, registry, log, clock = databaseClock(pool), strategies = builtInStrategies }: RunnerOptions) {
   const known = Object.keys(strategies)
-  const refuseUnknown = (strategy: string) => {
-    if (!known.includes(strategy)) throw batchErrors.UNKNOWN_STRATEGY(`no chunk strategy "${strategy}" here (there is ${known.join(', ')})`)
-  }
   // A configured default this daemon cannot process is a boot error, not a run that never moves.
   if (!known.includes(config.BATCH_STRATEGY))
     throw new Error(`invalid configuration: BATCH_STRATEGY: "${config.BATCH_STRATEGY}" is not a strategy of this worker (${known.join(', ')})`)
@@ -51,7 +47,7 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
 
   /** Records a run for the period (idempotent), or refuses it (job/admission.ts). */
   async function request(runRequest: RunRequest, strategy: string = config.BATCH_STRATEGY) {
-    refuseUnknown(strategy)
+    strategyNamed(strategies, strategy)
     return openRun(pool, runs, runRequest, { strategy, publishDelayMs: settings.publishDelayMs, timeZone: config.BUSINESS_TIME_ZONE, now: clock })
   }
 
