@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from '@commerce/db'
+import { createPollingLoop } from './polling.ts'
 
 /** Where an in-batch user is: the RUNNING run that targets them and their chunk (not DONE yet). */
 export interface InBatch {
@@ -32,9 +33,6 @@ export function createBatchView({ pool, refreshMs, log }: BatchViewOptions) {
   let runs = new Map<number, RunTargets>()
   // Local durations only (performance.now), never compared across machines.
   let refreshedAt = 0
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
-
   async function refresh(): Promise<void> {
     const [running] = await pool.query<RowDataPacket[]>("SELECT id, period FROM batch_runs WHERE status = 'RUNNING'")
     const next = new Map<number, RunTargets>()
@@ -53,26 +51,16 @@ export function createBatchView({ pool, refreshMs, log }: BatchViewOptions) {
     refreshedAt = performance.now()
   }
 
-  function schedule(): void {
-    if (stopped) return
-    timer = setTimeout(() => {
-      refresh()
-        .catch((error: unknown) => log?.warn({ err: error }, 'batch view refresh failed; keeping the last view'))
-        .finally(schedule)
-    }, refreshMs)
-    timer.unref()
-  }
+  const loop = createPollingLoop({
+    intervalMs: refreshMs,
+    tick: refresh,
+    onError: (error) => log?.warn({ err: error }, 'batch view refresh failed; keeping the last view'),
+  })
 
   return {
-    /** Loads the view once (failures are logged, not thrown), then keeps it fresh. */
-    async start(): Promise<void> {
-      await refresh().catch((error: unknown) => log?.warn({ err: error }, 'batch view not loaded yet'))
-      schedule()
-    },
-    stop(): void {
-      stopped = true
-      clearTimeout(timer)
-    },
+    /** Loads the view once (a failure is logged, not thrown), then keeps it fresh. */
+    start: loop.start,
+    stop: loop.stop,
     refresh,
     /** A memory lookup: the run and chunk recalculating this user, or null. */
     inBatch(userId: number): InBatch | null {

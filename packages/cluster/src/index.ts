@@ -11,3 +11,4 @@ export {
   type Queryable,
 } from './leases.ts'
 export { createBatchView, type BatchView, type BatchViewOptions, type InBatch } from './batch-view.ts'
+export { createPollingLoop, type PollingLoop, type PollingLoopOptions } from './polling.ts'

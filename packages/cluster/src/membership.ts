@@ -1,7 +1,8 @@
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { v7 as uuidv7 } from 'uuid'
-import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type Rows, type WasInstance, type WithUuidBytes } from '@commerce/db'
+import { createPollingLoop } from './polling.ts'
 
 /** A member is dead once its heartbeat is this many intervals old (DESIGN §6.1). */
 const deadAfterBeats = 4
@@ -57,9 +58,7 @@ export function createMembership(opts: MembershipOptions) {
   // Local duration only (how long the view has been stable), never a liveness decision.
   let changedAt = performance.now()
   let lastEmitted = ''
-  let started = false
   let stopped = false
-  let timer: NodeJS.Timeout | undefined
   // Database work runs one step at a time so an older read never overwrites a newer view.
   let queue: Promise<unknown> = Promise.resolve()
 
@@ -94,13 +93,13 @@ export function createMembership(opts: MembershipOptions) {
   }
 
   async function loadLiveMembers(): Promise<string[]> {
-    const [rows] = await pool.query<RowDataPacket[]>(
+    const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id'>, 'id'>>>(
       `SELECT id FROM was_instances
        WHERE service = ? AND last_heartbeat > NOW(6) - INTERVAL ? MICROSECOND
        ORDER BY id`,
       [service, deadAfterMicros],
     )
-    return rows.map((row) => uuidFromBytes(row.id as Buffer))
+    return rows.map((row) => uuidFromBytes(row.id))
   }
 
   async function heartbeat(): Promise<void> {
@@ -124,20 +123,14 @@ export function createMembership(opts: MembershipOptions) {
     }
   }
 
-  function scheduleHeartbeat(): void {
-    if (stopped) return
-    timer = setTimeout(() => void serial(heartbeat).finally(scheduleHeartbeat), heartbeatMs)
-    timer.unref()
-  }
+  // heartbeat() reports its own failures (and empties the view), so the loop has nothing to add.
+  const heartbeats = createPollingLoop({ intervalMs: heartbeatMs, tick: () => serial(heartbeat), onError: () => undefined })
 
   return {
     id,
     /** Registers and starts heartbeating; resolves even when the database is unreachable. */
     async start(): Promise<MembershipView> {
-      if (started) return view()
-      started = true
-      await serial(heartbeat)
-      scheduleHeartbeat()
+      await heartbeats.start()
       return view()
     },
     view,
@@ -150,7 +143,7 @@ export function createMembership(opts: MembershipOptions) {
     async stop(): Promise<void> {
       if (stopped) return
       stopped = true
-      clearTimeout(timer)
+      await heartbeats.stop()
       await serial(async () => {
         try {
           await pool.query('DELETE FROM was_instances WHERE id = ?', [idBytes])

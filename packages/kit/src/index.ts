@@ -24,4 +24,3 @@ export {
   type BatchGuard,
   type BatchGuardFactory,
 } from './plugins/batch-guard.ts'
-export { createPollingLoop } from './polling.ts'

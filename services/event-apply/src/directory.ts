@@ -1,3 +1,4 @@
+import { createPollingLoop } from '@commerce/cluster'
 import type { EventRecord, EventRepository } from './event-repository.ts'
 
 /** What a replica knows about one event: its row and a lower bound of committed applications. */
@@ -39,8 +40,6 @@ export function createEventDirectory({
   /** Unknown id → when its miss expires; insertion order is age, so the first key is the oldest. */
   const misses = new Map<number, number>()
   const loading = new Map<number, Promise<EventState | null>>()
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
 
   function rememberMissing(id: number): void {
     misses.set(id, clock() + missingTtlMs)
@@ -85,18 +84,13 @@ export function createEventDirectory({
     }
   }
 
-  function schedule(delayMs: number) {
-    if (stopped) return
-    timer = setTimeout(async () => {
-      const started = performance.now()
-      try {
-        await refresh()
-      } catch (error) {
-        log.warn({ err: error }, 'event refresh failed; serving the last known state')
-      }
-      schedule(Math.max(refreshMs, 10 * (performance.now() - started)))
-    }, delayMs)
-  }
+  const refreshing = createPollingLoop({
+    // A slow database is asked less often: the pause is at least ten times the last refresh.
+    intervalMs: (tickMs) => Math.max(refreshMs, 10 * tickMs),
+    firstTick: 'after-interval',
+    tick: refresh,
+    onError: (error) => log.warn({ err: error }, 'event refresh failed; serving the last known state'),
+  })
 
   return {
     /** The event's state, loaded once on first use; null when there is no such event. */
@@ -122,15 +116,8 @@ export function createEventDirectory({
     isFull: (state: EventState) => state.committed >= state.event.winnerQuota,
     /** How many events and remembered misses this replica holds (a gauge). */
     entries: () => ({ known: known.size, missing: misses.size }),
-    start() {
-      stopped = false
-      if (!timer) schedule(refreshMs)
-    },
-    stop() {
-      stopped = true
-      clearTimeout(timer)
-      timer = undefined
-    },
+    start: refreshing.start,
+    stop: refreshing.stop,
   }
 }
 

@@ -48,9 +48,7 @@ export default fp<{ config: BatchGuardConfig; createGuard?: BatchGuardFactory }>
     app.addHook('onReady', async () => {
       await view.start()
     })
-    app.addHook('preClose', async () => {
-      view.stop()
-    })
+    app.addHook('preClose', () => view.stop())
   },
   { name: 'batch-guard', dependencies: ['db'] },
 )

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { Gauge } from 'prom-client'
 import type { RowDataPacket } from '@commerce/db'
+import { createPollingLoop } from '@commerce/cluster'
 import type { BaseConfig } from '../config.ts'
 
 /** The clock plugin's settings, part of every service's config (config.ts spreads them in). */
@@ -131,26 +132,15 @@ export default fp<{ config: BaseConfig }>(
       },
     })
 
-    let timer: NodeJS.Timeout | undefined
-    let running: Promise<void> | undefined
-    let stopped = false
-    const sync = (): Promise<void> => {
-      running = clock.sync().then(
-        () => undefined,
-        (error: unknown) => app.log.warn({ err: error }, 'clock offset not measured; keeping the last one'),
-      )
-      return running.then(() => {
-        if (!stopped) timer = setTimeout(sync, config.CLOCK_SYNC_MS)
-      })
-    }
-    // The first measurement is taken before the server listens, so stamps are corrected from the first request.
-    app.addHook('onReady', sync)
-    // preClose: a measurement in flight finishes while the pool is still open.
-    app.addHook('preClose', async () => {
-      stopped = true
-      clearTimeout(timer)
-      await running
+    const syncing = createPollingLoop({
+      intervalMs: config.CLOCK_SYNC_MS,
+      tick: () => clock.sync(),
+      onError: (error) => app.log.warn({ err: error }, 'clock offset not measured; keeping the last one'),
     })
+    // The first measurement is taken before the server listens, so stamps are corrected from the first request.
+    app.addHook('onReady', () => syncing.start())
+    // preClose: a measurement in flight finishes while the pool is still open.
+    app.addHook('preClose', () => syncing.stop())
   },
   { name: 'clock', dependencies: ['db', 'metrics'] },
 )

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
-import { createPollingLoop } from '@commerce/kit'
+import { createPollingLoop } from '@commerce/cluster'
 import { drawWinners, ensureScheduledEvents, eventsDueForDraw, type Pool } from '@commerce/db'
 import { dailyEvents } from '@commerce/domain'
 import { databaseClock, type Clock } from '../clock.ts'
@@ -70,7 +70,7 @@ export default fp<{ config: Config; clock?: Clock }>(
     const scheduler = createEventScheduler({ config, pool: app.pool, registry: app.metrics.registry, log: app.log, clock })
     app.decorate('eventScheduler', scheduler)
     app.addHook('onReady', async () => {
-      scheduler.start()
+      void scheduler.start()
     })
     app.addHook('preClose', () => scheduler.stop())
   },

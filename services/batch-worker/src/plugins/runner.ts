@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Membership } from '@commerce/cluster'
-import { createPollingLoop } from '@commerce/kit'
+import { createPollingLoop } from '@commerce/cluster'
 import { createPool, type Pool, type RowDataPacket } from '@commerce/db'
 import { databaseClock, type Clock } from '../clock.ts'
 import { batchPoolSettings, workerSettings, type Config } from '../config.ts'
@@ -109,7 +109,7 @@ export default fp<{ config: Config; clock?: Clock; strategies?: ChunkStrategies 
     app.decorate('batchPool', pool)
     app.decorate('runner', runner)
     app.addHook('onReady', async () => {
-      runner.start()
+      void runner.start()
     })
     app.addHook('onClose', async () => {
       await runner.stop()

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
+import { createPollingLoop } from '@commerce/cluster'
 import { applyPendingRedemptions, inTransaction } from '@commerce/db'
 import type { Config } from '../config.ts'
 
@@ -18,9 +19,6 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     labelNames: ['outcome'] as const,
     registers: [app.metrics.registry],
   })
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
-
   async function sweep(): Promise<number> {
     const { rank, size } = app.membership.view()
     if (rank < 0) return 0
@@ -35,24 +33,16 @@ export function createSweeper(app: FastifyInstance, config: Config) {
     return result.redeemed + result.rejected
   }
 
-  function schedule(): void {
-    if (stopped) return
-    timer = setTimeout(() => {
-      sweep()
-        .catch((error: unknown) => app.log.warn({ err: error }, 'redemption sweep failed; retrying'))
-        .finally(schedule)
-    }, config.COUPON_SWEEP_MS)
-    timer.unref()
-  }
-
-  return {
-    sweep,
-    start: schedule,
-    stop(): void {
-      stopped = true
-      clearTimeout(timer)
+  const loop = createPollingLoop({
+    intervalMs: config.COUPON_SWEEP_MS,
+    firstTick: 'after-interval',
+    tick: async () => {
+      await sweep()
     },
-  }
+    onError: (error) => app.log.warn({ err: error }, 'redemption sweep failed; retrying'),
+  })
+
+  return { sweep, start: loop.start, stop: loop.stop }
 }
 
 declare module 'fastify' {
@@ -65,8 +55,8 @@ export default fp<{ config: Config }>(
   async (app, { config }) => {
     const sweeper = createSweeper(app, config)
     app.decorate('sweeper', sweeper)
-    app.addHook('onReady', async () => sweeper.start())
-    app.addHook('preClose', async () => sweeper.stop())
+    app.addHook('onReady', () => sweeper.start())
+    app.addHook('preClose', () => sweeper.stop())
   },
   { name: 'sweeper', dependencies: ['coupons', 'membership', 'metrics'] },
 )

@@ -240,7 +240,7 @@ t.test('the sweeper decides from the batch tables, not from its replica\'s view:
   const { app } = await setup(t)
   const id = await coupon(app, 1)
   // The view loaded while no run was RUNNING, then stopped refreshing.
-  app.batchGuard.view.stop()
+  await app.batchGuard.view.stop()
   await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
   await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
   await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no, status) VALUES (1, 'grade', 0, 'CLAIMED')")

@@ -47,12 +47,10 @@ export default fp<EventApplyOptions>(
   async (app, options) => {
     const eventApply = createEventApply(app, options)
     app.decorate('eventApply', eventApply)
-    app.addHook('onReady', async () => {
-      eventApply.directory.start()
-    })
+    app.addHook('onReady', () => eventApply.directory.start())
     // preClose: the pool is still open, and the server has stopped taking new requests.
     app.addHook('preClose', async () => {
-      eventApply.directory.stop()
+      await eventApply.directory.stop()
       await eventApply.desk.drain()
     })
   },
