@@ -5,7 +5,7 @@ import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
-import { builtInStrategies, strategyNamed, type ChunkStrategies } from './chunks.ts'
+import { builtInStrategies, strategyNamed, type ChunkStrategies, type ChunkStrategy } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
 import { createRunRepository, gradeStep, type RunRow } from './runs.ts'
 
@@ -87,6 +87,22 @@ function withProgress(pool: Pool, onProgress: () => void): Pool {
   })
 }
 
+/** What every step of one worker's run shares: its inputs, its repository, and the report it fills. */
+interface WorkerContext {
+  pool: Pool
+  membership: Membership
+  settings: WorkerSettings
+  signal: AbortSignal | undefined
+  metrics: BatchMetrics
+  log: WorkerOptions['log']
+  runs: ReturnType<typeof createRunRepository>
+  range: ReturnType<typeof parseRunPeriod>
+  strategyOf: (name: string) => ChunkStrategy
+  report: WorkerReport
+  /** Runs one step; database trouble is waited out with backoff and reported as 'failed'. */
+  survive: <T>(work: () => Promise<T>) => Promise<T | 'failed'>
+}
+
 /**
  * One batch worker's part of a monthly run (DESIGN §6.2), with no coordinator: any number of
  * these, started at any time, converge on one plan and finish it exactly once. Resolves with
@@ -94,102 +110,63 @@ function withProgress(pool: Pool, onProgress: () => void): Pool {
  * chunks); throws an AppError on bad input (job/admission.ts), or when the database stays unreachable.
  */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
-  const { pool, membership, settings, signal } = opts
-  const metrics = opts.metrics ?? createBatchMetrics(new Registry())
-  const periodRange = parseRunPeriod(opts.period, settings.timeZone)
+  const started = performance.now()
+  const worker = workerContext(opts)
+  let run = await openOrJoin(worker, opts)
+  while (!opts.signal?.aborted) {
+    worker.report.status = run.status
+    if (run.status === 'COMPLETED' || run.status === 'FAILED') break
+    const current = run
+    await worker.survive(() => advance(worker, current))
+    const latest = await worker.survive(() => worker.runs.find(opts.period, opts.settings.publishDelayMs))
+    if (latest !== 'failed' && latest) run = latest
+  }
+  worker.report.ms = Math.round(performance.now() - started)
+  return worker.report
+}
 
+function workerContext(opts: WorkerOptions): WorkerContext {
+  const range = parseRunPeriod(opts.period, opts.settings.timeZone)
   const strategies = opts.strategies ?? builtInStrategies
   const strategyOf = (name: string) => strategyNamed(strategies, name)
   strategyOf(opts.strategy)
-
-  const started = performance.now()
-  const runs = createRunRepository(pool)
-  const me = membership.id
-  const report: WorkerReport = {
-    workerId: me,
-    runId: 0,
-    period: opts.period,
-    strategy: opts.strategy,
-    status: 'REQUESTED',
-    planned: false,
-    chunksDone: 0,
-    chunksStolen: 0,
-    fencingRejections: 0,
-    targets: 0,
-    couponsIssued: 0,
-    couponsRevoked: 0,
-    redemptionsApplied: 0,
-    ms: 0,
+  return {
+    pool: opts.pool,
+    membership: opts.membership,
+    settings: opts.settings,
+    signal: opts.signal,
+    metrics: opts.metrics ?? createBatchMetrics(new Registry()),
+    log: opts.log,
+    runs: createRunRepository(opts.pool),
+    range,
+    strategyOf,
+    report: {
+      workerId: opts.membership.id,
+      runId: 0,
+      period: opts.period,
+      strategy: opts.strategy,
+      status: 'REQUESTED',
+      planned: false,
+      chunksDone: 0,
+      chunksStolen: 0,
+      fencingRejections: 0,
+      targets: 0,
+      couponsIssued: 0,
+      couponsRevoked: 0,
+      redemptionsApplied: 0,
+      ms: 0,
+    },
+    survive: retrier(opts.settings.pollMs, opts.log),
   }
+}
 
-  async function processOne(run: RunRow, lane: number): Promise<'worked' | 'idle' | 'empty'> {
-    // Membership is re-read at every chunk boundary: joins and deaths change the rank share.
-    const view = await membership.refresh().catch(() => membership.view())
-    if (view.rank < 0) return 'idle'
-    const candidates = await pickClaimable(pool, { runId: run.id, step: gradeStep, rank: view.rank, size: view.size, limit: settings.concurrency })
-    if (candidates.length === 0) return 'empty'
-    // Lanes start at different candidates so they rarely race each other for one chunk.
-    const ordered = [...candidates.slice(lane % candidates.length), ...candidates.slice(0, lane % candidates.length)]
-    for (const chunkNo of ordered) {
-      const claim = await claimChunk(pool, { runId: run.id, step: gradeStep, chunkNo, owner: me, leaseMs: settings.leaseMs })
-      if (!claim) continue
-      metrics.chunksClaimed.inc()
-      if (chunkNo % view.size !== view.rank) {
-        metrics.chunksStolen.inc()
-        report.chunksStolen += 1
-      }
-      if (claim.epoch > 1) metrics.leaseTakeovers.inc()
-      const chunk: ChunkOwnership = { runId: run.id, step: gradeStep, chunkNo, owner: me, epoch: claim.epoch }
-      // The lease is renewed only while the chunk's own statements complete: one that hangs (a
-      // lost host's locks, a black-holed connection) lets the lease lapse, and another worker
-      // takes the chunk over instead of waiting on this one (its late commit is fenced out).
-      let progressAt = performance.now()
-      const chunkPool = withProgress(pool, () => (progressAt = performance.now()))
-      const renewal = setInterval(
-        () => {
-          if (performance.now() - progressAt < settings.leaseMs) renewLease(pool, { ...chunk, leaseMs: settings.leaseMs }).catch(() => undefined)
-        },
-        Math.max(50, Math.floor(settings.leaseMs / 3)),
-      )
-      try {
-        const outcome = await strategyOf(run.strategy)({
-          pool: chunkPool,
-          chunk,
-          range: periodRange,
-          policy: settings.policy,
-          leaseMs: settings.leaseMs,
-          fence: (conn, counts) => fenceDone(conn, { ...chunk, itemCount: counts.targets, writeCount: counts.writes, ...counts }),
-        })
-        if (!outcome) {
-          metrics.fencingRejections.inc()
-          report.fencingRejections += 1
-          opts.log?.warn({ chunkNo, epoch: claim.epoch }, 'chunk commit refused by fencing: another worker owns it now')
-          return 'worked'
-        }
-        metrics.chunksDone.inc()
-        metrics.targetsDone.inc(outcome.targets)
-        report.chunksDone += 1
-        report.targets += outcome.targets
-        report.couponsIssued += outcome.couponsIssued
-        report.couponsRevoked += outcome.couponsRevoked
-        report.redemptionsApplied += outcome.redemptionsApplied
-      } catch (error) {
-        // Deadlock, lock timeout, lost connection: the transaction rolled back. Hand the chunk
-        // back at once (if we still own it) so it is retried now, not after the lease.
-        await releaseChunk(pool, chunk).catch(() => undefined)
-        throw error
-      } finally {
-        clearInterval(renewal)
-      }
-      return 'worked'
-    }
-    return 'worked'
-  }
-
-  // Database trouble (an outage, a deadlock) is waited out with backoff, never fatal at once;
-  // only a long unbroken run of failures ends the worker (survivors or a restart finish).
+/**
+ * Database trouble (an outage, a deadlock) is waited out with backoff, never fatal at once; only a
+ * long unbroken run of failures ends the worker (survivors or a restart finish the run).
+ */
+function retrier(pollMs: number, log: WorkerOptions['log']) {
   let consecutiveFailures = 0
-  async function survive<T>(work: () => Promise<T>): Promise<T | 'failed'> {
+  return async <T>(work: () => Promise<T>): Promise<T | 'failed'> => {
     try {
       const result = await work()
       consecutiveFailures = 0
@@ -197,70 +174,167 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
     } catch (error) {
       consecutiveFailures += 1
       if (consecutiveFailures > maxConsecutiveFailures) throw error
-      opts.log?.warn({ err: error, consecutiveFailures }, 'batch step failed; retrying')
-      await sleep(Math.min(2_000, settings.pollMs * 2 ** Math.min(consecutiveFailures, 6)))
+      log?.warn({ err: error, consecutiveFailures }, 'batch step failed; retrying')
+      await sleep(Math.min(2_000, pollMs * 2 ** Math.min(consecutiveFailures, 6)))
       return 'failed'
     }
   }
+}
 
-  async function lane(run: RunRow, index: number): Promise<void> {
-    while (!signal?.aborted) {
-      const state = await survive(() => processOne(run, index))
-      if (state === 'empty') return
-      if (state === 'idle') await sleep(settings.pollMs)
-    }
-  }
-
-  // A worker that finds no run for the period creates it, refused the way an operator's request is.
-  let run = await openRun(
-    pool,
-    runs,
+/** A worker that finds no run for the period creates it, refused the way an operator's request is. */
+async function openOrJoin(worker: WorkerContext, opts: WorkerOptions): Promise<RunRow> {
+  const { settings } = worker
+  const run = await openRun(
+    worker.pool,
+    worker.runs,
     { period: opts.period, ...opts.request },
-    { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(pool) },
+    { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(worker.pool) },
   )
-  report.runId = run.id
-  report.strategy = run.strategy
+  worker.report.runId = run.id
+  worker.report.strategy = run.strategy
   // A run recorded with a strategy this worker lacks (a benchmark's baseline) is not joined.
-  strategyOf(run.strategy)
-  while (!signal?.aborted) {
-    report.status = run.status
-    if (run.status === 'COMPLETED' || run.status === 'FAILED') break
-    const current = run
-    await survive(() => advance(current))
-    const latest = await survive(() => runs.find(opts.period, settings.publishDelayMs))
-    if (latest !== 'failed' && latest) run = latest
-  }
-  report.ms = Math.round(performance.now() - started)
-  return report
+  worker.strategyOf(run.strategy)
+  return run
+}
 
-  /** One step of the run protocol from the run's current status. */
-  async function advance(run: RunRow): Promise<void> {
-    if (run.status === 'REQUESTED' || run.status === 'PLANNING') {
-      if (await runs.claimPlanning(run.id, me, settings.planLeaseMs)) {
-        // Renewed at a third of the lease while the plan's transaction runs (a big month may take
-        // longer than the lease); the publish is fenced on the planner whatever happens here.
-        const renewal = setInterval(
-          () => void runs.renewPlanning(run.id, me, settings.planLeaseMs).catch(() => undefined),
-          Math.max(10, settings.planLeaseMs / 3),
-        )
-        const targets = await runs
-          .planAndPublish({ id: run.id, me, range: periodRange, chunkSize: settings.chunkSize, policy: settings.policy })
-          .finally(() => clearInterval(renewal))
-        report.planned = targets !== null
-        opts.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
-      } else {
-        await sleep(settings.pollMs)
-      }
-    } else {
-      // RUNNING: no user row is touched before every API replica has seen the targets, i.e. until
-      // the publish delay has passed since the committed publish (stamped first, then re-read).
-      if (run.publishWaitMicros === null) return runs.markPublished(run.id)
-      if (run.publishWaitMicros > 0) await sleep(Math.ceil(run.publishWaitMicros / 1000))
-      await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(run, index)))
-      const { open, nextExpiryMicros } = await runs.openChunks(run.id)
-      if (open === 0) await runs.complete(run.id)
-      // Chunks still leased by others: wait for them to finish, or for a lease to expire.
-      else await sleep(Math.min(settings.pollMs, Math.max(10, Math.ceil((nextExpiryMicros ?? 0) / 1000))))
-    }
+/** One step of the run protocol from the run's current status. */
+function advance(worker: WorkerContext, run: RunRow): Promise<void> {
+  return run.status === 'REQUESTED' || run.status === 'PLANNING' ? planUnlessTaken(worker, run) : workRunning(worker, run)
+}
+
+/** The first worker to claim planning plans and publishes the run; the others wait for it. */
+async function planUnlessTaken(worker: WorkerContext, run: RunRow): Promise<void> {
+  const { runs, settings, membership } = worker
+  if (!(await runs.claimPlanning(run.id, membership.id, settings.planLeaseMs))) {
+    await sleep(settings.pollMs)
+    return
   }
+  // Renewed at a third of the lease while the plan's transaction runs (a big month may take
+  // longer than the lease); the publish is fenced on the planner whatever happens here.
+  const renewal = setInterval(
+    () => void runs.renewPlanning(run.id, membership.id, settings.planLeaseMs).catch(() => undefined),
+    Math.max(10, settings.planLeaseMs / 3),
+  )
+  const targets = await runs
+    .planAndPublish({ id: run.id, me: membership.id, range: worker.range, chunkSize: settings.chunkSize, policy: settings.policy })
+    .finally(() => clearInterval(renewal))
+  worker.report.planned = targets !== null
+  worker.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
+}
+
+/**
+ * RUNNING: no user row is touched before every API replica has seen the targets, i.e. until the
+ * publish delay has passed since the committed publish (stamped first, then re-read). Then
+ * `concurrency` lanes take chunks until none is claimable; the last worker to see none open
+ * completes the run.
+ */
+async function workRunning(worker: WorkerContext, run: RunRow): Promise<void> {
+  const { runs, settings } = worker
+  if (run.publishWaitMicros === null) return runs.markPublished(run.id)
+  if (run.publishWaitMicros > 0) await sleep(Math.ceil(run.publishWaitMicros / 1000))
+  await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(worker, run, index)))
+  const { open, nextExpiryMicros } = await runs.openChunks(run.id)
+  if (open === 0) await runs.complete(run.id)
+  // Chunks still leased by others: wait for them to finish, or for a lease to expire.
+  else await sleep(Math.min(settings.pollMs, Math.max(10, Math.ceil((nextExpiryMicros ?? 0) / 1000))))
+}
+
+/** One of the worker's concurrent lanes: a chunk at a time until none is left for this worker. */
+async function lane(worker: WorkerContext, run: RunRow, index: number): Promise<void> {
+  while (!worker.signal?.aborted) {
+    const state = await worker.survive(async () => {
+      // Membership is re-read at every chunk boundary: joins and deaths change the rank share.
+      const view = await worker.membership.refresh().catch(() => worker.membership.view())
+      if (view.rank < 0) return 'idle'
+      const claimed = await claimNext(worker, run, index, view)
+      if (claimed === 'empty') return 'empty'
+      if (claimed) await processChunk(worker, run, claimed)
+      return 'worked'
+    })
+    if (state === 'empty') return
+    if (state === 'idle') await sleep(worker.settings.pollMs)
+  }
+}
+
+/**
+ * Claims one chunk: of this rank's claimable chunks (or others' expired ones), tried in the
+ * lane's order, the first whose claim wins. null when other workers won each of them (the lane
+ * asks again); 'empty' when nothing is claimable.
+ */
+async function claimNext(
+  worker: WorkerContext,
+  run: RunRow,
+  laneIndex: number,
+  view: { rank: number; size: number },
+): Promise<ChunkOwnership | null | 'empty'> {
+  const { pool, settings, metrics, report } = worker
+  const candidates = await pickClaimable(pool, { runId: run.id, step: gradeStep, rank: view.rank, size: view.size, limit: settings.concurrency })
+  if (candidates.length === 0) return 'empty'
+  // Lanes start at different candidates so they rarely race each other for one chunk.
+  const start = laneIndex % candidates.length
+  for (const chunkNo of [...candidates.slice(start), ...candidates.slice(0, start)]) {
+    const claim = await claimChunk(pool, { runId: run.id, step: gradeStep, chunkNo, owner: worker.membership.id, leaseMs: settings.leaseMs })
+    if (!claim) continue
+    metrics.chunksClaimed.inc()
+    if (chunkNo % view.size !== view.rank) {
+      metrics.chunksStolen.inc()
+      report.chunksStolen += 1
+    }
+    if (claim.epoch > 1) metrics.leaseTakeovers.inc()
+    return { runId: run.id, step: gradeStep, chunkNo, owner: worker.membership.id, epoch: claim.epoch }
+  }
+  return null
+}
+
+/** Runs the run's strategy on a claimed chunk under a renewed lease, and counts what it did. */
+async function processChunk(worker: WorkerContext, run: RunRow, chunk: ChunkOwnership): Promise<void> {
+  const { pool, settings, metrics, report } = worker
+  const lease = renewWhileProgressing(pool, chunk, settings.leaseMs)
+  try {
+    const outcome = await worker.strategyOf(run.strategy)({
+      pool: lease.pool,
+      chunk,
+      range: worker.range,
+      policy: settings.policy,
+      leaseMs: settings.leaseMs,
+      fence: (conn, counts) => fenceDone(conn, { ...chunk, itemCount: counts.targets, writeCount: counts.writes, ...counts }),
+    })
+    if (!outcome) {
+      metrics.fencingRejections.inc()
+      report.fencingRejections += 1
+      worker.log?.warn({ chunkNo: chunk.chunkNo, epoch: chunk.epoch }, 'chunk commit refused by fencing: another worker owns it now')
+      return
+    }
+    metrics.chunksDone.inc()
+    metrics.targetsDone.inc(outcome.targets)
+    report.chunksDone += 1
+    report.targets += outcome.targets
+    report.couponsIssued += outcome.couponsIssued
+    report.couponsRevoked += outcome.couponsRevoked
+    report.redemptionsApplied += outcome.redemptionsApplied
+  } catch (error) {
+    // Deadlock, lock timeout, lost connection: the transaction rolled back. Hand the chunk back
+    // at once (if we still own it) so it is retried now, not after the lease.
+    await releaseChunk(pool, chunk).catch(() => undefined)
+    throw error
+  } finally {
+    lease.stop()
+  }
+}
+
+/**
+ * The chunk's lease is renewed only while the chunk's own statements complete: one that hangs (a
+ * lost host's locks, a black-holed connection) lets the lease lapse, and another worker takes the
+ * chunk over instead of waiting on this one (its late commit is fenced out). `pool` is the one
+ * the chunk's statements must go through.
+ */
+function renewWhileProgressing(pool: Pool, chunk: ChunkOwnership, leaseMs: number): { pool: Pool; stop(): void } {
+  let progressAt = performance.now()
+  const renewal = setInterval(
+    () => {
+      if (performance.now() - progressAt < leaseMs) renewLease(pool, { ...chunk, leaseMs }).catch(() => undefined)
+    },
+    Math.max(50, Math.floor(leaseMs / 3)),
+  )
+  return { pool: withProgress(pool, () => (progressAt = performance.now())), stop: () => clearInterval(renewal) }
 }
