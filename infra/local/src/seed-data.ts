@@ -206,24 +206,74 @@ function daysIn(year: number, monthIndex: number): number {
   return new Date(Date.UTC(year, monthIndex + 1, 1) - 86_400_000).getUTCDate()
 }
 
+/** Each user's latent monthly spend, order weight, signup and whether they buy in the period. */
+interface UserPlan {
+  spendLevel: Float64Array
+  orderWeight: Float64Array
+  signupSecondsBefore: Uint32Array
+  activeInPeriod: Uint8Array
+}
+
+/** Orders per month (ids follow ordered_at, as an auto-increment would in production). */
+interface MonthCounts {
+  previous: number
+  period: number
+  next: number
+  /** Of the period's orders, how many are PAID (the rest are CANCELLED). */
+  periodPaid: number
+}
+
+/** The order columns, filled step by step (index = order id - 1). */
+type OrderColumns = Pick<SeedPlan, 'orderUser' | 'orderAmount' | 'orderCategory' | 'orderCancelled' | 'orderSecond'>
+
 function planSeedData(spec: PlanSpec): SeedPlan {
   if (!parsePeriod(spec.period)) throw new Error(`period must be YYYY-MM, got "${spec.period}"`)
   const [year, month] = [Number(spec.period.slice(0, 4)), Number(spec.period.slice(5, 7)) - 1]
   const firstMonthStart = monthStart(year, month - 1, defaultBusinessTimeZone).getTime()
   const monthDays: [number, number, number] = [daysIn(year, month - 1), daysIn(year, month), daysIn(year, month + 1)]
-  const userCount = spec.users
-  const orderCount = spec.orders
 
-  // Users: a latent monthly spend level from a stratified quantile (each user gets its own slice
-  // of [0, 1) in random order), so the grade split holds at 2,000 users as well as at 30,000.
-  const userRandom = createRandom(spec.seed, randomStreams.users)
+  const users = planUsers(spec)
+  const counts = monthCounts(spec.orders)
+  const orders: OrderColumns = {
+    orderUser: new Uint32Array(spec.orders),
+    orderAmount: new Uint32Array(spec.orders),
+    orderCategory: new Uint8Array(spec.orders),
+    orderCancelled: new Uint8Array(spec.orders),
+    orderSecond: new Uint32Array(spec.orders),
+  }
+  const typicalAmount = planPeriodOrders(spec.seed, users, counts, orders)
+  planOrdersAroundPeriod(spec.seed, users.orderWeight, typicalAmount, counts, orders)
+  planOrderTimes(spec.seed, counts, monthDays, orders.orderSecond)
+  planCategories(spec.seed, orders)
+
+  return {
+    userCount: spec.users,
+    orderCount: spec.orders,
+    signupSecondsBefore: users.signupSecondsBefore,
+    ...orders,
+    firstMonthStart,
+    monthDays,
+    grades: gradesOfPeriod(spec.users, counts, orders),
+  }
+}
+
+/**
+ * A latent monthly spend level from a stratified quantile (each user gets its own slice of [0, 1)
+ * in random order), so the grade split holds at 2,000 users as well as at 30,000. The lowest
+ * ranks sit out the period entirely.
+ */
+function planUsers({ users: userCount, seed }: PlanSpec): UserPlan {
+  const userRandom = createRandom(seed, randomStreams.users)
   const rank = new Uint32Array(userCount)
   for (let i = 0; i < userCount; i++) rank[i] = i
   shuffleInPlace(rank, userRandom)
   const inactiveCount = Math.floor(userCount * inactiveUserShare)
-  const spendLevel = new Float64Array(userCount)
-  const orderWeight = new Float64Array(userCount)
-  const signupSecondsBefore = new Uint32Array(userCount)
+  const plan: UserPlan = {
+    spendLevel: new Float64Array(userCount),
+    orderWeight: new Float64Array(userCount),
+    signupSecondsBefore: new Uint32Array(userCount),
+    activeInPeriod: new Uint8Array(userCount),
+  }
   for (let user = 0; user < userCount; user++) {
     const quantile = (rank[user]! + userRandom.next()) / userCount
     let bandStart = 0
@@ -231,26 +281,28 @@ function planSeedData(spec: PlanSpec): SeedPlan {
       if (quantile < band.upToQuantile || band.upToQuantile === 1) {
         const position = (quantile - bandStart) / (band.upToQuantile - bandStart)
         const level = Math.floor((band.min * (band.max / band.min) ** position) / 100) * 100
-        spendLevel[user] = Math.min(Math.max(level, band.min), band.max - 100)
+        plan.spendLevel[user] = Math.min(Math.max(level, band.min), band.max - 100)
         break
       }
       bandStart = band.upToQuantile
     }
-    orderWeight[user] = spendLevel[user]! ** orderCountExponent
-    signupSecondsBefore[user] = 1 + userRandom.below(signupWindowSeconds)
+    plan.orderWeight[user] = plan.spendLevel[user]! ** orderCountExponent
+    plan.signupSecondsBefore[user] = 1 + userRandom.below(signupWindowSeconds)
   }
-  // The lowest ranks sit out the period entirely.
-  const activeInPeriod = new Uint8Array(userCount)
-  for (let user = 0; user < userCount; user++) activeInPeriod[user] = rank[user]! >= inactiveCount ? 1 : 0
+  for (let user = 0; user < userCount; user++) plan.activeInPeriod[user] = rank[user]! >= inactiveCount ? 1 : 0
+  return plan
+}
 
-  // Orders per month; ids follow ordered_at, as an auto-increment would in production.
-  const previousCount = Math.round(orderCount * previousMonthShare)
-  const nextCount = Math.round(orderCount * nextMonthShare)
-  const periodCount = orderCount - previousCount - nextCount
-  const periodCancelled = Math.round(periodCount * cancelledShare)
-  const periodPaid = periodCount - periodCancelled
+function monthCounts(orderCount: number): MonthCounts {
+  const previous = Math.round(orderCount * previousMonthShare)
+  const next = Math.round(orderCount * nextMonthShare)
+  const period = orderCount - previous - next
+  return { previous, period, next, periodPaid: period - Math.round(period * cancelledShare) }
+}
 
-  // Period PAID orders: the largest-remainder share of each active user by order weight.
+/** Period PAID orders per user: the largest-remainder share of each active user by order weight. */
+function allocatePaidOrders({ orderWeight, activeInPeriod }: UserPlan, periodPaid: number): { paidCount: Uint32Array; activeWeight: number } {
+  const userCount = orderWeight.length
   let activeWeight = 0
   for (let user = 0; user < userCount; user++) if (activeInPeriod[user]) activeWeight += orderWeight[user]!
   const paidCount = new Uint32Array(userCount)
@@ -265,28 +317,30 @@ function planSeedData(spec: PlanSpec): SeedPlan {
   }
   remainders.sort((x, y) => y.remainder - x.remainder || x.user - y.user)
   for (let i = 0; allocated < periodPaid; i++, allocated++) paidCount[remainders[i % remainders.length]!.user]!++
+  return { paidCount, activeWeight }
+}
 
-  /** What one basket of this user costs on average: their level spread over their expected orders. */
-  const typicalAmount = (user: number) => Math.max(minimumOrderAmount, spendLevel[user]! / Math.max(1, (periodPaid * orderWeight[user]!) / activeWeight))
+/**
+ * The period's orders, built user by user (each user's PAID total is their latent level, in
+ * whole baskets), then the cancelled ones, then shuffled over the month's sorted timestamps.
+ * Returns what one basket of a user costs on average, for the orders around the period.
+ */
+function planPeriodOrders(seed: number, users: UserPlan, counts: MonthCounts, orders: OrderColumns): (user: number) => number {
+  const { spendLevel, orderWeight, activeInPeriod } = users
+  const { paidCount, activeWeight } = allocatePaidOrders(users, counts.periodPaid)
+  /** A user's level spread over their expected orders. */
+  const typicalAmount = (user: number) => Math.max(minimumOrderAmount, spendLevel[user]! / Math.max(1, (counts.periodPaid * orderWeight[user]!) / activeWeight))
 
-  const orderUser = new Uint32Array(orderCount)
-  const orderAmount = new Uint32Array(orderCount)
-  const orderCategory = new Uint8Array(orderCount)
-  const orderCancelled = new Uint8Array(orderCount)
-  const orderSecond = new Uint32Array(orderCount)
-
-  // The period's orders are built user by user, then shuffled over the month's sorted timestamps.
-  const periodStartIndex = previousCount
-  const periodUser = new Uint32Array(periodCount)
-  const periodAmount = new Uint32Array(periodCount)
-  const periodCancelledFlag = new Uint8Array(periodCount)
-  const splitRandom = createRandom(spec.seed, randomStreams.paidSplit)
+  const periodUser = new Uint32Array(counts.period)
+  const periodAmount = new Uint32Array(counts.period)
+  const periodCancelledFlag = new Uint8Array(counts.period)
+  const splitRandom = createRandom(seed, randomStreams.paidSplit)
   let cursor = 0
   const factors: number[] = []
-  for (let user = 0; user < userCount; user++) {
+  for (let user = 0; user < spendLevel.length; user++) {
     const count = paidCount[user]!
     if (count === 0) continue
-    // The PAID total is the latent level, in whole baskets: every basket at least the minimum.
+    // Every basket at least the minimum.
     const total = Math.max(spendLevel[user]!, count * minimumOrderAmount)
     factors.length = 0
     let factorSum = 0
@@ -308,51 +362,61 @@ function planSeedData(spec: PlanSpec): SeedPlan {
     periodAmount[cursor + largest]! += total - spent
     cursor += count
   }
-  const cancelledRandom = createRandom(spec.seed, randomStreams.cancelled)
-  const activeWeights = Float64Array.from(orderWeight, (weight, user) => (activeInPeriod[user] ? weight : 0))
-  const pickActiveUser = createWeightedPicker(activeWeights)
-  for (; cursor < periodCount; cursor++) {
+  const cancelledRandom = createRandom(seed, randomStreams.cancelled)
+  const pickActiveUser = createWeightedPicker(Float64Array.from(orderWeight, (weight, user) => (activeInPeriod[user] ? weight : 0)))
+  for (; cursor < counts.period; cursor++) {
     const user = pickActiveUser(cancelledRandom)
     periodUser[cursor] = user
     periodAmount[cursor] = roundToHundred(typicalAmount(user) * basketFactor(cancelledRandom))
     periodCancelledFlag[cursor] = 1
   }
-  const shuffleRandom = createRandom(spec.seed, randomStreams.shuffle)
-  const periodOrder = new Uint32Array(periodCount)
-  for (let i = 0; i < periodCount; i++) periodOrder[i] = i
+  const shuffleRandom = createRandom(seed, randomStreams.shuffle)
+  const periodOrder = new Uint32Array(counts.period)
+  for (let i = 0; i < counts.period; i++) periodOrder[i] = i
   shuffleInPlace(periodOrder, shuffleRandom)
-  for (let i = 0; i < periodCount; i++) {
+  for (let i = 0; i < counts.period; i++) {
     const from = periodOrder[i]!
-    orderUser[periodStartIndex + i] = periodUser[from]!
-    orderAmount[periodStartIndex + i] = periodAmount[from]!
-    orderCancelled[periodStartIndex + i] = periodCancelledFlag[from]!
+    orders.orderUser[counts.previous + i] = periodUser[from]!
+    orders.orderAmount[counts.previous + i] = periodAmount[from]!
+    orders.orderCancelled[counts.previous + i] = periodCancelledFlag[from]!
   }
+  return typicalAmount
+}
 
-  // The months around the period: any user (the period's inactive ones too), same habits.
-  const aroundRandom = createRandom(spec.seed, randomStreams.aroundPeriod)
+/** The months around the period: any user (the period's inactive ones too), same habits. */
+function planOrdersAroundPeriod(
+  seed: number,
+  orderWeight: Float64Array,
+  typicalAmount: (user: number) => number,
+  counts: MonthCounts,
+  orders: OrderColumns,
+): void {
+  const aroundRandom = createRandom(seed, randomStreams.aroundPeriod)
   const pickAnyUser = createWeightedPicker(orderWeight)
-  const fillAround = (start: number, count: number) => {
+  const fill = (start: number, count: number) => {
     const cancelled = Math.round(count * cancelledShare)
     const slots = new Uint32Array(count)
     for (let i = 0; i < count; i++) slots[i] = i
     shuffleInPlace(slots, aroundRandom)
     for (let i = 0; i < count; i++) {
       const user = pickAnyUser(aroundRandom)
-      orderUser[start + i] = user
-      orderAmount[start + i] = roundToHundred(typicalAmount(user) * basketFactor(aroundRandom))
+      orders.orderUser[start + i] = user
+      orders.orderAmount[start + i] = roundToHundred(typicalAmount(user) * basketFactor(aroundRandom))
     }
-    for (let i = 0; i < cancelled; i++) orderCancelled[start + slots[i]!] = 1
+    for (let i = 0; i < cancelled; i++) orders.orderCancelled[start + slots[i]!] = 1
   }
-  fillAround(0, previousCount)
-  fillAround(previousCount + periodCount, nextCount)
+  fill(0, counts.previous)
+  fill(counts.previous + counts.period, counts.next)
+}
 
-  // Timestamps: a uniform day and a weighted hour, sorted within each month.
-  const timingRandom = createRandom(spec.seed, randomStreams.timing)
+/** Timestamps: a uniform day and a weighted hour, sorted within each month. */
+function planOrderTimes(seed: number, counts: MonthCounts, monthDays: [number, number, number], orderSecond: Uint32Array): void {
+  const timingRandom = createRandom(seed, randomStreams.timing)
   const pickHour = createWeightedPicker(ordersByKstHour)
   const months = [
-    { start: 0, count: previousCount, firstDay: 0, days: monthDays[0] },
-    { start: previousCount, count: periodCount, firstDay: monthDays[0], days: monthDays[1] },
-    { start: previousCount + periodCount, count: nextCount, firstDay: monthDays[0] + monthDays[1], days: monthDays[2] },
+    { start: 0, count: counts.previous, firstDay: 0, days: monthDays[0] },
+    { start: counts.previous, count: counts.period, firstDay: monthDays[0], days: monthDays[1] },
+    { start: counts.previous + counts.period, count: counts.next, firstDay: monthDays[0] + monthDays[1], days: monthDays[2] },
   ]
   for (const { start, count, firstDay, days } of months) {
     for (let i = start; i < start + count; i++) {
@@ -361,35 +425,26 @@ function planSeedData(spec: PlanSpec): SeedPlan {
     }
     orderSecond.subarray(start, start + count).sort()
   }
+}
 
-  const categoryRandom = createRandom(spec.seed, randomStreams.category)
-  for (let i = 0; i < orderCount; i++) {
+function planCategories(seed: number, { orderAmount, orderCategory }: OrderColumns): void {
+  const categoryRandom = createRandom(seed, randomStreams.category)
+  for (let i = 0; i < orderAmount.length; i++) {
     const amount = orderAmount[i]!
     const mix = categoryMixBySize.find((size) => amount < size.below) ?? categoryMixBySize[0]
     orderCategory[i] = pickCategory(mix.weights, categoryRandom)
   }
+}
 
-  // What the batch will find: summed from the rows just planned, not taken from the latent levels.
+/** What the batch will find: summed from the rows just planned, not taken from the latent levels. */
+function gradesOfPeriod(userCount: number, counts: MonthCounts, orders: OrderColumns): Record<Grade, number> {
   const periodPaidTotal = new Float64Array(userCount)
-  for (let i = periodStartIndex; i < periodStartIndex + periodCount; i++) {
-    if (!orderCancelled[i]) periodPaidTotal[orderUser[i]!]! += orderAmount[i]!
+  for (let i = counts.previous; i < counts.previous + counts.period; i++) {
+    if (!orders.orderCancelled[i]) periodPaidTotal[orders.orderUser[i]!]! += orders.orderAmount[i]!
   }
-  const gradeCounts: Record<Grade, number> = { VIP: 0, GOLD: 0, SILVER: 0, BRONZE: 0 }
-  for (let user = 0; user < userCount; user++) gradeCounts[gradeFor(periodPaidTotal[user]!, defaultGradePolicy)]++
-
-  return {
-    userCount,
-    orderCount,
-    signupSecondsBefore,
-    orderUser,
-    orderAmount,
-    orderCategory,
-    orderCancelled,
-    orderSecond,
-    firstMonthStart,
-    monthDays,
-    grades: gradeCounts,
-  }
+  const grades: Record<Grade, number> = { VIP: 0, GOLD: 0, SILVER: 0, BRONZE: 0 }
+  for (let user = 0; user < userCount; user++) grades[gradeFor(periodPaidTotal[user]!, defaultGradePolicy)]++
+  return grades
 }
 
 function pickCategory(weights: readonly number[], random: Random): number {

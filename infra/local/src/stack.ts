@@ -211,27 +211,79 @@ async function stopFromState(state: StackState, stopDatabase: boolean, progress:
   return summary
 }
 
+/** A replica about to be spawned: everything but its pid. */
+type Slot = Omit<Replica, 'pid'>
+
+/** What the steps after startup need to run, restart and stop the stack's replicas. */
+interface StackContext {
+  state: StackState
+  dir: string
+  readyTimeoutMs: number
+  replicaEnv: (service: ServiceName) => Record<string, string>
+  progress: (line: string) => void
+}
+
 /**
  * Starts the local topology (DESIGN §2): the database server (unless `databaseUrl` is given), the
  * migrate job, N replicas per API service and the batch-worker daemons, each waited for on /ready,
  * then nginx in front. Any failure stops everything started so far and rejects with one line.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const replicasPerApi = integerIn('replicas', options.replicas ?? 2, 1, maxReplicas)
-  const batchWorkers = integerIn('batchWorkers', options.batchWorkers ?? 1, 0, maxReplicas)
   const httpPort = integerIn('httpPort', options.httpPort ?? 8080, 1, 65_535)
-  const portBase = integerIn('portBase', options.portBase ?? 3000, 1, 65_535 - 500)
-  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000
   const dir = options.dir ?? localDir
   const progress = options.onProgress ?? (() => undefined)
-  const logDir = join(dir, 'logs')
+  const earlier = refuseIfRunning(dir)
+  const slots = replicaSlots(options, join(dir, 'logs'))
+  await refuseBusyPorts(slots, httpPort)
 
+  const state: StackState = { url: `http://127.0.0.1:${httpPort}`, databaseUrl: '', startedDatabase: false, replicas: [] }
+  const stack: StackContext = { state, dir, readyTimeoutMs: options.readyTimeoutMs ?? 30_000, replicaEnv: replicaSettings(options, state), progress }
+  // Failing or aborting ends the other replicas' waits too.
+  const startup = new AbortController()
+  const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
+  mkdirSync(join(dir, 'logs'), { recursive: true })
+  try {
+    Object.assign(state, await connectDatabase(options.databaseUrl, earlier, progress))
+    writeState(dir, state)
+    signal.throwIfAborted()
+    await runMigrateJob(state.databaseUrl, progress)
+    signal.throwIfAborted()
+    const spawned = slots.map((slot) => launchReplica(stack, slot))
+    await Promise.all(
+      spawned.map(async ({ replica, child }) => {
+        replica.instanceId = await waitUntilReady(replica, child, stack.readyTimeoutMs, signal)
+        progress(`${replicaName(replica)} ready`)
+      }),
+    )
+    writeState(dir, state)
+    state.nginx = await startFrontDoor(join(dir, 'nginx'), httpPort, state.replicas)
+    writeState(dir, state)
+    progress(`nginx listening on ${state.url}`)
+  } catch (error) {
+    startup.abort()
+    progress('startup failed: stopping what was started')
+    await stopFromState(state, true, progress)
+    rmSync(stateFileIn(dir), { force: true })
+    throw error
+  }
+  return stackHandle(stack)
+}
+
+/** Returns the state an earlier stack left in `dir`; refuses if that stack still runs. */
+function refuseIfRunning(dir: string): StackState | undefined {
   const earlier = readState(dir)
   if (earlier && (earlier.replicas.some(isReplicaRunning) || (earlier.nginx && isRunning(earlier.nginx.pid, 'nginx')))) {
     throw new Error(`a local stack is already running (${stateFileIn(dir)}): stop it first with \`npm run stack:down\``)
   }
+  return earlier
+}
 
-  const slots: Omit<Replica, 'pid'>[] = [
+/** Every replica the options ask for: N per API service, then the batch-worker daemons. */
+function replicaSlots(options: StackOptions, logDir: string): Slot[] {
+  const replicasPerApi = integerIn('replicas', options.replicas ?? 2, 1, maxReplicas)
+  const batchWorkers = integerIn('batchWorkers', options.batchWorkers ?? 1, 0, maxReplicas)
+  const portBase = integerIn('portBase', options.portBase ?? 3000, 1, 65_535 - 500)
+  return [
     ...apiServices.flatMap((service) => Array.from({ length: replicasPerApi }, (_, index) => ({ service, index }))),
     ...Array.from({ length: batchWorkers }, (_, index) => ({ service: 'batch-worker' as const, index })),
   ].map(({ service, index }) => ({
@@ -241,24 +293,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     script: options.serverScripts?.[service] ?? serverScript(service),
     log: join(logDir, `${service}-${index}.log`),
   }))
+}
 
-  // Every port is checked before anything starts, so a clash leaves nothing behind.
+/** Every port is checked before anything starts, so a clash leaves nothing behind. */
+async function refuseBusyPorts(slots: readonly Slot[], httpPort: number): Promise<void> {
   for (const slot of slots) {
     if (await isPortOpen(slot.port)) {
       throw new Error(`port ${slot.port} (${replicaName(slot)}) is in use: stop what holds it, or \`npm run stack:down\` if it is an earlier stack`)
     }
   }
   if (await isPortOpen(httpPort)) throw new Error(`port ${httpPort} (nginx) is in use: stop what holds it, or pick another port (--port)`)
+}
 
-  const state: StackState = { url: `http://127.0.0.1:${httpPort}`, databaseUrl: '', startedDatabase: false, replicas: [] }
-  // Failing or aborting ends the other replicas' waits too.
-  const startup = new AbortController()
-  const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
-  mkdirSync(logDir, { recursive: true })
-
+/** Every replica of this stack gets the same settings, restarts included. */
+function replicaSettings(options: StackOptions, state: StackState): (service: ServiceName) => Record<string, string> {
   const authSecret = localAuthSecret()
-  // Every replica of this stack gets the same settings, restarts included.
-  const replicaEnv = (service: ServiceName): Record<string, string> => ({
+  return (service) => ({
     DATABASE_URL: state.databaseUrl,
     AUTH_SECRET: authSecret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
@@ -266,69 +316,64 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
     ...options.serviceEnv?.[service],
   })
-  try {
-    if (options.databaseUrl) {
-      state.databaseUrl = options.databaseUrl
-      progress(`database ${new URL(state.databaseUrl).host}`)
-    } else {
-      const localDb = await ensureDatabaseServer()
-      // A stack that died without `stack:down` may have started the MariaDB that is still running.
-      state.startedDatabase = Boolean(localDb?.started || (localDb && earlier?.startedDatabase))
-      state.databaseUrl = defaultDatabaseUrl()
-      const where = new URL(state.databaseUrl).host
-      progress(localDb ? `local MariaDB ${localDb.started ? 'started' : 'already running'} on ${where}` : `database ${where} (DATABASE_URL)`)
-    }
-    writeState(dir, state)
-    signal.throwIfAborted()
+}
 
-    const { host, pathname } = new URL(state.databaseUrl)
-    await migrateDatabase(state.databaseUrl).catch((error: Error) => {
-      throw new Error(`migrate job failed on ${host}${pathname}: ${error.message}`)
-    })
-    progress(`migrations applied to ${host}${pathname}`)
-    signal.throwIfAborted()
-
-    const spawned = slots.map((slot) => {
-      const child = spawnReplica(slot, replicaEnv(slot.service), false)
-      if (child.pid === undefined) throw new Error(`${replicaName(slot)} could not be started; see ${slot.log}`)
-      child.unref()
-      const replica: Replica = { ...slot, pid: child.pid }
-      state.replicas.push(replica)
-      progress(`${replicaName(slot)} starting on :${slot.port} (pid ${child.pid})`)
-      return { replica, child }
-    })
-    writeState(dir, state)
-
-    await Promise.all(
-      spawned.map(async ({ replica, child }) => {
-        replica.instanceId = await waitUntilReady(replica, child, readyTimeoutMs, signal)
-        progress(`${replicaName(replica)} ready`)
-      }),
-    )
-    writeState(dir, state)
-
-    const upstreamsOf = (service: ServiceName) => state.replicas.filter((replica) => replica.service === service).map((replica) => `127.0.0.1:${replica.port}`)
-    const nginx = await startNginx({
-      prefix: join(dir, 'nginx'),
-      port: httpPort,
-      upstreams: {
-        'user-api': upstreamsOf('user-api'),
-        'coupon-api': upstreamsOf('coupon-api'),
-        'event-apply': upstreamsOf('event-apply'),
-        'batch-worker': upstreamsOf('batch-worker'),
-      },
-    })
-    state.nginx = { prefix: nginx.prefix, configFile: nginx.configFile, pid: nginx.pid }
-    writeState(dir, state)
-    progress(`nginx listening on ${nginx.url}`)
-  } catch (error) {
-    startup.abort()
-    progress('startup failed: stopping what was started')
-    await stopFromState(state, true, progress)
-    rmSync(stateFileIn(dir), { force: true })
-    throw error
+/** The given database, or the local MariaDB (started unless it runs already). */
+async function connectDatabase(
+  databaseUrl: string | undefined,
+  earlier: StackState | undefined,
+  progress: (line: string) => void,
+): Promise<Pick<StackState, 'databaseUrl' | 'startedDatabase'>> {
+  if (databaseUrl) {
+    progress(`database ${new URL(databaseUrl).host}`)
+    return { databaseUrl, startedDatabase: false }
   }
+  const localDb = await ensureDatabaseServer()
+  const url = defaultDatabaseUrl()
+  const where = new URL(url).host
+  progress(localDb ? `local MariaDB ${localDb.started ? 'started' : 'already running'} on ${where}` : `database ${where} (DATABASE_URL)`)
+  // A stack that died without `stack:down` may have started the MariaDB that is still running.
+  return { databaseUrl: url, startedDatabase: Boolean(localDb?.started || (localDb && earlier?.startedDatabase)) }
+}
 
+async function runMigrateJob(databaseUrl: string, progress: (line: string) => void): Promise<void> {
+  const { host, pathname } = new URL(databaseUrl)
+  await migrateDatabase(databaseUrl).catch((error: Error) => {
+    throw new Error(`migrate job failed on ${host}${pathname}: ${error.message}`)
+  })
+  progress(`migrations applied to ${host}${pathname}`)
+}
+
+/** Spawns one replica and records it (pid first, instance id once ready) in the state file. */
+function launchReplica(stack: StackContext, slot: Slot): { replica: Replica; child: ChildProcess } {
+  const child = spawnReplica(slot, stack.replicaEnv(slot.service), false)
+  if (child.pid === undefined) throw new Error(`${replicaName(slot)} could not be started; see ${slot.log}`)
+  child.unref()
+  const replica: Replica = { ...slot, pid: child.pid }
+  stack.state.replicas.push(replica)
+  writeState(stack.dir, stack.state)
+  stack.progress(`${replicaName(slot)} starting on :${slot.port} (pid ${child.pid})`)
+  return { replica, child }
+}
+
+/** nginx in front of every ready replica, one upstream per service. */
+async function startFrontDoor(prefix: string, port: number, replicas: readonly Replica[]): Promise<StackState['nginx']> {
+  const upstreamsOf = (service: ServiceName) => replicas.filter((replica) => replica.service === service).map((replica) => `127.0.0.1:${replica.port}`)
+  const nginx = await startNginx({
+    prefix,
+    port,
+    upstreams: {
+      'user-api': upstreamsOf('user-api'),
+      'coupon-api': upstreamsOf('coupon-api'),
+      'event-apply': upstreamsOf('event-apply'),
+      'batch-worker': upstreamsOf('batch-worker'),
+    },
+  })
+  return { prefix: nginx.prefix, configFile: nginx.configFile, pid: nginx.pid }
+}
+
+/** The running stack: its replicas can be killed and restarted until it is stopped. */
+function stackHandle({ state, dir, readyTimeoutMs, replicaEnv, progress }: StackContext): Stack {
   function find(service: ServiceName, index: number): Replica {
     const replica = state.replicas.find((candidate) => candidate.service === service && candidate.index === index)
     if (!replica) throw new Error(`the stack has no ${replicaName({ service, index })}`)
