@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from '@commerce/db'
+import type { Pool, RowDataPacket, Rows } from '@commerce/db'
 import { parsePeriod, defaultBusinessTimeZone, type GradePolicy } from '@commerce/domain'
 
 export interface AuditCheck {
@@ -112,33 +112,32 @@ export async function auditBatch(
     [],
   )
   if (run) {
-    const [chunks] = await pool.query<RowDataPacket[]>(
+    // Aggregates: COUNT is a number, SUM a DECIMAL string, MIN/MAX NULL over no rows; read through Number().
+    const [[c]] = await pool.query<Rows<Record<'n' | 'done' | 'distinct_chunks' | 'lo' | 'hi', number | string | null>>>(
       `SELECT COUNT(*) AS n, SUM(status = 'DONE') AS done, COUNT(DISTINCT chunk_no) AS distinct_chunks, MIN(chunk_no) AS lo, MAX(chunk_no) AS hi
        FROM step_execution_log WHERE run_id = ?`,
       [run.id],
     )
-    const c: RowDataPacket = chunks[0] ?? ({} as RowDataPacket)
     const expectedChunks = Number(run.chunk_count ?? 0)
     const ok =
-      Number(c.n) === expectedChunks &&
-      Number(c.done ?? 0) === expectedChunks &&
-      Number(c.distinct_chunks) === expectedChunks &&
-      (expectedChunks === 0 || (Number(c.lo) === 0 && Number(c.hi) === expectedChunks - 1))
+      Number(c?.n) === expectedChunks &&
+      Number(c?.done ?? 0) === expectedChunks &&
+      Number(c?.distinct_chunks) === expectedChunks &&
+      (expectedChunks === 0 || (Number(c?.lo) === 0 && Number(c?.hi) === expectedChunks - 1))
     checks.push({
       name: '5. every chunk of the plan DONE exactly once',
       ok,
-      detail: `${Number(c.done ?? 0)}/${expectedChunks} chunks DONE, ${Number(c.n)} rows`,
+      detail: `${Number(c?.done ?? 0)}/${expectedChunks} chunks DONE, ${Number(c?.n)} rows`,
     })
-    const [planned] = await pool.query<RowDataPacket[]>(
+    const [[p]] = await pool.query<Rows<{ targets: number; history: number }>>(
       `SELECT (SELECT COUNT(*) FROM batch_targets WHERE run_id = ?) AS targets, (SELECT COUNT(*) FROM grade_history WHERE period = ?) AS history`,
       [run.id, period],
     )
-    const p: RowDataPacket = planned[0] ?? ({} as RowDataPacket)
-    const same = Number(p.targets) === Number(run.target_count) && Number(p.history) === Number(run.target_count)
+    const same = Number(p?.targets) === Number(run.target_count) && Number(p?.history) === Number(run.target_count)
     checks.push({
       name: '5. targets planned = targets graded',
       ok: same,
-      detail: `plan ${Number(run.target_count)}, batch_targets ${Number(p.targets)}, grade_history ${Number(p.history)}`,
+      detail: `plan ${Number(run.target_count)}, batch_targets ${Number(p?.targets)}, grade_history ${Number(p?.history)}`,
     })
   }
   return { ok: checks.every((c) => c.ok), checks }

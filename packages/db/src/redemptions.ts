@@ -1,23 +1,16 @@
 import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
+import type { PoolConnection } from 'mysql2/promise'
+import type { Rows, WithUuidBytes } from './rows.ts'
+import type { Coupon, CouponRedemption } from './schema/index.ts'
 
 export interface AppliedRedemptions {
   redeemed: number
   rejected: number
 }
 
-interface PendingRow extends RowDataPacket {
-  id: Buffer
-  coupon_id: Buffer
-  user_id: number
-}
-
-interface CouponRow extends RowDataPacket {
-  id: Buffer
-  user_id: number
-  status: 'ISSUED' | 'REDEEMED' | 'REVOKED'
-  expired: 0 | 1
-}
+type PendingRow = WithUuidBytes<Pick<CouponRedemption, 'id' | 'couponId' | 'userId'>, 'id' | 'couponId'>
+type CouponRow = WithUuidBytes<Pick<Coupon, 'id' | 'userId' | 'status'>, 'id'> & { expired: 0 | 1 }
+type IdRow = WithUuidBytes<Pick<Coupon, 'id'>, 'id'>
 
 /**
  * Applies the PENDING deferred redemptions (DESIGN §6.4) of these users against the coupons'
@@ -37,26 +30,27 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   // chunks committing side by side then deadlock on each other's rows (measured: one worker kept
   // rolling back and handing its chunks over, the run took twice as long). A request recorded
   // after the read is left PENDING for the coupon-api sweeper, as one recorded after the commit is.
-  const [found] = await conn.query<RowDataPacket[]>("SELECT id FROM coupon_redemptions WHERE status = 'PENDING' AND user_id IN (?)", [userIds])
+  const [found] = await conn.query<Rows<IdRow>>("SELECT id FROM coupon_redemptions WHERE status = 'PENDING' AND user_id IN (?)", [userIds])
   if (found.length === 0) return { redeemed: 0, rejected: 0 }
-  const [locked] = await conn.query<PendingRow[]>(
-    `SELECT id, coupon_id, user_id FROM coupon_redemptions WHERE id IN (?) AND status = 'PENDING' ORDER BY requested_at, id ${locking}`,
-    [found.map((row) => row.id as Buffer)],
+  const [locked] = await conn.query<Rows<PendingRow>>(
+    `SELECT id, coupon_id AS couponId, user_id AS userId FROM coupon_redemptions WHERE id IN (?) AND status = 'PENDING' ORDER BY requested_at, id ${locking}`,
+    [found.map((row) => row.id)],
   )
   if (locked.length === 0) return { redeemed: 0, rejected: 0 }
   // Then their coupons. In a batch chunk these are locked already (it revoked and issued first).
-  const [couponRows] = await conn.query<CouponRow[]>(`SELECT id, user_id, status, expires_at < NOW(6) AS expired FROM coupons WHERE id IN (?) ${locking}`, [
-    locked.map((row) => row.coupon_id),
-  ])
+  const [couponRows] = await conn.query<Rows<CouponRow>>(
+    `SELECT id, user_id AS userId, status, expires_at < NOW(6) AS expired FROM coupons WHERE id IN (?) ${locking}`,
+    [locked.map((row) => row.couponId)],
+  )
   const coupons = new Map(couponRows.map((row) => [row.id.toString('hex'), row]))
   let pending = locked
   if (skipLocked) {
     // A coupon missing from the locking read is either locked elsewhere (skip its requests) or gone.
-    const missing = locked.filter((row) => !coupons.has(row.coupon_id.toString('hex'))).map((row) => row.coupon_id)
+    const missing = locked.filter((row) => !coupons.has(row.couponId.toString('hex'))).map((row) => row.couponId)
     if (missing.length > 0) {
-      const [held] = await conn.query<RowDataPacket[]>('SELECT id FROM coupons WHERE id IN (?)', [missing])
-      const busy = new Set(held.map((row) => (row.id as Buffer).toString('hex')))
-      pending = locked.filter((row) => !busy.has(row.coupon_id.toString('hex')))
+      const [held] = await conn.query<Rows<IdRow>>('SELECT id FROM coupons WHERE id IN (?)', [missing])
+      const busy = new Set(held.map((row) => row.id.toString('hex')))
+      pending = locked.filter((row) => !busy.has(row.couponId.toString('hex')))
     }
   }
 
@@ -65,11 +59,11 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   const redeemedCouponIds: Buffer[] = []
   const rejected: { id: Buffer; reason: RedemptionRejection }[] = []
   for (const row of pending) {
-    const couponKey = row.coupon_id.toString('hex')
+    const couponKey = row.couponId.toString('hex')
     const stored = coupons.get(couponKey)
     // A coupon redeemed by an earlier request of this same batch counts as REDEEMED already.
     const coupon =
-      !stored || stored.user_id !== row.user_id
+      !stored || stored.userId !== row.userId
         ? null
         : { status: redeemedCoupons.has(couponKey) ? ('REDEEMED' as const) : stored.status, expired: stored.expired === 1 }
     const reason = rejectionReason(coupon)
@@ -78,7 +72,7 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
     } else {
       redeemedCoupons.add(couponKey)
       redeemed.push(row.id)
-      redeemedCouponIds.push(row.coupon_id)
+      redeemedCouponIds.push(row.couponId)
     }
   }
 

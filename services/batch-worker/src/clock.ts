@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from '@commerce/db'
+import type { Pool, Rows } from '@commerce/db'
 
 /**
  * "Now" for every calendar decision the daemon makes: which monthly run is due, whether a period
@@ -9,7 +9,8 @@ export type Clock = () => Promise<Date>
 
 export function databaseClock(pool: Pool): Clock {
   return async () => {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT NOW(6) AS now')
-    return rows[0]?.now as Date
+    const [[row]] = await pool.query<Rows<{ now: Date }>>('SELECT NOW(6) AS now')
+    if (!row) throw new Error('SELECT NOW(6) returned no row')
+    return row.now
   }
 }

@@ -42,8 +42,7 @@ const toRedemption = (row: RedemptionRow): Redemption => ({
   couponId: uuidFromBytes(row.couponId),
   userId: row.userId,
   status: row.status,
-  // Written only by this service, from RedemptionRejection (the column is plain text).
-  reason: row.reason as RedemptionRejection | null,
+  reason: row.reason,
   requestedAt: row.requestedAt.toISOString(),
   resolvedAt: row.resolvedAt?.toISOString() ?? null,
 })

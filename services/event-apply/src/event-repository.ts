@@ -1,5 +1,19 @@
-import { isDeadlock, uuidFromBytes, uuidToBytes, type Event, type Pool, type ResultSetHeader, type Rows, type RowDataPacket } from '@commerce/db'
+import {
+  isDeadlock,
+  uuidFromBytes,
+  uuidToBytes,
+  type Event,
+  type EventApplication,
+  type Pool,
+  type ResultSetHeader,
+  type Rows,
+  type RowDataPacket,
+  type WithUuidBytes,
+} from '@commerce/db'
 import { datetime6 } from './clock.ts'
+
+/** An application already stored for one of a flush's (event, phone) pairs. */
+type StoredApplication = WithUuidBytes<Pick<EventApplication, 'id' | 'eventId' | 'phone'>, 'id'>
 
 /** An event as the apply path reads it (the schema's columns but the schedule key and creation time). */
 export type EventRecord = Omit<Event, 'scheduleKey' | 'createdAt'>
@@ -83,10 +97,11 @@ export function createEventRepository(pool: Pool) {
             [values],
           )
           if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
-          const [found] = await pool.query<RowDataPacket[]>('SELECT id, event_id, phone FROM event_applications WHERE (event_id, phone) IN (?)', [
-            rows.map((a) => [a.eventId, a.phone]),
-          ])
-          const stored = new Map(found.map((row) => [`${Number(row.event_id)}:${String(row.phone)}`, uuidFromBytes(row.id as Buffer)]))
+          const [found] = await pool.query<Rows<StoredApplication>>(
+            'SELECT id, event_id AS eventId, phone FROM event_applications WHERE (event_id, phone) IN (?)',
+            [rows.map((a) => [a.eventId, a.phone])],
+          )
+          const stored = new Map(found.map((row) => [`${row.eventId}:${row.phone}`, uuidFromBytes(row.id)]))
           return rows.map((a): FlushOutcome => {
             const id = stored.get(`${a.eventId}:${a.phone}`)
             return id === undefined ? { kind: 'drawn' } : id === a.id ? { kind: 'inserted' } : { kind: 'duplicate', applicationId: id }

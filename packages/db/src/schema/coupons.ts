@@ -1,5 +1,6 @@
 import { bigint, char, datetime, index, int, mysqlEnum, mysqlTable, tinyint, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
+import type { RedemptionRejection } from '@commerce/domain'
 import { idempotencyKey, uuidBinary } from './columns.ts'
 
 export const couponStatuses = ['ISSUED', 'REDEEMED', 'REVOKED'] as const
@@ -38,7 +39,8 @@ export const couponRedemptions = mysqlTable(
     userId: bigint('user_id', { mode: 'number', unsigned: true }).notNull(),
     idempotencyKey: idempotencyKey('idempotency_key').notNull(),
     status: mysqlEnum('status', redemptionStatuses).notNull().default('PENDING'),
-    reason: varchar('reason', { length: 40 }),
+    // Written only from RedemptionRejection; a plain varchar so a new code needs no migration.
+    reason: varchar('reason', { length: 40 }).$type<RedemptionRejection>(),
     requestedAt: datetime('requested_at', { mode: 'date', fsp: 6 }).notNull().default(sql`CURRENT_TIMESTAMP(6)`),
     resolvedAt: datetime('resolved_at', { mode: 'date', fsp: 6 }),
   },

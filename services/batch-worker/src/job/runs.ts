@@ -1,7 +1,16 @@
-import { inTransaction, uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
-import type { GradePolicy, PeriodRange } from '@commerce/domain'
-import type { RunStatus } from '@commerce/db'
-import type { Grade } from '@commerce/domain'
+import {
+  inTransaction,
+  uuidFromBytes,
+  uuidToBytes,
+  type BatchTarget,
+  type Pool,
+  type ResultSetHeader,
+  type RowDataPacket,
+  type Rows,
+  type RunStatus,
+  type User,
+} from '@commerce/db'
+import { grades, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
 
 /**
  * The run protocol's statements over `batch_runs`, `batch_targets` and `step_execution_log`
@@ -56,7 +65,7 @@ const toRun = (row: RunDbRow): RunRow => ({
  */
 function targetsQuery(range: PeriodRange, policy: GradePolicy): { sql: string; params: unknown[] } {
   const { thresholds, coupons } = policy
-  const couponGrades = (Object.keys(coupons) as Grade[]).filter((grade) => coupons[grade].count > 0)
+  const couponGrades = grades.filter((grade) => coupons[grade].count > 0)
   return {
     sql: `SELECT s.user_id, s.from_grade, s.to_grade, s.total, s.order_count
           FROM (
@@ -172,11 +181,12 @@ export function createRunRepository(pool: Pool) {
     /** What planning `range` would find, written nowhere: targets by (from, to) grade. */
     async previewPlan(range: PeriodRange, policy: GradePolicy): Promise<{ from: Grade; to: Grade; users: number }[]> {
       const targets = targetsQuery(range, policy)
-      const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT t.from_grade, t.to_grade, COUNT(*) AS users FROM (${targets.sql}) t GROUP BY t.from_grade, t.to_grade ORDER BY t.from_grade, t.to_grade`,
+      const [rows] = await pool.query<Rows<{ fromGrade: User['grade']; toGrade: BatchTarget['toGrade']; users: number }>>(
+        `SELECT t.from_grade AS fromGrade, t.to_grade AS toGrade, COUNT(*) AS users FROM (${targets.sql}) t
+          GROUP BY t.from_grade, t.to_grade ORDER BY t.from_grade, t.to_grade`,
         targets.params,
       )
-      return rows.map((row) => ({ from: row.from_grade as Grade, to: row.to_grade as Grade, users: Number(row.users) }))
+      return rows.map((row) => ({ from: row.fromGrade, to: row.toGrade, users: Number(row.users) }))
     },
 
     /** Chunks not DONE yet, and how long until the earliest live lease expires (DB clock). */
