@@ -164,7 +164,9 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     ),
     '',
     ...(before ? [`This checkout's group commit ÷ ${before} (same run): ${againstRatios.join('; ')}.`, ''] : []),
-    `Trivial-route ceiling through the same nginx: ${Math.round(ceiling).toLocaleString('en')} req/s. Highest step with 0 errors and p99 ≤ 50 ms: group-commit ${summary.saturation['group-commit']?.toLocaleString('en')} req/s (${((100 * (summary.saturation['group-commit'] ?? 0)) / ceiling).toFixed(0)}% of the ceiling), locking ${summary.saturation.locking?.toLocaleString('en')} req/s${summary.ratio ? ` — ${summary.ratio.toFixed(1)}×` : ''}.`,
+    `Trivial-route ceiling through the same nginx: ${Math.round(ceiling).toLocaleString('en')} req/s. Highest step with 0 errors and p99 ≤ 50 ms: ${strategies
+      .map((s) => `${s} ${sustainable(s).toLocaleString('en')} req/s (${((100 * sustainable(s)) / ceiling).toFixed(0)}% of the ceiling)`)
+      .join(', ')}${summary.ratio ? ` — group commit ÷ locking ${summary.ratio.toFixed(1)}×` : ''}.`,
   ].join('\n')
   const failedAudits = floods.filter((f) => f.audit && !f.audit.ok)
   const dir = writeReport(
