@@ -9,9 +9,10 @@ import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/li
 import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
 import { benchFaults } from './scenarios/faults.ts'
+import { benchRequestCost } from './scenarios/request-cost.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost'] as const
 
 function parseFlags() {
   try {
@@ -28,7 +29,7 @@ function parseFlags() {
         loops: { type: 'string', default: '10' },
         rate: { type: 'string' },
         model: { type: 'string', default: loadModels.join(',') },
-        duration: { type: 'string', default: '600' },
+        duration: { type: 'string' },
         burst: { type: 'string', default: '20000' },
         steps: { type: 'string', default: '250,500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000' },
         'step-duration': { type: 'string', default: '10' },
@@ -46,11 +47,19 @@ function parseFlags() {
     }
     // event: the seed's 1,666 req/s; restart: live traffic beside a batch slowed by a takeover;
     // live-during-batch: a sweep up to the throughput the write-up's fixed system reached.
-    const defaultRate: Record<string, string> = { event: '1666', restart: '500', 'live-during-batch': '250,500,750,1000,1160', faults: '200' }
+    // request-cost: the rates of its issue (250, 1,000, 3,000 req/s).
+    const defaultRate: Record<string, string> = {
+      event: '1666',
+      restart: '500',
+      'live-during-batch': '250,500,750,1000,1160',
+      faults: '200',
+      'request-cost': '250,1000,3000',
+    }
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
-    if (rates.length > 1 && scenario !== 'live-during-batch') throw new Error('--rate takes one value for this scenario')
-    if ((values.against || values.strategies) && scenario !== 'batch' && scenario !== 'event')
-      throw new Error('--against and --strategies go with batch or event')
+    if (rates.length > 1 && scenario !== 'live-during-batch' && scenario !== 'request-cost') throw new Error('--rate takes one value for this scenario')
+    if (values.against && scenario !== 'batch' && scenario !== 'event' && scenario !== 'request-cost')
+      throw new Error('--against goes with batch, event or request-cost')
+    if (values.strategies && scenario !== 'batch' && scenario !== 'event') throw new Error('--strategies goes with batch or event')
     return {
       scenario: scenario as (typeof scenarios)[number],
       users: int('users', values.users, 1),
@@ -68,7 +77,8 @@ function parseFlags() {
         if (!(loadModels as readonly string[]).includes(model)) throw new Error(`--model must be a list of ${loadModels.join(', ')}`)
         return model as LoadModel
       }),
-      duration: int('duration', values.duration, 1),
+      // request-cost: seconds per route and rate; the others: the event's 10 minutes.
+      duration: int('duration', values.duration ?? (scenario === 'request-cost' ? '10' : '600'), 1),
       burst: int('burst', values.burst, 1),
       steps: values.steps.split(',').map((rate) => int('steps', rate, 1)),
       stepDuration: int('step-duration', values['step-duration'], 1),
@@ -93,6 +103,7 @@ try {
     restart: benchRestart,
     event: benchEvent,
     faults: benchFaults,
+    'request-cost': benchRequestCost,
   }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)

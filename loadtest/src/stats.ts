@@ -7,6 +7,7 @@ export interface LatencySummary {
   p50: number
   p90: number
   p99: number
+  p999: number
   max: number
 }
 
@@ -20,6 +21,7 @@ export function summarize(samples: number[]): LatencySummary {
     p50: at(0.5),
     p90: at(0.9),
     p99: at(0.99),
+    p999: at(0.999),
     max: sorted.length ? sorted[sorted.length - 1]! : NaN,
   }
 }

@@ -79,6 +79,8 @@ export interface Stack {
   url: string
   databaseUrl: string
   readonly replicas: readonly Replica[]
+  /** nginx's master process (its workers are its children). */
+  readonly nginxPid: number | undefined
   /** Sends `signal` to one replica (default SIGKILL: a crash) and resolves once it has exited. */
   killReplica(service: ServiceName, index: number, signal?: NodeJS.Signals): Promise<void>
   /**
@@ -386,6 +388,9 @@ function stackHandle({ state, dir, readyTimeoutMs, replicaEnv, progress }: Stack
     databaseUrl: state.databaseUrl,
     get replicas() {
       return state.replicas.map((replica) => ({ ...replica }))
+    },
+    get nginxPid() {
+      return state.nginx?.pid
     },
     async killReplica(service, index, killSignal = 'SIGKILL') {
       const replica = find(service, index)

@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Clock ticks per second of /proc/<pid>/stat's times (100 on Linux; asked once). */
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+
+/** What one process has used so far: CPU (user + system) and read/write-class syscalls. */
+export interface ProcessUsage {
+  cpuMicros: number
+  syscalls: number
+}
+
+/** /proc/<pid>/stat fields after the command (which may hold spaces), 0-based from field 3. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
+/** The usage of `pid` so far; zero for a process that is gone (its share is then lost, and the caller sees a drop). */
+export function processUsage(pid: number): ProcessUsage {
+  const fields = statFields(pid)
+  if (!fields) return { cpuMicros: 0, syscalls: 0 }
+  // utime and stime are fields 14 and 15 of stat (1-based), 11 and 12 here.
+  const cpuMicros = ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / ticksPerSecond
+  let syscalls = 0
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+    syscalls = Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0)
+  } catch {
+    // /proc/<pid>/io needs the same user or root; without it, syscalls read 0.
+  }
+  return { cpuMicros, syscalls }
+}
+
+/** The sum over a group of processes (a service's replicas, nginx's master and workers). */
+export function groupUsage(pids: readonly number[]): ProcessUsage {
+  return pids.map(processUsage).reduce((sum, usage) => ({ cpuMicros: sum.cpuMicros + usage.cpuMicros, syscalls: sum.syscalls + usage.syscalls }), {
+    cpuMicros: 0,
+    syscalls: 0,
+  })
+}
+
+/** Direct children of `pid` (nginx's workers under its master). */
+export function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((candidate) => Number(statFields(candidate)?.[1]) === pid)
+}
+
+export const usageBetween = (before: ProcessUsage, after: ProcessUsage): ProcessUsage => ({
+  cpuMicros: after.cpuMicros - before.cpuMicros,
+  syscalls: after.syscalls - before.syscalls,
+})

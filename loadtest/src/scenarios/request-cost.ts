@@ -1,0 +1,240 @@
+import { fileURLToPath } from 'node:url'
+import type { Pool, ResultSetHeader } from '@commerce/db'
+import type { ServiceName } from '@commerce/kit'
+import { localDbPid } from '@commerce/local/mariadb'
+import { startStack, type Stack } from '@commerce/local/stack'
+import { treeServerScripts, type AgainstTree } from '../against.ts'
+import type { BarChart } from '../charts.ts'
+import { createLiveMix, giveOldCoupons } from '../live-mix.ts'
+import { runOpenModel, type OpenModelRequest } from '../open-model.ts'
+import { childPids, groupUsage, usageBetween, type ProcessUsage } from '../process-cost.ts'
+import { machineInfo, markdownTable, writeReport } from '../report.ts'
+import { summarize, type LatencySummary } from '../stats.ts'
+import { seededDatabase } from './batch.ts'
+
+// `npm run bench -- request-cost`: what one request of each hot route costs, per process, at
+// several open-model rates, through nginx to 2 replicas — for the services and, in the same run,
+// for a bare reference app doing the same job with the same SQL (baselines/reference-app.ts),
+// the floor every figure is also given as a ratio to. CPU is utime + stime from /proc/<pid>/stat
+// (10 ms ticks: rates × seconds keep the error per request small), syscalls are /proc/<pid>/io's
+// read- and write-class calls, latency is from each request's scheduled time.
+
+export interface RequestCostOptions {
+  baseUrl: string
+  users: number
+  orders: number
+  rates: number[]
+  /** Seconds per route and rate. */
+  duration: number
+  against?: AgainstTree
+  log: (line: string) => void
+}
+
+export const requestCostRoutes = ['profile', 'coupon list', 'redeem', 'place order', 'event write', 'event closed'] as const
+type Route = (typeof requestCostRoutes)[number]
+
+const serviceOf: Record<Route, ServiceName> = {
+  profile: 'user-api',
+  'coupon list': 'coupon-api',
+  redeem: 'coupon-api',
+  'place order': 'user-api',
+  'event write': 'event-apply',
+  'event closed': 'event-apply',
+}
+const referenceScript = fileURLToPath(new URL('../baselines/reference-app.ts', import.meta.url))
+const referenceScripts = { 'user-api': referenceScript, 'coupon-api': referenceScript, 'event-apply': referenceScript }
+
+/** The processes whose cost is reported: the route's replicas, nginx, MariaDB, and this load generator. */
+const parts = ['replicas', 'nginx', 'mariadb', 'load generator'] as const
+type Part = (typeof parts)[number]
+
+interface Measurement {
+  design: string
+  route: Route
+  rate: number
+  requests: number
+  errors: number
+  statuses: Record<string, number>
+  latency: LatencySummary
+  lateSends: number
+  /** CPU µs and syscalls per request, by process group. */
+  perRequest: Record<Part, ProcessUsage>
+}
+
+/** The events the event routes apply to: one that never fills, and one filled by its first application. */
+async function createEvents(pool: Pool): Promise<{ open: number; full: number }> {
+  const insert = async (title: string, quota: number) => {
+    const [result] = await pool.query<ResultSetHeader>(
+      `INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at)
+       VALUES (?, NOW(6) - INTERVAL 1 MINUTE, NOW(6) + INTERVAL 1 DAY, ?, NOW(6) + INTERVAL 1 DAY)`,
+      [title, quota],
+    )
+    return result.insertId
+  }
+  return { open: await insert('request-cost write path', 1_000_000_000), full: await insert('request-cost closed path', 1) }
+}
+
+function requestsFor(route: Route, users: number, label: string, events: { open: number; full: number }): (index: number) => OpenModelRequest {
+  const mix = createLiveMix(users, label)
+  const kind = ['profile', 'coupon list', 'redeem', 'place order'].indexOf(route)
+  if (kind >= 0) return () => mix.request(kind, mix.randomUser())
+  let phones = 0
+  // A distinct phone per request (the write path stores every one); the closed event answers from memory.
+  const phone = () => {
+    phones += 1
+    return `010${String(10_000_000 + (hashOf(label) % 1_000) * 89_000 + phones).slice(-8)}`
+  }
+  const eventId = route === 'event write' ? events.open : events.full
+  return () => ({
+    method: 'POST',
+    path: `/events/${eventId}/applications`,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench applicant', phone: phone() }),
+  })
+}
+
+const hashOf = (text: string) => [...text].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) >>> 0, 7)
+
+function pidsOf(stack: Stack, route: Route): Record<Exclude<Part, 'load generator'>, number[]> {
+  const nginxMaster = stack.nginxPid
+  return {
+    replicas: stack.replicas.filter((replica) => replica.service === serviceOf[route]).map((replica) => replica.pid),
+    nginx: nginxMaster === undefined ? [] : [nginxMaster, ...childPids(nginxMaster)],
+    mariadb: [localDbPid()].filter((pid): pid is number => pid !== undefined),
+  }
+}
+
+async function measure(
+  stack: Stack,
+  design: string,
+  route: Route,
+  rate: number,
+  seconds: number,
+  request: (index: number) => OpenModelRequest,
+): Promise<Measurement> {
+  const pids = pidsOf(stack, route)
+  const before = { replicas: groupUsage(pids.replicas), nginx: groupUsage(pids.nginx), mariadb: groupUsage(pids.mariadb), self: process.cpuUsage() }
+  const result = await runOpenModel({ origin: stack.url, rate, durationSec: seconds, connections: 256, request })
+  const self = process.cpuUsage(before.self)
+  const requests = result.samples.length
+  const per = (usage: ProcessUsage): ProcessUsage => ({ cpuMicros: usage.cpuMicros / requests, syscalls: usage.syscalls / requests })
+  const statuses: Record<string, number> = {}
+  for (const sample of result.samples) statuses[String(sample.status)] = (statuses[String(sample.status)] ?? 0) + 1
+  return {
+    design,
+    route,
+    rate,
+    requests,
+    errors: result.samples.filter((sample) => sample.status === 0 || sample.status >= 500).length,
+    statuses,
+    latency: summarize(result.samples.map((sample) => sample.ms)),
+    lateSends: result.lateSends,
+    perRequest: {
+      replicas: per(usageBetween(before.replicas, groupUsage(pids.replicas))),
+      nginx: per(usageBetween(before.nginx, groupUsage(pids.nginx))),
+      mariadb: per(usageBetween(before.mariadb, groupUsage(pids.mariadb))),
+      'load generator': per({ cpuMicros: self.user + self.system, syscalls: 0 }),
+    },
+  }
+}
+
+export async function benchRequestCost(options: RequestCostOptions): Promise<string> {
+  const { log, rates, duration } = options
+  const db = await seededDatabase(options.baseUrl, 'bench_request_cost', options.users, options.orders)
+  const machine = await machineInfo(db.pool)
+  const designs: { name: string; serverScripts?: Partial<Record<ServiceName, string>> }[] = [
+    { name: 'services' },
+    { name: 'reference', serverScripts: referenceScripts },
+    ...(options.against ? [{ name: `services @ ${options.against.label}`, serverScripts: treeServerScripts(options.against) }] : []),
+  ]
+  const measured: Measurement[] = []
+  try {
+    for (const design of designs) {
+      await resetCoupons(db.pool, options.users)
+      const events = await createEvents(db.pool)
+      log(`${design.name}: starting the stack (2 replicas of each API, no batch worker)`)
+      const stack = await startStack({ replicas: 2, batchWorkers: 0, databaseUrl: db.url, serverScripts: design.serverScripts })
+      try {
+        // Warm-up (connections, JIT, the event rows in memory; fills the closed event's quota), not measured.
+        for (const route of requestCostRoutes) {
+          await runOpenModel({
+            origin: stack.url,
+            rate: 200,
+            durationSec: 2,
+            connections: 64,
+            request: requestsFor(route, options.users, `warm-${design.name}-${route}`, events),
+          })
+        }
+        for (const route of requestCostRoutes) {
+          for (const rate of rates) {
+            const m = await measure(stack, design.name, route, rate, duration, requestsFor(route, options.users, `${design.name}-${route}-${rate}`, events))
+            measured.push(m)
+            log(
+              `  ${design.name} ${route} @ ${rate} req/s: replicas ${m.perRequest.replicas.cpuMicros.toFixed(0)} µs/req, p50 ${m.latency.p50.toFixed(1)} ms, p99 ${m.latency.p99.toFixed(1)} ms, ${m.errors} errors`,
+            )
+          }
+        }
+      } finally {
+        await stack.stop({ stopDatabase: false })
+      }
+    }
+  } finally {
+    await db.pool.end()
+  }
+  return report(measured, options, machine)
+}
+
+/** Fresh coupons for the redeem route, so each design redeems the same ones from the same state. */
+async function resetCoupons(pool: Pool, users: number): Promise<void> {
+  await pool.query('TRUNCATE TABLE coupons')
+  await pool.query('TRUNCATE TABLE coupon_redemptions')
+  await giveOldCoupons(pool, users)
+}
+
+function report(measured: Measurement[], options: RequestCostOptions, machine: Awaited<ReturnType<typeof machineInfo>>): string {
+  const floor = (m: Measurement) => measured.find((r) => r.design === 'reference' && r.route === m.route && r.rate === m.rate)
+  const ratio = (value: number, base: number | undefined) => (base && base > 0 ? `${(value / base).toFixed(2)}×` : '')
+  const rows = measured.map((m) => {
+    const ref = floor(m)
+    return {
+      route: m.route,
+      'req/s': m.rate,
+      design: m.design,
+      requests: m.requests,
+      errors: m.errors,
+      'replica CPU µs/req': Math.round(m.perRequest.replicas.cpuMicros),
+      '÷ reference': m.design === 'reference' ? '' : ratio(m.perRequest.replicas.cpuMicros, ref?.perRequest.replicas.cpuMicros),
+      'replica syscalls/req': m.perRequest.replicas.syscalls.toFixed(1),
+      'nginx µs/req': Math.round(m.perRequest.nginx.cpuMicros),
+      'MariaDB µs/req': Math.round(m.perRequest.mariadb.cpuMicros),
+      'load gen µs/req': Math.round(m.perRequest['load generator'].cpuMicros),
+      p50: m.latency.p50.toFixed(1),
+      p99: m.latency.p99.toFixed(1),
+      'p99.9': m.latency.p999.toFixed(1),
+      'p99 ÷ reference': m.design === 'reference' ? '' : ratio(m.latency.p99, ref?.latency.p99),
+      'late sends': m.lateSends,
+    }
+  })
+  const markdown = [
+    `# request-cost bench — ${machine.date}`,
+    '',
+    `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}, ${machine.database}. 2 replicas per API behind nginx; open model, ${options.duration} s per route and rate, latency (ms) from each request's scheduled time; load generator on the same machine. CPU per request = utime + stime of the route's replicas (nginx: master + workers; MariaDB: the server) ÷ requests answered. The reference is a bare Fastify app with the services' own SQL and token check.`,
+    '',
+    markdownTable(rows),
+  ].join('\n')
+  const charts: BarChart[] = options.rates.map((rate) => ({
+    kind: 'bars',
+    title: `Replica CPU per request at ${rate} req/s`,
+    yLabel: 'µs per request (2 replicas)',
+    categories: [...requestCostRoutes],
+    series: [...new Set(measured.map((m) => m.design))].map((design) => ({
+      label: design,
+      values: requestCostRoutes.map(
+        (route) => measured.find((m) => m.design === design && m.route === route && m.rate === rate)?.perRequest.replicas.cpuMicros ?? null,
+      ),
+    })),
+    unit: ' µs',
+    digits: 0,
+  }))
+  return writeReport('request-cost', { machine, options: { ...options, log: undefined, against: options.against?.label }, measured }, markdown, charts)
+}
