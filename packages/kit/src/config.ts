@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { Value } from 'typebox/value'
+import { accessLogConfigProperties } from './plugins/access-log.ts'
 import { clockConfigProperties } from './plugins/clock.ts'
 
 /** Settings every service shares; each service adds its own with `serviceConfig(...)`. */
@@ -31,6 +32,7 @@ export const baseConfigProperties = {
    */
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
   ...clockConfigProperties,
+  ...accessLogConfigProperties,
 }
 
 export const baseConfigSchema = Type.Object(baseConfigProperties)
