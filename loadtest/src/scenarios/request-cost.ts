@@ -75,7 +75,8 @@ async function createEvents(pool: Pool): Promise<{ open: number; full: number }>
 }
 
 function requestsFor(route: Route, users: number, label: string, events: { open: number; full: number }): (index: number) => OpenModelRequest {
-  const mix = createLiveMix(users, label)
+  // The label prefixes Idempotency-Keys: letters, digits and dashes only ("services @ abc1234" is a design name).
+  const mix = createLiveMix(users, label.replace(/[^A-Za-z0-9]+/g, '-'))
   const kind = ['profile', 'coupon list', 'redeem', 'place order'].indexOf(route)
   if (kind >= 0) return () => mix.request(kind, mix.randomUser())
   let phones = 0
