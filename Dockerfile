@@ -1,23 +1,23 @@
 # syntax=docker/dockerfile:1
 # One image for every process of the topology (DESIGN §2): any service, the migrate job and
 # `batch-worker run|daemon`. The process is chosen by working directory + command, exactly as the
-# workspace's own `start` scripts launch it (TypeScript run through tsx, no build step):
+# workspace's own `start` scripts launch it: compiled JavaScript (tsc, `npm run build`), no
+# TypeScript loader at run time; `--conditions=compiled` makes the workspace packages resolve to
+# their dist/ as well (their package.json exports):
 #
 #   service        workdir                     command
-#   user-api       /app/services/user-api      node --import tsx src/server.ts
-#   coupon-api     /app/services/coupon-api    node --import tsx src/server.ts
-#   event-apply    /app/services/event-apply   node --import tsx src/server.ts
-#   batch daemon   /app/services/batch-worker  node --import tsx src/main.ts daemon
-#   batch run      /app/services/batch-worker  node --import tsx src/main.ts run --period YYYY-MM
-#   migrate job    /app/infra/local            node --import tsx src/cli/migrate.ts
-#
-# `--import tsx` resolves tsx from the working directory, which is why each of those workspaces
-# lists tsx among its production dependencies.
+#   user-api       /app/services/user-api      node --conditions=compiled dist/server.js
+#   coupon-api     /app/services/coupon-api    node --conditions=compiled dist/server.js
+#   event-apply    /app/services/event-apply   node --conditions=compiled dist/server.js
+#   batch daemon   /app/services/batch-worker  node --conditions=compiled dist/main.js daemon
+#   batch run      /app/services/batch-worker  node --conditions=compiled dist/main.js run --period YYYY-MM
+#   migrate job    /app/packages/db            node --conditions=compiled dist/cli/migrate.js
 
-ARG NODE_IMAGE=node:24-bookworm-slim
+# The Node major the test suite runs on (CI and infra/local use the machine's Node 20).
+ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- install: production dependencies of the workspace, nothing else -------------------------
-FROM ${NODE_IMAGE} AS install
+# ---- build: every dependency (TypeScript included), then tsc -b into each workspace's dist/ ----
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # The pnpm that package.json pins (`packageManager`), like infra/local/bootstrap.sh installs it.
 COPY package.json ./
@@ -34,14 +34,28 @@ COPY services/coupon-api/package.json services/coupon-api/
 COPY services/event-apply/package.json services/event-apply/
 COPY services/user-api/package.json services/user-api/
 COPY infra/local/package.json infra/local/
-# --prod: no tap, no typescript, no drizzle-kit. Workspaces absent from the context (loadtest,
-# infra/deploy) are simply not installed; the lockfile still has to match every manifest copied.
-RUN pnpm install --prod --frozen-lockfile --reporter=append-only --loglevel=warn \
-  && rm -rf /root/.local/share/pnpm /root/.cache
-COPY tsconfig.base.json ./
+RUN pnpm install --frozen-lockfile --reporter=append-only --loglevel=warn
+COPY tsconfig.base.json tsconfig.build.base.json tsconfig.build.json ./
 COPY packages/ packages/
 COPY services/ services/
 COPY infra/local/ infra/local/
+RUN pnpm exec tsc -b tsconfig.build.json
+
+# ---- install: production dependencies of the workspace, nothing else, and the build's output ----
+FROM ${NODE_IMAGE} AS install
+WORKDIR /app
+COPY package.json ./
+RUN npm install --global --no-fund --no-audit --loglevel=error "pnpm@$(node -p "require('./package.json').packageManager.split('@')[1]")"
+COPY --from=build /app/pnpm-lock.yaml /app/pnpm-workspace.yaml ./
+COPY --from=build /app/packages/ packages/
+COPY --from=build /app/services/ services/
+COPY --from=build /app/infra/local/ infra/local/
+# --prod: no tap, no typescript, no tsx, no drizzle-kit; the build stage's node_modules are replaced.
+# Workspaces absent from the context (loadtest, infra/deploy) are simply not installed; the
+# lockfile still has to match every manifest copied.
+RUN find . -name node_modules -prune -exec rm -rf {} + \
+  && pnpm install --prod --frozen-lockfile --reporter=append-only --loglevel=warn \
+  && rm -rf /root/.local/share/pnpm /root/.cache
 
 # ---- runtime: the installed tree on a clean base, run as the unprivileged `node` user ---------
 FROM ${NODE_IMAGE} AS runtime
@@ -56,4 +70,4 @@ USER node
 # The default process is user-api; every other one sets its working directory and command.
 WORKDIR /app/services/user-api
 EXPOSE 3001 3002 3003 3004
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "--conditions=compiled", "dist/server.js"]

@@ -44,10 +44,15 @@ export interface ImageProcess {
 export const appImage = 'no-redis-commerce'
 export const isAppImage = (image: unknown) => typeof image === 'string' && (image.startsWith(`${appImage}:`) || image.includes('COMMERCE_IMAGE'))
 
-/** The `.ts` scripts a command runs (direct argv or inside a `sh -c` script), relative to the working dir. */
+/** The `.ts` or `.js` scripts a command runs (direct argv or inside a `sh -c` script), relative to the working dir. */
 export function scriptsOf(command: readonly string[]): string[] {
-  return command.flatMap((argument) => argument.match(/(?:^|\s|")((?:\.{1,2}\/|[\w-]+\/)[\w./-]*\.ts)\b/g)?.map((match) => match.replace(/^[\s"]/, '')) ?? [])
+  return command.flatMap(
+    (argument) => argument.match(/(?:^|\s|")((?:\.{1,2}\/|[\w-]+\/)[\w./-]*\.[jt]s)\b/g)?.map((match) => match.replace(/^[\s"]/, '')) ?? [],
+  )
 }
+
+/** The source a compiled script is built from (`dist/x/y.js` ← `src/x/y.ts`, tsconfig.build.json); a source maps to itself. */
+export const sourceOf = (script: string) => script.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')
 
 /** Which service's settings a process reads, from the script it runs; undefined for the migrate job. */
 export function serviceOf(process: ImageProcess): ServiceName | undefined {

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline'
 import type { WorkerReport } from '@commerce/batch-worker/worker'
 import { localDir, repoRoot } from './paths.ts'
 import { localAuthSecret } from './secret.ts'
+import { nodeArgsFor } from './process.ts'
 
 /** One `batch-worker run` process and what it printed when it finished. */
 export interface BatchWorkerProcess {
@@ -32,7 +33,7 @@ export interface BatchWorkerOptions {
 
 /**
  * Starts one one-shot batch worker as a separate process (M of them is what a Kubernetes Job
- * with `parallelism` does): `services/batch-worker/src/main.ts run`, the image's entry. It logs
+ * with `parallelism` does): `services/batch-worker/dist/main.js run`, the image's entry. It logs
  * to .local/logs/batch-<i>.log and prints its report as the last stdout line.
  */
 export function startBatchWorker(index: number, options: BatchWorkerOptions): BatchWorkerProcess {
@@ -40,7 +41,7 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
   mkdirSync(logDir, { recursive: true })
   const logFile = join(logDir, `batch-${index}.log`)
   const log = createWriteStream(logFile, { flags: 'a' })
-  const args = ['--import', 'tsx', options.script ?? 'services/batch-worker/src/main.ts', 'run', '--period', options.period]
+  const args = [...nodeArgsFor(options.script ?? 'services/batch-worker/dist/main.js'), 'run', '--period', options.period]
   if (options.strategy) args.push('--strategy', options.strategy)
   const [command, ...prefix] = [...(options.launcher ?? []), process.execPath]
   const child = spawn(command!, [...prefix, ...args], {

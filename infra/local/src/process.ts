@@ -1,7 +1,8 @@
 import { spawn, type SpawnOptions } from 'node:child_process'
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { createConnection } from 'node:net'
+import { repoRoot } from './paths.ts'
 
 /**
  * False for a zombie too: an exited child nobody has reaped yet (the parent `up` process is
@@ -132,4 +133,16 @@ export async function stopProcessGroup(
     // the group is already empty
   }
   while (isAlive(leader)) await sleep(20)
+}
+
+/**
+ * The node arguments that run `script`: compiled JavaScript (`npm run build`, the services' dist/)
+ * with the `compiled` export condition, so workspace packages resolve to their dist/ too; a
+ * TypeScript entry (a benchmark's baseline, an earlier commit's tree) through tsx.
+ */
+export function nodeArgsFor(script: string): string[] {
+  if (!script.endsWith('.js')) return ['--import', 'tsx', script]
+  const path = isAbsolute(script) ? script : join(repoRoot, script)
+  if (!existsSync(path)) throw new Error(`${script} is not built: run \`npm run build\` (the services run compiled JavaScript)`)
+  return ['--conditions=compiled', script]
 }

@@ -8,7 +8,7 @@ import { ensureDatabaseServer } from './database.ts'
 import { stopLocalDb } from './mariadb.ts'
 import { startNginx, stopNginx, type NginxInstance } from './nginx.ts'
 import { localDir, repoRoot } from './paths.ts'
-import { isAlive, isPortOpen, isRunning, sleep, stopProcessGroup } from './process.ts'
+import { isAlive, isPortOpen, isRunning, nodeArgsFor, sleep, stopProcessGroup } from './process.ts'
 import { localAuthSecret } from './secret.ts'
 
 /** Replica i of a service listens on portBase + offset + i (default base 3000: user-api 3100, 3101, …). */
@@ -42,7 +42,7 @@ export interface StackOptions {
   /** Extra settings for the replicas of one service, over `env` (e.g. its own DATABASE_URL). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>
   /**
-   * Runs this entry (relative to the repository, or absolute) instead of `services/<service>/src/server.ts`
+   * Runs this entry (relative to the repository, or absolute) instead of the compiled `services/<service>/dist/server.js`
    * for every replica of the service, e.g. a benchmark's baseline build of it or an earlier commit's.
    */
   serverScripts?: Partial<Record<ServiceName, string>>
@@ -65,6 +65,8 @@ export interface Replica {
   script: string
   /** Its id in was_instances, known once it answered /ready. */
   instanceId?: string
+  /** Milliseconds from its spawn to its first 200 on /ready (the startup the stack waited for). */
+  readyAfterMs?: number
   log: string
 }
 
@@ -105,7 +107,7 @@ interface StackState {
 
 const stateFileIn = (dir: string) => join(dir, 'stack.json')
 const replicaName = ({ service, index }: Pick<Replica, 'service' | 'index'>) => `${service} #${index}`
-const serverScript = (service: ServiceName) => `services/${service}/src/server.ts`
+const serverScript = (service: ServiceName) => `services/${service}/dist/server.js`
 const isReplicaRunning = (replica: Replica) => isRunning(replica.pid, replica.script)
 
 function integerIn(name: string, value: number, min: number, max: number): number {
@@ -155,7 +157,7 @@ async function readyInstanceId(port: number): Promise<string | undefined> {
  */
 function spawnReplica(replica: Omit<Replica, 'pid'>, env: Record<string, string>, append: boolean, launcher: readonly string[] = []): ChildProcess {
   const log = openSync(replica.log, append ? 'a' : 'w')
-  const [command, ...args] = [...launcher, process.execPath, '--import', 'tsx', replica.script]
+  const [command, ...args] = [...launcher, process.execPath, ...nodeArgsFor(replica.script)]
   try {
     return spawn(command!, args, {
       cwd: repoRoot,
@@ -250,11 +252,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     signal.throwIfAborted()
     await runMigrateJob(state.databaseUrl, progress)
     signal.throwIfAborted()
+    const spawnedAt = performance.now()
     const spawned = slots.map((slot) => launchReplica(stack, slot))
     await Promise.all(
       spawned.map(async ({ replica, child }) => {
         replica.instanceId = await waitUntilReady(replica, child, stack.readyTimeoutMs, signal)
-        progress(`${replicaName(replica)} ready`)
+        replica.readyAfterMs = Math.round(performance.now() - spawnedAt)
+        progress(`${replicaName(replica)} ready ${(replica.readyAfterMs / 1000).toFixed(1)} s after spawn`)
       }),
     )
     writeState(dir, state)
@@ -416,7 +420,9 @@ function stackHandle({ state, dir, readyTimeoutMs, replicaEnv, progress }: Stack
       replica.pid = child.pid
       delete replica.instanceId
       writeState(dir, state)
+      const spawnedAt = performance.now()
       replica.instanceId = await waitUntilReady(replica, child, readyTimeoutMs)
+      replica.readyAfterMs = Math.round(performance.now() - spawnedAt)
       writeState(dir, state)
       progress(`${replicaName(replica)} restarted on :${replica.port} (pid ${replica.pid})`)
       return { ...replica }

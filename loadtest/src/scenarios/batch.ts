@@ -33,7 +33,8 @@ export interface BatchBenchOptions {
 interface Variant {
   name: string
   strategy: string
-  script: string
+  /** The worker entry (startBatchWorker's script); undefined: batch-worker's own. */
+  script: string | undefined
 }
 
 const period = '2026-10'
@@ -170,7 +171,8 @@ export async function benchBatch(options: BatchBenchOptions): Promise<string> {
   /** The last run of each strategy at each scale and worker count, for the gantt charts. */
   const timelines = new Map<string, { measured: Measured; timeline: BatchTimeline }>()
   const wanted = new Set(options.strategies ?? ['bulk', 'batched', 'naive'])
-  const variant = (strategy: string): Variant => ({ name: strategy, strategy, script: rowByRowWorkerScript })
+  // bulk runs batch-worker's own compiled entry, as production does; the row-by-row ones need the baseline's entry.
+  const variant = (strategy: string): Variant => ({ name: strategy, strategy, script: strategy === 'bulk' ? undefined : rowByRowWorkerScript })
   const before: Variant | undefined = options.against && {
     name: `bulk @ ${options.against.label}`,
     strategy: 'bulk',

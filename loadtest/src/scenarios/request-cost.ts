@@ -8,7 +8,7 @@ import type { BarChart } from '../charts.ts'
 import { createLiveMix, giveOldCoupons } from '../live-mix.ts'
 import { runOpenModel, type OpenModelRequest } from '../open-model.ts'
 import { childPids, groupUsage, usageBetween, type ProcessUsage } from '../process-cost.ts'
-import { machineInfo, markdownTable, writeReport } from '../report.ts'
+import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
 import { summarize, type LatencySummary } from '../stats.ts'
 import { seededDatabase } from './batch.ts'
 
@@ -149,12 +149,15 @@ export async function benchRequestCost(options: RequestCostOptions): Promise<str
     ...(options.against ? [{ name: `services @ ${options.against.label}`, serverScripts: treeServerScripts(options.against) }] : []),
   ]
   const measured: Measurement[] = []
+  /** Per design: each replica's spawn → first 200 on /ready, ms (all 6 start at once on this machine's cores). */
+  const startups: { design: string; readyMs: number[] }[] = []
   try {
     for (const design of designs) {
       await resetCoupons(db.pool, options.users)
       const events = await createEvents(db.pool)
       log(`${design.name}: starting the stack (2 replicas of each API, no batch worker)`)
       const stack = await startStack({ replicas: 2, batchWorkers: 0, databaseUrl: db.url, serverScripts: design.serverScripts })
+      startups.push({ design: design.name, readyMs: stack.replicas.map((replica) => replica.readyAfterMs ?? Number.NaN) })
       try {
         // Warm-up (connections, JIT, the event rows in memory; fills the closed event's quota), not measured.
         for (const route of requestCostRoutes) {
@@ -182,7 +185,7 @@ export async function benchRequestCost(options: RequestCostOptions): Promise<str
   } finally {
     await db.pool.end()
   }
-  return report(measured, options, machine)
+  return report(measured, startups, options, machine)
 }
 
 /** Fresh coupons for the redeem route, so each design redeems the same ones from the same state. */
@@ -192,7 +195,12 @@ async function resetCoupons(pool: Pool, users: number): Promise<void> {
   await giveOldCoupons(pool, users)
 }
 
-function report(measured: Measurement[], options: RequestCostOptions, machine: Awaited<ReturnType<typeof machineInfo>>): string {
+function report(
+  measured: Measurement[],
+  startups: { design: string; readyMs: number[] }[],
+  options: RequestCostOptions,
+  machine: Awaited<ReturnType<typeof machineInfo>>,
+): string {
   const floor = (m: Measurement) => measured.find((r) => r.design === 'reference' && r.route === m.route && r.rate === m.rate)
   const ratio = (value: number, base: number | undefined) => (base && base > 0 ? `${(value / base).toFixed(2)}×` : '')
   const rows = measured.map((m) => {
@@ -222,6 +230,10 @@ function report(measured: Measurement[], options: RequestCostOptions, machine: A
     `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}, ${machine.database}. 2 replicas per API behind nginx; open model, ${options.duration} s per route and rate, latency (ms) from each request's scheduled time; load generator on the same machine. CPU per request = utime + stime of the route's replicas (nginx: master + workers; MariaDB: the server) ÷ requests answered. The reference is a bare Fastify app with the services' own SQL and token check.`,
     '',
     markdownTable(rows),
+    '',
+    `Startup, spawn → ready (6 replicas at once): ${startups
+      .map(({ design, readyMs }) => `${design} median ${(median(readyMs) / 1000).toFixed(1)} s, slowest ${(Math.max(...readyMs) / 1000).toFixed(1)} s`)
+      .join('; ')}.`,
   ].join('\n')
   const charts: BarChart[] = options.rates.map((rate) => ({
     kind: 'bars',
@@ -237,5 +249,10 @@ function report(measured: Measurement[], options: RequestCostOptions, machine: A
     unit: ' µs',
     digits: 0,
   }))
-  return writeReport('request-cost', { machine, options: { ...options, log: undefined, against: options.against?.label }, measured }, markdown, charts)
+  return writeReport(
+    'request-cost',
+    { machine, options: { ...options, log: undefined, against: options.against?.label }, startups, measured },
+    markdown,
+    charts,
+  )
 }

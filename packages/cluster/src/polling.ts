@@ -16,7 +16,14 @@ export interface PollingLoopOptions {
  * progress is, so a loop stopped in preClose never outlives the pool it uses; `signal` tells long
  * ticks to wind down early. Its timers never keep a process alive on their own.
  */
-export function createPollingLoop({ intervalMs, tick, onError, firstTick = 'at-start' }: PollingLoopOptions) {
+export interface PollingLoop {
+  /** Aborted once stop() is called: long ticks wind down early. */
+  readonly signal: AbortSignal
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export function createPollingLoop({ intervalMs, tick, onError, firstTick = 'at-start' }: PollingLoopOptions): PollingLoop {
   const stopping = new AbortController()
   const pause = typeof intervalMs === 'number' ? () => intervalMs : intervalMs
   let loop: Promise<void> | undefined
@@ -48,5 +55,3 @@ export function createPollingLoop({ intervalMs, tick, onError, firstTick = 'at-s
     },
   }
 }
-
-export type PollingLoop = ReturnType<typeof createPollingLoop>

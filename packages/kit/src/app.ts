@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { BaseConfig } from './config.ts'
@@ -36,7 +36,7 @@ export async function createServiceApp({ service, config, logger }: ServiceAppOp
   const app = Fastify({
     logger: logger ?? { level: config.LOG_LEVEL },
     // plugins/access-log.ts logs the requests worth a line instead of two synchronous lines for every one.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // nginx passes X-Request-Id (the client's or its own); direct calls get a fresh one.
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

@@ -24,3 +24,7 @@ export {
   type BatchGuard,
   type BatchGuardFactory,
 } from './plugins/batch-guard.ts'
+// Exported so their `declare module 'fastify'` (app.pool, app.membership) reaches the services'
+// compiled types too: a declaration file only carries the modules its exports mention.
+export { default as dbPlugin } from './plugins/db.ts'
+export { default as membershipPlugin } from './plugins/membership.ts'
