@@ -127,8 +127,17 @@ t.test('Kubernetes: autoscaling, disruption budgets, grace periods, resources, s
     const hpa = find(objects, 'HorizontalPodAutoscaler', service)
     t.equal(hpa?.spec.scaleTargetRef.name, service, `HPA/${service} scales Deployment/${service}`)
     t.ok(hpa && hpa.spec.minReplicas >= 2 && hpa.spec.maxReplicas > hpa.spec.minReplicas, `HPA/${service}: at least 2 replicas, room to grow`)
+    // A Deployment's own count would be re-applied by every `kubectl apply -k`, undoing the HPA's scaling.
+    t.equal(find(objects, 'Deployment', service)?.spec.replicas, undefined, `Deployment/${service} leaves its replica count to the HPA`)
     const pdb = find(objects, 'PodDisruptionBudget', service)
     t.same(pdb?.spec.selector.matchLabels, { 'app.kubernetes.io/name': service }, `PDB/${service}`)
+  }
+  // Each service's connection budget check (DB_MAX_REPLICAS × DB_POOL_SIZE vs max_connections) sees its real maximum.
+  for (const service of [...apiServices, 'batch-worker']) {
+    const deployment = find(objects, 'Deployment', service)!
+    const env = (podSpecOf(deployment)?.containers[0]?.env ?? []) as { name: string; value?: string }[]
+    const maximum = find(objects, 'HorizontalPodAutoscaler', service)?.spec.maxReplicas ?? deployment.spec.replicas
+    t.equal(Number(env.find((entry) => entry.name === 'DB_MAX_REPLICAS')?.value), maximum, `${service}: DB_MAX_REPLICAS = its most replicas (${maximum})`)
   }
   for (const object of objects) {
     const spec = podSpecOf(object)

@@ -14,6 +14,11 @@ export const baseConfigProperties = {
   HEARTBEAT_MS: Type.Integer({ minimum: 20, maximum: 60_000, default: 5_000 }),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   /**
+   * The most replicas of this service that may run at once (a Kubernetes HPA's maxReplicas): at
+   * boot a replica warns when DB_POOL_SIZE × this exceeds the server's max_connections.
+   */
+  DB_MAX_REPLICAS: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }),
+  /**
    * Queries allowed to wait for a pooled connection before failing fast with 503. Sized to what
    * the pool drains within the latency budget: ~1 ms statements on 10 connections clear 500
    * waiters in ~50 ms; beyond that the replica is overloaded and says so at once.

@@ -1,10 +1,21 @@
 import fp from 'fastify-plugin'
-import { createPool, type Pool } from '@commerce/db'
+import { createPool, type Pool, type Rows } from '@commerce/db'
 import type { BaseConfig } from '../config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     pool: Pool
+  }
+}
+
+/** This service's connections at its maximum scale, beside what the database server allows in all. */
+export async function connectionBudget(pool: Pool, config: Pick<BaseConfig, 'DB_POOL_SIZE' | 'DB_MAX_REPLICAS'>) {
+  const [[row]] = await pool.query<Rows<{ maxConnections: number }>>('SELECT @@max_connections AS maxConnections')
+  return {
+    poolSize: config.DB_POOL_SIZE,
+    maxReplicas: config.DB_MAX_REPLICAS,
+    wanted: config.DB_POOL_SIZE * config.DB_MAX_REPLICAS,
+    maxConnections: Number(row?.maxConnections),
   }
 }
 
@@ -19,6 +30,13 @@ export default fp<{ config: BaseConfig }>(
       lockWaitTimeoutSec: config.DB_LOCK_WAIT_TIMEOUT_S,
     })
     app.decorate('pool', pool)
+    app.addHook('onReady', async () => {
+      const budget = await connectionBudget(pool, config).catch(() => undefined)
+      // A budget over the limit fails only when the replicas are there, as "Too many connections" under load.
+      if (budget && budget.wanted > budget.maxConnections) {
+        app.log.warn(budget, `connection budget: ${config.DB_MAX_REPLICAS} replicas × a pool of ${config.DB_POOL_SIZE} exceed the server's max_connections`)
+      }
+    })
     app.addHook('onClose', () => pool.end())
   },
   { name: 'db' },
