@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
-# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB, nginx,
-# chromium and faketime from Debian's packages when their binaries are missing. Safe to run every time.
-# Arguments name further Debian packages whose command of the same name is needed (`npm test --
-# --at …` asks for faketime), installed only when missing.
+# pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB and nginx
+# from Debian's packages when their binaries are missing; then builds. Safe to run every time.
+# Arguments name further Debian packages whose command of the same name this command needs,
+# installed only when missing: `npm test` asks for chromium (the report's browser test) and
+# faketime (the shifted-clock tests); the demo, the stack and the benchmarks need neither.
 set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -21,10 +22,6 @@ fi
 
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
-# The load-test report's screenshot test renders report.html in headless chromium.
-command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
-# event-apply's clock test runs one replica on a shifted clock (libfaketime).
-command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
 if [ -z "${DATABASE_URL:-}" ]; then
   command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
   command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"

@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util'
 import { databaseUrl } from '@commerce/db'
 import { ensureDatabaseServer } from '@commerce/local/database'
+import { stopLocalDb } from '@commerce/local/mariadb'
 import { fail } from '@commerce/local/cli/fail'
+import { answerHelp } from '@commerce/local/cli/help'
 import { checkoutTree } from './against.ts'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
@@ -14,10 +16,35 @@ import { benchRequestCost } from './scenarios/request-cost.ts'
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
 const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost'] as const
 
+answerHelp(`
+usage: npm run bench -- <scenario> [flags]        writes reports/<time>-<scenario>/
+scenarios:
+  batch               every strategy at 1 and 2 workers, the SQL floor, audited    [--repetitions 3 --workers 1,2 --strategies … --against <ref> --naive-users --naive-orders]
+  live-during-batch   the live API mix while the batch runs, guard on and off        [--connections 500 --loops 10 --rate 250,500,… --model closed,open]
+  consistency         parallel redemptions of one coupon per user during the batch   [--connections 500 --loops 10]
+  restart             a daemon killed mid-run and one joining, under live traffic    [--rate 500]
+  event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref>]
+  faults              the fault suite on its own MariaDB                             [--rate 200]
+  request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --against <ref>]
+--users 30000 --orders 1000000: the seeded data (batch, live-during-batch, consistency, restart, request-cost)
+--keep-db: keep the local MariaDB running when this run started it (stopped otherwise)`)
+
+/** The flags each scenario reads (besides --keep-db); any other is refused rather than silently ignored. */
+const flagsOf: Record<(typeof scenarios)[number], string[]> = {
+  batch: ['users', 'orders', 'naive-users', 'naive-orders', 'repetitions', 'workers', 'strategies', 'against'],
+  'live-during-batch': ['users', 'orders', 'connections', 'loops', 'rate', 'model'],
+  consistency: ['users', 'orders', 'connections', 'loops'],
+  restart: ['users', 'orders', 'rate'],
+  event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against'],
+  faults: ['rate'],
+  'request-cost': ['users', 'orders', 'rate', 'duration', 'against'],
+}
+
 function parseFlags() {
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals, tokens } = parseArgs({
       allowPositionals: true,
+      tokens: true,
       options: {
         users: { type: 'string', default: '30000' },
         orders: { type: 'string', default: '1000000' },
@@ -35,11 +62,20 @@ function parseFlags() {
         'step-duration': { type: 'string', default: '10' },
         strategies: { type: 'string' },
         against: { type: 'string' },
+        'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
     })
     const scenario = positionals[0]
     if (!scenario || !(scenarios as readonly string[]).includes(scenario)) throw new Error(`name a scenario: npm run bench -- <${scenarios.join('|')}>`)
+    const given = new Set(tokens.filter((token) => token.kind === 'option').map((token) => token.name))
+    const misplaced = [...given].filter((flag) => flag !== 'keep-db' && !flagsOf[scenario as (typeof scenarios)[number]].includes(flag))
+    if (misplaced.length > 0) {
+      const taken = flagsOf[scenario as (typeof scenarios)[number]].map((flag) => `--${flag}`).join(', ')
+      throw new Error(
+        `${misplaced.map((flag) => `--${flag}`).join(', ')} ${misplaced.length === 1 ? 'does' : 'do'} not apply to ${scenario} (it takes ${taken})`,
+      )
+    }
     const int = (name: string, value: string, min: number) => {
       const n = Number(value)
       if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
@@ -57,9 +93,6 @@ function parseFlags() {
     }
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
     if (rates.length > 1 && scenario !== 'live-during-batch' && scenario !== 'request-cost') throw new Error('--rate takes one value for this scenario')
-    if (values.against && scenario !== 'batch' && scenario !== 'event' && scenario !== 'request-cost')
-      throw new Error('--against goes with batch, event or request-cost')
-    if (values.strategies && scenario !== 'batch' && scenario !== 'event') throw new Error('--strategies goes with batch or event')
     return {
       scenario: scenario as (typeof scenarios)[number],
       users: int('users', values.users, 1),
@@ -84,6 +117,7 @@ function parseFlags() {
       stepDuration: int('step-duration', values['step-duration'], 1),
       strategies: values.strategies?.split(','),
       againstRef: values.against,
+      keepDb: values['keep-db'],
     }
   } catch (error) {
     fail(error)
@@ -91,8 +125,10 @@ function parseFlags() {
 }
 
 const flags = parseFlags()
+/** The local MariaDB, when this run started it: stopped again at the end (a server left running skews the next measurement). */
+let startedDb = false
 try {
-  await ensureDatabaseServer()
+  startedDb = (await ensureDatabaseServer())?.started === true
   const log = (line: string) => console.log(line)
   const against = flags.againstRef ? await checkoutTree(flags.againstRef, log) : undefined
   const common = { ...flags, against, baseUrl: databaseUrl(), log }
@@ -107,7 +143,15 @@ try {
   }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)
+  await stopStartedDb()
   process.exit(0)
 } catch (error) {
+  await stopStartedDb()
   fail(error)
+}
+
+async function stopStartedDb(): Promise<void> {
+  if (!startedDb || flags.keepDb) return
+  await stopLocalDb().catch(() => undefined)
+  console.log('local MariaDB stopped (it was started for this run; --keep-db keeps it)')
 }

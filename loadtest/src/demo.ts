@@ -7,6 +7,7 @@ import { drawSettleMs, periodPattern } from '@commerce/domain'
 import { seedData } from '@commerce/local/seed-data'
 import { signToken } from '@commerce/kit'
 import { fail } from '@commerce/local/cli/fail'
+import { answerHelp } from '@commerce/local/cli/help'
 import { createEventThrough, floodEvent, type FloodResult } from '@commerce/local/flood'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
@@ -19,6 +20,14 @@ import { summarize } from './stats.ts'
 // while live API traffic runs, one worker killed mid-run and a fresh one joining, a shortened
 // first-come event flood with its draw, every audit, a summary table and an HTML report, then
 // everything torn down.
+answerHelp(`
+usage: npm run demo [-- --users 30000 --orders 1000000 --period 2026-10 --live-rate 500 --event-requests 20000]
+The whole story on one machine, torn down at the end; writes reports/<time>-demo/.
+  --users, --orders   the seeded data (defaults 30,000 and 1,000,000)
+  --period            the month the batch judges (default 2026-10)
+  --live-rate         live API requests per second during the batch (default 500)
+  --event-requests    requests of the first-come event flood (default 20,000)`)
+
 function parseFlags() {
   try {
     const { values } = parseArgs({

@@ -21,6 +21,22 @@ t.test('token prints a JWT signed with the stack secret', async (t) => {
   t.same(createTokenVerifier(secret)(token), { userId: 42, role: 'admin' })
 })
 
+t.test('every command answers --help with its usage, before touching anything', async (t) => {
+  for (const script of ['token', 'stack', 'seed', 'batch', 'migrate', 'test-all']) {
+    for (const flag of ['--help', '-h']) {
+      // A database that does not exist: a command that ignored --help would fail on it, not exit 0.
+      const { code, stdout } = cli(script, [flag, '--nope'], { DATABASE_URL: 'mysql://nobody:x@127.0.0.1:1/none' })
+      t.equal(code, 0, `${script} ${flag}`)
+      t.match(stdout, /^usage: npm (run [\w:-]+|test)/, `${script} ${flag} prints its usage`)
+    }
+  }
+})
+
+t.test('a malformed --period is called invalid, a missing one required', async (t) => {
+  t.match(cli('batch', ['--period', '2026-13']).stderr, /^error: --period "2026-13" is invalid/)
+  t.match(cli('batch', []).stderr, /^error: --period YYYY-MM is required/)
+})
+
 t.test('token rejects bad flags with one line', async (t) => {
   for (const args of [['--sub', 'abc'], ['--sub', '0'], ['--sub', '1', '--role', 'root'], ['--nope'], []]) {
     const { code, stderr } = cli('token', args, { AUTH_SECRET: secret })

@@ -12,11 +12,22 @@ import { periodPattern } from '@commerce/domain'
 import { AppError } from '@commerce/kit'
 import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
+import { answerHelp } from './help.ts'
 
 // `npm run batch -- --period 2026-10 --workers 2 [--dry-run]
 // [--force --reason "…"]`: the monthly run on M one-shot worker processes, with progress and a
 // summary. `--status` only reports; `--dry-run` prints the plan (targets, grade moves) and writes
 // nothing. The run is admitted here first (job/admission.ts), so a refusal is one line.
+answerHelp(`
+usage: npm run batch -- --period YYYY-MM [--workers 2] [--chunk-size N] [--status | --dry-run] [--force --reason "…"]
+The monthly grade + coupon run on one-shot worker processes, against DATABASE_URL or the local MariaDB.
+  --period      the month to judge (required; it must be over)
+  --workers     worker processes, 1 to 32 (default 2)
+  --chunk-size  targets per chunk (default: the workers' BATCH_CHUNK_SIZE)
+  --status      only report the period's run
+  --dry-run     print the plan (targets, chunks, coupons, grade moves); write nothing
+  --force       rerun a period older than the latest completed run; needs --reason (≥ 10 characters, kept on the run)`)
+
 function parseFlags() {
   try {
     const { values } = parseArgs({
@@ -31,7 +42,8 @@ function parseFlags() {
       },
       strict: true,
     })
-    if (!values.period || !periodPattern.test(values.period)) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
+    if (!values.period) throw new Error('--period YYYY-MM is required (e.g. --period 2026-10)')
+    if (!periodPattern.test(values.period)) throw new Error(`--period "${values.period}" is invalid: a month as YYYY-MM, e.g. 2026-10`)
     const workers = Number(values.workers)
     if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new Error('--workers must be an integer from 1 to 32')
     const chunkSize = values['chunk-size']

@@ -5,6 +5,7 @@ import { grades, parsePeriod } from '@commerce/domain'
 import { seedData, seedOwnedTables } from '../seed-data.ts'
 import { ensureDatabaseServer } from '../database.ts'
 import { fail } from './fail.ts'
+import { answerHelp } from './help.ts'
 
 // `npm run seed -- --users 30000 --orders 1000000 --period 2026-10 [--seed 1] [--no-reset]`:
 // the deterministic data generator, against DATABASE_URL or the local MariaDB.
@@ -18,6 +19,15 @@ function parseCount(flag: string, value: string | undefined, min: number): numbe
   if (!Number.isSafeInteger(count) || count < min) throw new Error(`--${flag} must be an integer ≥ ${min}, got "${value}"`)
   return count
 }
+
+answerHelp(`
+usage: npm run seed -- --users N --orders M --period YYYY-MM [--seed 1] [--no-reset]
+The deterministic data generator (same flags, same rows), into DATABASE_URL or the local MariaDB.
+  --users     users to create (required, ≥ 1)
+  --orders    orders to create (required, ≥ 0); ~17.5% fall in the months around the period
+  --period    the month the grade batch will judge (required)
+  --seed      0 to 4294967295 (default 1)
+  --no-reset  refuse a non-empty users or orders table instead of emptying the generator's tables`)
 
 function parseFlags() {
   const { values } = parseArgs({

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { localDir, repoRoot } from '../paths.ts'
 import { startStack, stopStackFromState, type Replica } from '../stack.ts'
 import { fail } from './fail.ts'
+import { answerHelp } from './help.ts'
 
 // `npm run stack:up [-- --replicas N] [--port 8080]` / `npm run stack:down`: the local topology
 // as plain processes. `down` stops what `up` recorded in .local/stack.json.
@@ -49,6 +50,11 @@ async function down(): Promise<void> {
   else console.log('stack is down')
 }
 
+answerHelp(`
+usage: npm run stack:up [-- --replicas N] [--port 8080]   |   npm run stack:down
+up    starts the local topology as processes: MariaDB (unless DATABASE_URL), the migrate job,
+      N replicas of each API (default 2, at most 99), one batch-worker daemon, nginx on 127.0.0.1:<port>
+down  stops what up recorded in .local/stack.json (the MariaDB too, if up started it)`)
 try {
   const { positionals, values } = parseArgs({
     options: { replicas: { type: 'string' }, port: { type: 'string' } },

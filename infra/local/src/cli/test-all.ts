@@ -9,6 +9,7 @@ import { mariaDbServer, stopLocalDb, type MariaDbServer } from '../mariadb.ts'
 import { localDir, repoRoot } from '../paths.ts'
 import { shiftedClockArgs } from '../shifted-clock.ts'
 import { fail } from './fail.ts'
+import { answerHelp } from './help.ts'
 
 // `npm test [-- --at <ISO instant>] [--only <workspace,…>]`: typecheck and lint every workspace, then each
 // workspace's tap suite against a real MariaDB (the local one, started here if needed and stopped
@@ -36,6 +37,12 @@ function exec(command: string, args: string[], cwd: string): Promise<{ code: num
     child.once('close', (code) => resolve({ code: code ?? 1, output }))
   })
 }
+
+answerHelp(`
+usage: npm test [-- --at <ISO instant>] [--only <workspace,…>]
+Typechecks and lints every workspace, then runs each one's tests (real MariaDB, nginx, processes).
+  --at    the whole run, every process it starts included, on a clock shifted to that instant (libfaketime)
+  --only  just these workspaces, e.g. --only packages/db,services/batch-worker`)
 
 function parseFlags() {
   try {

@@ -1,9 +1,16 @@
 import { parseArgs } from 'node:util'
+import { answerHelp } from './help.ts'
 import { signToken } from '@commerce/kit'
 import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
 
 // `npm run token -- --sub 42 [--role admin] [--ttl 3600]`: a JWT for the local stack, last line.
+answerHelp(`
+usage: npm run token -- --sub <user id> [--role user|admin] [--ttl <seconds>]
+A JWT for the local stack (signed with its AUTH_SECRET), printed as the last line.
+  --sub   the user id the token speaks for (required, a positive integer)
+  --role  user (default) or admin
+  --ttl   lifetime in seconds (default 3600)`)
 try {
   const { values } = parseArgs({
     options: { sub: { type: 'string' }, role: { type: 'string', default: 'user' }, ttl: { type: 'string', default: '3600' } },
