@@ -9,13 +9,6 @@ export interface PollingLoopOptions {
   firstTick?: 'at-start' | 'after-interval'
 }
 
-/**
- * A replica's background loop (heartbeat, refresh, sweep, daemon poll): runs `tick`, pauses, runs
- * it again until stopped. A failing tick is reported and tried again after the pause. `start()`
- * resolves once the first tick is done (at once for 'after-interval'), `stop()` once the tick in
- * progress is, so a loop stopped in preClose never outlives the pool it uses; `signal` tells long
- * ticks to wind down early. Its timers never keep a process alive on their own.
- */
 export interface PollingLoop {
   /** Aborted once stop() is called: long ticks wind down early. */
   readonly signal: AbortSignal
@@ -23,6 +16,13 @@ export interface PollingLoop {
   stop(): Promise<void>
 }
 
+/**
+ * A replica's background loop (heartbeat, refresh, sweep, daemon poll): runs `tick`, pauses, runs
+ * it again until stopped. A failing tick is reported and tried again after the pause. `start()`
+ * resolves once the first tick is done (at once for 'after-interval'), `stop()` once the tick in
+ * progress is, so a loop stopped in preClose never outlives the pool it uses; `signal` tells long
+ * ticks to wind down early. Its timers never keep a process alive on their own.
+ */
 export function createPollingLoop({ intervalMs, tick, onError, firstTick = 'at-start' }: PollingLoopOptions): PollingLoop {
   const stopping = new AbortController()
   const pause = typeof intervalMs === 'number' ? () => intervalMs : intervalMs
