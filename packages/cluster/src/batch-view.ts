@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from '@commerce/db'
+import type { BatchRun, BatchTarget, Pool, Rows, StepExecution } from '@commerce/db'
 import { createPollingLoop } from './polling.ts'
 
 /** Where an in-batch user is: the RUNNING run that targets them and their chunk (not DONE yet). */
@@ -34,17 +34,23 @@ export function createBatchView({ pool, refreshMs, log }: BatchViewOptions) {
   // Local durations only (performance.now), never compared across machines.
   let refreshedAt = 0
   async function refresh(): Promise<void> {
-    const [running] = await pool.query<RowDataPacket[]>("SELECT id, period FROM batch_runs WHERE status = 'RUNNING'")
+    const [running] = await pool.query<Rows<Pick<BatchRun, 'id' | 'period'>>>("SELECT id, period FROM batch_runs WHERE status = 'RUNNING'")
     const next = new Map<number, RunTargets>()
     for (const run of running) {
-      const runId = run.id as number
+      const runId = run.id
       let targets = runs.get(runId)
       if (!targets) {
-        const [rows] = await pool.query<RowDataPacket[]>('SELECT user_id, chunk_no FROM batch_targets WHERE run_id = ?', [runId])
-        targets = { period: run.period as string, chunkOf: new Map(rows.map((row) => [row.user_id as number, row.chunk_no as number])), doneChunks: new Set() }
+        const [rows] = await pool.query<Rows<Pick<BatchTarget, 'userId' | 'chunkNo'>>>(
+          'SELECT user_id AS userId, chunk_no AS chunkNo FROM batch_targets WHERE run_id = ?',
+          [runId],
+        )
+        targets = { period: run.period, chunkOf: new Map(rows.map((row) => [row.userId, row.chunkNo])), doneChunks: new Set() }
       }
-      const [done] = await pool.query<RowDataPacket[]>("SELECT chunk_no FROM step_execution_log WHERE run_id = ? AND status = 'DONE'", [runId])
-      targets.doneChunks = new Set(done.map((row) => row.chunk_no as number))
+      const [done] = await pool.query<Rows<Pick<StepExecution, 'chunkNo'>>>(
+        "SELECT chunk_no AS chunkNo FROM step_execution_log WHERE run_id = ? AND status = 'DONE'",
+        [runId],
+      )
+      targets.doneChunks = new Set(done.map((row) => row.chunkNo))
       next.set(runId, targets)
     }
     runs = next

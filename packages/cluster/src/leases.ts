@@ -1,4 +1,4 @@
-import { uuidToBytes, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import { uuidToBytes, type Pool, type ResultSetHeader, type Rows, type StepExecution } from '@commerce/db'
 
 /**
  * Chunk leases over `step_execution_log` (DESIGN §6.2 steps 4-5). Raw SQL: these run once per
@@ -92,12 +92,12 @@ export async function pickClaimable(conn: Queryable, pick: { runId: number; step
   if (!(pick.size > 0 && pick.rank >= 0 && pick.rank < pick.size)) {
     throw new RangeError(`rank ${pick.rank} is outside a membership of ${pick.size}`)
   }
-  const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT chunk_no FROM step_execution_log
+  const [rows] = await conn.query<Rows<Pick<StepExecution, 'chunkNo'>>>(
+    `SELECT chunk_no AS chunkNo FROM step_execution_log
      WHERE run_id = ? AND step = ? AND ${claimableWhere}
      ORDER BY chunk_no % ? <> ?, chunk_no
      LIMIT ?`,
     [pick.runId, pick.step, pick.size, pick.rank, pick.limit],
   )
-  return rows.map((row) => row.chunk_no as number)
+  return rows.map((row) => row.chunkNo)
 }

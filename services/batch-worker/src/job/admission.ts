@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from '@commerce/db'
+import type { BatchRun, Pool, RowDataPacket, Rows } from '@commerce/db'
 import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import { batchErrors } from '../errors.ts'
 import { monthlyJob, type RunRepository, type RunRow } from './runs.ts'
@@ -46,8 +46,12 @@ export function parseRunPeriod(period: string, timeZone: string): PeriodRange {
 /** The facts `admitRunRequest` decides on, read in two indexed lookups. */
 export async function readAdmissionFacts(pool: Pool, range: PeriodRange, now: Date): Promise<AdmissionFacts> {
   const [orders] = await pool.query<RowDataPacket[]>('SELECT 1 FROM orders WHERE ordered_at < ? LIMIT 1', [range.end])
-  const [runs] = await pool.query<RowDataPacket[]>(`SELECT MAX(period) AS period FROM batch_runs WHERE job = ? AND status = 'COMPLETED'`, [monthlyJob])
-  return { now, ordersBeforeEnd: orders.length > 0, latestCompleted: (runs[0]?.period as string | null) ?? null }
+  // MAX over no rows is one row with NULL.
+  const [[latest]] = await pool.query<Rows<{ period: BatchRun['period'] | null }>>(
+    `SELECT MAX(period) AS period FROM batch_runs WHERE job = ? AND status = 'COMPLETED'`,
+    [monthlyJob],
+  )
+  return { now, ordersBeforeEnd: orders.length > 0, latestCompleted: latest?.period ?? null }
 }
 
 /**
