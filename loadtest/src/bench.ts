@@ -66,12 +66,13 @@ function parseFlags() {
       },
       strict: true,
     })
-    const scenario = positionals[0]
-    if (!scenario || !(scenarios as readonly string[]).includes(scenario)) throw new Error(`name a scenario: npm run bench -- <${scenarios.join('|')}>`)
+    const named = positionals[0]
+    if (!named || !(scenarios as readonly string[]).includes(named)) throw new Error(`name a scenario: npm run bench -- <${scenarios.join('|')}>`)
+    const scenario = named as (typeof scenarios)[number]
     const given = new Set(tokens.filter((token) => token.kind === 'option').map((token) => token.name))
-    const misplaced = [...given].filter((flag) => flag !== 'keep-db' && !flagsOf[scenario as (typeof scenarios)[number]].includes(flag))
+    const misplaced = [...given].filter((flag) => flag !== 'keep-db' && !flagsOf[scenario].includes(flag))
     if (misplaced.length > 0) {
-      const taken = flagsOf[scenario as (typeof scenarios)[number]].map((flag) => `--${flag}`).join(', ')
+      const taken = flagsOf[scenario].map((flag) => `--${flag}`).join(', ')
       throw new Error(
         `${misplaced.map((flag) => `--${flag}`).join(', ')} ${misplaced.length === 1 ? 'does' : 'do'} not apply to ${scenario} (it takes ${taken})`,
       )
@@ -94,7 +95,7 @@ function parseFlags() {
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
     if (rates.length > 1 && scenario !== 'live-during-batch' && scenario !== 'request-cost') throw new Error('--rate takes one value for this scenario')
     return {
-      scenario: scenario as (typeof scenarios)[number],
+      scenario,
       users: int('users', values.users, 1),
       orders: int('orders', values.orders, 0),
       // naive defaults to the full data; a smaller scale can be asked for (and is stated).

@@ -57,6 +57,13 @@ export function latencyOverTime(samples: { at: number; ms: number }[], bucketMs 
   return (['p50', 'p90', 'p99'] as const).map((q) => ({ label: q, points: summaries.map((b) => ({ x: b.x, y: b.summary ? b.summary[q] : null })) }))
 }
 
+/** How many answers had each HTTP status (0 = network error), keyed by status. */
+export function statusCounts(answers: readonly { status: number }[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const { status } of answers) counts[status] = (counts[status] ?? 0) + 1
+  return counts
+}
+
 /** The throughput chart's classes; 202 (accepted, applied later) is counted apart from other 2xx. */
 export const statusClasses = [
   { label: '2xx (not 202)', color: '#2ca02c', test: (status: number) => status >= 200 && status < 300 && status !== 202 },

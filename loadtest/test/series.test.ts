@@ -1,6 +1,6 @@
 import t from 'tap'
 import { formatTick, niceTicks, renderChart } from '../src/charts.ts'
-import { bucketMsFor, latencyOverTime, throughputOverTime } from '../src/stats.ts'
+import { bucketMsFor, latencyOverTime, statusCounts, throughputOverTime } from '../src/stats.ts'
 
 t.test('latencyOverTime: percentiles per second, a gap where nothing completed', async (t) => {
   const samples = [...Array.from({ length: 100 }, (_, i) => ({ at: 100 + i, ms: i + 1 })), ...Array.from({ length: 10 }, (_, i) => ({ at: 2_500 + i, ms: 50 }))]
@@ -41,6 +41,11 @@ t.test('throughputOverTime: per-second counts by status class, 202 and errors ap
     ],
     'req/s = count × 1000 / bucket ms',
   )
+})
+
+t.test('statusCounts: answers per HTTP status, network errors under 0', async (t) => {
+  t.same(statusCounts([{ status: 201 }, { status: 409 }, { status: 201 }, { status: 0 }]), { '201': 2, '409': 1, '0': 1 })
+  t.same(statusCounts([]), {})
 })
 
 t.test('bucketMsFor: 1 s buckets, finer when the run is short', async (t) => {

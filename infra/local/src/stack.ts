@@ -236,8 +236,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const httpPort = integerIn('httpPort', options.httpPort ?? 8080, 1, 65_535)
   const dir = options.dir ?? localDir
   const progress = options.onProgress ?? (() => undefined)
+  const logDir = join(dir, 'logs')
   const earlier = refuseIfRunning(dir)
-  const slots = replicaSlots(options, join(dir, 'logs'))
+  const slots = replicaSlots(options, logDir)
   await refuseBusyPorts(slots, httpPort)
 
   const state: StackState = { url: `http://127.0.0.1:${httpPort}`, databaseUrl: '', startedDatabase: false, replicas: [] }
@@ -245,7 +246,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // Failing or aborting ends the other replicas' waits too.
   const startup = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
-  mkdirSync(join(dir, 'logs'), { recursive: true })
+  mkdirSync(logDir, { recursive: true })
   try {
     Object.assign(state, await connectDatabase(options.databaseUrl, earlier, progress))
     writeState(dir, state)

@@ -9,6 +9,7 @@ import { localAuthSecret } from '@commerce/local/secret'
 import { startStack } from '@commerce/local/stack'
 import { awaitDeferred, couponIdOf, giveOldCoupons, livePeriod } from '../live-mix.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
+import { statusCounts } from '../stats.ts'
 import { resetBatchState, seededDatabase } from './batch.ts'
 
 // `npm run bench -- consistency`: the write-up's "same user, parallel requests" test. While the
@@ -127,8 +128,7 @@ export async function benchConsistency(options: ConsistencyOptions): Promise<str
   await db.pool.end()
   log(formatAudit(audit))
 
-  const statuses: Record<string, number> = {}
-  for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1
+  const statuses = statusCounts(answers)
   const status5xx = answers.filter((a) => a.status >= 500).length
   const endStates = coupons
     .map((row) => `${row.status}: ${row.coupons} (redeemed by ${row.redeemed_by} request${Number(row.redeemed_by) === 1 ? '' : 's'})`)

@@ -11,7 +11,7 @@ import { auditLocking, createLockingTable, lockingServerScript } from '../baseli
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 import type { Chart, LineSeries } from '../charts.ts'
-import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
+import { bucketMsFor, latencyOverTime, statusCounts, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
 
 // `npm run bench -- event`: the first-come-first-served event through nginx to 2 replicas of
 // event-apply, load generated on the same machine, open model (constant arrival rate, latency
@@ -274,8 +274,7 @@ async function flood(run: {
       if (status === 201) acknowledged.push((JSON.parse(body) as { applicationId: string }).applicationId)
     },
   })
-  const statuses: Record<string, number> = {}
-  for (const sample of result.samples) statuses[sample.status] = (statuses[sample.status] ?? 0) + 1
+  const statuses = statusCounts(result.samples)
   const outcome: Flood = {
     strategy,
     label,

@@ -11,7 +11,7 @@ import type { Band, Chart, LineSeries } from '../charts.ts'
 import { awaitDeferred, createLiveMix, giveOldCoupons, liveMixKinds, livePeriod, type DeferredOutcome } from '../live-mix.ts'
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
-import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
+import { bucketMsFor, latencyOverTime, statusCounts, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
 import { resetBatchState, seededDatabase } from './batch.ts'
 
 // `npm run bench -- live-during-batch`: the write-up's load test. The mix of live-mix.ts
@@ -165,8 +165,7 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     const deferred = await awaitDeferred(db.pool, mix.deferredIds)
     const audit = await auditBatch(db.pool, { period, policy: defaultGradePolicy })
     const answered = traffic.samples.filter((s) => s.status !== 0)
-    const statuses: Record<string, number> = {}
-    for (const s of answered) statuses[String(s.status)] = (statuses[String(s.status)] ?? 0) + 1
+    const statuses = statusCounts(answered)
     const bucketMs = bucketMsFor(traffic.samples)
     const status5xx = answered.filter((s) => s.status >= 500).length
     log(

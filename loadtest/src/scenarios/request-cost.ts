@@ -5,11 +5,11 @@ import { localDbPid } from '@commerce/local/mariadb'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { treeServerScripts, type AgainstTree } from '../against.ts'
 import type { BarChart } from '../charts.ts'
-import { createLiveMix, giveOldCoupons } from '../live-mix.ts'
+import { createLiveMix, giveOldCoupons, liveMixKinds } from '../live-mix.ts'
 import { runOpenModel, type OpenModelRequest } from '../open-model.ts'
 import { childPids, groupUsage, usageBetween, type ProcessUsage } from '../process-cost.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
-import { summarize, type LatencySummary } from '../stats.ts'
+import { statusCounts, summarize, type LatencySummary } from '../stats.ts'
 import { seededDatabase } from './batch.ts'
 
 // `npm run bench -- request-cost`: what one request of each hot route costs, per process, at
@@ -62,7 +62,7 @@ interface Measurement {
 }
 
 /** The events the event routes apply to: one that never fills, and one filled by its first application. */
-async function createEvents(pool: Pool): Promise<{ open: number; full: number }> {
+async function createEvents(pool: Pool): Promise<EventTargets> {
   const insert = async (title: string, quota: number) => {
     const [result] = await pool.query<ResultSetHeader>(
       `INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at)
@@ -71,30 +71,35 @@ async function createEvents(pool: Pool): Promise<{ open: number; full: number }>
     )
     return result.insertId
   }
-  return { open: await insert('request-cost write path', 1_000_000_000), full: await insert('request-cost closed path', 1) }
+  let phones = 0
+  return {
+    open: await insert('request-cost write path', 1_000_000_000),
+    full: await insert('request-cost closed path', 1),
+    nextPhone: () => `010${String(10_000_000 + ++phones).slice(-8)}`,
+  }
 }
 
-function requestsFor(route: Route, users: number, label: string, events: { open: number; full: number }): (index: number) => OpenModelRequest {
+/** A design's events, and the phones its applications use: one counter, so no two applications share a phone. */
+interface EventTargets {
+  open: number
+  full: number
+  nextPhone: () => string
+}
+
+function requestsFor(route: Route, users: number, label: string, events: EventTargets): (index: number) => OpenModelRequest {
   // The label prefixes Idempotency-Keys: letters, digits and dashes only ("services @ abc1234" is a design name).
   const mix = createLiveMix(users, label.replace(/[^A-Za-z0-9]+/g, '-'))
-  const kind = ['profile', 'coupon list', 'redeem', 'place order'].indexOf(route)
+  const kind = (liveMixKinds as readonly string[]).indexOf(route)
   if (kind >= 0) return () => mix.request(kind, mix.randomUser())
-  let phones = 0
-  // A distinct phone per request (the write path stores every one); the closed event answers from memory.
-  const phone = () => {
-    phones += 1
-    return `010${String(10_000_000 + (hashOf(label) % 1_000) * 89_000 + phones).slice(-8)}`
-  }
+  // The write path stores every application; the closed event answers from memory.
   const eventId = route === 'event write' ? events.open : events.full
   return () => ({
     method: 'POST',
     path: `/events/${eventId}/applications`,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench applicant', phone: phone() }),
+    body: JSON.stringify({ name: 'bench applicant', phone: events.nextPhone() }),
   })
 }
-
-const hashOf = (text: string) => [...text].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) >>> 0, 7)
 
 function pidsOf(stack: Stack, route: Route): Record<Exclude<Part, 'load generator'>, number[]> {
   const nginxMaster = stack.nginxPid
@@ -119,15 +124,13 @@ async function measure(
   const self = process.cpuUsage(before.self)
   const requests = result.samples.length
   const per = (usage: ProcessUsage): ProcessUsage => ({ cpuMicros: usage.cpuMicros / requests, syscalls: usage.syscalls / requests })
-  const statuses: Record<string, number> = {}
-  for (const sample of result.samples) statuses[String(sample.status)] = (statuses[String(sample.status)] ?? 0) + 1
   return {
     design,
     route,
     rate,
     requests,
     errors: result.samples.filter((sample) => sample.status === 0 || sample.status >= 500).length,
-    statuses,
+    statuses: statusCounts(result.samples),
     latency: summarize(result.samples.map((sample) => sample.ms)),
     lateSends: result.lateSends,
     perRequest: {

@@ -20,11 +20,10 @@ export type AccessLogConfig = Static<typeof accessLogConfigSchema>
 export default fp<{ config: AccessLogConfig }>(
   async (app, { config }) => {
     app.addHook('onResponse', async (request, reply) => {
-      const responseTime = reply.elapsedTime
-      if (reply.statusCode >= 500) request.log.error({ req: request, res: reply, responseTime }, 'request failed')
-      else if (responseTime >= config.LOG_SLOW_REQUEST_MS) request.log.warn({ req: request, res: reply, responseTime }, 'slow request')
-      else if (config.LOG_REQUEST_SAMPLE > 0 && Math.random() < config.LOG_REQUEST_SAMPLE)
-        request.log.info({ req: request, res: reply, responseTime }, 'request completed')
+      const line = { req: request, res: reply, responseTime: reply.elapsedTime }
+      if (reply.statusCode >= 500) request.log.error(line, 'request failed')
+      else if (line.responseTime >= config.LOG_SLOW_REQUEST_MS) request.log.warn(line, 'slow request')
+      else if (config.LOG_REQUEST_SAMPLE > 0 && Math.random() < config.LOG_REQUEST_SAMPLE) request.log.info(line, 'request completed')
     })
   },
   { name: 'access-log' },

@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 /** This service's connections at its maximum scale, beside what the database server allows in all. */
-export async function connectionBudget(pool: Pool, config: Pick<BaseConfig, 'DB_POOL_SIZE' | 'DB_MAX_REPLICAS'>) {
+async function connectionBudget(pool: Pool, config: Pick<BaseConfig, 'DB_POOL_SIZE' | 'DB_MAX_REPLICAS'>) {
   const [[row]] = await pool.query<Rows<{ maxConnections: number }>>('SELECT @@max_connections AS maxConnections')
   return {
     poolSize: config.DB_POOL_SIZE,

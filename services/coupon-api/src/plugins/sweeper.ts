@@ -36,9 +36,7 @@ export function createSweeper(app: FastifyInstance, config: Config) {
   const loop = createPollingLoop({
     intervalMs: config.COUPON_SWEEP_MS,
     firstTick: 'after-interval',
-    tick: async () => {
-      await sweep()
-    },
+    tick: sweep,
     onError: (error) => app.log.warn({ err: error }, 'redemption sweep failed; retrying'),
   })
 
