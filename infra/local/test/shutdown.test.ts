@@ -33,7 +33,7 @@ async function startReplica(t: Test, port: number, drainMs: number) {
 }
 
 t.test(
-  'SIGTERM: the replica drains — it keeps serving, also on connections kept alive from before, each answer with Connection: close — then stops',
+  'SIGTERM: the replica drains — it refuses new connections at once and keeps serving the ones kept alive from before, each answer with Connection: close — then stops',
   async (t) => {
     const { child, exited } = await startReplica(t, port, 2_000)
 
@@ -54,12 +54,14 @@ t.test(
     let draining = await health(busy)
     for (let i = 0; draining.connection !== 'close' && i < 1_000; i++) draining = await health(busy)
     t.same(draining, { status: 200, connection: 'close' }, 'answers on, telling the client to close')
+    // A refused connect is one nginx retries on a sibling, whatever the method: nothing was sent.
+    t.notOk(await isPortOpen(port), 'a new connection is refused while it drains')
     t.same(await health(idle), { status: 200, connection: 'close' }, 'the connection idle since before the stop is still served')
     t.equal(await exited, 0, 'then it exits cleanly')
   },
 )
 
-t.test('after the drain it stops accepting, and a request on a connection it had accepted is answered, not reset', async (t) => {
+t.test('once it stops accepting, a request on a connection it had accepted is answered, not reset', async (t) => {
   const otherPort = port + 1
   const { child, exited } = await startReplica(t, otherPort, 1_000)
   // What nginx holds at the instant a replica closes: a connection accepted, its request not read yet.

@@ -30,10 +30,11 @@ export const baseConfigProperties = {
   SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /**
-   * On SIGTERM a listening replica first keeps serving this long (at most half the grace), every
-   * answer with `Connection: close`: longer than the load balancer keeps an idle upstream
-   * connection (nginx here: 4 s), so nginx closes every kept-alive connection itself and never
-   * sends a request on one the replica is closing (a POST it has sent is never retried: a 502).
+   * On SIGTERM a listening replica stops accepting and keeps serving its open connections this long
+   * (at most half the grace), every answer with `Connection: close`: longer than the load balancer
+   * keeps an idle upstream connection (nginx here: 4 s), so nginx closes every kept-alive connection
+   * itself and never sends a request on one the replica is closing (a POST it has sent is never
+   * retried: a 502). A refused connect nginx retries on a sibling.
    */
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
   ...clockConfigProperties,

@@ -1,3 +1,4 @@
+import { Server } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import type { BaseConfig } from './config.ts'
@@ -15,10 +16,17 @@ export async function startServer(app: FastifyInstance, config: BaseConfig): Pro
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
-    // Drain (see SHUTDOWN_DRAIN_MS): still listening and serving, each connection closed after its
+    // Drain (see SHUTDOWN_DRAIN_MS): serving on the connections already open, each closed after its
     // next answer, until the load balancer holds no idle connection to this replica any more.
     if (!err && app.server.listening) {
       draining = true
+      // Stop accepting now, not after the drain: nginx's next connect here is refused, which it
+      // retries on a sibling (nothing was sent) and which marks this replica down for every
+      // worker. Closing the listener later, while nginx opens a connection per request (each
+      // answer says close), would reset the connections waiting in the accept queue, under POSTs
+      // nginx has sent and never resends. net's close, not http's: that one also closes idle
+      // kept-alive connections, which nginx may be sending a request on.
+      Server.prototype.close.call(app.server)
       await new Promise((resolve) => setTimeout(resolve, Math.min(config.SHUTDOWN_DRAIN_MS, config.SHUTDOWN_GRACE_MS / 2)))
     }
     await app.close()
