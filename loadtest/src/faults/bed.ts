@@ -291,15 +291,19 @@ export async function replicaCounter(port: number, name: string): Promise<number
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0)
 }
 
-/** /ready of one replica, straight to its port: 200, 503, or 0 when it does not answer within a second. */
-export async function readyStatus(port: number): Promise<number> {
+/** /ready of one replica, straight to its port: 200, 503 with the reason it gives, or 0 when it does not answer within a second. */
+export async function readyAnswer(port: number): Promise<{ status: number; reason: string }> {
   try {
     const response = await request(`http://127.0.0.1:${port}/ready`, { headersTimeout: 1_000, bodyTimeout: 1_000, reset: true })
-    await response.body.dump()
-    return response.statusCode
-  } catch {
-    return 0
+    const text = await response.body.text()
+    return { status: response.statusCode, reason: response.statusCode === 200 ? 'ready' : ((JSON.parse(text) as { message?: string }).message ?? text) }
+  } catch (error) {
+    return { status: 0, reason: (error as Error).message }
   }
+}
+
+export async function readyStatus(port: number): Promise<number> {
+  return (await readyAnswer(port)).status
 }
 
 /**

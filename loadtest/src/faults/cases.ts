@@ -24,6 +24,7 @@ import {
   heldChunk,
   kindOf,
   readErrors,
+  readyAnswer,
   readyStatus,
   replicaCounter,
   requestRun,
@@ -181,7 +182,11 @@ export async function databaseOutageCase(ctx: FaultContext, { outageMs }: { outa
     const restartedAt = traffic.now()
     await bed.server.start()
     bed.log('  MariaDB started again')
-    await waitFor('every replica to be ready again', () => allReady(200), 60_000, 50)
+    await waitFor('every replica to be ready again', () => allReady(200), 60_000, 50).catch(async (error: Error) => {
+      // Which replica, and what it says: the reason is what tells a stuck pool from a clock or a membership.
+      const answers = await Promise.all(replicas.map(async (r) => `${r.service} #${r.index}: ${JSON.stringify(await readyAnswer(r.port))}`))
+      throw new Error(`${error.message}; ${answers.join('; ')}`)
+    })
     const readyAgainAfter = traffic.now() - restartedAt
     const run = await completedRun(bed.pool, runId)
     const outcome = await traffic.stop()
