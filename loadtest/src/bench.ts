@@ -7,7 +7,7 @@ import { answerHelp } from '@commerce/local/cli/help'
 import { checkoutTree } from './against.ts'
 import { benchBatch } from './scenarios/batch.ts'
 import { benchEvent } from './scenarios/event.ts'
-import { benchLiveDuringBatch, loadModels, type LoadModel } from './scenarios/live.ts'
+import { benchLiveDuringBatch, liveVariants, loadModels, type LiveVariant, type LoadModel } from './scenarios/live.ts'
 import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
 import { benchFaults } from './scenarios/faults.ts'
@@ -20,7 +20,7 @@ answerHelp(`
 usage: npm run bench -- <scenario> [flags]        writes reports/<time>-<scenario>/
 scenarios:
   batch               every strategy at 1 and 2 workers, the SQL floor, audited    [--repetitions 3 --workers 1,2 --strategies … --against <ref> --naive-users --naive-orders]
-  live-during-batch   the live API mix while the batch runs, guard on and off        [--connections 500 --loops 10 --rate 250,500,… --model closed,open]
+  live-during-batch   the live API mix while the batch runs, paced and unpaced       [--connections 500 --loops 10 --rate 250,500,… --model closed,open --variants paced,unpaced(,unguarded)]
   consistency         parallel redemptions of one coupon per user during the batch   [--connections 500 --loops 10]
   restart             a daemon killed mid-run and one joining, under live traffic    [--rate 500]
   event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref>]
@@ -32,7 +32,7 @@ scenarios:
 /** The flags each scenario reads (besides --keep-db); any other is refused rather than silently ignored. */
 const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   batch: ['users', 'orders', 'naive-users', 'naive-orders', 'repetitions', 'workers', 'strategies', 'against'],
-  'live-during-batch': ['users', 'orders', 'connections', 'loops', 'rate', 'model'],
+  'live-during-batch': ['users', 'orders', 'connections', 'loops', 'rate', 'model', 'variants'],
   consistency: ['users', 'orders', 'connections', 'loops'],
   restart: ['users', 'orders', 'rate'],
   event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against'],
@@ -56,6 +56,7 @@ function parseFlags() {
         loops: { type: 'string', default: '10' },
         rate: { type: 'string' },
         model: { type: 'string', default: loadModels.join(',') },
+        variants: { type: 'string', default: 'paced,unpaced' },
         duration: { type: 'string' },
         burst: { type: 'string', default: '20000' },
         steps: { type: 'string', default: '250,500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000' },
@@ -110,6 +111,10 @@ function parseFlags() {
       models: values.model.split(',').map((model): LoadModel => {
         if (!(loadModels as readonly string[]).includes(model)) throw new Error(`--model must be a list of ${loadModels.join(', ')}`)
         return model as LoadModel
+      }),
+      variants: values.variants.split(',').map((variant): LiveVariant => {
+        if (!(liveVariants as readonly string[]).includes(variant)) throw new Error(`--variants must be a list of ${liveVariants.join(', ')}`)
+        return variant as LiveVariant
       }),
       // request-cost: seconds per route and rate; the others: the event's 10 minutes.
       duration: int('duration', values.duration ?? (scenario === 'request-cost' ? '10' : '600'), 1),

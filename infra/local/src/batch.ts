@@ -31,6 +31,9 @@ export interface BatchWorkerOptions {
   launcher?: string[]
 }
 
+/** One-shot workers heartbeat faster than the services' default: a run of seconds sees joins and deaths. */
+export const batchWorkerHeartbeatMs = 1_000
+
 /**
  * Starts one one-shot batch worker as a separate process (M of them is what a Kubernetes Job
  * with `parallelism` does): `services/batch-worker/dist/main.js run`, the image's entry. It logs
@@ -50,7 +53,7 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
       ...process.env,
       DATABASE_URL: options.databaseUrl,
       AUTH_SECRET: localAuthSecret(),
-      HEARTBEAT_MS: '1000',
+      HEARTBEAT_MS: String(batchWorkerHeartbeatMs),
       LOG_LEVEL: 'info',
       ...options.env,
     },
@@ -71,4 +74,4 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
   return { index, child, logFile, finished }
 }
 
-export { readRunProgress, type RunProgress } from '@commerce/batch-worker/progress'
+export { readRunProgress, readRunStatus, type RunProgress, type RunStatusView } from '@commerce/batch-worker/progress'

@@ -3,11 +3,12 @@ import autocannon from 'autocannon'
 import { auditBatch } from '@commerce/audit'
 import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
-import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
+import { batchWorkerHeartbeatMs, readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import { unguardedServerScripts } from '../baselines/unguarded-apis.ts'
 import { startStack } from '@commerce/local/stack'
 import { runWindowOnLocalClock } from '../batch-timeline.ts'
 import type { Band, Chart, LineSeries } from '../charts.ts'
+import { pacingChart, samplePacing } from '../pacing-samples.ts'
 import { awaitDeferred, createLiveMix, giveOldCoupons, liveMixKinds, livePeriod, type DeferredOutcome } from '../live-mix.ts'
 import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, median, writeReport } from '../report.ts'
@@ -16,7 +17,8 @@ import { resetBatchState, seededDatabase } from './batch.ts'
 
 // `npm run bench -- live-during-batch`: the write-up's load test. The mix of live-mix.ts
 // (profile, coupon list, redeem, place order) through nginx to 2 replicas of each API while the
-// full monthly batch runs on 2 worker processes, with the guard on and, to show what it buys, off.
+// full monthly batch runs on 2 worker processes, in variants: the batch pacing itself by the APIs'
+// reported latency (paced, the default), flat out (unpaced), and flat out without the guard.
 // Two load models, labelled as such in the report:
 //   closed  the write-up's own scenario: `connections` clients × `loops` loops, no pause (autocannon);
 //           latency is then mostly the clients' own queue (Little's law: clients ÷ throughput);
@@ -26,6 +28,9 @@ import { resetBatchState, seededDatabase } from './batch.ts'
 //           the highest rate that keeps the targets is this machine's answer.
 export const loadModels = ['closed', 'open'] as const
 export type LoadModel = (typeof loadModels)[number]
+export const liveVariants = ['paced', 'unpaced', 'unguarded'] as const
+export type LiveVariant = (typeof liveVariants)[number]
+const variantText: Record<LiveVariant, string> = { paced: 'paced', unpaced: 'unpaced', unguarded: 'unpaced, no guard' }
 
 export interface LiveBenchOptions {
   baseUrl: string
@@ -33,15 +38,17 @@ export interface LiveBenchOptions {
   orders: number
   connections: number
   loops: number
-  /** Open model's arrival rates, req/s: one run per rate and guard mode. */
+  /** Open model's arrival rates, req/s: one run per rate and variant. */
   rates: number[]
   models: LoadModel[]
+  variants: LiveVariant[]
   log: (line: string) => void
 }
 
 const period = livePeriod
-/** Each open-model run: long enough for the batch (2–5 s under load) and a calm tail around it. */
-const openSeconds = 20
+/** Open model: the traffic alone this long before the batch starts (the "no batch" figures), and after it ends. */
+const calmSeconds = 5
+const tailSeconds = 3
 
 interface Traffic {
   /** ms since the traffic started (closed: completion; open: scheduled arrival), latency ms, status (0 = network error). */
@@ -89,12 +96,14 @@ function closedLoop(url: string, mix: ReturnType<typeof createLiveMix>, options:
   })
 }
 
-/** The same requests arriving at a constant rate, whatever the servers do. */
-async function openLoop(url: string, mix: ReturnType<typeof createLiveMix>, rate: number, options: LiveBenchOptions): Promise<Traffic> {
+/** The same requests arriving at a constant rate, whatever the servers do, until `signal` aborts. */
+async function openLoop(url: string, mix: ReturnType<typeof createLiveMix>, rate: number, options: LiveBenchOptions, signal: AbortSignal): Promise<Traffic> {
   const result = await runOpenModel({
     origin: url,
     rate,
-    durationSec: openSeconds,
+    // A bound only: the run stops `tailSeconds` after the batch (a paced batch may take minutes).
+    durationSec: 1_800,
+    signal,
     connections: options.connections,
     request: mix.openRequest,
     onResponse: mix.onOpenResponse,
@@ -111,13 +120,17 @@ interface ModeResult {
   model: LoadModel
   /** Open model's arrival rate; 0 for the closed loop. */
   rate: number
-  guard: 'on' | 'off'
+  variant: LiveVariant
   requests: number
   errors: { status5xx: number; timeouts: number; resets: number }
   statuses: Record<string, number>
   accepted202: number
   overall: LatencySummary
   duringBatch: LatencySummary
+  /** Open model: the traffic before the batch started; closed: the same as overall. */
+  withoutBatch: LatencySummary
+  /** Each worker's pace as sampled during the run: lowest level, reasons seen, time its lanes waited. */
+  pacing: { minLevel: number | null; reasons: string[]; restedSeconds: number[] }
   batchSeconds: number
   /** Request → published (planning) and published → COMPLETED (chunks), DB clock. */
   planSeconds: number
@@ -125,12 +138,12 @@ interface ModeResult {
   deferred: DeferredOutcome
   audit: boolean
   /** Per-bucket series for the charts; seconds since the traffic started. */
-  timeline: { bucketMs: number; latency: LineSeries[]; throughput: LineSeries[]; batch: Band[] }
+  timeline: { bucketMs: number; latency: LineSeries[]; throughput: LineSeries[]; pacing: LineSeries[]; batch: Band[] }
 }
 
-async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: { url: string; pool: Pool }, options: LiveBenchOptions): Promise<ModeResult> {
+async function runMode(model: LoadModel, rate: number, variant: LiveVariant, db: { url: string; pool: Pool }, options: LiveBenchOptions): Promise<ModeResult> {
   const { log } = options
-  const name = model === 'closed' ? `closed loop, guard ${guard}` : `open ${rate} req/s, guard ${guard}`
+  const name = modeName({ model, rate, variant })
   await resetBatchState(db.pool)
   await giveOldCoupons(db.pool, options.users)
   const stack = await startStack({
@@ -138,26 +151,32 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     batchWorkers: 0,
     databaseUrl: db.url,
     env: { LOG_LEVEL: 'warn' },
-    serverScripts: guard === 'on' ? {} : unguardedServerScripts,
+    serverScripts: variant === 'unguarded' ? unguardedServerScripts : {},
   })
   try {
     // A short warm-up (connections opened, code paths compiled) that is not measured, so the
     // first second of a fresh stack does not dominate a run of a few seconds.
-    const warmUp = createLiveMix(options.users, `warm-up-${model}-${rate}-${guard}`)
+    const warmUp = createLiveMix(options.users, `warm-up-${model}-${rate}-${variant}`)
     await runOpenModel({ origin: stack.url, rate: rate || warmUpRate, durationSec: 2, connections: options.connections, request: warmUp.openRequest })
-    const mix = createLiveMix(options.users, `bench-${model}-${rate}-${guard}`)
+    const mix = createLiveMix(options.users, `bench-${model}-${rate}-${variant}`)
     const started = performance.now()
-    const trafficDone = model === 'closed' ? closedLoop(stack.url, mix, options) : openLoop(stack.url, mix, rate, options)
+    const stopTraffic = new AbortController()
+    const trafficDone = model === 'closed' ? closedLoop(stack.url, mix, options) : openLoop(stack.url, mix, rate, options, stopTraffic.signal)
 
-    // The batch starts once the traffic is flowing, and runs inside it.
-    await sleep(1_000)
+    // The batch starts once the traffic is flowing (open model: after a calm window), and runs inside it.
+    await sleep(model === 'closed' ? 1_000 : calmSeconds * 1_000)
     const batchStart = performance.now() - started
     log(`  ${name}: traffic running, starting the batch on 2 workers`)
-    const workers = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: db.url, period, env: { LOG_LEVEL: 'warn' } }))
+    const stopSampling = new AbortController()
+    const sampled = samplePacing(db.pool, { period }, { started, heartbeatMs: batchWorkerHeartbeatMs, signal: stopSampling.signal })
+    const env = { LOG_LEVEL: 'warn', BATCH_PACING: String(variant === 'paced') }
+    const workers = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: db.url, period, env }))
     const results = await Promise.all(workers.map((w) => w.finished))
     const batchEnd = performance.now() - started
+    stopSampling.abort()
     if (results.some((r) => r.code !== 0)) throw new Error(`a batch worker failed; see ${workers.map((w) => w.logFile).join(', ')}`)
-    const traffic = await trafficDone
+    setTimeout(() => stopTraffic.abort(), tailSeconds * 1_000)
+    const [traffic, pace] = await Promise.all([trafficDone, sampled])
     const status = await readRunProgress(db.pool, { period })
     const runWindow = status ? await runWindowOnLocalClock(db.pool, status.id, () => performance.now() - started, 'batch run (requested → completed)') : null
 
@@ -174,13 +193,15 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
     return {
       model,
       rate,
-      guard,
+      variant,
       requests: traffic.samples.length,
       errors: { status5xx, timeouts: traffic.timeouts, resets: traffic.resets },
       statuses,
       accepted202: deferred.count,
       overall: summarize(answered.map((s) => s.ms)),
       duringBatch: summarize(answered.filter((s) => s.at >= batchStart && s.at <= batchEnd).map((s) => s.ms)),
+      withoutBatch: summarize((model === 'closed' ? answered : answered.filter((s) => s.at < batchStart)).map((s) => s.ms)),
+      pacing: { minLevel: pace.minLevel, reasons: pace.reasons, restedSeconds: results.map((result) => (result.report?.pacing.restedMs ?? 0) / 1000) },
       batchSeconds: status?.totalSeconds ?? NaN,
       planSeconds: status?.planSeconds ?? NaN,
       processSeconds: status?.processSeconds ?? NaN,
@@ -188,8 +209,9 @@ async function runMode(model: LoadModel, rate: number, guard: 'on' | 'off', db: 
       audit: audit.ok && deferred.pendingLeft === 0,
       timeline: {
         bucketMs,
-        latency: latencyOverTime(answered, bucketMs),
+        latency: [...latencyOverTime(answered, bucketMs), { label: 'p99 the APIs reported (highest replica)', points: pace.apiP99 }],
         throughput: throughputOverTime(traffic.samples, bucketMs),
+        pacing: pace.levels,
         // The scenario's "in batch" window is the worker processes' lifetime (their start-up included).
         batch: [{ from: batchStart / 1000, to: batchEnd / 1000, label: 'batch workers running' }, ...(runWindow ? [runWindow] : [])],
       },
@@ -220,14 +242,14 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
   const runs = options.models.flatMap((model): { model: LoadModel; rate: number }[] =>
     model === 'closed' ? [{ model, rate: 0 }] : options.rates.map((rate) => ({ model, rate })),
   )
-  for (const { model, rate } of runs) for (const guard of ['on', 'off'] as const) modes.push(await runMode(model, rate, guard, db, options))
+  for (const { model, rate } of runs) for (const variant of options.variants) modes.push(await runMode(model, rate, variant, db, options))
   await db.pool.end()
 
   const aloneMedian = median(alone)
   const ms = (n: number) => n.toFixed(1)
   const rows = modes.map((m) => ({
     model: m.model === 'closed' ? `closed, ${options.connections} clients` : `open, ${m.rate} req/s`,
-    guard: m.guard,
+    batch: variantText[m.variant],
     requests: m.requests,
     '5xx': m.errors.status5xx,
     timeouts: m.errors.timeouts,
@@ -237,8 +259,13 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     'p50 ms': ms(m.overall.p50),
     'p99 ms': ms(m.overall.p99),
     'max ms': ms(m.overall.max),
+    'mean ms no batch': m.model === 'closed' ? '-' : ms(m.withoutBatch.mean),
+    'p99 ms no batch': m.model === 'closed' ? '-' : ms(m.withoutBatch.p99),
     'mean ms in batch': ms(m.duringBatch.mean),
     'p99 ms in batch': ms(m.duringBatch.p99),
+    'p99 in batch ÷ no batch': m.model === 'closed' ? '-' : (m.duringBatch.p99 / m.withoutBatch.p99).toFixed(2),
+    'pace: lowest level, reasons': m.variant === 'paced' ? `${m.pacing.minLevel?.toFixed(2) ?? '-'}, ${m.pacing.reasons.join('/') || '-'}` : 'off',
+    'lanes waited s': m.variant === 'paced' ? m.pacing.restedSeconds.map((s) => s.toFixed(1)).join(' + ') : '-',
     'batch s (plan + chunks)': `${m.batchSeconds.toFixed(2)} (${m.planSeconds.toFixed(2)} + ${m.processSeconds.toFixed(2)})`,
     'batch slowdown': `${(((m.batchSeconds - aloneMedian) / aloneMedian) * 100).toFixed(0)} %`,
     '202 resolved in (median / max s)': m.accepted202 ? `${m.deferred.medianSeconds.toFixed(2)} / ${m.deferred.maxSeconds.toFixed(2)}` : '-',
@@ -249,9 +276,9 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     `# Live APIs during the batch — ${machine.date}`,
     '',
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}. Load generator on the same machine.`,
-    `The API mix (${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders; the batch starts 1 s into the traffic.`,
-    `Closed loop: ${options.connections} clients × ${options.loops} loops (${requests.toLocaleString('en')} requests) with no pause, as in the write-up: latency ≈ clients ÷ throughput. Open model: the mix arriving at ${options.rates.join(', ')} req/s for ${openSeconds} s each, latency from each scheduled arrival (coordinated-omission corrected). Each run follows an unmeasured 2-s warm-up on the fresh stack (open model, at its own rate; ${warmUpRate} req/s before the closed loop).`,
-    `Batch alone (same data, 2 workers): median ${aloneMedian.toFixed(2)} s of ${alone.length}. Statuses: ${modes.map((m) => `${m.model}/guard ${m.guard} ${JSON.stringify(m.statuses)}`).join('; ')}.`,
+    `The API mix (${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders: paced (by the APIs' reported p99, the default), unpaced (every lane flat out), or unpaced without the guard.`,
+    `Closed loop: ${options.connections} clients × ${options.loops} loops (${requests.toLocaleString('en')} requests) with no pause, as in the write-up: latency ≈ clients ÷ throughput; the batch starts 1 s in. Open model: the mix arriving at ${options.rates.join(', ')} req/s, latency from each scheduled arrival (coordinated-omission corrected): ${calmSeconds} s without the batch ("no batch"), then the batch, then ${tailSeconds} s more. Each run follows an unmeasured 2-s warm-up on the fresh stack (open model, at its own rate; ${warmUpRate} req/s before the closed loop).`,
+    `Batch alone (same data, 2 workers, paced with no traffic to yield to): median ${aloneMedian.toFixed(2)} s of ${alone.length}. Statuses: ${modes.map((m) => `${modeName(m)} ${JSON.stringify(m.statuses)}`).join('; ')}.`,
     '',
     markdownTable(rows),
   ].join('\n')
@@ -268,11 +295,12 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
 
 const bucketName = (ms: number) => (ms === 1000 ? 'second' : `${ms} ms`)
 
-const modeName = (m: ModeResult) => (m.model === 'closed' ? `closed loop, guard ${m.guard}` : `open ${m.rate} req/s, guard ${m.guard}`)
+const modeName = (m: Pick<ModeResult, 'model' | 'rate' | 'variant'>) =>
+  `${m.model === 'closed' ? 'closed loop' : `open ${m.rate} req/s`}, ${variantText[m.variant]}`
 
 /** Per mode: latency and throughput over time with the batch window; then bars comparing the modes. */
 function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number): Chart[] {
-  const guards = modes.map((m) => ({ label: modeName(m), mode: m }))
+  const labelled = modes.map((m) => ({ label: modeName(m), mode: m }))
   const overTime = modes.flatMap((m): Chart[] => [
     {
       kind: 'timeseries',
@@ -287,6 +315,7 @@ function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number)
       series: m.timeline.latency,
       bands: m.timeline.batch,
     },
+    ...(m.variant === 'paced' ? [pacingChart(`Batch pacing level over time, ${modeName(m)}`, m.timeline.pacing, m.timeline.batch)] : []),
     {
       kind: 'timeseries',
       title: `Throughput by status, ${modeName(m)}`,
@@ -302,21 +331,21 @@ function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number)
     ...overTime,
     {
       kind: 'bars',
-      title: 'Latency while the batch runs, per load model and guard',
+      title: 'Latency while the batch runs, per load model and variant',
       caption: 'Responses completed while the batch worker processes ran (the “in batch” columns of the table).',
       yLabel: 'latency ms',
       unit: ' ms',
       digits: 1,
       categories: [...latencies],
-      series: guards.map(({ label, mode }) => ({ label, values: latencies.map((q) => mode.duringBatch[q]) })),
+      series: labelled.map(({ label, mode }) => ({ label, values: latencies.map((q) => mode.duringBatch[q]) })),
     },
     {
       kind: 'bars',
-      title: 'Errors and deferred redemptions, per load model and guard',
+      title: 'Errors and deferred redemptions, per load model and variant',
       yLabel: 'responses',
       digits: 0,
       categories: ['5xx', 'timeouts', 'resets', '202 accepted'],
-      series: guards.map(({ label, mode }) => ({ label, values: [mode.errors.status5xx, mode.errors.timeouts, mode.errors.resets, mode.accepted202] })),
+      series: labelled.map(({ label, mode }) => ({ label, values: [mode.errors.status5xx, mode.errors.timeouts, mode.errors.resets, mode.accepted202] })),
     },
     {
       kind: 'bars',
@@ -324,7 +353,7 @@ function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number)
       caption: `Alone: median of ${aloneRuns} runs on the same data and 2 workers.`,
       yLabel: 'seconds (DB clock)',
       unit: ' s',
-      categories: ['alone', ...guards.map(({ label }) => `with traffic, ${label}`)],
+      categories: ['alone', ...labelled.map(({ label }) => `with traffic, ${label}`)],
       series: [{ label: 'batch total', values: [aloneMedian, ...modes.map((m) => m.batchSeconds)] }],
     },
   ]

@@ -11,6 +11,7 @@ import { batchGantt, readBatchTimeline, runWindowOnLocalClock } from '../batch-t
 import type { Band, Chart, Marker } from '../charts.ts'
 import { awaitDeferred, createLiveMix, giveOldCoupons, livePeriod, type DeferredOutcome } from '../live-mix.ts'
 import { runOpenModel, type OpenModelResult } from '../open-model.ts'
+import { pacingChart, samplePacing, type PacingSamples } from '../pacing-samples.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
 import { seededDatabase } from './batch.ts'
@@ -42,6 +43,8 @@ export interface BatchWithRestart {
   traffic: OpenModelResult
   duringBatch: LatencySummary
   deferred: DeferredOutcome
+  /** The daemons' pace during the run (on by default: they yield to the APIs' reported p99). */
+  pacing: PacingSamples
   charts: Chart[]
 }
 
@@ -88,6 +91,8 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   })
   if (response.statusCode !== 202) throw new Error(`the run request answered ${response.statusCode}: ${await response.body.text()}`)
   const runId = ((await response.body.json()) as { id: number }).id
+  const stopSampling = new AbortController()
+  const sampled = samplePacing(pool, { id: runId }, { started: trafficStarted, heartbeatMs: restartHeartbeatMs, signal: stopSampling.signal })
 
   let killedAt = NaN
   let joinedAt = NaN
@@ -139,6 +144,8 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     }
   }
   await joining
+  stopSampling.abort()
+  const pacing = await sampled
   if (status?.status !== 'COMPLETED') throw new Error(`the run ended ${status?.status ?? 'unknown'}`)
   await sleep(1_000)
   stopTraffic.abort()
@@ -177,13 +184,17 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       xLabel: 'seconds since the traffic started',
       yLabel: 'latency ms',
       yScale: 'log',
-      series: latencyOverTime(
-        result.samples.filter((s) => s.status !== 0),
-        bucketMs,
-      ),
+      series: [
+        ...latencyOverTime(
+          result.samples.filter((s) => s.status !== 0),
+          bucketMs,
+        ),
+        { label: 'p99 the APIs reported (highest replica)', points: pacing.apiP99 },
+      ],
       bands,
       markers,
     },
+    { ...pacingChart('Batch pacing level over time', pacing.levels, bands), markers },
     {
       kind: 'timeseries',
       title: 'API responses by status',
@@ -201,15 +212,17 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       markers.map((m) => ({ ...m, at: m.at - requested })),
     ),
   ]
-  return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, charts }
+  return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, pacing, charts }
 }
 
 /**
  * The stack's settings for this chapter. The run is requested for the seeded period (the daemons'
  * own schedule would add another month's), and daemons look for work twice a second, so both
- * have joined the run well before a quarter of it is done.
+ * have joined the run well before a quarter of it is done. The heartbeat is the services' default,
+ * named so that the pace sampler judges the daemons' rows live by the same interval.
  */
-export const restartStackEnv = { LOG_LEVEL: 'warn', BATCH_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '500' }
+const restartHeartbeatMs = 5_000
+export const restartStackEnv = { LOG_LEVEL: 'warn', BATCH_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '500', HEARTBEAT_MS: String(restartHeartbeatMs) }
 
 /** The chapter's figures as rows of a summary table. */
 export function restartRows(batch: BatchWithRestart): { what: string; result: string }[] {
@@ -224,6 +237,13 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
       result: Number.isNaN(batch.killedAt)
         ? 'not killed (it never held a chunk when checked)'
         : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)`,
+    },
+    {
+      what: 'batch pacing (yields to the APIs; default budget p99 100 ms)',
+      result:
+        batch.pacing.minLevel === null
+          ? 'no pace reported (the run ended before a worker decided)'
+          : `lowest level ${batch.pacing.minLevel.toFixed(2)} of 2 lanes per worker; reasons seen: ${batch.pacing.reasons.join(', ')}`,
     },
     { what: 'batch audit', result: batch.audit ? 'ok' : 'FAILED' },
     {

@@ -1,4 +1,14 @@
-export { createMembership, type Membership, type MembershipOptions, type MembershipView } from './membership.ts'
+export {
+  createMembership,
+  readReportedLoad,
+  readReportedPacing,
+  type LoadSummary,
+  type Membership,
+  type MembershipOptions,
+  type MembershipView,
+  type ReportedLoad,
+  type ReportedPacing,
+} from './membership.ts'
 export {
   claimChunk,
   renewLease,

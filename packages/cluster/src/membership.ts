@@ -24,6 +24,14 @@ export interface MembershipView {
   registered: boolean
 }
 
+/** A replica's recent request latency, as it reports it with each heartbeat. */
+export interface LoadSummary {
+  /** p99 of the requests answered in the window, µs; null when it answered none. */
+  p99Us: number | null
+  /** Requests answered per second over the window. */
+  rps: number
+}
+
 export interface MembershipOptions {
   pool: Pool
   /** user-api, coupon-api, event-apply, batch-worker. */
@@ -32,6 +40,12 @@ export interface MembershipOptions {
   host?: string
   pid?: number
   onChange?: (view: MembershipView) => void
+  /**
+   * What this member reports of its recent latency, every `everyMs` (the batch paces itself by
+   * the APIs' reports). Its own loop, more often than the heartbeat: liveness can be slow, the
+   * batch's reaction to a slow API should not.
+   */
+  load?: { summary: () => LoadSummary; everyMs: number }
   log?: { warn(obj: object, msg: string): void }
 }
 
@@ -125,12 +139,26 @@ export function createMembership(opts: MembershipOptions) {
 
   // heartbeat() reports its own failures (and empties the view), so the loop has nothing to add.
   const heartbeats = createPollingLoop({ intervalMs: heartbeatMs, tick: () => serial(heartbeat), onError: () => undefined })
+  const { load } = opts
+  // A lost report is replaced by the next one; the row not being there yet (0 rows) is fine too.
+  const loadReports =
+    load &&
+    createPollingLoop({
+      intervalMs: load.everyMs,
+      firstTick: 'after-interval',
+      tick: () => {
+        const { p99Us, rps } = load.summary()
+        return pool.query('UPDATE was_instances SET load_p99_us = ?, load_rps = ?, load_reported_at = NOW(6) WHERE id = ?', [p99Us, Math.round(rps), idBytes])
+      },
+      onError: (error) => log.warn({ err: error, service, id }, 'load report failed; the next one replaces it'),
+    })
 
   return {
     id,
     /** Registers and starts heartbeating; resolves even when the database is unreachable. */
     async start(): Promise<MembershipView> {
       await heartbeats.start()
+      await loadReports?.start()
       return view()
     },
     view,
@@ -139,11 +167,20 @@ export function createMembership(opts: MembershipOptions) {
       return serial(async () => update(await loadLiveMembers(), registered))
     },
     isRegistered: () => registered,
+    /** Puts a batch worker's pace on `runId` into its row (null: working no run), for the run's status. */
+    async reportPacing(pacing: ReportedPacing | null): Promise<void> {
+      await pool.query('UPDATE was_instances SET pacing_run_id = ?, pacing_level = ?, pacing_reason = ? WHERE id = ?', [
+        pacing?.runId ?? null,
+        pacing?.level ?? null,
+        pacing?.reason ?? null,
+        idBytes,
+      ])
+    },
     /** Stops heartbeating and deletes this member's row; idempotent, never throws. */
     async stop(): Promise<void> {
       if (stopped) return
       stopped = true
-      await heartbeats.stop()
+      await Promise.all([heartbeats.stop(), loadReports?.stop()])
       await serial(async () => {
         try {
           await pool.query('DELETE FROM was_instances WHERE id = ?', [idBytes])
@@ -157,3 +194,42 @@ export function createMembership(opts: MembershipOptions) {
 }
 
 export type Membership = ReturnType<typeof createMembership>
+
+export interface ReportedLoad extends LoadSummary {
+  service: string
+  id: string
+}
+
+/**
+ * What members of `services` reported of their latency within the last `freshForMs` (database
+ * clock). One indexed read: cheap enough for a batch worker to ask at its chunk boundaries.
+ */
+export async function readReportedLoad(pool: Pool, { services, freshForMs }: { services: readonly string[]; freshForMs: number }): Promise<ReportedLoad[]> {
+  const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id' | 'service' | 'loadP99Us' | 'loadRps'>, 'id'>>>(
+    `SELECT id, service, load_p99_us AS loadP99Us, load_rps AS loadRps FROM was_instances
+     WHERE service IN (?) AND load_reported_at > NOW(6) - INTERVAL ? MICROSECOND`,
+    [services, freshForMs * 1000],
+  )
+  return rows.map((row) => ({ service: row.service, id: uuidFromBytes(row.id), p99Us: row.loadP99Us, rps: row.loadRps ?? 0 }))
+}
+
+export interface ReportedPacing {
+  runId: number
+  /** Lanes' worth of work the worker allows itself. */
+  level: number
+  reason: string
+}
+
+/** The pace each live batch worker reported on `runId`, oldest member first. */
+export async function readReportedPacing(
+  pool: Pool,
+  { runId, heartbeatMs }: { runId: number; heartbeatMs: number },
+): Promise<(ReportedPacing & { worker: string })[]> {
+  const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id' | 'pacingLevel' | 'pacingReason'>, 'id'>>>(
+    `SELECT id, pacing_level AS pacingLevel, pacing_reason AS pacingReason FROM was_instances
+     WHERE service = 'batch-worker' AND pacing_run_id = ? AND last_heartbeat > NOW(6) - INTERVAL ? MICROSECOND
+     ORDER BY id`,
+    [runId, deadAfterBeats * heartbeatMs * 1000],
+  )
+  return rows.map((row) => ({ worker: uuidFromBytes(row.id), runId, level: row.pacingLevel ?? 0, reason: row.pacingReason ?? '' }))
+}

@@ -8,6 +8,7 @@ import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/err
 import accessLogPlugin from './plugins/access-log.ts'
 import dbPlugin from './plugins/db.ts'
 import membershipPlugin from './plugins/membership.ts'
+import latencyWindowPlugin from './plugins/latency-window.ts'
 import clockPlugin from './plugins/clock.ts'
 import authPlugin from './plugins/auth.ts'
 import metricsPlugin from './plugins/metrics.ts'
@@ -67,6 +68,7 @@ export async function createServiceApp({ service, config, logger }: ServiceAppOp
     },
   })
   await app.register(dbPlugin, { config })
+  await app.register(latencyWindowPlugin, { config })
   await app.register(membershipPlugin, { config, service })
   await app.register(clockPlugin, { config })
   await app.register(authPlugin, { secret: config.AUTH_SECRET })

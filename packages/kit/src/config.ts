@@ -2,6 +2,7 @@ import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { Value } from 'typebox/value'
 import { accessLogConfigProperties } from './plugins/access-log.ts'
 import { clockConfigProperties } from './plugins/clock.ts'
+import { latencyWindowConfigProperties } from './plugins/latency-window.ts'
 
 /** Settings every service shares; each service adds its own with `serviceConfig(...)`. */
 export const baseConfigProperties = {
@@ -39,6 +40,7 @@ export const baseConfigProperties = {
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
   ...clockConfigProperties,
   ...accessLogConfigProperties,
+  ...latencyWindowConfigProperties,
 }
 
 export const baseConfigSchema = Type.Object(baseConfigProperties)

@@ -28,3 +28,4 @@ export {
 // compiled types too: a declaration file only carries the modules its exports mention.
 export { default as dbPlugin } from './plugins/db.ts'
 export { default as membershipPlugin } from './plugins/membership.ts'
+export { default as latencyWindowPlugin, createLatencyWindow, type LatencyWindow } from './plugins/latency-window.ts'

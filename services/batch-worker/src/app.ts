@@ -21,7 +21,7 @@ export interface BuildAppOptions {
 export async function buildApp({ config, logger, clock, strategies }: BuildAppOptions) {
   const app = await createServiceApp({ service: 'batch-worker', config, logger })
   await app.register(runnerPlugin, { config, clock, strategies })
-  await app.register(runRoutes)
+  await app.register(runRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)
   return app

@@ -24,6 +24,18 @@ export const configSchema = serviceConfig({
   /** Wait after publishing a run before touching users: ≥ 2 × BATCH_GUARD_REFRESH_MS (checked at load), so every API replica's guard has refreshed since. */
   BATCH_PUBLISH_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 500 }),
   BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
+  /** The batch paces itself by the live APIs' latency (job/pacing.ts); false: every lane flat out. */
+  BATCH_PACING: Type.Boolean({ default: true }),
+  /** The API latency budget: any live API replica's p99 above it makes the batch back off. */
+  BATCH_PACING_P99_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
+  /** The database's Threads_running above which the batch backs off too; 0: not a signal. */
+  BATCH_PACING_MAX_THREADS_RUNNING: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
+  /** The least the batch keeps doing over budget: this share of one lane (it never stalls). */
+  BATCH_PACING_FLOOR: Type.Number({ minimum: 0.01, maximum: 1, default: 0.1 }),
+  /** How often, at most, a worker reads the signals and decides. */
+  BATCH_PACING_DECIDE_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
+  /** From the run's publish: when the rest of the run would finish later at the current pace, the batch goes full speed. */
+  BATCH_RUN_DEADLINE_MS: Type.Integer({ minimum: 1_000, maximum: 7 * 24 * 3_600_000, default: 2 * 3_600_000 }),
   /** The daemon starts the monthly run on this day of the month at this time (business time zone). */
   BATCH_SCHEDULE_ENABLED: Type.Boolean({ default: true }),
   BATCH_SCHEDULE_DAY: Type.Integer({ minimum: 1, maximum: 28, default: 1 }),
@@ -95,5 +107,18 @@ export function workerSettings(config: Config): WorkerSettings {
     pollMs: config.BATCH_POLL_MS,
     policy: gradePolicy(config),
     timeZone: config.BUSINESS_TIME_ZONE,
+    pacing: {
+      enabled: config.BATCH_PACING,
+      p99BudgetMs: config.BATCH_PACING_P99_MS,
+      maxThreadsRunning: config.BATCH_PACING_MAX_THREADS_RUNNING,
+      floor: config.BATCH_PACING_FLOOR,
+      deadlineMs: config.BATCH_RUN_DEADLINE_MS,
+      decideMs: config.BATCH_PACING_DECIDE_MS,
+      // A back-off shows in the reports once the APIs' window has rolled over and a report carried it
+      // (the APIs are assumed to share the cluster's LOAD_* settings).
+      holdMs: config.LOAD_WINDOW_MS + config.LOAD_REPORT_MS,
+      // Two lost reports are forgiven; a replica that stopped reporting stops counting after the third.
+      reportsFreshForMs: 3 * config.LOAD_REPORT_MS,
+    },
   }
 }

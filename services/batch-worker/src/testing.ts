@@ -22,6 +22,8 @@ export const settings: WorkerSettings = {
   pollMs: 20,
   policy: defaultGradePolicy,
   timeZone: defaultBusinessTimeZone,
+  // The run protocol's tests work every lane at once; pacing has its own (test/job/pacing.test.ts).
+  pacing: { enabled: false, p99BudgetMs: 100, maxThreadsRunning: 0, floor: 0.1, deadlineMs: 3_600_000, decideMs: 20, holdMs: 200, reportsFreshForMs: 300 },
 }
 
 /**

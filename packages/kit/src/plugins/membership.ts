@@ -9,7 +9,10 @@ declare module 'fastify' {
   }
 }
 
-/** Registers this replica in `was_instances` when the app is ready; leaves first on close. */
+/**
+ * Registers this replica in `was_instances` when the app is ready, reporting its recent latency
+ * every LOAD_REPORT_MS; leaves first on close.
+ */
 export default fp<{ config: BaseConfig; service: string }>(
   async (app, { config, service }) => {
     const membership = createMembership({
@@ -18,6 +21,7 @@ export default fp<{ config: BaseConfig; service: string }>(
       heartbeatMs: config.HEARTBEAT_MS,
       host: hostname(),
       pid: process.pid,
+      load: { summary: () => app.latencyWindow.summary(), everyMs: config.LOAD_REPORT_MS },
       log: app.log,
     })
     app.decorate('membership', membership)
@@ -27,5 +31,5 @@ export default fp<{ config: BaseConfig; service: string }>(
     // preClose runs before onClose, so the row is deleted while the pool is still open.
     app.addHook('preClose', () => membership.stop())
   },
-  { name: 'membership', dependencies: ['db'] },
+  { name: 'membership', dependencies: ['db', 'latency-window'] },
 )

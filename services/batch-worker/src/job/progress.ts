@@ -1,5 +1,7 @@
-import { monthlyJob } from './runs.ts'
+import { readReportedPacing } from '@commerce/cluster'
 import type { Pool, RowDataPacket } from '@commerce/db'
+import { isPacingReason, type PacingReason } from './pacing.ts'
+import { monthlyJob } from './runs.ts'
 
 export interface RunProgress {
   id: number
@@ -56,4 +58,22 @@ export async function readRunProgress(pool: Pool, by: { period: string } | { id:
     totalSeconds: seconds(row.total_s),
     forceReason: row.force_reason,
   }
+}
+
+export interface RunStatusView extends RunProgress {
+  /** While RUNNING: the pace each live worker last reported on the run (job/pacing.ts); else empty. */
+  pacing: { worker: string; level: number; reason: PacingReason }[]
+}
+
+/** The run's progress and, while it runs, its workers' pace (`GET /runs`). */
+export async function readRunStatus(
+  pool: Pool,
+  by: { period: string } | { id: number },
+  { heartbeatMs }: { heartbeatMs: number },
+): Promise<RunStatusView | null> {
+  const progress = await readRunProgress(pool, by)
+  if (!progress) return null
+  const reported = progress.status === 'RUNNING' ? await readReportedPacing(pool, { runId: progress.id, heartbeatMs }) : []
+  const pacing = reported.flatMap(({ worker, level, reason }) => (isPacingReason(reason) ? [{ worker, level, reason }] : []))
+  return { ...progress, pacing }
 }

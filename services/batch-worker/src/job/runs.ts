@@ -200,6 +200,19 @@ export function createRunRepository(pool: Pool) {
       return { open: Number(row?.open ?? 0), nextExpiryMicros: row?.next_expiry == null ? null : Number(row.next_expiry) }
     },
 
+    /** What pacing needs of the run: chunks not DONE, time since the publish (DB clock), the server's Threads_running. */
+    async pacingProgress(runId: number): Promise<{ openChunks: number; runElapsedMs: number; threadsRunning: number }> {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT (SELECT COUNT(*) FROM step_execution_log WHERE run_id = r.id AND step = ? AND status <> 'DONE') AS open,
+                TIMESTAMPDIFF(MICROSECOND, r.published_at, NOW(6)) AS elapsed,
+                (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_RUNNING') AS threads
+         FROM batch_runs r WHERE r.id = ?`,
+        [gradeStep, runId],
+      )
+      const row = rows[0]
+      return { openChunks: Number(row?.open ?? 0), runElapsedMs: Number(row?.elapsed ?? 0) / 1000, threadsRunning: Number(row?.threads ?? 0) }
+    },
+
     /** Step 6: COMPLETED once every chunk is DONE; totals summed from the chunk rows. */
     async complete(runId: number): Promise<boolean> {
       const [result] = await pool.query<ResultSetHeader>(

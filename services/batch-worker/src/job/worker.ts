@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
-import { claimChunk, fenceDone, pickClaimable, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
+import { claimChunk, fenceDone, pickClaimable, readReportedLoad, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
 import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
 import { builtInStrategies, strategyNamed, type ChunkStrategies, type ChunkStrategy } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
+import { createPacer, type Pacer, type PacingSettings, type PacingSignals, type PacingState } from './pacing.ts'
 import { createRunRepository, gradeStep, type RunRow } from './runs.ts'
 
 export interface WorkerSettings {
@@ -21,6 +22,11 @@ export interface WorkerSettings {
   policy: GradePolicy
   /** Periods are calendar months of this time zone. */
   timeZone: string
+  /** How hard the batch pushes, by what the live APIs report (job/pacing.ts). */
+  pacing: PacingSettings & {
+    /** An API replica's load report counts for this long (a replica gone stops counting). */
+    reportsFreshForMs: number
+  }
 }
 
 export interface WorkerOptions {
@@ -53,10 +59,17 @@ export interface WorkerReport {
   couponsIssued: number
   couponsRevoked: number
   redemptionsApplied: number
+  /** The pace at the end of this worker's share, and how long its lanes waited for it. */
+  pacing: PacingState & { restedMs: number }
   ms: number
 }
 
 const maxConsecutiveFailures = 30
+
+/** The services whose latency the batch yields to. */
+const liveApiServices = ['user-api', 'coupon-api', 'event-apply']
+/** A replica that answered fewer requests per second than this has no p99 worth yielding to. */
+const minReportedRps = 10
 
 /** `pool` whose connections call `onProgress` each time one of their statements completes. */
 function withProgress(pool: Pool, onProgress: () => void): Pool {
@@ -99,6 +112,8 @@ interface WorkerContext {
   range: ReturnType<typeof parseRunPeriod>
   strategyOf: (name: string) => ChunkStrategy
   report: WorkerReport
+  /** Created when the run is first seen RUNNING: the pace of this worker's lanes. */
+  pacer?: Pacer
   /** Runs one step; database trouble is waited out with backoff and reported as 'failed'. */
   survive: <T>(work: () => Promise<T>) => Promise<T | 'failed'>
 }
@@ -120,6 +135,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
     await worker.survive(() => advance(worker, current))
     const latest = await worker.survive(() => worker.runs.find(opts.period, opts.settings.publishDelayMs))
     if (latest !== 'failed' && latest) run = latest
+  }
+  if (worker.pacer) {
+    worker.report.pacing = { ...worker.pacer.state(), restedMs: worker.pacer.restedMs() }
+    // Best effort: a row left behind is deleted with the member, and the status shows only RUNNING runs' pace.
+    if (opts.settings.pacing.enabled) await worker.membership.reportPacing(null).catch(() => undefined)
   }
   worker.report.ms = Math.round(performance.now() - started)
   return worker.report
@@ -154,6 +174,14 @@ function workerContext(opts: WorkerOptions): WorkerContext {
       couponsIssued: 0,
       couponsRevoked: 0,
       redemptionsApplied: 0,
+      pacing: {
+        level: opts.settings.concurrency,
+        reason: opts.settings.pacing.enabled ? 'full' : 'off',
+        detail: 'no chunk worked',
+        apiP99Ms: null,
+        threadsRunning: null,
+        restedMs: 0,
+      },
       ms: 0,
     },
     survive: retrier(opts.settings.pollMs, opts.log),
@@ -232,26 +260,69 @@ async function workRunning(worker: WorkerContext, run: RunRow): Promise<void> {
   const { runs, settings } = worker
   if (run.publishWaitMicros === null) return runs.markPublished(run.id)
   if (run.publishWaitMicros > 0) await sleep(Math.ceil(run.publishWaitMicros / 1000))
-  await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(worker, run, index)))
+  worker.pacer ??= pacerFor(worker, run)
+  const pacer = worker.pacer
+  // Set by the first lane that finds nothing claimable: lanes the pace holds back stop waiting.
+  const drained = { seen: false }
+  await Promise.all(Array.from({ length: settings.concurrency }, (_, index) => lane(worker, run, index, pacer, drained)))
   const { open, nextExpiryMicros } = await runs.openChunks(run.id)
   if (open === 0) await runs.complete(run.id)
   // Chunks still leased by others: wait for them to finish, or for a lease to expire.
   else await sleep(Math.min(settings.pollMs, Math.max(10, Math.ceil((nextExpiryMicros ?? 0) / 1000))))
 }
 
-/** One of the worker's concurrent lanes: a chunk at a time until none is left for this worker. */
-async function lane(worker: WorkerContext, run: RunRow, index: number): Promise<void> {
-  while (!worker.signal?.aborted) {
+/** The run's pace for this worker: what the live API replicas report, and the run's progress. */
+function pacerFor(worker: WorkerContext, run: RunRow): Pacer {
+  const { pool, settings, metrics } = worker
+  const readSignals = async (): Promise<PacingSignals> => {
+    const [reports, progress] = await Promise.all([
+      readReportedLoad(pool, { services: liveApiServices, freshForMs: settings.pacing.reportsFreshForMs }),
+      worker.runs.pacingProgress(run.id),
+    ])
+    const p99s = reports.filter((report) => report.p99Us !== null && report.rps >= minReportedRps).map((report) => (report.p99Us ?? 0) / 1000)
+    return { apiP99Ms: p99s.length > 0 ? Math.max(...p99s) : null, ...progress }
+  }
+  let lastReason: string | undefined
+  let reportedAt = Number.NEGATIVE_INFINITY
+  return createPacer({
+    settings: settings.pacing,
+    lanes: settings.concurrency,
+    readSignals,
+    onDecision: async (state) => {
+      metrics.observePacing(state)
+      const changed = state.reason !== lastReason
+      if (changed) worker.log?.info({ runId: run.id, pacing: state }, `batch pacing: ${state.reason} (${state.detail})`)
+      lastReason = state.reason
+      // Into this worker's membership row for the run's status: on a new reason, else once a second.
+      if (changed || performance.now() - reportedAt >= 1_000) {
+        reportedAt = performance.now()
+        await worker.membership.reportPacing({ runId: run.id, level: state.level, reason: state.reason })
+      }
+    },
+  })
+}
+
+/** One of the worker's concurrent lanes: a chunk at a time, at the pacer's pace, until none is left for this worker. */
+async function lane(worker: WorkerContext, run: RunRow, index: number, pacer: Pacer, drained: { seen: boolean }): Promise<void> {
+  while (!worker.signal?.aborted && !drained.seen) {
+    if (!(await pacer.admit(index))) continue
     const state = await worker.survive(async () => {
       // Membership is re-read at every chunk boundary: joins and deaths change the rank share.
       const view = await worker.membership.refresh().catch(() => worker.membership.view())
       if (view.rank < 0) return 'idle'
       const claimed = await claimNext(worker, run, index, view)
       if (claimed === 'empty') return 'empty'
-      if (claimed) await processChunk(worker, run, claimed)
+      if (claimed) {
+        const chunkStarted = performance.now()
+        await processChunk(worker, run, claimed)
+        await pacer.rest(performance.now() - chunkStarted, worker.signal)
+      }
       return 'worked'
     })
-    if (state === 'empty') return
+    if (state === 'empty') {
+      drained.seen = true
+      return
+    }
     if (state === 'idle') await sleep(worker.settings.pollMs)
   }
 }

@@ -5,7 +5,8 @@ import { grades, periodPattern } from '@commerce/domain'
 import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategyNameSchema } from '../config.ts'
-import { readRunProgress } from '../job/progress.ts'
+import { readRunStatus } from '../job/progress.ts'
+import { pacingReasons } from '../job/pacing.ts'
 
 // The shape only: a year before 1970 passes here so that the run's admission answers INVALID_PERIOD.
 const periodSchema = Type.String({ pattern: periodPattern.source, description: 'YYYY-MM, a month of the business time zone' })
@@ -26,6 +27,14 @@ const runStatusSchema = Type.Object({
   processSeconds: nullableNumber,
   totalSeconds: nullableNumber,
   forceReason: Type.Union([Type.String(), Type.Null()], { description: 'why an operator forced this run of an older period' }),
+  pacing: Type.Array(
+    Type.Object({
+      worker: Type.String(),
+      level: Type.Number({ description: "lanes' worth of work (below 1: one lane resting between chunks)" }),
+      reason: Type.Enum(pacingReasons),
+    }),
+    { description: 'while RUNNING: the pace each live worker reported' },
+  ),
 })
 const gradeSchema = Type.Enum(grades)
 const planPreviewSchema = Type.Object({
@@ -49,7 +58,7 @@ const runRequestSchema = Type.Object(
 )
 
 /** Operator routes of the daemon: request a run (admin), read a run's progress. */
-export default async function runRoutes(parent: FastifyInstance) {
+export default async function runRoutes(parent: FastifyInstance, { heartbeatMs }: { heartbeatMs: number }) {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
 
   app.post(
@@ -72,7 +81,7 @@ export default async function runRoutes(parent: FastifyInstance) {
       if (request.body.force && !request.body.reason) throw kitErrors.VALIDATION('force needs a reason (10 to 500 characters): it is recorded on the run')
       if (request.query.dryRun) return reply.code(200).send(await app.runner.preview(request.body))
       const run = await app.runner.request(request.body, request.body.strategy)
-      const status = await readRunProgress(app.pool, { id: run.id })
+      const status = await readRunStatus(app.pool, { id: run.id }, { heartbeatMs: heartbeatMs })
       return reply.code(202).header('location', `/runs/${run.id}`).send(status!)
     },
   )
@@ -81,7 +90,7 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs/:id',
     { schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: runStatusSchema, 404: errorSchema } } },
     async (request) => {
-      const status = await readRunProgress(app.pool, { id: request.params.id })
+      const status = await readRunStatus(app.pool, { id: request.params.id }, { heartbeatMs: heartbeatMs })
       if (!status) throw batchErrors.RUN_NOT_FOUND()
       return status
     },
@@ -91,7 +100,7 @@ export default async function runRoutes(parent: FastifyInstance) {
     '/runs',
     { schema: { querystring: Type.Object({ period: periodSchema }), response: { 200: runStatusSchema, 404: errorSchema } } },
     async (request) => {
-      const status = await readRunProgress(app.pool, { period: request.query.period })
+      const status = await readRunStatus(app.pool, { period: request.query.period }, { heartbeatMs: heartbeatMs })
       if (!status) throw batchErrors.RUN_NOT_FOUND(`no run for ${request.query.period}`)
       return status
     },

@@ -1,6 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
+import { createMembership, readReportedLoad, type LoadSummary } from '@commerce/cluster'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { readRunStatus, type RunStatusView } from '../../src/job/progress.ts'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
 import {
   batchOutcome as outcome,
@@ -254,5 +257,52 @@ t.test('a chunk whose statement makes no progress lets its lease lapse, so anoth
   t.pass('the lease lapsed while the chunk was stuck') // the loop is the check; the tap timeout fails it
   await blocker.query('ROLLBACK')
   t.match(await report, { status: 'COMPLETED' })
+  await audit(t, pool)
+})
+
+t.test('pacing: a worker backs off while a live API replica reports a p99 over budget, and recovers when it falls', { timeout: 60_000 }, async (t) => {
+  const { url, pool } = await testDatabase(t, 100)
+  // A user-api replica as the services run it: its membership writes what its latency window says.
+  let load: LoadSummary = { p99Us: 300_000, rps: 100 }
+  const api = createMembership({ pool, service: 'user-api', heartbeatMs: 100, load: { summary: () => load, everyMs: 20 }, log: { warn: () => undefined } })
+  t.teardown(() => api.stop())
+  await api.start()
+  const reported = async () => (await readReportedLoad(pool, { services: ['user-api'], freshForMs: 1_000 }))[0]?.p99Us
+  while ((await reported()) !== 300_000) await sleep(10)
+
+  // Every chunk waits after its claim until the test has seen the back-off and the recovery, so the
+  // run cannot end before them; decisions go on meanwhile (the lane the pace holds back asks).
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  const pacing = {
+    enabled: true,
+    p99BudgetMs: 100,
+    maxThreadsRunning: 0,
+    floor: 0.1,
+    deadlineMs: 3_600_000,
+    decideMs: 20,
+    holdMs: 100,
+    reportsFreshForMs: 1_000,
+  }
+  const report = worker(t, url, { settings: { ...settings, leaseMs: 60_000, pacing }, pauses: { afterClaim: () => released } })
+  const statusUntil = async (wanted: (pace: RunStatusView['pacing'][number]) => boolean): Promise<RunStatusView['pacing']> => {
+    for (;;) {
+      const status = await readRunStatus(pool, { period }, { heartbeatMs: 100 })
+      if (status?.pacing.some(wanted)) return status.pacing
+      await sleep(10)
+    }
+  }
+
+  const backedOff = await statusUntil((pace) => pace.reason === 'floor')
+  t.match(backedOff, [{ level: pacing.floor, reason: 'floor' }], 'halved down to the floor: the status shows it')
+  load = { p99Us: 20_000, rps: 100 }
+  const ramping = await statusUntil((pace) => pace.reason === 'ramping')
+  t.ok(ramping[0] && ramping[0].level > pacing.floor, `under budget again it ramps up (level ${ramping[0]?.level})`)
+  await statusUntil((pace) => pace.reason === 'full' && pace.level === settings.concurrency)
+  t.pass('and reaches every lane') // the wait is the check; the tap timeout fails it
+  release()
+
+  t.match(await report, { status: 'COMPLETED', pacing: { reason: 'full', level: settings.concurrency } })
+  t.same((await readRunStatus(pool, { period }, { heartbeatMs: 100 }))?.pacing, [], 'a completed run shows no pace')
   await audit(t, pool)
 })

@@ -4,12 +4,12 @@ import { v7 as uuidv7 } from 'uuid'
 import { auditBatch } from '@commerce/audit'
 import { createMembership } from '@commerce/cluster'
 import { createPool, uuidToBytes, type RowDataPacket } from '@commerce/db'
-import { defaultBusinessTimeZone, defaultGradePolicy } from '@commerce/domain'
+import { defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { bearer, ignoreBatches, testEnv } from '@commerce/kit/testing'
 import type { BatchGuardFactory } from '@commerce/kit'
 import { runWorker } from '@commerce/batch-worker/worker'
-import { pausing } from '@commerce/batch-worker/testing'
+import { pausing, settings } from '@commerce/batch-worker/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 
@@ -384,16 +384,7 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
     membership,
     period: '2026-10',
     strategy: 'bulk',
-    settings: {
-      chunkSize: 5,
-      concurrency: 1,
-      leaseMs: 10_000,
-      planLeaseMs: 10_000,
-      publishDelayMs: 30,
-      pollMs: 20,
-      policy: defaultGradePolicy,
-      timeZone: defaultBusinessTimeZone,
-    },
+    settings: { ...settings, chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000 },
     // A test wrapper around bulk: the first chunk waits, inside its transaction, right before its commit.
     strategies: {
       bulk: pausing({

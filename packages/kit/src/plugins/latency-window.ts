@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks'
+import fp from 'fastify-plugin'
+import { Type, type Static } from 'typebox'
+import type { LoadSummary } from '@commerce/cluster'
+
+export const latencyWindowConfigProperties = {
+  /** How far back the latency this replica reports with each heartbeat reaches (its p99 and rate). */
+  LOAD_WINDOW_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 2_000 }),
+  /** How often this replica writes that summary into its membership row (the batch reads it there). */
+  LOAD_REPORT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1_000 }),
+}
+const latencyWindowConfigSchema = Type.Object(latencyWindowConfigProperties)
+export type LatencyWindowConfig = Static<typeof latencyWindowConfigSchema>
+
+// Log-spaced buckets, each 20 % wider than the last, from 0.1 ms to past 60 s: a p99 read from
+// them is at most 20 % high, and recording is an index and an increment.
+const smallestMs = 0.1
+const growth = 1.2
+const bucketCount = Math.ceil(Math.log(60_000 / smallestMs) / Math.log(growth)) + 2
+const slotMs = 250
+
+const bucketOf = (ms: number) => (ms <= smallestMs ? 0 : Math.min(bucketCount - 1, Math.ceil(Math.log(ms / smallestMs) / Math.log(growth))))
+const upperBoundMs = (bucket: number) => smallestMs * growth ** bucket
+
+/**
+ * Latencies of the last `windowMs`, in slots of 250 ms that are reused as time moves on: constant
+ * memory and O(1) per request, whatever the rate. `summary()` is the p99 (a bucket's upper bound)
+ * and the rate over the slots still inside the window.
+ */
+export function createLatencyWindow({ windowMs, now = () => performance.now() }: { windowMs: number; now?: () => number }) {
+  const slotCount = Math.ceil(windowMs / slotMs)
+  const slots = Array.from({ length: slotCount }, () => ({ id: -1, total: 0, counts: new Array<number>(bucketCount).fill(0) }))
+
+  return {
+    record(ms: number): void {
+      const id = Math.floor(now() / slotMs)
+      const slot = slots[id % slotCount]
+      if (!slot) return
+      if (slot.id !== id) {
+        slot.counts.fill(0)
+        slot.total = 0
+        slot.id = id
+      }
+      const bucket = bucketOf(ms)
+      slot.counts[bucket] = (slot.counts[bucket] ?? 0) + 1
+      slot.total += 1
+    },
+    summary(): LoadSummary {
+      const current = Math.floor(now() / slotMs)
+      const live = slots.filter((slot) => slot.id > current - slotCount)
+      const total = live.reduce((sum, slot) => sum + slot.total, 0)
+      const rps = total / (windowMs / 1000)
+      if (total === 0) return { p99Us: null, rps }
+      // The smallest bucket with at least 99 % of the requests at or below it.
+      let below = 0
+      for (let bucket = 0; bucket < bucketCount - 1; bucket++) {
+        for (const slot of live) below += slot.counts[bucket] ?? 0
+        if (below >= total * 0.99) return { p99Us: Math.round(upperBoundMs(bucket) * 1000), rps }
+      }
+      return { p99Us: Math.round(upperBoundMs(bucketCount - 1) * 1000), rps }
+    },
+  }
+}
+
+export type LatencyWindow = ReturnType<typeof createLatencyWindow>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    latencyWindow: LatencyWindow
+  }
+}
+
+/** Probes are not what a client feels; they stay out of the latency a replica reports. */
+const probeRoutes = new Set(['/health', '/ready', '/metrics'])
+
+/** Every answered request's latency (probes aside) into the window the membership heartbeat reports. */
+export default fp<{ config: LatencyWindowConfig }>(
+  async (app, { config }) => {
+    const window = createLatencyWindow({ windowMs: config.LOAD_WINDOW_MS })
+    app.decorate('latencyWindow', window)
+    app.addHook('onResponse', async (request, reply) => {
+      if (!probeRoutes.has(request.routeOptions.url ?? '')) window.record(reply.elapsedTime)
+    })
+  },
+  { name: 'latency-window' },
+)

@@ -1,0 +1,178 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface PacingSettings {
+  enabled: boolean
+  /** The API latency the batch yields to: over it when any live API replica's last reported p99 is. */
+  p99BudgetMs: number
+  /** Over budget too while the database runs more threads than this (0: not a signal). */
+  maxThreadsRunning: number
+  /** The least the batch keeps doing however far over budget: a share of one lane at full speed. */
+  floor: number
+  /** From the run's publish (database clock): once the rest would not fit at the current pace, full speed. */
+  deadlineMs: number
+  /** How often, at most, a worker reads the signals and decides. */
+  decideMs: number
+  /**
+   * How long a back-off takes to show in the signals (the reported window plus a heartbeat):
+   * no second halving within it, so one slow window is not answered several times.
+   */
+  holdMs: number
+}
+
+/** What the controller reads at a decision. */
+export interface PacingSignals {
+  /** The highest p99 among the live API replicas that reported enough requests; null: none did. */
+  apiP99Ms: number | null
+  threadsRunning: number
+  /** Chunks not DONE yet, and how long ago the run was published (database clock). */
+  openChunks: number
+  runElapsedMs: number
+}
+
+export const pacingReasons = ['off', 'ramping', 'full', 'backoff', 'hold', 'floor', 'deadline'] as const
+export type PacingReason = (typeof pacingReasons)[number]
+export const isPacingReason = (value: string): value is PacingReason => (pacingReasons as readonly string[]).includes(value)
+
+export interface PacingState {
+  /** Lanes' worth of work: ≥ 1 is that many lanes at full speed, below 1 one lane that rests between chunks. */
+  level: number
+  reason: PacingReason
+  /** The signal behind the reason, in words (e.g. "api p99 240 ms > 100 ms"). */
+  detail: string
+  apiP99Ms: number | null
+  threadsRunning: number | null
+}
+
+/**
+ * AIMD on the batch's level, the rule TCP uses for a shared link: over budget, halve it (at most
+ * once per hold, down to the floor); under budget, add a fifth of full speed per second. A run
+ * starts at one lane, not flat out: the first reports come a heartbeat later, and a batch that
+ * bursts until then costs the APIs their tail. Once the rest of the run would miss its deadline
+ * at the pace of the chunks done so far, the deadline wins for the rest of the run.
+ */
+export function createPacingController(settings: PacingSettings, maxLevel: number) {
+  const floor = Math.min(settings.floor, maxLevel)
+  let state: PacingState = settings.enabled
+    ? { level: Math.min(1, maxLevel), reason: 'ramping', detail: 'starting at one lane', apiP99Ms: null, threadsRunning: null }
+    : { level: maxLevel, reason: 'off', detail: 'pacing is off', apiP99Ms: null, threadsRunning: null }
+  let lastDecisionAt: number | undefined
+  let lastBackoffAt = Number.NEGATIVE_INFINITY
+  let firstSeen: { at: number; open: number } | undefined
+  const set = (next: PacingState): PacingState => {
+    state = next
+    return next
+  }
+
+  function missesDeadline(signals: PacingSignals, nowMs: number): boolean {
+    if (signals.runElapsedMs >= settings.deadlineMs) return signals.openChunks > 0
+    firstSeen ??= { at: nowMs, open: signals.openChunks }
+    const done = firstSeen.open - signals.openChunks
+    const seconds = (nowMs - firstSeen.at) / 1000
+    // Too early to tell a pace: a few chunks, a few seconds.
+    if (done < 2 || seconds < 2) return false
+    return signals.runElapsedMs + (signals.openChunks / (done / seconds)) * 1000 > settings.deadlineMs
+  }
+
+  return {
+    state: (): PacingState => ({ ...state }),
+    decide(signals: PacingSignals, nowMs: number): PacingState {
+      const elapsedS = lastDecisionAt === undefined ? 0 : (nowMs - lastDecisionAt) / 1000
+      lastDecisionAt = nowMs
+      const seen = { apiP99Ms: signals.apiP99Ms, threadsRunning: signals.threadsRunning }
+      if (!settings.enabled) return set({ ...state, ...seen })
+      if (state.reason === 'deadline' || missesDeadline(signals, nowMs)) {
+        return set({ level: maxLevel, reason: 'deadline', detail: `the run's deadline (${settings.deadlineMs} ms) is at risk: full speed`, ...seen })
+      }
+      const over: string[] = []
+      if (signals.apiP99Ms !== null && signals.apiP99Ms > settings.p99BudgetMs)
+        over.push(`api p99 ${Math.round(signals.apiP99Ms)} ms > ${settings.p99BudgetMs} ms`)
+      if (settings.maxThreadsRunning > 0 && signals.threadsRunning > settings.maxThreadsRunning)
+        over.push(`threads running ${signals.threadsRunning} > ${settings.maxThreadsRunning}`)
+      if (over.length > 0) {
+        const detail = over.join(', ')
+        if (nowMs - lastBackoffAt < settings.holdMs) return set({ ...state, reason: state.level <= floor ? 'floor' : 'hold', detail, ...seen })
+        lastBackoffAt = nowMs
+        const level = Math.max(floor, state.level / 2)
+        return set({ level, reason: level <= floor ? 'floor' : 'backoff', detail, ...seen })
+      }
+      const level = Math.min(maxLevel, state.level + (maxLevel / 5) * elapsedS)
+      const under =
+        signals.apiP99Ms === null ? 'no API replica reported enough requests' : `api p99 ${Math.round(signals.apiP99Ms)} ms ≤ ${settings.p99BudgetMs} ms`
+      return set({ level, reason: level >= maxLevel ? 'full' : 'ramping', detail: under, ...seen })
+    },
+  }
+}
+
+export type PacingController = ReturnType<typeof createPacingController>
+
+/**
+ * The controller applied to a worker's lanes: a lane beyond the level waits, and below one lane
+ * the one lane rests after each chunk so that it works `level` of the time. Decisions are taken
+ * at chunk boundaries, at most every `decideMs`, one at a time; a failed read keeps the last level.
+ */
+export function createPacer({
+  settings,
+  lanes,
+  readSignals,
+  onDecision,
+  now = () => performance.now(),
+}: {
+  settings: PacingSettings
+  lanes: number
+  readSignals: () => Promise<PacingSignals>
+  /** Awaited: a decision's side effects (its report) end before the next decision starts. */
+  onDecision?: (state: PacingState) => Promise<void> | void
+  now?: () => number
+}) {
+  const controller = createPacingController(settings, lanes)
+  let decidedAt = Number.NEGATIVE_INFINITY
+  let deciding: Promise<void> | undefined
+  let restedMs = 0
+
+  function maybeDecide(): Promise<void> {
+    if (!settings.enabled || now() - decidedAt < settings.decideMs) return Promise.resolve()
+    deciding ??= readSignals()
+      .then(async (signals) => {
+        const state = controller.decide(signals, now())
+        await onDecision?.(state)
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        decidedAt = now()
+        deciding = undefined
+      })
+    return deciding
+  }
+
+  const activeLanes = () => Math.max(1, Math.floor(controller.state().level))
+
+  return {
+    state: controller.state,
+    /** Total time lanes spent waiting or resting for the pace. */
+    restedMs: () => Math.round(restedMs),
+    /** Before a chunk: true when lane `index` may take one now; false after a pause (ask again). */
+    async admit(index: number): Promise<boolean> {
+      await maybeDecide()
+      if (index < activeLanes()) return true
+      await sleep(settings.decideMs)
+      restedMs += settings.decideMs
+      return false
+    },
+    /** After a chunk that took `chunkMs`: below one lane, rest so that the lane works `level` of the time. */
+    async rest(chunkMs: number, signal?: AbortSignal): Promise<void> {
+      const started = now()
+      // Re-decided while resting: a recovery shortens the rest, a worse signal lengthens it.
+      while (!signal?.aborted) {
+        const { level } = controller.state()
+        const restMs = level >= 1 ? 0 : (chunkMs * (1 - level)) / level
+        const left = restMs - (now() - started)
+        if (left <= 0) break
+        await sleep(Math.min(left, settings.decideMs))
+        await maybeDecide()
+      }
+      restedMs += now() - started
+    },
+  }
+}
+
+export type Pacer = ReturnType<typeof createPacer>

@@ -1,0 +1,84 @@
+import t from 'tap'
+import { createPacingController, createPacer, type PacingSettings, type PacingSignals } from '../../src/job/pacing.ts'
+
+const settings: PacingSettings = { enabled: true, p99BudgetMs: 100, maxThreadsRunning: 0, floor: 0.1, deadlineMs: 3_600_000, decideMs: 250, holdMs: 3_000 }
+const calm: PacingSignals = { apiP99Ms: 20, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
+const slow: PacingSignals = { ...calm, apiP99Ms: 240 }
+
+t.test('a run starts at one lane and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
+  const pacing = createPacingController(settings, 4)
+  t.match(pacing.state(), { level: 1, reason: 'ramping' })
+  pacing.decide(calm, 0)
+  t.match(pacing.decide(calm, 1_000), { level: 1.8, reason: 'ramping', apiP99Ms: 20 })
+  t.match(pacing.decide(calm, 5_000), { level: 4, reason: 'full' }, 'capped at the lanes it has')
+})
+
+t.test('over budget it halves at once, not again within the hold, down to the floor; it recovers when the p99 falls', async (t) => {
+  const pacing = createPacingController(settings, 4)
+  pacing.decide(calm, 0)
+  pacing.decide(calm, 10_000)
+  t.match(pacing.state(), { level: 4, reason: 'full' })
+  t.match(pacing.decide(slow, 10_250), { level: 2, reason: 'backoff', detail: 'api p99 240 ms > 100 ms' })
+  t.match(pacing.decide(slow, 12_000), { level: 2, reason: 'hold' }, 'the halving has not shown in the reports yet')
+  t.match(pacing.decide(slow, 13_250), { level: 1, reason: 'backoff' })
+  let now = 13_250
+  const later = (ms: number) => {
+    now += ms
+    return now
+  }
+  for (let i = 0; i < 10; i++) pacing.decide(slow, later(3_000))
+  t.match(pacing.state(), { level: 0.1, reason: 'floor' }, 'never below the floor: the run still moves')
+  t.match(pacing.decide(calm, later(1_000)), { reason: 'ramping' })
+  t.ok(pacing.state().level > 0.1, 'under budget again: it speeds up')
+  for (let i = 0; i < 25; i++) pacing.decide(calm, later(250))
+  t.match(pacing.state(), { level: 4, reason: 'full' }, 'back at full speed after ~5 s under budget')
+})
+
+t.test("the database's Threads_running counts only when a limit is set", async (t) => {
+  const busyDb = { ...calm, threadsRunning: 50 }
+  t.match(createPacingController(settings, 2).decide(busyDb, 0), { reason: 'ramping' })
+  t.match(createPacingController({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 0), {
+    level: 0.5,
+    reason: 'backoff',
+    detail: 'threads running 50 > 32',
+  })
+})
+
+t.test('a run that would miss its deadline at the current pace goes full speed for the rest of the run, whatever the APIs say', async (t) => {
+  const pacing = createPacingController({ ...settings, deadlineMs: 60_000 }, 4)
+  pacing.decide({ ...slow, openChunks: 100, runElapsedMs: 10_000 }, 0)
+  t.equal(pacing.state().reason, 'backoff')
+  // 10 chunks in 10 s: the other 90 need 90 s, past the deadline 50 s away.
+  t.match(pacing.decide({ ...slow, openChunks: 90, runElapsedMs: 20_000 }, 10_000), { level: 4, reason: 'deadline' })
+  t.match(pacing.decide({ ...slow, openChunks: 80, runElapsedMs: 21_000 }, 11_000), { level: 4, reason: 'deadline' }, 'and stays so')
+  t.match(
+    createPacingController({ ...settings, deadlineMs: 5_000 }, 2).decide({ ...calm, runElapsedMs: 6_000 }, 0),
+    { reason: 'deadline' },
+    'past it: full speed',
+  )
+})
+
+t.test('off: every lane, always, whatever the signals', async (t) => {
+  const pacing = createPacingController({ ...settings, enabled: false }, 3)
+  t.match(pacing.decide(slow, 0), { level: 3, reason: 'off', apiP99Ms: 240 })
+})
+
+t.test('the pacer: a lane beyond the level waits; below one lane the lane rests so that it works `level` of the time', async (t) => {
+  let reads = 0
+  const pacer = createPacer({
+    settings: { ...settings, decideMs: 5 },
+    lanes: 2,
+    readSignals: async () => {
+      reads += 1
+      return slow
+    },
+  })
+  t.equal(await pacer.admit(0), true, 'the first lane always works')
+  t.match(pacer.state(), { level: 0.5, reason: 'backoff' }, 'the first decision halved the starting lane')
+  t.equal(await pacer.admit(1), false, 'the second lane waits')
+  const before = pacer.restedMs()
+  await pacer.rest(40)
+  t.ok(pacer.restedMs() - before >= 40, `at level 0.5 a 40 ms chunk is followed by 40 ms of rest (${pacer.restedMs() - before} ms)`)
+  t.ok(reads >= 2, 'and it decided again while resting')
+  t.match(pacer.state(), { level: 0.5, reason: 'hold' }, 'within the hold, no second halving')
+})
