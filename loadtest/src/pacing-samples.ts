@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { readReportedLoad } from '@commerce/cluster'
+import { mergeLoadReports, readReportedLoad } from '@commerce/cluster'
 import type { Pool } from '@commerce/db'
 import { readRunStatus } from '@commerce/local/batch'
 import type { Band, LineSeries, Point, TimeseriesChart } from './charts.ts'
@@ -10,7 +10,7 @@ const sampleEveryMs = 250
 export interface PacingSamples {
   /** One line per worker: its level over time (seconds since `started`). */
   levels: LineSeries[]
-  /** The highest p99 an API replica reported, over time (ms). */
+  /** The p99 of the API replicas' reported requests together (what the workers pace by), over time (ms). */
   apiP99: Point[]
   minLevel: number | null
   reasons: string[]
@@ -32,15 +32,15 @@ export async function samplePacing(
     const x = (performance.now() - started) / 1000
     const [status, reports] = await Promise.all([
       readRunStatus(pool, run, { heartbeatMs }).catch(() => null),
-      readReportedLoad(pool, { services: ['user-api', 'coupon-api', 'event-apply'], freshForMs: 3_000 }).catch(() => []),
+      readReportedLoad(pool, { services: ['user-api', 'coupon-api', 'event-apply'], freshForMs: 1_000 }).catch(() => []),
     ])
     for (const pace of status?.pacing ?? []) {
       const points = levels.get(pace.worker) ?? []
       levels.set(pace.worker, [...points, { x, y: pace.level }])
       reasons.add(pace.reason)
     }
-    const p99s = reports.flatMap((report) => (report.p99Us === null ? [] : [report.p99Us / 1000]))
-    if (p99s.length > 0) apiP99.push({ x, y: Math.max(...p99s) })
+    const { p99Us } = mergeLoadReports(reports)
+    if (p99Us !== null) apiP99.push({ x, y: p99Us / 1000 })
     await sleep(sampleEveryMs, undefined, { signal }).catch(() => undefined)
   }
   const all = [...levels.values()].flat().flatMap((point) => (point.y === null ? [] : [point.y]))
@@ -57,7 +57,7 @@ export function pacingChart(title: string, levels: LineSeries[], bands: Band[]):
   return {
     kind: 'timeseries',
     title,
-    caption: `Each worker's level as the run's status showed it (sampled every ${sampleEveryMs} ms): 2 = both lanes flat out, 1 = one lane, below 1 one lane resting between chunks. It halves when an API replica reports a p99 over the budget (BATCH_PACING_P99_MS) and climbs by a fifth of full speed per second under it.`,
+    caption: `Each worker's level as the run's status showed it (sampled every ${sampleEveryMs} ms): 2 = both lanes flat out, 1 = one lane, below 1 one lane resting between chunks. It halves when the API replicas' p99 is over the budget (BATCH_PACING_P99_MS, or BATCH_PACING_P99_RATIO × their p99 before the run when tighter) and climbs by a fifth of full speed per second under it.`,
     xLabel: 'seconds since the traffic started',
     yLabel: "lanes' worth of work",
     series: levels,

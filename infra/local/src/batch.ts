@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { readRunProgress, type RunProgress } from '@commerce/batch-worker/progress'
 import type { WorkerReport } from '@commerce/batch-worker/worker'
+import type { Pool } from '@commerce/db'
 import { localDir, repoRoot } from './paths.ts'
 import { localAuthSecret } from './secret.ts'
 import { nodeArgsFor } from './process.ts'
@@ -72,6 +75,29 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
     })
   })
   return { index, child, logFile, finished }
+}
+
+/**
+ * Asks a stack's batch-worker daemons for the run of `period`, as an operator would: POST
+ * /ops/batch-worker/runs through nginx with `admin` (an admin's token). Resolves with the run's id.
+ */
+export async function requestBatchRun(origin: string, admin: string, period: string): Promise<number> {
+  const response = await fetch(`${origin}/ops/batch-worker/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ period }),
+  })
+  if (response.status !== 202) throw new Error(`the run request answered ${response.status}: ${await response.text()}`)
+  return ((await response.json()) as { id: number }).id
+}
+
+/** Polls run `id` until it is COMPLETED or FAILED; throws after `timeoutMs`. */
+export async function awaitRunEnd(pool: Pool, id: number, { timeoutMs, pollMs = 50 }: { timeoutMs: number; pollMs?: number }): Promise<RunProgress> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(pollMs)) {
+    const status = await readRunProgress(pool, { id })
+    if (status?.status === 'COMPLETED' || status?.status === 'FAILED') return status
+  }
+  throw new Error(`run ${id} did not end within ${timeoutMs} ms`)
 }
 
 export { readRunProgress, readRunStatus, type RunProgress, type RunStatusView } from '@commerce/batch-worker/progress'

@@ -3,7 +3,9 @@ import autocannon from 'autocannon'
 import { auditBatch } from '@commerce/audit'
 import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
-import { batchWorkerHeartbeatMs, readRunProgress, startBatchWorker } from '@commerce/local/batch'
+import { signToken } from '@commerce/kit'
+import { awaitRunEnd, batchWorkerHeartbeatMs, requestBatchRun } from '@commerce/local/batch'
+import { localAuthSecret } from '@commerce/local/secret'
 import { unguardedServerScripts } from '../baselines/unguarded-apis.ts'
 import { startStack } from '@commerce/local/stack'
 import { runWindowOnLocalClock } from '../batch-timeline.ts'
@@ -17,7 +19,7 @@ import { resetBatchState, seededDatabase } from './batch.ts'
 
 // `npm run bench -- live-during-batch`: the write-up's load test. The mix of live-mix.ts
 // (profile, coupon list, redeem, place order) through nginx to 2 replicas of each API while the
-// full monthly batch runs on 2 worker processes, in variants: the batch pacing itself by the APIs'
+// full monthly batch runs on 2 batch-worker daemons (requested as an operator would), in variants: the batch pacing itself by the APIs'
 // reported latency (paced, the default), flat out (unpaced), and flat out without the guard.
 // Two load models, labelled as such in the report:
 //   closed  the write-up's own scenario: `connections` clients × `loops` loops, no pause (autocannon);
@@ -47,8 +49,25 @@ export interface LiveBenchOptions {
 
 const period = livePeriod
 /** Open model: the traffic alone this long before the batch starts (the "no batch" figures), and after it ends. */
-const calmSeconds = 5
+const calmSeconds = 10
+/** Unmeasured traffic on each fresh stack first: 8 new processes are still compiling their hot paths for seconds. */
+const warmUpSeconds = 5
 const tailSeconds = 3
+/** A paced run under heavy traffic may take minutes; past this the bench gives up. */
+const runTimeoutMs = 30 * 60_000
+
+/**
+ * The daemons as deployed (no schedule: the bench requests the run), heartbeating fast enough for
+ * a run of seconds to see its workers; the variant decides whether they pace.
+ */
+const stackEnv = (variant: LiveVariant) => ({
+  LOG_LEVEL: 'warn',
+  BATCH_SCHEDULE_ENABLED: 'false',
+  BATCH_DAEMON_POLL_MS: '200',
+  HEARTBEAT_MS: String(batchWorkerHeartbeatMs),
+  BATCH_PACING: String(variant === 'paced'),
+})
+const adminToken = () => signToken(localAuthSecret(), { userId: 1, role: 'admin' })
 
 interface Traffic {
   /** ms since the traffic started (closed: completion; open: scheduled arrival), latency ms, status (0 = network error). */
@@ -129,8 +148,8 @@ interface ModeResult {
   duringBatch: LatencySummary
   /** Open model: the traffic before the batch started; closed: the same as overall. */
   withoutBatch: LatencySummary
-  /** Each worker's pace as sampled during the run: lowest level, reasons seen, time its lanes waited. */
-  pacing: { minLevel: number | null; reasons: string[]; restedSeconds: number[] }
+  /** The workers' pace as sampled during the run: lowest level, reasons seen. */
+  pacing: { minLevel: number | null; reasons: string[] }
   batchSeconds: number
   /** Request → published (planning) and published → COMPLETED (chunks), DB clock. */
   planSeconds: number
@@ -148,16 +167,22 @@ async function runMode(model: LoadModel, rate: number, variant: LiveVariant, db:
   await giveOldCoupons(db.pool, options.users)
   const stack = await startStack({
     replicas: 2,
-    batchWorkers: 0,
+    batchWorkers: 2,
     databaseUrl: db.url,
-    env: { LOG_LEVEL: 'warn' },
+    env: stackEnv(variant),
     serverScripts: variant === 'unguarded' ? unguardedServerScripts : {},
   })
   try {
     // A short warm-up (connections opened, code paths compiled) that is not measured, so the
     // first second of a fresh stack does not dominate a run of a few seconds.
     const warmUp = createLiveMix(options.users, `warm-up-${model}-${rate}-${variant}`)
-    await runOpenModel({ origin: stack.url, rate: rate || warmUpRate, durationSec: 2, connections: options.connections, request: warmUp.openRequest })
+    await runOpenModel({
+      origin: stack.url,
+      rate: rate || warmUpRate,
+      durationSec: warmUpSeconds,
+      connections: options.connections,
+      request: warmUp.openRequest,
+    })
     const mix = createLiveMix(options.users, `bench-${model}-${rate}-${variant}`)
     const started = performance.now()
     const stopTraffic = new AbortController()
@@ -165,20 +190,18 @@ async function runMode(model: LoadModel, rate: number, variant: LiveVariant, db:
 
     // The batch starts once the traffic is flowing (open model: after a calm window), and runs inside it.
     await sleep(model === 'closed' ? 1_000 : calmSeconds * 1_000)
+    log(`  ${name}: traffic running, requesting the batch from the 2 daemons`)
     const batchStart = performance.now() - started
-    log(`  ${name}: traffic running, starting the batch on 2 workers`)
+    const runId = await requestBatchRun(stack.url, adminToken(), period)
     const stopSampling = new AbortController()
-    const sampled = samplePacing(db.pool, { period }, { started, heartbeatMs: batchWorkerHeartbeatMs, signal: stopSampling.signal })
-    const env = { LOG_LEVEL: 'warn', BATCH_PACING: String(variant === 'paced') }
-    const workers = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: db.url, period, env }))
-    const results = await Promise.all(workers.map((w) => w.finished))
+    const sampled = samplePacing(db.pool, { id: runId }, { started, heartbeatMs: batchWorkerHeartbeatMs, signal: stopSampling.signal })
+    const status = await awaitRunEnd(db.pool, runId, { timeoutMs: runTimeoutMs })
     const batchEnd = performance.now() - started
     stopSampling.abort()
-    if (results.some((r) => r.code !== 0)) throw new Error(`a batch worker failed; see ${workers.map((w) => w.logFile).join(', ')}`)
+    if (status.status !== 'COMPLETED') throw new Error(`the run ended ${status.status}; see the batch-worker logs in .local/logs`)
     setTimeout(() => stopTraffic.abort(), tailSeconds * 1_000)
     const [traffic, pace] = await Promise.all([trafficDone, sampled])
-    const status = await readRunProgress(db.pool, { period })
-    const runWindow = status ? await runWindowOnLocalClock(db.pool, status.id, () => performance.now() - started, 'batch run (requested → completed)') : null
+    const runWindow = await runWindowOnLocalClock(db.pool, runId, () => performance.now() - started, 'batch run (requested → completed)')
 
     // Every 202 must resolve: wait for the sweeper and the chunk commits to apply them.
     const deferred = await awaitDeferred(db.pool, mix.deferredIds)
@@ -201,19 +224,19 @@ async function runMode(model: LoadModel, rate: number, variant: LiveVariant, db:
       overall: summarize(answered.map((s) => s.ms)),
       duringBatch: summarize(answered.filter((s) => s.at >= batchStart && s.at <= batchEnd).map((s) => s.ms)),
       withoutBatch: summarize((model === 'closed' ? answered : answered.filter((s) => s.at < batchStart)).map((s) => s.ms)),
-      pacing: { minLevel: pace.minLevel, reasons: pace.reasons, restedSeconds: results.map((result) => (result.report?.pacing.restedMs ?? 0) / 1000) },
-      batchSeconds: status?.totalSeconds ?? NaN,
-      planSeconds: status?.planSeconds ?? NaN,
-      processSeconds: status?.processSeconds ?? NaN,
+      pacing: { minLevel: pace.minLevel, reasons: pace.reasons },
+      batchSeconds: status.totalSeconds ?? NaN,
+      planSeconds: status.planSeconds ?? NaN,
+      processSeconds: status.processSeconds ?? NaN,
       deferred,
       audit: audit.ok && deferred.pendingLeft === 0,
       timeline: {
         bucketMs,
-        latency: [...latencyOverTime(answered, bucketMs), { label: 'p99 the APIs reported (highest replica)', points: pace.apiP99 }],
+        latency: [...latencyOverTime(answered, bucketMs), { label: 'p99 the APIs reported (replicas merged)', points: pace.apiP99 }],
         throughput: throughputOverTime(traffic.samples, bucketMs),
         pacing: pace.levels,
-        // The scenario's "in batch" window is the worker processes' lifetime (their start-up included).
-        batch: [{ from: batchStart / 1000, to: batchEnd / 1000, label: 'batch workers running' }, ...(runWindow ? [runWindow] : [])],
+        // The scenario's "in batch" window: from the request until the bench saw the run COMPLETED.
+        batch: [{ from: batchStart / 1000, to: batchEnd / 1000, label: 'in batch (request → COMPLETED seen)' }, ...(runWindow ? [runWindow] : [])],
       },
     }
   } finally {
@@ -221,13 +244,21 @@ async function runMode(model: LoadModel, rate: number, variant: LiveVariant, db:
   }
 }
 
-/** The batch on its own, same data and workers, for the slowdown ratio. */
-async function batchAlone(db: { url: string; pool: Pool }, users: number): Promise<number> {
-  await resetBatchState(db.pool)
-  await giveOldCoupons(db.pool, users)
-  const workers = [0, 1].map((index) => startBatchWorker(index, { databaseUrl: db.url, period, env: { LOG_LEVEL: 'warn' } }))
-  await Promise.all(workers.map((w) => w.finished))
-  return (await readRunProgress(db.pool, { period }))?.totalSeconds ?? NaN
+/** The batch on its own `times` times, same data and daemons, no traffic: its seconds, for the slowdown ratio. */
+async function batchAlone(db: { url: string; pool: Pool }, users: number, times: number): Promise<number[]> {
+  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: stackEnv('paced') })
+  try {
+    const seconds: number[] = []
+    for (let i = 0; i < times; i++) {
+      await resetBatchState(db.pool)
+      await giveOldCoupons(db.pool, users)
+      const status = await awaitRunEnd(db.pool, await requestBatchRun(stack.url, adminToken(), period), { timeoutMs: runTimeoutMs })
+      seconds.push(status.totalSeconds ?? Number.NaN)
+    }
+    return seconds
+  } finally {
+    await stack.stop({ stopDatabase: false })
+  }
 }
 
 export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<string> {
@@ -235,8 +266,7 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
   log(`seeding ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders`)
   const db = await seededDatabase(options.baseUrl, 'bench_live', options.users, options.orders)
   const machine = await machineInfo(db.pool)
-  const alone: number[] = []
-  for (let i = 0; i < 3; i++) alone.push(await batchAlone(db, options.users))
+  const alone = await batchAlone(db, options.users, 3)
   log(`  batch alone: ${alone.map((s) => s.toFixed(2)).join(', ')} s`)
   const modes: ModeResult[] = []
   const runs = options.models.flatMap((model): { model: LoadModel; rate: number }[] =>
@@ -265,7 +295,6 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     'p99 ms in batch': ms(m.duringBatch.p99),
     'p99 in batch ÷ no batch': m.model === 'closed' ? '-' : (m.duringBatch.p99 / m.withoutBatch.p99).toFixed(2),
     'pace: lowest level, reasons': m.variant === 'paced' ? `${m.pacing.minLevel?.toFixed(2) ?? '-'}, ${m.pacing.reasons.join('/') || '-'}` : 'off',
-    'lanes waited s': m.variant === 'paced' ? m.pacing.restedSeconds.map((s) => s.toFixed(1)).join(' + ') : '-',
     'batch s (plan + chunks)': `${m.batchSeconds.toFixed(2)} (${m.planSeconds.toFixed(2)} + ${m.processSeconds.toFixed(2)})`,
     'batch slowdown': `${(((m.batchSeconds - aloneMedian) / aloneMedian) * 100).toFixed(0)} %`,
     '202 resolved in (median / max s)': m.accepted202 ? `${m.deferred.medianSeconds.toFixed(2)} / ${m.deferred.maxSeconds.toFixed(2)}` : '-',
@@ -276,8 +305,8 @@ export async function benchLiveDuringBatch(options: LiveBenchOptions): Promise<s
     `# Live APIs during the batch — ${machine.date}`,
     '',
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}. Load generator on the same machine.`,
-    `The API mix (${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 worker processes over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders: paced (by the APIs' reported p99, the default), unpaced (every lane flat out), or unpaced without the guard.`,
-    `Closed loop: ${options.connections} clients × ${options.loops} loops (${requests.toLocaleString('en')} requests) with no pause, as in the write-up: latency ≈ clients ÷ throughput; the batch starts 1 s in. Open model: the mix arriving at ${options.rates.join(', ')} req/s, latency from each scheduled arrival (coordinated-omission corrected): ${calmSeconds} s without the batch ("no batch"), then the batch, then ${tailSeconds} s more. Each run follows an unmeasured 2-s warm-up on the fresh stack (open model, at its own rate; ${warmUpRate} req/s before the closed loop).`,
+    `The API mix (${liveMixKinds.join(', ')}) through nginx to 2 replicas per API, while the ${period} batch runs on 2 batch-worker daemons (requested through nginx once the traffic runs) over ${options.users.toLocaleString('en')} users / ${options.orders.toLocaleString('en')} orders: paced (by the APIs' reported p99, the default), unpaced (every lane flat out), or unpaced without the guard.`,
+    `Closed loop: ${options.connections} clients × ${options.loops} loops (${requests.toLocaleString('en')} requests) with no pause, as in the write-up: latency ≈ clients ÷ throughput; the batch starts 1 s in. Open model: the mix arriving at ${options.rates.join(', ')} req/s, latency from each scheduled arrival (coordinated-omission corrected): ${calmSeconds} s without the batch ("no batch"), then the batch, then ${tailSeconds} s more. Each run follows an unmeasured ${warmUpSeconds}-s warm-up on the fresh stack (open model, at its own rate; ${warmUpRate} req/s before the closed loop).`,
     `Batch alone (same data, 2 workers, paced with no traffic to yield to): median ${aloneMedian.toFixed(2)} s of ${alone.length}. Statuses: ${modes.map((m) => `${modeName(m)} ${JSON.stringify(m.statuses)}`).join('; ')}.`,
     '',
     markdownTable(rows),
@@ -332,7 +361,7 @@ function liveCharts(modes: ModeResult[], aloneMedian: number, aloneRuns: number)
     {
       kind: 'bars',
       title: 'Latency while the batch runs, per load model and variant',
-      caption: 'Responses completed while the batch worker processes ran (the “in batch” columns of the table).',
+      caption: 'Responses scheduled between the run request and its COMPLETED status (the “in batch” columns of the table).',
       yLabel: 'latency ms',
       unit: ' ms',
       digits: 1,

@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { request } from 'undici'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import type { Pool, RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
-import { readRunProgress, type RunProgress } from '@commerce/local/batch'
+import { readRunProgress, requestBatchRun, type RunProgress } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { batchGantt, readBatchTimeline, runWindowOnLocalClock } from '../batch-timeline.ts'
@@ -84,13 +83,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
 
   step(`requesting the ${period} batch from the daemons (POST /ops/batch-worker/runs)`)
   const requested = sinceTraffic()
-  const response = await request(`${stack.url}/ops/batch-worker/runs`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ period: period }),
-  })
-  if (response.statusCode !== 202) throw new Error(`the run request answered ${response.statusCode}: ${await response.body.text()}`)
-  const runId = ((await response.body.json()) as { id: number }).id
+  const runId = await requestBatchRun(stack.url, admin, period)
   const stopSampling = new AbortController()
   const sampled = samplePacing(pool, { id: runId }, { started: trafficStarted, heartbeatMs: restartHeartbeatMs, signal: stopSampling.signal })
 
@@ -189,7 +182,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
           result.samples.filter((s) => s.status !== 0),
           bucketMs,
         ),
-        { label: 'p99 the APIs reported (highest replica)', points: pacing.apiP99 },
+        { label: 'p99 the APIs reported (replicas merged)', points: pacing.apiP99 },
       ],
       bands,
       markers,

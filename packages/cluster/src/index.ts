@@ -2,7 +2,6 @@ export {
   createMembership,
   readReportedLoad,
   readReportedPacing,
-  type LoadSummary,
   type Membership,
   type MembershipOptions,
   type MembershipView,
@@ -22,3 +21,4 @@ export {
 } from './leases.ts'
 export { createBatchView, type BatchView, type BatchViewOptions, type InBatch } from './batch-view.ts'
 export { createPollingLoop, type PollingLoop, type PollingLoopOptions } from './polling.ts'
+export { encodeLatencyCounts, latencyBucketCount, latencyBucketOf, mergeLoadReports, p99UsOf, type LoadSummary } from './load-report.ts'

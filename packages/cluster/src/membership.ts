@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { v7 as uuidv7 } from 'uuid'
 import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type Rows, type WasInstance, type WithUuidBytes } from '@commerce/db'
+import type { LoadSummary } from './load-report.ts'
 import { createPollingLoop } from './polling.ts'
 
 /** A member is dead once its heartbeat is this many intervals old (DESIGN §6.1). */
@@ -22,14 +23,6 @@ export interface MembershipView {
   settled: boolean
   /** True while my last heartbeat reached the database. */
   registered: boolean
-}
-
-/** A replica's recent request latency, as it reports it with each heartbeat. */
-export interface LoadSummary {
-  /** p99 of the requests answered in the window, µs; null when it answered none. */
-  p99Us: number | null
-  /** Requests answered per second over the window. */
-  rps: number
 }
 
 export interface MembershipOptions {
@@ -147,8 +140,13 @@ export function createMembership(opts: MembershipOptions) {
       intervalMs: load.everyMs,
       firstTick: 'after-interval',
       tick: () => {
-        const { p99Us, rps } = load.summary()
-        return pool.query('UPDATE was_instances SET load_p99_us = ?, load_rps = ?, load_reported_at = NOW(6) WHERE id = ?', [p99Us, Math.round(rps), idBytes])
+        const { p99Us, rps, counts } = load.summary()
+        return pool.query('UPDATE was_instances SET load_p99_us = ?, load_rps = ?, load_counts = ?, load_reported_at = NOW(6) WHERE id = ?', [
+          p99Us,
+          Math.round(rps),
+          counts,
+          idBytes,
+        ])
       },
       onError: (error) => log.warn({ err: error, service, id }, 'load report failed; the next one replaces it'),
     })
@@ -205,12 +203,12 @@ export interface ReportedLoad extends LoadSummary {
  * clock). One indexed read: cheap enough for a batch worker to ask at its chunk boundaries.
  */
 export async function readReportedLoad(pool: Pool, { services, freshForMs }: { services: readonly string[]; freshForMs: number }): Promise<ReportedLoad[]> {
-  const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id' | 'service' | 'loadP99Us' | 'loadRps'>, 'id'>>>(
-    `SELECT id, service, load_p99_us AS loadP99Us, load_rps AS loadRps FROM was_instances
+  const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id' | 'service' | 'loadP99Us' | 'loadRps' | 'loadCounts'>, 'id'>>>(
+    `SELECT id, service, load_p99_us AS loadP99Us, load_rps AS loadRps, load_counts AS loadCounts FROM was_instances
      WHERE service IN (?) AND load_reported_at > NOW(6) - INTERVAL ? MICROSECOND`,
     [services, freshForMs * 1000],
   )
-  return rows.map((row) => ({ service: row.service, id: uuidFromBytes(row.id), p99Us: row.loadP99Us, rps: row.loadRps ?? 0 }))
+  return rows.map((row) => ({ service: row.service, id: uuidFromBytes(row.id), p99Us: row.loadP99Us, rps: row.loadRps ?? 0, counts: row.loadCounts ?? '' }))
 }
 
 export interface ReportedPacing {

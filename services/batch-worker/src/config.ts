@@ -16,6 +16,8 @@ export const configSchema = serviceConfig({
   BATCH_STRATEGY: Type.String({ ...strategyNameSchema, default: 'bulk' }),
   /** Targets per chunk; fixed in the run's plan, so changing it affects new runs only. */
   BATCH_CHUNK_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
+  /** Users per planning statement: the plan is several short statements the pace can rest between. */
+  BATCH_PLAN_SLICE_USERS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 1_000 }),
   /** Chunks one worker processes at once; each holds one batch connection. */
   BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
   BATCH_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
@@ -26,8 +28,10 @@ export const configSchema = serviceConfig({
   BATCH_POLL_MS: Type.Integer({ minimum: 5, maximum: 60_000, default: 200 }),
   /** The batch paces itself by the live APIs' latency (job/pacing.ts); false: every lane flat out. */
   BATCH_PACING: Type.Boolean({ default: true }),
-  /** The API latency budget: any live API replica's p99 above it makes the batch back off. */
+  /** The API latency budget: the live API replicas' p99 (their requests together) above it makes the batch back off. */
   BATCH_PACING_P99_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
+  /** Also over budget above this multiple of the APIs' p99 when the run's planning began (0: the absolute budget only). */
+  BATCH_PACING_P99_RATIO: Type.Number({ minimum: 0, maximum: 100, default: 1.5 }),
   /** The database's Threads_running above which the batch backs off too; 0: not a signal. */
   BATCH_PACING_MAX_THREADS_RUNNING: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
   /** The least the batch keeps doing over budget: this share of one lane (it never stalls). */
@@ -100,6 +104,7 @@ export function batchPoolSettings(config: Config): PoolSettings {
 export function workerSettings(config: Config): WorkerSettings {
   return {
     chunkSize: config.BATCH_CHUNK_SIZE,
+    planSliceUsers: config.BATCH_PLAN_SLICE_USERS,
     concurrency: config.BATCH_CONCURRENCY,
     leaseMs: config.BATCH_LEASE_MS,
     planLeaseMs: config.BATCH_PLAN_LEASE_MS,
@@ -110,6 +115,7 @@ export function workerSettings(config: Config): WorkerSettings {
     pacing: {
       enabled: config.BATCH_PACING,
       p99BudgetMs: config.BATCH_PACING_P99_MS,
+      p99Ratio: config.BATCH_PACING_P99_RATIO,
       maxThreadsRunning: config.BATCH_PACING_MAX_THREADS_RUNNING,
       floor: config.BATCH_PACING_FLOOR,
       deadlineMs: config.BATCH_RUN_DEADLINE_MS,

@@ -15,6 +15,8 @@ export const period = '2026-10'
 
 export const settings: WorkerSettings = {
   chunkSize: 10,
+  // Several planning statements per run (the tests' 40–100 users), chunks straddling them.
+  planSliceUsers: 7,
   concurrency: 2,
   leaseMs: 2_000,
   planLeaseMs: 5_000,
@@ -23,7 +25,17 @@ export const settings: WorkerSettings = {
   policy: defaultGradePolicy,
   timeZone: defaultBusinessTimeZone,
   // The run protocol's tests work every lane at once; pacing has its own (test/job/pacing.test.ts).
-  pacing: { enabled: false, p99BudgetMs: 100, maxThreadsRunning: 0, floor: 0.1, deadlineMs: 3_600_000, decideMs: 20, holdMs: 200, reportsFreshForMs: 300 },
+  pacing: {
+    enabled: false,
+    p99BudgetMs: 100,
+    p99Ratio: 0,
+    maxThreadsRunning: 0,
+    floor: 0.1,
+    deadlineMs: 3_600_000,
+    decideMs: 20,
+    holdMs: 200,
+    reportsFreshForMs: 300,
+  },
 }
 
 /**

@@ -30,6 +30,9 @@ export const batchRuns = mysqlTable(
     redemptionsApplied: int('redemptions_applied', { unsigned: true }).notNull().default(0),
     // Why an operator forced a run of a period older than the latest COMPLETED one (else null).
     forceReason: varchar('force_reason', { length: 500 }),
+    // The live APIs' p99 (µs) when the run's planning began, before the batch touched anything:
+    // the baseline a relative pacing budget is measured against (null: no traffic to yield to).
+    pacingBaselineUs: int('pacing_baseline_us', { unsigned: true }),
   },
   (t) => [uniqueIndex('uq_batch_runs_job_period').on(t.job, t.period), index('idx_batch_runs_status').on(t.status)],
 )

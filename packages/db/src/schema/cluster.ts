@@ -15,6 +15,8 @@ export const wasInstances = mysqlTable(
     // the batch paces itself by what the live APIs feel, through the database alone.
     loadP99Us: int('load_p99_us', { unsigned: true }),
     loadRps: int('load_rps', { unsigned: true }),
+    // Its counts per latency bucket ("bucket:count,…", @commerce/cluster's load-report.ts): readers merge them.
+    loadCounts: varchar('load_counts', { length: 1024 }),
     // NOW(6) at the report: a report is fresh by its own interval, whatever the heartbeat's.
     loadReportedAt: datetime('load_reported_at', { mode: 'date', fsp: 6 }),
     // A batch worker's pace on the run it is working (null: none), written at its pacing decisions:

@@ -1,35 +1,27 @@
 import { performance } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import { Type, type Static } from 'typebox'
-import type { LoadSummary } from '@commerce/cluster'
+import { encodeLatencyCounts, latencyBucketCount, latencyBucketOf, p99UsOf, type LoadSummary } from '@commerce/cluster'
 
 export const latencyWindowConfigProperties = {
   /** How far back the latency this replica reports with each heartbeat reaches (its p99 and rate). */
-  LOAD_WINDOW_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 2_000 }),
+  LOAD_WINDOW_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 1_000 }),
   /** How often this replica writes that summary into its membership row (the batch reads it there). */
-  LOAD_REPORT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1_000 }),
+  LOAD_REPORT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 250 }),
 }
 const latencyWindowConfigSchema = Type.Object(latencyWindowConfigProperties)
 export type LatencyWindowConfig = Static<typeof latencyWindowConfigSchema>
 
-// Log-spaced buckets, each 20 % wider than the last, from 0.1 ms to past 60 s: a p99 read from
-// them is at most 20 % high, and recording is an index and an increment.
-const smallestMs = 0.1
-const growth = 1.2
-const bucketCount = Math.ceil(Math.log(60_000 / smallestMs) / Math.log(growth)) + 2
 const slotMs = 250
-
-const bucketOf = (ms: number) => (ms <= smallestMs ? 0 : Math.min(bucketCount - 1, Math.ceil(Math.log(ms / smallestMs) / Math.log(growth))))
-const upperBoundMs = (bucket: number) => smallestMs * growth ** bucket
 
 /**
  * Latencies of the last `windowMs`, in slots of 250 ms that are reused as time moves on: constant
- * memory and O(1) per request, whatever the rate. `summary()` is the p99 (a bucket's upper bound)
- * and the rate over the slots still inside the window.
+ * memory and O(1) per request, whatever the rate. `summary()` is the counts per bucket, their p99
+ * and the rate over the slots still inside the window (buckets: @commerce/cluster's load-report.ts).
  */
 export function createLatencyWindow({ windowMs, now = () => performance.now() }: { windowMs: number; now?: () => number }) {
   const slotCount = Math.ceil(windowMs / slotMs)
-  const slots = Array.from({ length: slotCount }, () => ({ id: -1, total: 0, counts: new Array<number>(bucketCount).fill(0) }))
+  const slots = Array.from({ length: slotCount }, () => ({ id: -1, total: 0, counts: new Array<number>(latencyBucketCount).fill(0) }))
 
   return {
     record(ms: number): void {
@@ -41,7 +33,7 @@ export function createLatencyWindow({ windowMs, now = () => performance.now() }:
         slot.total = 0
         slot.id = id
       }
-      const bucket = bucketOf(ms)
+      const bucket = latencyBucketOf(ms)
       slot.counts[bucket] = (slot.counts[bucket] ?? 0) + 1
       slot.total += 1
     },
@@ -50,14 +42,9 @@ export function createLatencyWindow({ windowMs, now = () => performance.now() }:
       const live = slots.filter((slot) => slot.id > current - slotCount)
       const total = live.reduce((sum, slot) => sum + slot.total, 0)
       const rps = total / (windowMs / 1000)
-      if (total === 0) return { p99Us: null, rps }
-      // The smallest bucket with at least 99 % of the requests at or below it.
-      let below = 0
-      for (let bucket = 0; bucket < bucketCount - 1; bucket++) {
-        for (const slot of live) below += slot.counts[bucket] ?? 0
-        if (below >= total * 0.99) return { p99Us: Math.round(upperBoundMs(bucket) * 1000), rps }
-      }
-      return { p99Us: Math.round(upperBoundMs(bucketCount - 1) * 1000), rps }
+      const counts = new Array<number>(latencyBucketCount).fill(0)
+      for (const slot of live) slot.counts.forEach((count, bucket) => (counts[bucket] = (counts[bucket] ?? 0) + count))
+      return { p99Us: p99UsOf(counts), rps, counts: encodeLatencyCounts(counts) }
     },
   }
 }

@@ -2,8 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface PacingSettings {
   enabled: boolean
-  /** The API latency the batch yields to: over it when any live API replica's last reported p99 is. */
+  /** The API latency the batch yields to: over budget when the live API replicas' p99 (all their requests together) is over it. */
   p99BudgetMs: number
+  /**
+   * Over budget too when that p99 is over this multiple of the p99 they had when the run's planning
+   * began (the batch may cost the APIs this much of their tail, at any rate); 0: absolute budget only.
+   */
+  p99Ratio: number
   /** Over budget too while the database runs more threads than this (0: not a signal). */
   maxThreadsRunning: number
   /** The least the batch keeps doing however far over budget: a share of one lane at full speed. */
@@ -21,8 +26,10 @@ export interface PacingSettings {
 
 /** What the controller reads at a decision. */
 export interface PacingSignals {
-  /** The highest p99 among the live API replicas that reported enough requests; null: none did. */
+  /** The p99 of the live API replicas' recent requests, merged; null: too few requests to tell. */
   apiP99Ms: number | null
+  /** The same when the run's planning began (null: too few requests then). */
+  baselineP99Ms: number | null
   threadsRunning: number
   /** Chunks not DONE yet, and how long ago the run was published (database clock). */
   openChunks: number
@@ -46,14 +53,15 @@ export interface PacingState {
 /**
  * AIMD on the batch's level, the rule TCP uses for a shared link: over budget, halve it (at most
  * once per hold, down to the floor); under budget, add a fifth of full speed per second. A run
- * starts at one lane, not flat out: the first reports come a heartbeat later, and a batch that
- * bursts until then costs the APIs their tail. Once the rest of the run would miss its deadline
- * at the pace of the chunks done so far, the deadline wins for the rest of the run.
+ * starts at the floor, not flat out: a batch that bursts until the first reports show it costs the
+ * APIs their tail before anything can react (TCP's slow start, for the same reason); with no live traffic to yield to (too few requests reported) it goes
+ * flat out at once. Once the rest of the run would miss its deadline at the pace of the chunks
+ * done so far, the deadline wins for the rest of the run.
  */
 export function createPacingController(settings: PacingSettings, maxLevel: number) {
   const floor = Math.min(settings.floor, maxLevel)
   let state: PacingState = settings.enabled
-    ? { level: Math.min(1, maxLevel), reason: 'ramping', detail: 'starting at one lane', apiP99Ms: null, threadsRunning: null }
+    ? { level: floor, reason: 'ramping', detail: 'starting at the floor', apiP99Ms: null, threadsRunning: null }
     : { level: maxLevel, reason: 'off', detail: 'pacing is off', apiP99Ms: null, threadsRunning: null }
   let lastDecisionAt: number | undefined
   let lastBackoffAt = Number.NEGATIVE_INFINITY
@@ -62,6 +70,10 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
     state = next
     return next
   }
+
+  /** The absolute budget, or the relative one when it is tighter. */
+  const budgetFor = (baselineP99Ms: number | null): number =>
+    settings.p99Ratio > 0 && baselineP99Ms !== null ? Math.min(settings.p99BudgetMs, settings.p99Ratio * baselineP99Ms) : settings.p99BudgetMs
 
   function missesDeadline(signals: PacingSignals, nowMs: number): boolean {
     if (signals.runElapsedMs >= settings.deadlineMs) return signals.openChunks > 0
@@ -83,9 +95,9 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
       if (state.reason === 'deadline' || missesDeadline(signals, nowMs)) {
         return set({ level: maxLevel, reason: 'deadline', detail: `the run's deadline (${settings.deadlineMs} ms) is at risk: full speed`, ...seen })
       }
+      const budgetMs = budgetFor(signals.baselineP99Ms)
       const over: string[] = []
-      if (signals.apiP99Ms !== null && signals.apiP99Ms > settings.p99BudgetMs)
-        over.push(`api p99 ${Math.round(signals.apiP99Ms)} ms > ${settings.p99BudgetMs} ms`)
+      if (signals.apiP99Ms !== null && signals.apiP99Ms > budgetMs) over.push(`api p99 ${Math.round(signals.apiP99Ms)} ms > ${Math.round(budgetMs)} ms`)
       if (settings.maxThreadsRunning > 0 && signals.threadsRunning > settings.maxThreadsRunning)
         over.push(`threads running ${signals.threadsRunning} > ${settings.maxThreadsRunning}`)
       if (over.length > 0) {
@@ -95,9 +107,9 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
         const level = Math.max(floor, state.level / 2)
         return set({ level, reason: level <= floor ? 'floor' : 'backoff', detail, ...seen })
       }
+      if (signals.apiP99Ms === null) return set({ level: maxLevel, reason: 'full', detail: 'too few API requests to yield to', ...seen })
       const level = Math.min(maxLevel, state.level + (maxLevel / 5) * elapsedS)
-      const under =
-        signals.apiP99Ms === null ? 'no API replica reported enough requests' : `api p99 ${Math.round(signals.apiP99Ms)} ms ≤ ${settings.p99BudgetMs} ms`
+      const under = `api p99 ${Math.round(signals.apiP99Ms)} ms ≤ ${Math.round(budgetMs)} ms`
       return set({ level, reason: level >= maxLevel ? 'full' : 'ramping', detail: under, ...seen })
     },
   }
@@ -158,8 +170,9 @@ export function createPacer({
       restedMs += settings.decideMs
       return false
     },
-    /** After a chunk that took `chunkMs`: below one lane, rest so that the lane works `level` of the time. */
+    /** After a chunk (or a plan statement) that took `chunkMs`: below one lane, rest so that the lane works `level` of the time. */
     async rest(chunkMs: number, signal?: AbortSignal): Promise<void> {
+      await maybeDecide()
       const started = now()
       // Re-decided while resting: a recovery shortens the rest, a worse signal lengthens it.
       while (!signal?.aborted) {

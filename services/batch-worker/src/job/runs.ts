@@ -57,13 +57,19 @@ const toRun = (row: RunDbRow): RunRow => ({
   publishWaitMicros: row.publish_wait === null ? null : Number(row.publish_wait),
 })
 
+/** A range of user ids, both ends included. */
+interface UserSlice {
+  from: number
+  to: number
+}
+const allUsers: UserSlice = { from: 0, to: Number.MAX_SAFE_INTEGER }
 /**
  * The run's targets as one set-based SELECT over the month's PAID orders: a target is a user whose
  * grade changes or who receives coupons (DESIGN §5). The GROUP BY walks idx_orders_user_time in
  * user order: a covering index scan with no temporary table. Planning inserts these rows; a dry
  * run counts them.
  */
-function targetsQuery(range: PeriodRange, policy: GradePolicy): { sql: string; params: unknown[] } {
+function targetsQuery(range: PeriodRange, policy: GradePolicy, users: UserSlice = allUsers): { sql: string; params: unknown[] } {
   const { thresholds, coupons } = policy
   const couponGrades = grades.filter((grade) => coupons[grade].count > 0)
   return {
@@ -76,12 +82,24 @@ function targetsQuery(range: PeriodRange, policy: GradePolicy): { sql: string; p
             LEFT JOIN (
               SELECT user_id, SUM(amount) AS total, COUNT(*) AS order_count
               FROM orders FORCE INDEX (idx_orders_user_time)
-              WHERE ordered_at >= ? AND ordered_at < ? AND status = 'PAID'
+              WHERE user_id BETWEEN ? AND ? AND ordered_at >= ? AND ordered_at < ? AND status = 'PAID'
               GROUP BY user_id
             ) a ON a.user_id = u.id
+            WHERE u.id BETWEEN ? AND ?
           ) s
           WHERE s.to_grade <> s.from_grade OR s.to_grade IN (?)`,
-    params: [thresholds.VIP, thresholds.GOLD, thresholds.SILVER, range.start, range.end, couponGrades.length > 0 ? couponGrades : ['']],
+    params: [
+      thresholds.VIP,
+      thresholds.GOLD,
+      thresholds.SILVER,
+      users.from,
+      users.to,
+      range.start,
+      range.end,
+      users.from,
+      users.to,
+      couponGrades.length > 0 ? couponGrades : [''],
+    ],
   }
 }
 
@@ -141,17 +159,32 @@ export function createRunRepository(pool: Pool) {
      * markPublished). Fenced on the planner: a planner that lost its lease rolls back. Returns the
      * target count, or null when fenced out.
      */
-    async planAndPublish(run: { id: number; me: string; range: PeriodRange; chunkSize: number; policy: GradePolicy }): Promise<number | null> {
-      const targets = targetsQuery(run.range, run.policy)
+    async planAndPublish(
+      /**
+       * `sliceUsers` users per statement: a month's plan is a few statements of a fraction of a
+       * second each (idx_orders_user_time makes a user range a range scan), in one transaction.
+       */
+      run: { id: number; me: string; range: PeriodRange; chunkSize: number; sliceUsers: number; policy: GradePolicy },
+      /** Awaited between the plan's statements with the last one's duration: where the caller paces the plan. */
+      betweenSlices: (sliceMs: number) => Promise<void> = async () => undefined,
+    ): Promise<number | null> {
       return inTransaction(pool, async (conn) => {
-        // Chunk numbers come from ROW_NUMBER so the plan is fixed up front.
-        const [inserted] = await conn.query<ResultSetHeader>(
-          `INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade)
-           SELECT ?, t.user_id, FLOOR((ROW_NUMBER() OVER (ORDER BY t.user_id) - 1) / ?), t.total, t.order_count, t.to_grade
-           FROM (${targets.sql}) t`,
-          [run.id, run.chunkSize, ...targets.params],
-        )
-        const targetCount = inserted.affectedRows
+        const [[bounds]] = await conn.query<Rows<{ lo: number | null; hi: number | null }>>('SELECT MIN(id) AS lo, MAX(id) AS hi FROM users')
+        let targetCount = 0
+        for (let from = bounds?.lo ?? 0, hi = bounds?.hi ?? -1; from <= hi; from += run.sliceUsers) {
+          const started = performance.now()
+          const targets = targetsQuery(run.range, run.policy, { from, to: from + run.sliceUsers - 1 })
+          // Chunk numbers continue across slices (user order, the targets before counted in), so
+          // the plan is the one a single statement would fix up front.
+          const [inserted] = await conn.query<ResultSetHeader>(
+            `INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade)
+             SELECT ?, t.user_id, FLOOR((? + ROW_NUMBER() OVER (ORDER BY t.user_id) - 1) / ?), t.total, t.order_count, t.to_grade
+             FROM (${targets.sql}) t`,
+            [run.id, targetCount, run.chunkSize, ...targets.params],
+          )
+          targetCount += inserted.affectedRows
+          if (from + run.sliceUsers <= hi) await betweenSlices(performance.now() - started)
+        }
         await conn.query(
           `INSERT INTO step_execution_log (run_id, step, chunk_no)
            SELECT DISTINCT run_id, ?, chunk_no FROM batch_targets WHERE run_id = ?`,
@@ -200,17 +233,34 @@ export function createRunRepository(pool: Pool) {
       return { open: Number(row?.open ?? 0), nextExpiryMicros: row?.next_expiry == null ? null : Number(row.next_expiry) }
     },
 
-    /** What pacing needs of the run: chunks not DONE, time since the publish (DB clock), the server's Threads_running. */
-    async pacingProgress(runId: number): Promise<{ openChunks: number; runElapsedMs: number; threadsRunning: number }> {
+    /** Before the plan's first statement: the APIs' p99 that a relative pacing budget is measured against. */
+    async setPacingBaseline(runId: number, me: string, baselineUs: number | null): Promise<void> {
+      await pool.query("UPDATE batch_runs SET pacing_baseline_us = ? WHERE id = ? AND status = 'PLANNING' AND planner = ?", [
+        baselineUs,
+        runId,
+        uuidToBytes(me),
+      ])
+    },
+
+    /**
+     * What pacing needs of the run: chunks not DONE, time since the publish (DB clock; 0 while
+     * planning), the APIs' p99 when planning began, the server's Threads_running.
+     */
+    async pacingProgress(runId: number): Promise<{ openChunks: number; runElapsedMs: number; baselineP99Ms: number | null; threadsRunning: number }> {
       const [rows] = await pool.query<RowDataPacket[]>(
         `SELECT (SELECT COUNT(*) FROM step_execution_log WHERE run_id = r.id AND step = ? AND status <> 'DONE') AS open,
-                TIMESTAMPDIFF(MICROSECOND, r.published_at, NOW(6)) AS elapsed,
+                TIMESTAMPDIFF(MICROSECOND, r.published_at, NOW(6)) AS elapsed, r.pacing_baseline_us AS baseline,
                 (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_RUNNING') AS threads
          FROM batch_runs r WHERE r.id = ?`,
         [gradeStep, runId],
       )
       const row = rows[0]
-      return { openChunks: Number(row?.open ?? 0), runElapsedMs: Number(row?.elapsed ?? 0) / 1000, threadsRunning: Number(row?.threads ?? 0) }
+      return {
+        openChunks: Number(row?.open ?? 0),
+        runElapsedMs: Number(row?.elapsed ?? 0) / 1000,
+        baselineP99Ms: row?.baseline == null ? null : Number(row.baseline) / 1000,
+        threadsRunning: Number(row?.threads ?? 0),
+      }
     },
 
     /** Step 6: COMPLETED once every chunk is DONE; totals summed from the chunk rows. */

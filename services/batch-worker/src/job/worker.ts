@@ -1,6 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
-import { claimChunk, fenceDone, pickClaimable, readReportedLoad, releaseChunk, renewLease, type ChunkOwnership, type Membership } from '@commerce/cluster'
+import {
+  claimChunk,
+  fenceDone,
+  mergeLoadReports,
+  pickClaimable,
+  readReportedLoad,
+  releaseChunk,
+  renewLease,
+  type ChunkOwnership,
+  type Membership,
+} from '@commerce/cluster'
 import type { Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
@@ -12,6 +22,8 @@ import { createRunRepository, gradeStep, type RunRow } from './runs.ts'
 
 export interface WorkerSettings {
   chunkSize: number
+  /** Users per planning statement (job/runs.ts). */
+  planSliceUsers: number
   /** Chunks this worker processes at once (each on its own batch connection). */
   concurrency: number
   leaseMs: number
@@ -68,8 +80,14 @@ const maxConsecutiveFailures = 30
 
 /** The services whose latency the batch yields to. */
 const liveApiServices = ['user-api', 'coupon-api', 'event-apply']
-/** A replica that answered fewer requests per second than this has no p99 worth yielding to. */
-const minReportedRps = 10
+/** Fewer requests than this in the APIs' reported windows (all replicas together): no p99 worth yielding to. */
+const minReportedRequests = 50
+
+/** The live API replicas' p99 over their fresh reports, merged (ms); null when they answered too few requests to tell. */
+async function readApiP99Ms(pool: Pool, freshForMs: number): Promise<number | null> {
+  const merged = mergeLoadReports(await readReportedLoad(pool, { services: liveApiServices, freshForMs }))
+  return merged.p99Us === null || merged.requests < minReportedRequests ? null : merged.p99Us / 1000
+}
 
 /** `pool` whose connections call `onProgress` each time one of their statements completes. */
 function withProgress(pool: Pool, onProgress: () => void): Pool {
@@ -243,8 +261,18 @@ async function planUnlessTaken(worker: WorkerContext, run: RunRow): Promise<void
     () => void runs.renewPlanning(run.id, membership.id, settings.planLeaseMs).catch(() => undefined),
     Math.max(10, settings.planLeaseMs / 3),
   )
+  let pacer: Pacer | undefined
+  if (settings.pacing.enabled) {
+    // Before the plan's first statement: what the APIs feel without the batch, for a relative budget.
+    const baselineMs = await readApiP99Ms(worker.pool, settings.pacing.reportsFreshForMs).catch(() => null)
+    await runs.setPacingBaseline(run.id, membership.id, baselineMs === null ? null : Math.round(baselineMs * 1000))
+    pacer = worker.pacer ??= pacerFor(worker, run)
+  }
   const targets = await runs
-    .planAndPublish({ id: run.id, me: membership.id, range: worker.range, chunkSize: settings.chunkSize, policy: settings.policy })
+    .planAndPublish(
+      { id: run.id, me: membership.id, range: worker.range, chunkSize: settings.chunkSize, sliceUsers: settings.planSliceUsers, policy: settings.policy },
+      async (sliceMs) => pacer?.rest(sliceMs, worker.signal),
+    )
     .finally(() => clearInterval(renewal))
   worker.report.planned = targets !== null
   worker.log?.info({ runId: run.id, targets }, targets === null ? 'planning lease lost; another worker plans' : 'run planned and published')
@@ -275,12 +303,8 @@ async function workRunning(worker: WorkerContext, run: RunRow): Promise<void> {
 function pacerFor(worker: WorkerContext, run: RunRow): Pacer {
   const { pool, settings, metrics } = worker
   const readSignals = async (): Promise<PacingSignals> => {
-    const [reports, progress] = await Promise.all([
-      readReportedLoad(pool, { services: liveApiServices, freshForMs: settings.pacing.reportsFreshForMs }),
-      worker.runs.pacingProgress(run.id),
-    ])
-    const p99s = reports.filter((report) => report.p99Us !== null && report.rps >= minReportedRps).map((report) => (report.p99Us ?? 0) / 1000)
-    return { apiP99Ms: p99s.length > 0 ? Math.max(...p99s) : null, ...progress }
+    const [apiP99Ms, progress] = await Promise.all([readApiP99Ms(pool, settings.pacing.reportsFreshForMs), worker.runs.pacingProgress(run.id)])
+    return { apiP99Ms, ...progress }
   }
   let lastReason: string | undefined
   let reportedAt = Number.NEGATIVE_INFINITY

@@ -1,15 +1,24 @@
 import t from 'tap'
 import { createPacingController, createPacer, type PacingSettings, type PacingSignals } from '../../src/job/pacing.ts'
 
-const settings: PacingSettings = { enabled: true, p99BudgetMs: 100, maxThreadsRunning: 0, floor: 0.1, deadlineMs: 3_600_000, decideMs: 250, holdMs: 3_000 }
-const calm: PacingSignals = { apiP99Ms: 20, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
+const settings: PacingSettings = {
+  enabled: true,
+  p99BudgetMs: 100,
+  p99Ratio: 0,
+  maxThreadsRunning: 0,
+  floor: 0.1,
+  deadlineMs: 3_600_000,
+  decideMs: 250,
+  holdMs: 3_000,
+}
+const calm: PacingSignals = { apiP99Ms: 20, baselineP99Ms: null, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
 const slow: PacingSignals = { ...calm, apiP99Ms: 240 }
 
-t.test('a run starts at one lane and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
+t.test('a run starts at half a lane and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
   const pacing = createPacingController(settings, 4)
-  t.match(pacing.state(), { level: 1, reason: 'ramping' })
+  t.match(pacing.state(), { level: 0.5, reason: 'ramping' })
   pacing.decide(calm, 0)
-  t.match(pacing.decide(calm, 1_000), { level: 1.8, reason: 'ramping', apiP99Ms: 20 })
+  t.match(pacing.decide(calm, 1_000), { level: 1.3, reason: 'ramping', apiP99Ms: 20 })
   t.match(pacing.decide(calm, 5_000), { level: 4, reason: 'full' }, 'capped at the lanes it has')
 })
 
@@ -34,11 +43,35 @@ t.test('over budget it halves at once, not again within the hold, down to the fl
   t.match(pacing.state(), { level: 4, reason: 'full' }, 'back at full speed after ~5 s under budget')
 })
 
+t.test('with too few API requests to tell a p99, there is nothing to yield to: full speed at once', async (t) => {
+  const pacing = createPacingController(settings, 4)
+  t.match(pacing.decide({ ...calm, apiP99Ms: null }, 0), { level: 4, reason: 'full', detail: 'too few API requests to yield to' })
+  t.match(pacing.decide(slow, 250), { level: 2, reason: 'backoff' }, 'traffic that turns up over budget is yielded to')
+})
+
+t.test('a relative budget: over it when the p99 passes that multiple of the p99 before the run, or the absolute budget if that is tighter', async (t) => {
+  const relative = { ...settings, p99Ratio: 1.5 }
+  const before20 = { ...calm, baselineP99Ms: 20 }
+  t.match(createPacingController(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 0), { reason: 'ramping', detail: 'api p99 29 ms ≤ 30 ms' })
+  t.match(createPacingController(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 0), { level: 0.25, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
+  t.match(
+    createPacingController(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 0),
+    { reason: 'backoff', detail: 'api p99 120 ms > 100 ms' },
+    'never looser than the absolute budget',
+  )
+  t.match(
+    createPacingController(relative, 2).decide({ ...calm, baselineP99Ms: null, apiP99Ms: 60 }, 0),
+    { reason: 'ramping' },
+    'no baseline (no traffic when planning began): the absolute budget alone',
+  )
+  t.match(createPacingController(settings, 2).decide({ ...before20, apiP99Ms: 40 }, 0), { reason: 'ramping' }, 'ratio 0: off')
+})
+
 t.test("the database's Threads_running counts only when a limit is set", async (t) => {
   const busyDb = { ...calm, threadsRunning: 50 }
   t.match(createPacingController(settings, 2).decide(busyDb, 0), { reason: 'ramping' })
   t.match(createPacingController({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 0), {
-    level: 0.5,
+    level: 0.25,
     reason: 'backoff',
     detail: 'threads running 50 > 32',
   })
@@ -74,11 +107,11 @@ t.test('the pacer: a lane beyond the level waits; below one lane the lane rests 
     },
   })
   t.equal(await pacer.admit(0), true, 'the first lane always works')
-  t.match(pacer.state(), { level: 0.5, reason: 'backoff' }, 'the first decision halved the starting lane')
+  t.match(pacer.state(), { level: 0.25, reason: 'backoff' }, 'the first decision halved the starting half lane')
   t.equal(await pacer.admit(1), false, 'the second lane waits')
   const before = pacer.restedMs()
   await pacer.rest(40)
-  t.ok(pacer.restedMs() - before >= 40, `at level 0.5 a 40 ms chunk is followed by 40 ms of rest (${pacer.restedMs() - before} ms)`)
+  t.ok(pacer.restedMs() - before >= 120, `at level 0.25 a 40 ms chunk is followed by 120 ms of rest (${pacer.restedMs() - before} ms)`)
   t.ok(reads >= 2, 'and it decided again while resting')
-  t.match(pacer.state(), { level: 0.5, reason: 'hold' }, 'within the hold, no second halving')
+  t.match(pacer.state(), { level: 0.25, reason: 'hold' }, 'within the hold, no second halving')
 })

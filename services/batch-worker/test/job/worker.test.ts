@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { createMembership, readReportedLoad, type LoadSummary } from '@commerce/cluster'
+import { createMembership, encodeLatencyCounts, latencyBucketCount, latencyBucketOf, readReportedLoad, type LoadSummary } from '@commerce/cluster'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { readRunStatus, type RunStatusView } from '../../src/job/progress.ts'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
@@ -48,6 +48,20 @@ t.test('one worker grades, revokes, issues and applies deferred redemptions; a r
   const [[run]] = await pool.query<RowDataPacket[]>('SELECT * FROM batch_runs')
   t.equal(report.targets, run?.target_count)
   t.equal(run?.chunk_count, Math.ceil(Number(run?.target_count) / settings.chunkSize))
+  // Planned in statements of planSliceUsers users: the chunks are still those of one statement,
+  // full chunks of consecutive targets in user order, the last one holding the rest.
+  const [chunks] = await pool.query<RowDataPacket[]>(
+    'SELECT chunk_no, COUNT(*) AS targets, MIN(user_id) AS lo, MAX(user_id) AS hi FROM batch_targets GROUP BY chunk_no ORDER BY chunk_no',
+  )
+  t.ok(Number(run?.target_count) > settings.planSliceUsers, 'more targets than one planning statement covers')
+  t.same(
+    chunks.map((chunk) => [Number(chunk.chunk_no), Number(chunk.targets)]),
+    Array.from({ length: Number(run?.chunk_count) }, (_, no) => [no, Math.min(settings.chunkSize, Number(run?.target_count) - no * settings.chunkSize)]),
+  )
+  t.ok(
+    chunks.every((chunk, i) => i === 0 || Number(chunk.lo) > Number(chunks[i - 1]?.hi)),
+    'chunks follow user order',
+  )
   t.equal(run?.coupons_issued, report.couponsIssued)
   t.equal(run?.coupons_revoked, 1)
   t.equal(run?.redemptions_applied, 3)
@@ -260,10 +274,17 @@ t.test('a chunk whose statement makes no progress lets its lease lapse, so anoth
   await audit(t, pool)
 })
 
+/** What a replica's latency window says when its last window's `requests` all took `ms`. */
+function loadOf(ms: number, requests: number): LoadSummary {
+  const counts = new Array<number>(latencyBucketCount).fill(0)
+  counts[latencyBucketOf(ms)] = requests
+  return { p99Us: ms * 1_000, rps: requests, counts: encodeLatencyCounts(counts) }
+}
+
 t.test('pacing: a worker backs off while a live API replica reports a p99 over budget, and recovers when it falls', { timeout: 60_000 }, async (t) => {
   const { url, pool } = await testDatabase(t, 100)
   // A user-api replica as the services run it: its membership writes what its latency window says.
-  let load: LoadSummary = { p99Us: 300_000, rps: 100 }
+  let load = loadOf(300, 100)
   const api = createMembership({ pool, service: 'user-api', heartbeatMs: 100, load: { summary: () => load, everyMs: 20 }, log: { warn: () => undefined } })
   t.teardown(() => api.stop())
   await api.start()
@@ -277,6 +298,7 @@ t.test('pacing: a worker backs off while a live API replica reports a p99 over b
   const pacing = {
     enabled: true,
     p99BudgetMs: 100,
+    p99Ratio: 0,
     maxThreadsRunning: 0,
     floor: 0.1,
     deadlineMs: 3_600_000,
@@ -295,7 +317,7 @@ t.test('pacing: a worker backs off while a live API replica reports a p99 over b
 
   const backedOff = await statusUntil((pace) => pace.reason === 'floor')
   t.match(backedOff, [{ level: pacing.floor, reason: 'floor' }], 'halved down to the floor: the status shows it')
-  load = { p99Us: 20_000, rps: 100 }
+  load = loadOf(20, 100)
   const ramping = await statusUntil((pace) => pace.reason === 'ramping')
   t.ok(ramping[0] && ramping[0].level > pacing.floor, `under budget again it ramps up (level ${ramping[0]?.level})`)
   await statusUntil((pace) => pace.reason === 'full' && pace.level === settings.concurrency)
