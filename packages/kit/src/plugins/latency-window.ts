@@ -43,7 +43,11 @@ export function createLatencyWindow({ windowMs, now = () => performance.now() }:
       const total = live.reduce((sum, slot) => sum + slot.total, 0)
       const rps = total / (windowMs / 1000)
       const counts = new Array<number>(latencyBucketCount).fill(0)
-      for (const slot of live) slot.counts.forEach((count, bucket) => (counts[bucket] = (counts[bucket] ?? 0) + count))
+      for (const slot of live) {
+        slot.counts.forEach((count, bucket) => {
+          counts[bucket] = (counts[bucket] ?? 0) + count
+        })
+      }
       return { p99Us: p99UsOf(counts), rps, counts: encodeLatencyCounts(counts) }
     },
   }
