@@ -170,14 +170,17 @@ export function createPacer({
       restedMs += settings.decideMs
       return false
     },
-    /** After a chunk (or a plan statement) that took `chunkMs`: below one lane, rest so that the lane works `level` of the time. */
-    async rest(chunkMs: number, signal?: AbortSignal): Promise<void> {
+    /**
+     * After a chunk (or a plan statement) that took `chunkMs`: below one lane, rest so that the
+     * lane works `level` of the time, for at most `maxMs`.
+     */
+    async rest(chunkMs: number, signal?: AbortSignal, maxMs = Number.POSITIVE_INFINITY): Promise<void> {
       await maybeDecide()
       const started = now()
       // Re-decided while resting: a recovery shortens the rest, a worse signal lengthens it.
       while (!signal?.aborted) {
         const { level } = controller.state()
-        const restMs = level >= 1 ? 0 : (chunkMs * (1 - level)) / level
+        const restMs = level >= 1 ? 0 : Math.min(maxMs, (chunkMs * (1 - level)) / level)
         const left = restMs - (now() - started)
         if (left <= 0) break
         await sleep(Math.min(left, settings.decideMs))

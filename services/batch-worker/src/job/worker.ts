@@ -271,7 +271,8 @@ async function planUnlessTaken(worker: WorkerContext, run: RunRow): Promise<void
   const targets = await runs
     .planAndPublish(
       { id: run.id, me: membership.id, range: worker.range, chunkSize: settings.chunkSize, sliceUsers: settings.planSliceUsers, policy: settings.policy },
-      async (sliceMs) => pacer?.rest(sliceMs, worker.signal),
+      // The plan rests inside its transaction: well within the batch session's idle limit (the lease, DESIGN §6.2 step 5).
+      async (sliceMs) => pacer?.rest(sliceMs, worker.signal, settings.leaseMs / 4),
     )
     .finally(() => clearInterval(renewal))
   worker.report.planned = targets !== null

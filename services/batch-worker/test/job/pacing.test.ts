@@ -14,18 +14,24 @@ const settings: PacingSettings = {
 const calm: PacingSignals = { apiP99Ms: 20, baselineP99Ms: null, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
 const slow: PacingSignals = { ...calm, apiP99Ms: 240 }
 
-t.test('a run starts at half a lane and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
-  const pacing = createPacingController(settings, 4)
-  t.match(pacing.state(), { level: 0.5, reason: 'ramping' })
+/** A controller that has ramped up to all its lanes under budget (by 10 s). */
+function rampedUp(pacingSettings: PacingSettings, lanes: number) {
+  const pacing = createPacingController(pacingSettings, lanes)
   pacing.decide(calm, 0)
-  t.match(pacing.decide(calm, 1_000), { level: 1.3, reason: 'ramping', apiP99Ms: 20 })
+  pacing.decide(calm, 10_000)
+  return pacing
+}
+
+t.test('a run starts at the floor and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
+  const pacing = createPacingController(settings, 4)
+  t.match(pacing.state(), { level: 0.1, reason: 'ramping' })
+  pacing.decide(calm, 0)
+  t.match(pacing.decide(calm, 1_000), { level: 0.9, reason: 'ramping', apiP99Ms: 20 })
   t.match(pacing.decide(calm, 5_000), { level: 4, reason: 'full' }, 'capped at the lanes it has')
 })
 
 t.test('over budget it halves at once, not again within the hold, down to the floor; it recovers when the p99 falls', async (t) => {
-  const pacing = createPacingController(settings, 4)
-  pacing.decide(calm, 0)
-  pacing.decide(calm, 10_000)
+  const pacing = rampedUp(settings, 4)
   t.match(pacing.state(), { level: 4, reason: 'full' })
   t.match(pacing.decide(slow, 10_250), { level: 2, reason: 'backoff', detail: 'api p99 240 ms > 100 ms' })
   t.match(pacing.decide(slow, 12_000), { level: 2, reason: 'hold' }, 'the halving has not shown in the reports yet')
@@ -52,26 +58,26 @@ t.test('with too few API requests to tell a p99, there is nothing to yield to: f
 t.test('a relative budget: over it when the p99 passes that multiple of the p99 before the run, or the absolute budget if that is tighter', async (t) => {
   const relative = { ...settings, p99Ratio: 1.5 }
   const before20 = { ...calm, baselineP99Ms: 20 }
-  t.match(createPacingController(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 0), { reason: 'ramping', detail: 'api p99 29 ms ≤ 30 ms' })
-  t.match(createPacingController(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 0), { level: 0.25, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
+  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 10_250), { level: 2, reason: 'full', detail: 'api p99 29 ms ≤ 30 ms' })
+  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 10_250), { level: 1, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
   t.match(
-    createPacingController(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 0),
-    { reason: 'backoff', detail: 'api p99 120 ms > 100 ms' },
+    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 10_250),
+    { level: 1, reason: 'backoff', detail: 'api p99 120 ms > 100 ms' },
     'never looser than the absolute budget',
   )
   t.match(
-    createPacingController(relative, 2).decide({ ...calm, baselineP99Ms: null, apiP99Ms: 60 }, 0),
-    { reason: 'ramping' },
+    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: null, apiP99Ms: 60 }, 10_250),
+    { level: 2, reason: 'full' },
     'no baseline (no traffic when planning began): the absolute budget alone',
   )
-  t.match(createPacingController(settings, 2).decide({ ...before20, apiP99Ms: 40 }, 0), { reason: 'ramping' }, 'ratio 0: off')
+  t.match(rampedUp(settings, 2).decide({ ...before20, apiP99Ms: 40 }, 10_250), { level: 2, reason: 'full' }, 'ratio 0: off')
 })
 
 t.test("the database's Threads_running counts only when a limit is set", async (t) => {
   const busyDb = { ...calm, threadsRunning: 50 }
-  t.match(createPacingController(settings, 2).decide(busyDb, 0), { reason: 'ramping' })
-  t.match(createPacingController({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 0), {
-    level: 0.25,
+  t.match(rampedUp(settings, 2).decide(busyDb, 10_250), { level: 2, reason: 'full' })
+  t.match(rampedUp({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 10_250), {
+    level: 1,
     reason: 'backoff',
     detail: 'threads running 50 > 32',
   })
@@ -80,7 +86,7 @@ t.test("the database's Threads_running counts only when a limit is set", async (
 t.test('a run that would miss its deadline at the current pace goes full speed for the rest of the run, whatever the APIs say', async (t) => {
   const pacing = createPacingController({ ...settings, deadlineMs: 60_000 }, 4)
   pacing.decide({ ...slow, openChunks: 100, runElapsedMs: 10_000 }, 0)
-  t.equal(pacing.state().reason, 'backoff')
+  t.match(pacing.state(), { level: 0.1, reason: 'floor' })
   // 10 chunks in 10 s: the other 90 need 90 s, past the deadline 50 s away.
   t.match(pacing.decide({ ...slow, openChunks: 90, runElapsedMs: 20_000 }, 10_000), { level: 4, reason: 'deadline' })
   t.match(pacing.decide({ ...slow, openChunks: 80, runElapsedMs: 21_000 }, 11_000), { level: 4, reason: 'deadline' }, 'and stays so')
@@ -107,11 +113,20 @@ t.test('the pacer: a lane beyond the level waits; below one lane the lane rests 
     },
   })
   t.equal(await pacer.admit(0), true, 'the first lane always works')
-  t.match(pacer.state(), { level: 0.25, reason: 'backoff' }, 'the first decision halved the starting half lane')
+  t.match(pacer.state(), { level: 0.1, reason: 'floor' }, 'over budget from the first decision: the floor')
   t.equal(await pacer.admit(1), false, 'the second lane waits')
   const before = pacer.restedMs()
-  await pacer.rest(40)
-  t.ok(pacer.restedMs() - before >= 120, `at level 0.25 a 40 ms chunk is followed by 120 ms of rest (${pacer.restedMs() - before} ms)`)
+  await pacer.rest(10)
+  t.ok(pacer.restedMs() - before >= 90, `at level 0.1 a 10 ms chunk is followed by 90 ms of rest (${pacer.restedMs() - before} ms)`)
   t.ok(reads >= 2, 'and it decided again while resting')
-  t.match(pacer.state(), { level: 0.25, reason: 'hold' }, 'within the hold, no second halving')
+  t.match(pacer.state(), { level: 0.1, reason: 'floor' }, 'still over budget: still the floor, never below it')
+})
+
+t.test('a rest is capped when the caller says so (a plan resting inside its transaction must not sit idle until the server ends it)', async (t) => {
+  const pacer = createPacer({ settings: { ...settings, decideMs: 5 }, lanes: 1, readSignals: async () => slow })
+  await pacer.admit(0)
+  const started = performance.now()
+  await pacer.rest(1_000, undefined, 30)
+  const rested = performance.now() - started
+  t.ok(rested >= 30 && rested < 1_000, `a 1 s statement at level 0.1 would rest 9 s; capped at 30 ms it rested ${Math.round(rested)} ms`)
 })
