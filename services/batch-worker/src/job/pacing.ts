@@ -51,12 +51,15 @@ export interface PacingState {
 }
 
 /**
- * AIMD on the batch's level, the rule TCP uses for a shared link: over budget, halve it (at most
- * once per hold, down to the floor); under budget, add a fifth of full speed per second. A run
- * starts at the floor, not flat out: a batch that bursts until the first reports show it costs the
- * APIs their tail before anything can react (TCP's slow start, for the same reason); with no live traffic to yield to (too few requests reported) it goes
- * flat out at once. Once the rest of the run would miss its deadline at the pace of the chunks
- * done so far, the deadline wins for the rest of the run.
+ * AIMD on the batch's level, the rule TCP uses for a shared link, with the hold (how long a change
+ * takes to show in the reports) as its round trip. A run starts at the floor, not flat out: a batch
+ * that bursts until the first reports show it costs the APIs their tail before anything can react.
+ * Under budget it doubles per hold (slow start) until the first time it is over budget; from then
+ * on it adds one floor per hold, so it creeps back towards the level that was too much instead of
+ * overshooting it again within one round trip. Over budget it halves (at most once per hold, down
+ * to the floor). With no live traffic to yield to (too few requests reported) it goes flat out at
+ * once. Once the rest of the run would miss its deadline at the pace of the chunks done so far,
+ * the deadline wins for the rest of the run.
  */
 export function createPacingController(settings: PacingSettings, maxLevel: number) {
   const floor = Math.min(settings.floor, maxLevel)
@@ -65,6 +68,7 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
     : { level: maxLevel, reason: 'off', detail: 'pacing is off', apiP99Ms: null, threadsRunning: null }
   let lastDecisionAt: number | undefined
   let lastBackoffAt = Number.NEGATIVE_INFINITY
+  let slowStart = true
   let firstSeen: { at: number; open: number } | undefined
   const set = (next: PacingState): PacingState => {
     state = next
@@ -88,7 +92,7 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
   return {
     state: (): PacingState => ({ ...state }),
     decide(signals: PacingSignals, nowMs: number): PacingState {
-      const elapsedS = lastDecisionAt === undefined ? 0 : (nowMs - lastDecisionAt) / 1000
+      const elapsedMs = lastDecisionAt === undefined ? 0 : nowMs - lastDecisionAt
       lastDecisionAt = nowMs
       const seen = { apiP99Ms: signals.apiP99Ms, threadsRunning: signals.threadsRunning }
       if (!settings.enabled) return set({ ...state, ...seen })
@@ -104,11 +108,13 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
         const detail = over.join(', ')
         if (nowMs - lastBackoffAt < settings.holdMs) return set({ ...state, reason: state.level <= floor ? 'floor' : 'hold', detail, ...seen })
         lastBackoffAt = nowMs
+        slowStart = false
         const level = Math.max(floor, state.level / 2)
         return set({ level, reason: level <= floor ? 'floor' : 'backoff', detail, ...seen })
       }
       if (signals.apiP99Ms === null) return set({ level: maxLevel, reason: 'full', detail: 'too few API requests to yield to', ...seen })
-      const level = Math.min(maxLevel, state.level + (maxLevel / 5) * elapsedS)
+      const holds = elapsedMs / settings.holdMs
+      const level = Math.min(maxLevel, slowStart ? state.level * 2 ** holds : state.level + floor * holds)
       const under = `api p99 ${Math.round(signals.apiP99Ms)} ms ≤ ${Math.round(budgetMs)} ms`
       return set({ level, reason: level >= maxLevel ? 'full' : 'ramping', detail: under, ...seen })
     },

@@ -14,39 +14,44 @@ const settings: PacingSettings = {
 const calm: PacingSignals = { apiP99Ms: 20, baselineP99Ms: null, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
 const slow: PacingSignals = { ...calm, apiP99Ms: 240 }
 
-/** A controller that has ramped up to all its lanes under budget (by 10 s). */
+/** A controller that has ramped up to all its lanes under budget (by 30 s: ten holds, doubling). */
 function rampedUp(pacingSettings: PacingSettings, lanes: number) {
   const pacing = createPacingController(pacingSettings, lanes)
   pacing.decide(calm, 0)
-  pacing.decide(calm, 10_000)
+  pacing.decide(calm, 30_000)
   return pacing
 }
 
-t.test('a run starts at the floor and ramps up by a fifth of full speed per second while the APIs are under budget', async (t) => {
+t.test('a run starts at the floor and doubles per hold while the APIs are under budget (slow start)', async (t) => {
   const pacing = createPacingController(settings, 4)
   t.match(pacing.state(), { level: 0.1, reason: 'ramping' })
   pacing.decide(calm, 0)
-  t.match(pacing.decide(calm, 1_000), { level: 0.9, reason: 'ramping', apiP99Ms: 20 })
-  t.match(pacing.decide(calm, 5_000), { level: 4, reason: 'full' }, 'capped at the lanes it has')
+  t.match(pacing.decide(calm, 3_000), { level: 0.2, reason: 'ramping', apiP99Ms: 20 })
+  t.match(pacing.decide(calm, 9_000), { level: 0.8, reason: 'ramping' })
+  t.match(pacing.decide(calm, 18_000), { level: 4, reason: 'full' }, 'capped at the lanes it has')
 })
 
 t.test('over budget it halves at once, not again within the hold, down to the floor; it recovers when the p99 falls', async (t) => {
   const pacing = rampedUp(settings, 4)
   t.match(pacing.state(), { level: 4, reason: 'full' })
-  t.match(pacing.decide(slow, 10_250), { level: 2, reason: 'backoff', detail: 'api p99 240 ms > 100 ms' })
-  t.match(pacing.decide(slow, 12_000), { level: 2, reason: 'hold' }, 'the halving has not shown in the reports yet')
-  t.match(pacing.decide(slow, 13_250), { level: 1, reason: 'backoff' })
-  let now = 13_250
+  t.match(pacing.decide(slow, 30_250), { level: 2, reason: 'backoff', detail: 'api p99 240 ms > 100 ms' })
+  t.match(pacing.decide(slow, 32_000), { level: 2, reason: 'hold' }, 'the halving has not shown in the reports yet')
+  t.match(pacing.decide(slow, 33_250), { level: 1, reason: 'backoff' })
+  let now = 33_250
   const later = (ms: number) => {
     now += ms
     return now
   }
   for (let i = 0; i < 10; i++) pacing.decide(slow, later(3_000))
   t.match(pacing.state(), { level: 0.1, reason: 'floor' }, 'never below the floor: the run still moves')
-  t.match(pacing.decide(calm, later(1_000)), { reason: 'ramping' })
-  t.ok(pacing.state().level > 0.1, 'under budget again: it speeds up')
-  for (let i = 0; i < 25; i++) pacing.decide(calm, later(250))
-  t.match(pacing.state(), { level: 4, reason: 'full' }, 'back at full speed after ~5 s under budget')
+  t.match(
+    pacing.decide(calm, later(3_000)),
+    { level: 0.2, reason: 'ramping' },
+    'under budget again: one floor more per hold, not a doubling — it creeps back towards the level that was too much',
+  )
+  pacing.decide(calm, later(3_000))
+  t.ok(Math.abs(pacing.state().level - 0.3) < 1e-9, `and one more per hold (${pacing.state().level})`)
+  t.match(pacing.decide(calm, later(40 * 3_000)), { level: 4, reason: 'full' }, 'back at full speed, given the time')
 })
 
 t.test('with too few API requests to tell a p99, there is nothing to yield to: full speed at once', async (t) => {
@@ -58,25 +63,25 @@ t.test('with too few API requests to tell a p99, there is nothing to yield to: f
 t.test('a relative budget: over it when the p99 passes that multiple of the p99 before the run, or the absolute budget if that is tighter', async (t) => {
   const relative = { ...settings, p99Ratio: 1.5 }
   const before20 = { ...calm, baselineP99Ms: 20 }
-  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 10_250), { level: 2, reason: 'full', detail: 'api p99 29 ms ≤ 30 ms' })
-  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 10_250), { level: 1, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
+  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 30_250), { level: 2, reason: 'full', detail: 'api p99 29 ms ≤ 30 ms' })
+  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 30_250), { level: 1, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
   t.match(
-    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 10_250),
+    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 30_250),
     { level: 1, reason: 'backoff', detail: 'api p99 120 ms > 100 ms' },
     'never looser than the absolute budget',
   )
   t.match(
-    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: null, apiP99Ms: 60 }, 10_250),
+    rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: null, apiP99Ms: 60 }, 30_250),
     { level: 2, reason: 'full' },
     'no baseline (no traffic when planning began): the absolute budget alone',
   )
-  t.match(rampedUp(settings, 2).decide({ ...before20, apiP99Ms: 40 }, 10_250), { level: 2, reason: 'full' }, 'ratio 0: off')
+  t.match(rampedUp(settings, 2).decide({ ...before20, apiP99Ms: 40 }, 30_250), { level: 2, reason: 'full' }, 'ratio 0: off')
 })
 
 t.test("the database's Threads_running counts only when a limit is set", async (t) => {
   const busyDb = { ...calm, threadsRunning: 50 }
-  t.match(rampedUp(settings, 2).decide(busyDb, 10_250), { level: 2, reason: 'full' })
-  t.match(rampedUp({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 10_250), {
+  t.match(rampedUp(settings, 2).decide(busyDb, 30_250), { level: 2, reason: 'full' })
+  t.match(rampedUp({ ...settings, maxThreadsRunning: 32 }, 2).decide(busyDb, 30_250), {
     level: 1,
     reason: 'backoff',
     detail: 'threads running 50 > 32',
