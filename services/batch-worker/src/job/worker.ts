@@ -266,7 +266,10 @@ async function planUnlessTaken(worker: WorkerContext, run: RunRow): Promise<void
     // Before the plan's first statement: what the APIs feel without the batch, for a relative budget.
     const baselineMs = await readApiP99Ms(worker.pool, settings.pacing.reportsFreshForMs).catch(() => null)
     await runs.setPacingBaseline(run.id, membership.id, baselineMs === null ? null : Math.round(baselineMs * 1000))
-    pacer = worker.pacer ??= pacerFor(worker, run)
+    // The plan's own pace: its statements are reads and a narrow insert, lighter than a chunk's
+    // writes, so the level they reached says nothing of what chunks may do; those start at the
+    // floor again (workRunning).
+    pacer = pacerFor(worker, run)
   }
   const targets = await runs
     .planAndPublish(
