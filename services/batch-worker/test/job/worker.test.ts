@@ -346,7 +346,13 @@ t.test('pacing: chunks start at the floor, whatever pace the plan reached (its s
   const planned = await paceUntil(pool, (pace) => pace.reason === 'full')
   t.match(planned, [{ level: settings.concurrency, reason: 'full' }], 'the plan, with nothing to yield to, went flat out')
 
-  const api = createMembership({ pool, service: 'user-api', heartbeatMs: 100, load: { summary: () => loadOf(20, 100), everyMs: 20 }, log: { warn: () => undefined } })
+  const api = createMembership({
+    pool,
+    service: 'user-api',
+    heartbeatMs: 100,
+    load: { summary: () => loadOf(20, 100), everyMs: 20 },
+    log: { warn: () => undefined },
+  })
   t.teardown(() => api.stop())
   await api.start()
   const chunks = await paceUntil(pool, (pace) => pace.reason === 'ramping')
