@@ -57,7 +57,7 @@ export function pacingChart(title: string, levels: LineSeries[], bands: Band[]):
   return {
     kind: 'timeseries',
     title,
-    caption: `Each worker's level as the run's status showed it (sampled every ${sampleEveryMs} ms): 2 = both lanes flat out, 1 = one lane, below 1 one lane resting between chunks. It halves when the API replicas' p99 is over the budget (BATCH_PACING_P99_MS, or BATCH_PACING_P99_RATIO × their p99 before the run when tighter) and climbs by a fifth of full speed per second under it.`,
+    caption: `Each worker's level as the run's status showed it (sampled every ${sampleEveryMs} ms): 2 = both lanes flat out, 1 = one lane, below 1 one lane resting between chunks. It halves when the API replicas' p99 is over the budget (BATCH_PACING_P99_MS, or BATCH_PACING_P99_RATIO × their p99 before the run when tighter) and climbs under it: doubling per hold (the reports' window plus their interval) until the first halving, then one floor (BATCH_PACING_FLOOR) more per hold; chunks start at the floor.`,
     xLabel: 'seconds since the traffic started',
     yLabel: "lanes' worth of work",
     series: levels,

@@ -232,7 +232,7 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
         : `killed at ${batch.killedAt.toFixed(1)} s, joined at ${batch.joinedAt.toFixed(1)} s (traffic clock)`,
     },
     {
-      what: 'batch pacing (yields to the APIs; default budget p99 100 ms)',
+      what: 'batch pacing (yields to the APIs: their p99 ≤ 100 ms and ≤ 1.5 × their p99 before the run, by default)',
       result:
         batch.pacing.minLevel === null
           ? 'no pace reported (the run ended before a worker decided)'
