@@ -147,6 +147,7 @@ t.test('against the real apps', async (t) => {
       'event_apply_flushes_total',
       'event_apply_applications_total',
       'coupon_redemptions_deferred_total',
+      'batch_pacing_level',
     ]) {
       t.ok(allExprs.includes(name), `the dashboard shows ${name}`)
     }

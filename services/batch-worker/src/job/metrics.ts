@@ -7,7 +7,7 @@ export function createBatchMetrics(registry: Registry) {
   const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] })
   const pacingLevel = gauge('batch_pacing_level', "Lanes' worth of work this worker allows itself (below 1: one lane resting between chunks)")
   const pacingReason = gauge('batch_pacing_reason', 'The reason for the current pace (1 for the current one)', ['reason'])
-  const pacingApiP99 = gauge('batch_pacing_api_p99_seconds', 'The highest p99 the live API replicas reported at the last decision')
+  const pacingApiP99 = gauge('batch_pacing_api_p99_seconds', "The live API replicas' p99 (their requests merged) at the last decision")
   const pacingThreads = gauge('batch_pacing_threads_running', "The database's Threads_running at the last decision")
   const backoffs = counter('batch_pacing_backoffs_total', 'Times this worker halved its pace because the APIs were over budget')
   return {
