@@ -50,16 +50,19 @@ export interface PacingState {
   threadsRunning: number | null
 }
 
+/** Under budget, the level climbs only while the p99 is below this share of the budget (it holds between). */
+const climbBelow = 0.8
+
 /**
  * AIMD on the batch's level, the rule TCP uses for a shared link, with the hold (how long a change
  * takes to show in the reports) as its round trip. A run starts at the floor, not flat out: a batch
  * that bursts until the first reports show it costs the APIs their tail before anything can react.
- * Under budget it doubles per hold (slow start) until the first time it is over budget; from then
- * on it adds one floor per hold, so it creeps back towards the level that was too much instead of
- * overshooting it again within one round trip. Over budget it halves (at most once per hold, down
- * to the floor). With no live traffic to yield to (too few requests reported) it goes flat out at
- * once. Once the rest of the run would miss its deadline at the pace of the chunks done so far,
- * the deadline wins for the rest of the run.
+ * Well under budget (below 80 % of it) it doubles per hold (slow start) until the first time it is
+ * over budget; from then on it adds one floor per hold, creeping back towards the level that was
+ * too much instead of overshooting it within one round trip; between 80 % and the budget it holds.
+ * Over budget it halves (at most once per hold, down to the floor). With no live traffic to yield
+ * to (too few requests reported) it goes flat out at once. Once the rest of the run would miss its
+ * deadline at the pace of the chunks done so far, the deadline wins for the rest of the run.
  */
 export function createPacingController(settings: PacingSettings, maxLevel: number) {
   const floor = Math.min(settings.floor, maxLevel)
@@ -113,9 +116,15 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
         return set({ level, reason: level <= floor ? 'floor' : 'backoff', detail, ...seen })
       }
       if (signals.apiP99Ms === null) return set({ level: maxLevel, reason: 'full', detail: 'too few API requests to yield to', ...seen })
+      // A dead band below the budget: every climb into it would be a probe past the budget a hold
+      // later, and the APIs' tail over the run is made of those probes.
+      if (signals.apiP99Ms > climbBelow * budgetMs) {
+        const near = `api p99 ${Math.round(signals.apiP99Ms)} ms near the budget of ${Math.round(budgetMs)} ms`
+        return set({ ...state, reason: state.level >= maxLevel ? 'full' : state.level <= floor ? 'floor' : 'hold', detail: near, ...seen })
+      }
       const holds = elapsedMs / settings.holdMs
       const level = Math.min(maxLevel, slowStart ? state.level * 2 ** holds : state.level + floor * holds)
-      const under = `api p99 ${Math.round(signals.apiP99Ms)} ms ≤ ${Math.round(budgetMs)} ms`
+      const under = `api p99 ${Math.round(signals.apiP99Ms)} ms < ${Math.round(climbBelow * budgetMs)} ms (80 % of the budget)`
       return set({ level, reason: level >= maxLevel ? 'full' : 'ramping', detail: under, ...seen })
     },
   }

@@ -54,6 +54,17 @@ t.test('over budget it halves at once, not again within the hold, down to the fl
   t.match(pacing.decide(calm, later(40 * 3_000)), { level: 4, reason: 'full' }, 'back at full speed, given the time')
 })
 
+t.test('between 80 % of the budget and the budget it neither climbs nor backs off: climbs from there are probes past the budget', async (t) => {
+  const pacing = rampedUp(settings, 4)
+  pacing.decide(slow, 30_250)
+  t.match(pacing.state(), { level: 2, reason: 'backoff' })
+  t.match(pacing.decide({ ...calm, apiP99Ms: 85 }, 40_000), { level: 2, reason: 'hold', detail: 'api p99 85 ms near the budget of 100 ms' })
+  t.match(pacing.decide({ ...calm, apiP99Ms: 85 }, 50_000), { level: 2, reason: 'hold' }, 'however long it stays there')
+  const climbed = pacing.decide({ ...calm, apiP99Ms: 50 }, 53_000)
+  t.match(climbed, { reason: 'ramping', detail: 'api p99 50 ms < 80 ms (80 % of the budget)' })
+  t.ok(Math.abs(climbed.level - 2.1) < 1e-9, `below 80 % it climbs again, a floor per hold (${climbed.level})`)
+})
+
 t.test('with too few API requests to tell a p99, there is nothing to yield to: full speed at once', async (t) => {
   const pacing = createPacingController(settings, 4)
   t.match(pacing.decide({ ...calm, apiP99Ms: null }, 0), { level: 4, reason: 'full', detail: 'too few API requests to yield to' })
@@ -63,7 +74,7 @@ t.test('with too few API requests to tell a p99, there is nothing to yield to: f
 t.test('a relative budget: over it when the p99 passes that multiple of the p99 before the run, or the absolute budget if that is tighter', async (t) => {
   const relative = { ...settings, p99Ratio: 1.5 }
   const before20 = { ...calm, baselineP99Ms: 20 }
-  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 30_250), { level: 2, reason: 'full', detail: 'api p99 29 ms ≤ 30 ms' })
+  t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 29 }, 30_250), { level: 2, reason: 'full', detail: 'api p99 29 ms near the budget of 30 ms' })
   t.match(rampedUp(relative, 2).decide({ ...before20, apiP99Ms: 40 }, 30_250), { level: 1, reason: 'backoff', detail: 'api p99 40 ms > 30 ms' })
   t.match(
     rampedUp(relative, 2).decide({ ...calm, baselineP99Ms: 90, apiP99Ms: 120 }, 30_250),
