@@ -36,11 +36,13 @@ t.test('the demo tells the whole story and passes every check', { timeout: 300_0
   }
   t.notMatch(output, /^not ok/m, 'every audit line is ok')
   t.match(output, /API errors \(5xx, timeouts, resets\)\s*│ '0'/, 'no API errors during the batch')
+  t.match(output, /batch pacing \(yields to the APIs[^│]*│ 'lowest level \d\.\d\d of 2 lanes per worker; reasons seen: /, 'the summary says what pacing did')
   const report = output.match(/report: (\S+report\.html)/)?.[1]
   t.ok(report && existsSync(report), 'writes the HTML report')
   if (report) {
     const html = readFileSync(report, 'utf8')
-    t.equal(html.match(/data-chart="timeseries"/g)?.length, 2, 'latency and throughput over time')
+    t.equal(html.match(/data-chart="timeseries"/g)?.length, 3, 'latency, throughput and the pacing level over time')
+    t.match(html, 'Batch pacing level over time', 'the pacing chart is one of them')
     t.equal(html.match(/data-chart="gantt"/g)?.length, 1, 'the batch timeline per worker')
     t.match(html, 'killed', 'the kill is marked')
     t.teardown(() => rmSync(report.replace(/\/report\.html$/, ''), { recursive: true, force: true }))
