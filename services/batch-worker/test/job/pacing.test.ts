@@ -1,16 +1,9 @@
 import t from 'tap'
 import { createPacingController, createPacer, type PacingSettings, type PacingSignals } from '../../src/job/pacing.ts'
+import { settings as workerSettings } from '../../src/testing.ts'
 
-const settings: PacingSettings = {
-  enabled: true,
-  p99BudgetMs: 100,
-  p99Ratio: 0,
-  maxThreadsRunning: 0,
-  floor: 0.1,
-  deadlineMs: 3_600_000,
-  decideMs: 250,
-  holdMs: 3_000,
-}
+/** The fixtures' budget (100 ms, no ratio) and floor (0.1), pacing on, decisions on a 3-s hold. */
+const settings: PacingSettings = { ...workerSettings.pacing, enabled: true, decideMs: 250, holdMs: 3_000 }
 const calm: PacingSignals = { apiP99Ms: 20, baselineP99Ms: null, threadsRunning: 3, openChunks: 100, runElapsedMs: 1_000 }
 const slow: PacingSignals = { ...calm, apiP99Ms: 240 }
 

@@ -290,17 +290,8 @@ async function paceUntil(pool: Pool, wanted: (pace: RunStatusView['pacing'][numb
   }
 }
 
-const pacingSettings = {
-  enabled: true,
-  p99BudgetMs: 100,
-  p99Ratio: 0,
-  maxThreadsRunning: 0,
-  floor: 0.1,
-  deadlineMs: 3_600_000,
-  decideMs: 20,
-  holdMs: 100,
-  reportsFreshForMs: 1_000,
-}
+/** Pacing on, with the fixtures' budget (100 ms, no ratio) and floor (0.1). */
+const pacingSettings = { ...settings.pacing, enabled: true, holdMs: 100, reportsFreshForMs: 1_000 }
 
 t.test('pacing: a worker backs off while a live API replica reports a p99 over budget, and recovers when it falls', { timeout: 60_000 }, async (t) => {
   const { url, pool } = await testDatabase(t, 100)
