@@ -113,7 +113,8 @@ export function createPacingController(settings: PacingSettings, maxLevel: numbe
         lastBackoffAt = nowMs
         slowStart = false
         const level = Math.max(floor, state.level / 2)
-        return set({ level, reason: level <= floor ? 'floor' : 'backoff', detail, ...seen })
+        // 'backoff' for every decision that lowered the level (the metrics count those), 'floor' when there was nothing left to halve.
+        return set({ level, reason: level < state.level ? 'backoff' : 'floor', detail, ...seen })
       }
       if (signals.apiP99Ms === null) return set({ level: maxLevel, reason: 'full', detail: 'too few API requests to yield to', ...seen })
       // A dead band below the budget: every climb into it would be a probe past the budget a hold

@@ -58,6 +58,14 @@ t.test('between 80 % of the budget and the budget it neither climbs nor backs of
   t.ok(Math.abs(climbed.level - 2.1) < 1e-9, `below 80 % it climbs again, a floor per hold (${climbed.level})`)
 })
 
+t.test('a halving onto the floor is a back-off too (batch_pacing_backoffs_total counts every halving); over budget at the floor it is "floor"', async (t) => {
+  const pacing = createPacingController(settings, 4)
+  pacing.decide(calm, 0)
+  t.match(pacing.decide(calm, 3_000), { level: 0.2 })
+  t.match(pacing.decide(slow, 3_250), { level: 0.1, reason: 'backoff' })
+  t.match(pacing.decide(slow, 6_250), { level: 0.1, reason: 'floor' }, 'nothing left to halve')
+})
+
 t.test('with too few API requests to tell a p99, there is nothing to yield to: full speed at once', async (t) => {
   const pacing = createPacingController(settings, 4)
   t.match(pacing.decide({ ...calm, apiP99Ms: null }, 0), { level: 4, reason: 'full', detail: 'too few API requests to yield to' })
