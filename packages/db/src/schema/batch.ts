@@ -77,9 +77,30 @@ export const stepExecutionLog = mysqlTable(
   (t) => [primaryKey({ name: 'pk_step_execution_log', columns: [t.runId, t.step, t.chunkNo] }), index('idx_step_execution_log_status').on(t.runId, t.status)],
 )
 
+// What happened to a run's chunks, for the operations console: step_execution_log keeps only a
+// chunk's last claim; this keeps every claim (and whether it was a steal or a takeover) and every
+// commit refused by fencing, one row each, written by the worker it happened to.
+export const chunkEventKinds = ['CLAIM', 'STEAL', 'TAKEOVER', 'REFUSED'] as const
+export type ChunkEventKind = (typeof chunkEventKinds)[number]
+
+export const batchChunkEvents = mysqlTable(
+  'batch_chunk_events',
+  {
+    id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+    runId: bigint('run_id', { mode: 'number', unsigned: true }).notNull(),
+    chunkNo: int('chunk_no', { unsigned: true }).notNull(),
+    kind: mysqlEnum('kind', chunkEventKinds).notNull(),
+    worker: uuidBinary('worker').notNull(),
+    epoch: int('epoch', { unsigned: true }).notNull(),
+    at: datetime('at', { mode: 'date', fsp: 6 }).notNull().default(sql`CURRENT_TIMESTAMP(6)`),
+  },
+  (t) => [index('idx_batch_chunk_events_run').on(t.runId, t.id)],
+)
+
 export type BatchRun = typeof batchRuns.$inferSelect
 export type NewBatchRun = typeof batchRuns.$inferInsert
 export type BatchTarget = typeof batchTargets.$inferSelect
 export type NewBatchTarget = typeof batchTargets.$inferInsert
 export type StepExecution = typeof stepExecutionLog.$inferSelect
 export type NewStepExecution = typeof stepExecutionLog.$inferInsert
+export type BatchChunkEvent = typeof batchChunkEvents.$inferSelect

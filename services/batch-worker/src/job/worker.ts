@@ -11,10 +11,11 @@ import {
   type ChunkOwnership,
   type Membership,
 } from '@commerce/cluster'
-import type { Pool } from '@commerce/db'
+import type { ChunkEventKind, Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
+import { claimKind, createChunkEventRepository, type ChunkEventRepository } from './chunk-events.ts'
 import { builtInStrategies, strategyNamed, type ChunkStrategies, type ChunkStrategy } from './chunks.ts'
 import { createBatchMetrics, type BatchMetrics } from './metrics.ts'
 import { createPacer, type Pacer, type PacingSettings, type PacingSignals, type PacingState } from './pacing.ts'
@@ -127,6 +128,7 @@ interface WorkerContext {
   metrics: BatchMetrics
   log: WorkerOptions['log']
   runs: ReturnType<typeof createRunRepository>
+  chunkEvents: ChunkEventRepository
   range: ReturnType<typeof parseRunPeriod>
   strategyOf: (name: string) => ChunkStrategy
   report: WorkerReport
@@ -176,6 +178,7 @@ function workerContext(opts: WorkerOptions): WorkerContext {
     metrics: opts.metrics ?? createBatchMetrics(new Registry()),
     log: opts.log,
     runs: createRunRepository(opts.pool),
+    chunkEvents: createChunkEventRepository(opts.pool),
     range,
     strategyOf,
     report: {
@@ -375,14 +378,26 @@ async function claimNext(
     const claim = await claimChunk(pool, { runId: run.id, step: gradeStep, chunkNo, owner: worker.membership.id, leaseMs: settings.leaseMs })
     if (!claim) continue
     metrics.chunksClaimed.inc()
-    if (chunkNo % view.size !== view.rank) {
+    const stolen = chunkNo % view.size !== view.rank
+    if (stolen) {
       metrics.chunksStolen.inc()
       report.chunksStolen += 1
     }
     if (claim.epoch > 1) metrics.leaseTakeovers.inc()
-    return { runId: run.id, step: gradeStep, chunkNo, owner: worker.membership.id, epoch: claim.epoch }
+    const chunk = { runId: run.id, step: gradeStep, chunkNo, owner: worker.membership.id, epoch: claim.epoch }
+    await recordChunkEvent(worker, chunk, claimKind({ epoch: claim.epoch, stolen }))
+    return chunk
   }
   return null
+}
+
+/** The console's history of the chunk; losing a row of it must never cost the chunk's work. */
+async function recordChunkEvent(worker: WorkerContext, chunk: ChunkOwnership, kind: ChunkEventKind): Promise<void> {
+  try {
+    await worker.chunkEvents.record({ runId: chunk.runId, chunkNo: chunk.chunkNo, kind, worker: chunk.owner, epoch: chunk.epoch })
+  } catch (error) {
+    worker.log?.warn({ err: error, chunkNo: chunk.chunkNo, kind }, 'chunk event not recorded')
+  }
 }
 
 /** Runs the run's strategy on a claimed chunk under a renewed lease, and counts what it did. */
@@ -402,6 +417,7 @@ async function processChunk(worker: WorkerContext, run: RunRow, chunk: ChunkOwne
       metrics.fencingRejections.inc()
       report.fencingRejections += 1
       worker.log?.warn({ chunkNo: chunk.chunkNo, epoch: chunk.epoch }, 'chunk commit refused by fencing: another worker owns it now')
+      await recordChunkEvent(worker, chunk, 'REFUSED')
       return
     }
     metrics.chunksDone.inc()

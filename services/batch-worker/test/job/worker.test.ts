@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
 import { createMembership, encodeLatencyCounts, latencyBucketCount, latencyBucketOf, readReportedLoad, type LoadSummary } from '@commerce/cluster'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
+import { createChunkEventRepository } from '../../src/job/chunk-events.ts'
 import { readRunStatus, type RunStatusView } from '../../src/job/progress.ts'
 import { runWorker, type WorkerReport } from '../../src/job/worker.ts'
 import {
@@ -90,6 +91,17 @@ t.test('two workers share one run exactly once', async (t) => {
   t.equal(reports.filter((r) => r.planned).length, 1, 'exactly one planner')
   const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
   t.equal(reports[0]!.chunksDone + reports[1]!.chunksDone, run?.chunk_count, 'every chunk committed once')
+  const events = await createChunkEventRepository(pool).list(reports[0]!.runId, 1_000)
+  t.same(
+    events.map((event) => event.chunkNo).sort((a, b) => a - b),
+    Array.from({ length: run?.chunk_count }, (_, chunkNo) => chunkNo),
+    'the console’s history has one claim per chunk',
+  )
+  t.ok(
+    events.every((event) => (event.kind === 'CLAIM' || event.kind === 'STEAL') && event.epoch === 1),
+    'claims and steals only: no lease was taken over',
+  )
+  t.equal(events.filter((event) => event.kind === 'STEAL').length, reports[0]!.chunksStolen + reports[1]!.chunksStolen, 'steals as the workers counted them')
   await audit(t, pool)
 })
 
@@ -153,6 +165,15 @@ t.test('a worker paused past its lease cannot commit (fencing)', async (t) => {
   t.equal(rescued.status, 'COMPLETED')
   const [[run]] = await pool.query<RowDataPacket[]>('SELECT chunk_count FROM batch_runs')
   t.equal(sleeper.chunksDone + rescued.chunksDone, run?.chunk_count, 'every chunk committed exactly once')
+  const events = await createChunkEventRepository(pool).list(sleeper.runId, 1_000)
+  const takeover = events.find((event) => event.kind === 'TAKEOVER')
+  t.match(takeover, { worker: rescued.workerId, epoch: 2 }, 'the rescuer’s claim of the expired chunk is a takeover')
+  t.match(
+    events.filter((event) => event.kind === 'REFUSED'),
+    [{ worker: sleeper.workerId, chunkNo: takeover?.chunkNo, epoch: 1 }],
+    'the sleeper’s late commit is a fencing refusal of that chunk',
+  )
+  t.equal(events.filter((event) => event.kind !== 'REFUSED').length, Number(run?.chunk_count) + 1, 'one claim per chunk, and the takeover')
   await audit(t, pool)
 })
 
