@@ -2,6 +2,8 @@ export {
   createMembership,
   readReportedLoad,
   readReportedPacing,
+  readMembers,
+  type MemberRow,
   type Membership,
   type MembershipOptions,
   type MembershipView,

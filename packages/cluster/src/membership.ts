@@ -231,3 +231,51 @@ export async function readReportedPacing(
   )
   return rows.map((row) => ({ worker: uuidFromBytes(row.id), runId, level: row.pacingLevel ?? 0, reason: row.pacingReason ?? '' }))
 }
+
+export interface MemberRow {
+  id: string
+  service: string
+  host: string
+  pid: number
+  /** Seconds since the last heartbeat, on the database clock. */
+  heartbeatAgeSeconds: number
+  /** Seconds since it registered, on the database clock. */
+  upSeconds: number
+  /** Dead by the same rule every member applies (DESIGN §6.1); dead rows stay until pruned. */
+  alive: boolean
+  /** Its index among its service's live members, as each of them computes it; null when dead. */
+  rank: number | null
+  /** Its last load report (null: none yet, or nothing to report). */
+  loadP99Ms: number | null
+  loadRps: number | null
+}
+
+/** Every member row still stored, live and dead, by service then id (operators' view). */
+export async function readMembers(pool: Pool, { heartbeatMs }: { heartbeatMs: number }): Promise<MemberRow[]> {
+  const [rows] = await pool.query<
+    Rows<WithUuidBytes<Pick<WasInstance, 'id' | 'service' | 'host' | 'pid' | 'loadP99Us' | 'loadRps'>, 'id'> & { age: string; up: string }>
+  >(
+    `SELECT id, service, host, pid, load_p99_us AS loadP99Us, load_rps AS loadRps,
+            TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) AS age, TIMESTAMPDIFF(MICROSECOND, started_at, NOW(6)) AS up
+     FROM was_instances ORDER BY service, id`,
+  )
+  const deadAfterMicros = deadAfterBeats * heartbeatMs * 1000
+  const ranks = new Map<string, number>()
+  return rows.map((row) => {
+    const alive = Number(row.age) < deadAfterMicros
+    const rank = alive ? (ranks.get(row.service) ?? 0) : null
+    if (alive) ranks.set(row.service, (rank ?? 0) + 1)
+    return {
+      id: uuidFromBytes(row.id),
+      service: row.service,
+      host: row.host,
+      pid: row.pid,
+      heartbeatAgeSeconds: Number(row.age) / 1e6,
+      upSeconds: Number(row.up) / 1e6,
+      alive,
+      rank,
+      loadP99Ms: row.loadP99Us === null ? null : row.loadP99Us / 1000,
+      loadRps: row.loadRps,
+    }
+  })
+}

@@ -3,8 +3,10 @@ import type { FastifyServerOptions } from 'fastify'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { ChunkStrategies } from './job/chunks.ts'
+import consoleFeedPlugin from './plugins/console-feed.ts'
 import eventSchedulerPlugin from './plugins/event-schedule.ts'
 import runnerPlugin from './plugins/runner.ts'
+import consoleRoutes from './routes/console.ts'
 import eventRoutes from './routes/event-draws.ts'
 import runRoutes from './routes/runs.ts'
 
@@ -24,5 +26,7 @@ export async function buildApp({ config, logger, clock, strategies }: BuildAppOp
   await app.register(runRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)
+  await app.register(consoleFeedPlugin, { heartbeatMs: config.HEARTBEAT_MS, refreshMs: config.CONSOLE_REFRESH_MS })
+  await app.register(consoleRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   return app
 }

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox'
 import type { PoolSettings } from '@commerce/db'
 import { defaultBusinessTimeZone, defaultGradePolicy, type GradePolicy } from '@commerce/domain'
 import type { WorkerSettings } from './job/worker.ts'
+import { consoleConfigProperties } from './plugins/console-feed.ts'
 
 const { thresholds } = defaultGradePolicy
 
@@ -60,6 +61,7 @@ export const configSchema = serviceConfig({
   GRADE_VIP_MIN: Type.Integer({ minimum: 1, default: thresholds.VIP }),
   GRADE_GOLD_MIN: Type.Integer({ minimum: 1, default: thresholds.GOLD }),
   GRADE_SILVER_MIN: Type.Integer({ minimum: 1, default: thresholds.SILVER }),
+  ...consoleConfigProperties,
 })
 export type Config = Static<typeof configSchema>
 

@@ -22,24 +22,20 @@ export interface RunProgress {
   forceReason: string | null
 }
 
-/** A run's progress and timings as stored in the database (`--status`, `GET /runs`). */
-export async function readRunProgress(pool: Pool, by: { period: string } | { id: number }): Promise<RunProgress | null> {
-  const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT r.id, r.period, r.status, r.strategy, r.target_count, r.chunk_count, r.force_reason,
-            COALESCE(s.done, 0) AS done, COALESCE(s.claimed, 0) AS claimed,
-            COALESCE(s.issued, 0) AS issued, COALESCE(s.revoked, 0) AS revoked, COALESCE(s.applied, 0) AS applied,
-            TIMESTAMPDIFF(MICROSECOND, r.plan_started_at, r.planned_at) / 1e6 AS plan_s,
-            TIMESTAMPDIFF(MICROSECOND, r.published_at, r.finished_at) / 1e6 AS process_s,
-            TIMESTAMPDIFF(MICROSECOND, r.requested_at, r.finished_at) / 1e6 AS total_s
-     FROM batch_runs r
-     LEFT JOIN (SELECT run_id, SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed,
-                       SUM(coupons_issued) AS issued, SUM(coupons_revoked) AS revoked, SUM(redemptions_applied) AS applied
-                FROM step_execution_log GROUP BY run_id) s ON s.run_id = r.id
-     WHERE r.job = ? AND ${'id' in by ? 'r.id = ?' : 'r.period = ?'}`,
-    [monthlyJob, 'id' in by ? by.id : by.period],
-  )
-  const row = rows[0]
-  if (!row) return null
+// The run and its chunks' totals; `steps` restricts the chunks read to the runs asked for.
+const progressQuery = (runs: string, steps: string) =>
+  `SELECT r.id, r.period, r.status, r.strategy, r.target_count, r.chunk_count, r.force_reason,
+          COALESCE(s.done, 0) AS done, COALESCE(s.claimed, 0) AS claimed,
+          COALESCE(s.issued, 0) AS issued, COALESCE(s.revoked, 0) AS revoked, COALESCE(s.applied, 0) AS applied,
+          TIMESTAMPDIFF(MICROSECOND, r.plan_started_at, r.planned_at) / 1e6 AS plan_s,
+          TIMESTAMPDIFF(MICROSECOND, r.published_at, r.finished_at) / 1e6 AS process_s,
+          TIMESTAMPDIFF(MICROSECOND, r.requested_at, r.finished_at) / 1e6 AS total_s
+   FROM ${runs} r
+   LEFT JOIN (SELECT run_id, SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed,
+                     SUM(coupons_issued) AS issued, SUM(coupons_revoked) AS revoked, SUM(redemptions_applied) AS applied
+              FROM step_execution_log ${steps} GROUP BY run_id) s ON s.run_id = r.id`
+
+function progressOf(row: RowDataPacket): RunProgress {
   const seconds = (value: unknown) => (value === null ? null : Number(value))
   return {
     id: row.id,
@@ -58,6 +54,28 @@ export async function readRunProgress(pool: Pool, by: { period: string } | { id:
     totalSeconds: seconds(row.total_s),
     forceReason: row.force_reason,
   }
+}
+
+/** A run's progress and timings as stored in the database (`--status`, `GET /runs`). */
+export async function readRunProgress(pool: Pool, by: { period: string } | { id: number }): Promise<RunProgress | null> {
+  const [rows] = await pool.query<RowDataPacket[]>(`${progressQuery('batch_runs', '')} WHERE r.job = ? AND ${'id' in by ? 'r.id = ?' : 'r.period = ?'}`, [
+    monthlyJob,
+    'id' in by ? by.id : by.period,
+  ])
+  const row = rows[0]
+  return row ? progressOf(row) : null
+}
+
+/** The newest `limit` runs, newest first (the console). */
+export async function listRecentRuns(pool: Pool, limit: number): Promise<RunProgress[]> {
+  const newest = '(SELECT * FROM batch_runs WHERE job = ? ORDER BY id DESC LIMIT ?)'
+  const [rows] = await pool.query<RowDataPacket[]>(`${progressQuery(newest, `WHERE run_id IN (SELECT id FROM ${newest} n)`)} ORDER BY r.id DESC`, [
+    monthlyJob,
+    limit,
+    monthlyJob,
+    limit,
+  ])
+  return rows.map(progressOf)
 }
 
 export interface RunStatusView extends RunProgress {

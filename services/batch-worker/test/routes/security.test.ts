@@ -38,6 +38,11 @@ t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code
     { method: 'GET', path: '/runs/:id', params: { id: ['1', '2'] } },
     { method: 'GET', path: '/runs', query: { period: '2026-10' } },
     { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },
+    // The console's copies of them (its stream never ends, so it is in the auth test only).
+    { method: 'POST', path: '/console/api/runs', query: { dryRun: 'true' }, body: { period: '2026-10' } },
+    { method: 'GET', path: '/console/api/runs/:id', params: { id: ['1', '2'] } },
+    { method: 'POST', path: '/console/api/events/:id/draw', params: { id: [String(eventId), '999999'] } },
+    { method: 'GET', path: '/console/api/snapshot' },
     ...operatorRoutes,
   ]
   const report = await fuzzService(app, routes, {
@@ -61,6 +66,12 @@ t.test('auth: run triggers and the event draw are admin-only: attack tokens 401,
   const requests = [
     { method: 'POST' as const, url: '/runs', payload: { period: '2026-10' } },
     { method: 'POST' as const, url: `/events/${eventId}/draw` },
+    // The console is for admins, reading included.
+    { method: 'GET' as const, url: '/console/api/snapshot' },
+    { method: 'GET' as const, url: '/console/api/stream' },
+    { method: 'GET' as const, url: '/console/api/runs?period=2026-10' },
+    { method: 'POST' as const, url: '/console/api/runs', payload: { period: '2026-10' } },
+    { method: 'POST' as const, url: `/console/api/events/${eventId}/draw` },
   ]
   const attacks = attackTokens(1)
   const { sent, unrefused } = await unrefusedAttacks(app, requests, attacks)
