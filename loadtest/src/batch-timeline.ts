@@ -1,8 +1,9 @@
+import { readRunTimeline } from '@commerce/batch-worker/console'
 import type { Pool, RowDataPacket } from '@commerce/db'
 import type { Band, GanttChart, GanttLane, Marker } from './charts.ts'
 
 /**
- * Who processed which chunk when, from step_execution_log: one lane per owner (worker instance),
+ * Who processed which chunk when, from step_execution_log (the console's readRunTimeline): one lane per owner (worker instance),
  * one bar per chunk from its last claim to its commit. Seconds on the DB clock since the run was
  * requested. Only the last claim is stored, so a chunk re-claimed after a lost lease shows as
  * one bar on the worker that finished it, flagged `emphasis`.
@@ -18,42 +19,27 @@ export interface BatchTimeline {
 }
 
 export async function readBatchTimeline(pool: Pool, runId: number): Promise<BatchTimeline> {
-  const [runs] = await pool.query<RowDataPacket[]>(
-    `SELECT strategy,
-            TIMESTAMPDIFF(MICROSECOND, requested_at, plan_started_at) / 1e6 AS plan_from,
-            TIMESTAMPDIFF(MICROSECOND, requested_at, planned_at) / 1e6 AS plan_to,
-            TIMESTAMPDIFF(MICROSECOND, requested_at, published_at) / 1e6 AS published
-     FROM batch_runs WHERE id = ?`,
-    [runId],
-  )
-  const run = runs[0]
+  const run = await readRunTimeline(pool, runId)
   if (!run) throw new Error(`no batch run ${runId}`)
-  const [chunks] = await pool.query<RowDataPacket[]>(
-    `SELECT HEX(s.owner) AS owner, s.chunk_no, s.claim_count, s.finished_at IS NULL AS unfinished,
-            TIMESTAMPDIFF(MICROSECOND, r.requested_at, s.started_at) / 1e6 AS from_s,
-            TIMESTAMPDIFF(MICROSECOND, r.requested_at, COALESCE(s.finished_at, r.finished_at, NOW(6))) / 1e6 AS to_s
-     FROM step_execution_log s JOIN batch_runs r ON r.id = s.run_id
-     WHERE s.run_id = ? AND s.started_at IS NOT NULL AND s.owner IS NOT NULL
-     ORDER BY s.started_at`,
-    [runId],
-  )
+  const worked = run.chunks.flatMap((chunk) => (chunk.from !== null && chunk.worker !== null ? [{ ...chunk, from: chunk.from, worker: chunk.worker }] : []))
   // Lanes in order of each worker's first claim: "worker 1" is the first to start work.
   const lanes = new Map<string, GanttLane>()
-  for (const chunk of chunks) {
-    const owner = String(chunk.owner).toLowerCase()
+  for (const chunk of worked.sort((a, b) => a.from - b.from)) {
     // The id's tail: UUIDv7s of workers started together share their leading (time) digits.
-    const lane = lanes.get(owner) ?? lanes.set(owner, { label: `worker ${lanes.size + 1} · …${owner.slice(-6)}`, bars: [] }).get(owner)!
-    const reclaimed = Number(chunk.claim_count) > 1
+    const lane =
+      lanes.get(chunk.worker) ?? lanes.set(chunk.worker, { label: `worker ${lanes.size + 1} · …${chunk.worker.slice(-6)}`, bars: [] }).get(chunk.worker)!
+    const reclaimed = chunk.claims > 1
+    const unfinished = chunk.to === null
     lane.bars.push({
-      from: Number(chunk.from_s),
-      to: Number(chunk.to_s),
-      label: `#${chunk.chunk_no}${reclaimed ? ` (claim ${chunk.claim_count})` : ''}${Number(chunk.unfinished) ? ' unfinished' : ''}`,
-      emphasis: reclaimed || Boolean(Number(chunk.unfinished)),
+      from: chunk.from,
+      to: chunk.to ?? run.finished ?? run.now,
+      label: `#${chunk.chunkNo}${reclaimed ? ` (claim ${chunk.claims})` : ''}${unfinished ? ' unfinished' : ''}`,
+      emphasis: reclaimed || unfinished,
     })
   }
-  const planning = run.plan_from === null || run.plan_to === null ? null : { from: Number(run.plan_from), to: Number(run.plan_to), label: 'planning' }
-  const published = run.published === null ? null : { at: Number(run.published), label: 'published' }
-  return { runId, strategy: String(run.strategy), lanes: [...lanes.values()], planning, published }
+  const planning = run.planning?.to == null ? null : { from: run.planning.from, to: run.planning.to, label: 'planning' }
+  const published = run.published === null ? null : { at: run.published, label: 'published' }
+  return { runId, strategy: run.strategy, lanes: [...lanes.values()], planning, published }
 }
 
 /** The gantt chart of one run; markers are events on the same clock (e.g. a worker killed). */

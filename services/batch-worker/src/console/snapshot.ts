@@ -1,4 +1,4 @@
-import { readMembers, readReportedPacing } from '@commerce/cluster'
+import { readMembers } from '@commerce/cluster'
 import {
   chunkEventKinds,
   eventStatuses,
@@ -13,8 +13,8 @@ import {
 import { Type, type Static } from 'typebox'
 import { readDeferredRedemptions } from '../job/backlog.ts'
 import { createChunkEventRepository } from '../job/chunk-events.ts'
-import { isPacingReason, pacingReasons } from '../job/pacing.ts'
-import { listRecentRuns } from '../job/progress.ts'
+import { listRecentRuns, readWorkerPaces } from '../job/progress.ts'
+import { runProgressSchema, workerPaceSchema } from '../schemas.ts'
 
 /** What the console shows, read in one go (a handful of indexed queries) and shared by every open page. */
 // Counting a flood's applications exactly would read up to millions of index entries per refresh;
@@ -23,27 +23,11 @@ const applicationCountCap = 10_000
 const nullableNumber = Type.Union([Type.Number(), Type.Null()])
 const seconds = (description: string) => Type.Number({ description: `${description}, seconds on the database clock` })
 
-const runSchema = Type.Object({
-  id: Type.Integer(),
-  period: Type.String(),
-  status: Type.String(),
-  strategy: Type.String(),
-  targets: nullableNumber,
-  chunks: nullableNumber,
-  chunksDone: Type.Integer(),
-  chunksClaimed: Type.Integer(),
-  couponsIssued: Type.Integer(),
-  couponsRevoked: Type.Integer(),
-  redemptionsApplied: Type.Integer(),
-  planSeconds: nullableNumber,
-  processSeconds: nullableNumber,
-  totalSeconds: nullableNumber,
-  forceReason: Type.Union([Type.String(), Type.Null()]),
-})
-
-const timelineSchema = Type.Object({
+const runTimelineSchema = Type.Object({
   runId: Type.Integer(),
+  strategy: Type.String(),
   now: seconds('now since the run was requested'),
+  finished: Type.Union([seconds('COMPLETED or FAILED since the run was requested'), Type.Null()]),
   planning: Type.Union([Type.Object({ from: Type.Number(), to: nullableNumber }), Type.Null()]),
   published: nullableNumber,
   chunks: Type.Array(
@@ -60,8 +44,10 @@ const timelineSchema = Type.Object({
     Type.Object({ chunkNo: Type.Integer(), kind: Type.Enum(chunkEventKinds), worker: Type.String(), epoch: Type.Integer(), at: Type.Number() }),
     { description: 'the newest claims, steals, takeovers and fencing refusals, oldest first' },
   ),
-  pacing: Type.Array(Type.Object({ worker: Type.String(), level: Type.Number(), reason: Type.Enum(pacingReasons) })),
 })
+/** Who worked which chunk when (the console's chart, and the benchmarks' gantt charts). */
+export type RunTimeline = Static<typeof runTimelineSchema>
+const timelineSchema = Type.Object({ ...runTimelineSchema.properties, pacing: Type.Array(workerPaceSchema) })
 
 const memberSchema = Type.Object({
   id: Type.String(),
@@ -92,7 +78,7 @@ const eventSchema = Type.Object({
 
 export const consoleSnapshotSchema = Type.Object({
   generatedAt: Type.String({ description: 'when this snapshot was read (database clock)' }),
-  runs: Type.Array(runSchema, { description: 'the newest runs, newest first' }),
+  runs: Type.Array(runProgressSchema, { description: 'the newest runs, newest first' }),
   timeline: Type.Union([timelineSchema, Type.Null()], { description: 'the newest run, chunk by chunk' }),
   members: Type.Array(memberSchema),
   events: Type.Array(eventSchema, { description: 'the newest events, newest first' }),
@@ -104,9 +90,13 @@ const recentRuns = 8
 const recentEvents = 5
 const timelineEvents = 500
 
-async function readTimeline(pool: Pool, runId: number, heartbeatMs: number): Promise<ConsoleSnapshot['timeline']> {
-  const [runs] = await pool.query<Rows<{ now: string; planFrom: string | null; planTo: string | null; published: string | null }>>(
-    `SELECT TIMESTAMPDIFF(MICROSECOND, requested_at, NOW(6)) / 1e6 AS now,
+/** A run's chunks and chunk events, in seconds since it was requested on the database clock (null: no such run). */
+export async function readRunTimeline(pool: Pool, runId: number): Promise<RunTimeline | null> {
+  const [runs] = await pool.query<
+    Rows<{ strategy: string; now: string; finished: string | null; planFrom: string | null; planTo: string | null; published: string | null }>
+  >(
+    `SELECT strategy, TIMESTAMPDIFF(MICROSECOND, requested_at, NOW(6)) / 1e6 AS now,
+            TIMESTAMPDIFF(MICROSECOND, requested_at, finished_at) / 1e6 AS finished,
             TIMESTAMPDIFF(MICROSECOND, requested_at, plan_started_at) / 1e6 AS planFrom,
             TIMESTAMPDIFF(MICROSECOND, requested_at, planned_at) / 1e6 AS planTo,
             TIMESTAMPDIFF(MICROSECOND, requested_at, published_at) / 1e6 AS published
@@ -126,12 +116,11 @@ async function readTimeline(pool: Pool, runId: number, heartbeatMs: number): Pro
     [runId],
   )
   const number = (value: string | null) => (value === null ? null : Number(value))
-  const pacing = (await readReportedPacing(pool, { runId, heartbeatMs })).flatMap(({ worker, level, reason }) =>
-    isPacingReason(reason) ? [{ worker, level, reason }] : [],
-  )
   return {
     runId,
+    strategy: run.strategy,
     now: Number(run.now),
+    finished: number(run.finished),
     planning: run.planFrom === null ? null : { from: Number(run.planFrom), to: number(run.planTo) },
     published: number(run.published),
     chunks: chunks.map((chunk) => ({
@@ -143,8 +132,12 @@ async function readTimeline(pool: Pool, runId: number, heartbeatMs: number): Pro
       to: number(chunk.toS),
     })),
     events: await createChunkEventRepository(pool).list(runId, timelineEvents),
-    pacing,
   }
+}
+
+async function readTimeline(pool: Pool, runId: number, heartbeatMs: number): Promise<ConsoleSnapshot['timeline']> {
+  const [timeline, pacing] = await Promise.all([readRunTimeline(pool, runId), readWorkerPaces(pool, { runId, heartbeatMs })])
+  return timeline && { ...timeline, pacing }
 }
 
 async function readEvents(pool: Pool): Promise<ConsoleSnapshot['events']> {

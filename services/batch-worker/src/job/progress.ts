@@ -91,7 +91,12 @@ export async function readRunStatus(
 ): Promise<RunStatusView | null> {
   const progress = await readRunProgress(pool, by)
   if (!progress) return null
-  const reported = progress.status === 'RUNNING' ? await readReportedPacing(pool, { runId: progress.id, heartbeatMs }) : []
-  const pacing = reported.flatMap(({ worker, level, reason }) => (isPacingReason(reason) ? [{ worker, level, reason }] : []))
+  const pacing = progress.status === 'RUNNING' ? await readWorkerPaces(pool, { runId: progress.id, heartbeatMs }) : []
   return { ...progress, pacing }
+}
+
+/** The pace each live worker last reported on the run (a reason this build does not know is left out). */
+export async function readWorkerPaces(pool: Pool, by: { runId: number; heartbeatMs: number }): Promise<RunStatusView['pacing']> {
+  const reported = await readReportedPacing(pool, by)
+  return reported.flatMap(({ worker, level, reason }) => (isPacingReason(reason) ? [{ worker, level, reason }] : []))
 }

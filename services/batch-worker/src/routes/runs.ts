@@ -6,35 +6,13 @@ import { errorSchema, kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategyNameSchema } from '../config.ts'
 import { readRunStatus } from '../job/progress.ts'
-import { pacingReasons } from '../job/pacing.ts'
+import { runProgressSchema, workerPaceSchema } from '../schemas.ts'
 
 // The shape only: a year before 1970 passes here so that the run's admission answers INVALID_PERIOD.
 const periodSchema = Type.String({ pattern: periodPattern.source, description: 'YYYY-MM, a month of the business time zone' })
-const nullableNumber = Type.Union([Type.Number(), Type.Null()])
 const runStatusSchema = Type.Object({
-  id: Type.Integer(),
-  period: Type.String(),
-  status: Type.String(),
-  strategy: Type.String(),
-  targets: nullableNumber,
-  chunks: nullableNumber,
-  chunksDone: Type.Integer(),
-  chunksClaimed: Type.Integer(),
-  couponsIssued: Type.Integer(),
-  couponsRevoked: Type.Integer(),
-  redemptionsApplied: Type.Integer(),
-  planSeconds: nullableNumber,
-  processSeconds: nullableNumber,
-  totalSeconds: nullableNumber,
-  forceReason: Type.Union([Type.String(), Type.Null()], { description: 'why an operator forced this run of an older period' }),
-  pacing: Type.Array(
-    Type.Object({
-      worker: Type.String(),
-      level: Type.Number({ description: "lanes' worth of work (below 1: one lane resting between chunks)" }),
-      reason: Type.Enum(pacingReasons),
-    }),
-    { description: 'while RUNNING: the pace each live worker reported' },
-  ),
+  ...runProgressSchema.properties,
+  pacing: Type.Array(workerPaceSchema, { description: 'while RUNNING: the pace each live worker reported' }),
 })
 const gradeSchema = Type.Enum(grades)
 const planPreviewSchema = Type.Object({
