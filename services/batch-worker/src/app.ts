@@ -4,6 +4,8 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { ChunkStrategies } from './job/chunks.ts'
 import eventSchedulerPlugin from './plugins/event-schedule.ts'
+import redemptionGaugesPlugin from './plugins/redemption-gauges.ts'
+import runGaugesPlugin from './plugins/run-gauges.ts'
 import runnerPlugin from './plugins/runner.ts'
 import eventRoutes from './routes/event-draws.ts'
 import runRoutes from './routes/runs.ts'
@@ -24,5 +26,7 @@ export async function buildApp({ config, logger, clock, strategies }: BuildAppOp
   await app.register(runRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)
+  await app.register(runGaugesPlugin, { config })
+  await app.register(redemptionGaugesPlugin)
   return app
 }
