@@ -2,9 +2,10 @@
 # Installs what the repo's commands need on a fresh Debian machine with only Node.js and npm:
 # pnpm (the version pinned in package.json), the workspace's dependencies, and MariaDB and nginx
 # from Debian's packages when their binaries are missing; then builds. Safe to run every time.
-# Arguments name further Debian packages whose command of the same name this command needs,
-# installed only when missing: `npm test` asks for chromium (the report's browser test) and
-# faketime (the shifted-clock tests); the demo, the stack and the benchmarks need neither.
+# Arguments name further Debian packages whose command of the same name this command needs
+# (`package:command` when the names differ), installed only when missing: `npm test` asks for
+# chromium (the report's browser test), faketime (the shifted-clock tests) and prometheus for its
+# promtool (the alert rules' tests); the demo, the stack and the benchmarks need none of them.
 set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -27,7 +28,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
 fi
 for extra in "$@"; do
-  command -v "$extra" >/dev/null 2>&1 || missing="$missing $extra"
+  command -v "${extra#*:}" >/dev/null 2>&1 || missing="$missing ${extra%%:*}"
 done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -35,8 +36,26 @@ if [ -n "$missing" ]; then
     exit 1
   fi
   echo "» installing$missing from Debian packages"
+  # Debian's prometheus package starts a Prometheus server on install and enables it at boot;
+  # only its promtool is wanted. A policy-rc.d refusing that one service keeps it from starting
+  # under any init (a policy already there is left alone); then it is disabled, and stopped in
+  # case that policy let it start.
+  policy=/usr/sbin/policy-rc.d
+  case " $missing " in *" prometheus "*) if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# infra/local/bootstrap.sh, while installing: promtool only, no Prometheus server\n[ "$1" = prometheus ] && exit 101\nexit 0\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi ;; esac
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  case " $missing " in *" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    else
+      update-rc.d prometheus disable >/dev/null 2>&1 || true
+      /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi ;;
+  esac
 fi
 
 # The stack, the demo, the benchmarks and the suite's end-to-end runs start the services as they

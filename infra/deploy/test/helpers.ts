@@ -210,3 +210,17 @@ export function nginxUpstreams(config: string): Record<string, { host: string; p
 
 /** The upstream block that proxies to a service (user-api → user_api). */
 export const upstreamName = (service: ServiceName) => service.replace('-', '_')
+
+// ---- Prometheus ------------------------------------------------------------------------------
+
+/** The metric names a PromQL expression reads: identifiers that are not functions, labels or keywords. */
+export function metricNamesIn(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '')
+  return [...stripped.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)]
+    .map(([, name]) => name!)
+    .filter((name) => !['and', 'or', 'unless', 'bool', 'offset'].includes(name) && !/^\d/.test(name))
+}

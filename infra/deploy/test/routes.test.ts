@@ -8,7 +8,7 @@ import { buildApp as buildEventApply } from '@commerce/event-apply'
 import { buildApp as buildUserApi } from '@commerce/user-api'
 import { loadConfig } from '@commerce/kit'
 import { parse } from 'yaml'
-import { configSchemas, loadCompose, loadManifests, podSpecOf, podTemplateOf, objectName, readRepoFile } from './helpers.ts'
+import { configSchemas, loadCompose, loadManifests, metricNamesIn, podSpecOf, podTemplateOf, objectName, readRepoFile } from './helpers.ts'
 import { servicePorts } from '../src/topology.ts'
 
 const builders = {
@@ -36,18 +36,6 @@ async function buildApps(t: Test): Promise<Record<ServiceName, ServiceApp>> {
 async function exposedMetrics(app: ServiceApp): Promise<Map<string, string>> {
   const text = (await app.inject('/metrics')).body
   return new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name!, type!]))
-}
-
-/** The metric names a PromQL expression reads: identifiers that are not functions, labels or keywords. */
-function metricNamesIn(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, '')
-    .replace(/\[[^\]]*\]/g, '')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '')
-  return [...stripped.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)]
-    .map(([, name]) => name!)
-    .filter((name) => !['and', 'or', 'unless', 'bool', 'offset'].includes(name) && !/^\d/.test(name))
 }
 
 t.test('PromQL metric extraction', async (t) => {

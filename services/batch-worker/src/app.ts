@@ -5,6 +5,8 @@ import type { Config } from './config.ts'
 import type { ChunkStrategies } from './job/chunks.ts'
 import consoleFeedPlugin from './plugins/console-feed.ts'
 import eventSchedulerPlugin from './plugins/event-schedule.ts'
+import redemptionGaugesPlugin from './plugins/redemption-gauges.ts'
+import runGaugesPlugin from './plugins/run-gauges.ts'
 import runnerPlugin from './plugins/runner.ts'
 import consoleRoutes from './routes/console.ts'
 import eventRoutes from './routes/event-draws.ts'
@@ -26,6 +28,8 @@ export async function buildApp({ config, logger, clock, strategies }: BuildAppOp
   await app.register(runRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   await app.register(eventSchedulerPlugin, { config, clock })
   await app.register(eventRoutes)
+  await app.register(runGaugesPlugin, { config })
+  await app.register(redemptionGaugesPlugin)
   await app.register(consoleFeedPlugin, { heartbeatMs: config.HEARTBEAT_MS, refreshMs: config.CONSOLE_REFRESH_MS })
   await app.register(consoleRoutes, { heartbeatMs: config.HEARTBEAT_MS })
   return app

@@ -49,6 +49,9 @@ export const couponRedemptions = mysqlTable(
     // The sweeper and the batch look up PENDING requests per user.
     index('idx_redemptions_status_user').on(t.status, t.userId),
     index('idx_redemptions_coupon').on(t.couponId),
+    // The redemptions resolved in the last minute (batch-worker's /metrics, every scrape): a range
+    // over the newest keys instead of a scan of every resolved redemption ever kept.
+    index('idx_redemptions_resolved_at').on(t.resolvedAt),
   ],
 )
 

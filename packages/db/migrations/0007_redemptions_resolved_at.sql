@@ -1,0 +1,1 @@
+CREATE INDEX `idx_redemptions_resolved_at` ON `coupon_redemptions` (`resolved_at`);
