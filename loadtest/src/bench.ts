@@ -12,9 +12,10 @@ import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
 import { benchFaults } from './scenarios/faults.ts'
 import { benchRequestCost } from './scenarios/request-cost.ts'
+import { benchGuardLoad } from './scenarios/guard-load.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost', 'guard-load'] as const
 
 answerHelp(`
 usage: npm run bench -- <scenario> [flags]        writes reports/<time>-<scenario>/
@@ -26,6 +27,7 @@ scenarios:
   event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref>]
   faults              the fault suite on its own MariaDB                             [--rate 200]
   request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --against <ref>]
+  guard-load          an API guard loading a run's targets: compact set vs row map   [--targets 150000,1500000 --repetitions 3]
 --users 30000 --orders 1000000: the seeded data (batch, live-during-batch, consistency, restart, request-cost)
 --keep-db: keep the local MariaDB running when this run started it (stopped otherwise)`)
 
@@ -38,6 +40,7 @@ const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against'],
   faults: ['rate'],
   'request-cost': ['users', 'orders', 'rate', 'duration', 'against'],
+  'guard-load': ['targets', 'repetitions'],
 }
 
 function parseFlags() {
@@ -63,6 +66,7 @@ function parseFlags() {
         'step-duration': { type: 'string', default: '10' },
         strategies: { type: 'string' },
         against: { type: 'string' },
+        targets: { type: 'string', default: '150000,1500000' },
         'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
@@ -123,6 +127,7 @@ function parseFlags() {
       stepDuration: int('step-duration', values['step-duration'], 1),
       strategies: values.strategies?.split(','),
       againstRef: values.against,
+      targets: values.targets.split(',').map((count) => int('targets', count, 1)),
       keepDb: values['keep-db'],
     }
   } catch (error) {
@@ -146,6 +151,7 @@ try {
     event: benchEvent,
     faults: benchFaults,
     'request-cost': benchRequestCost,
+    'guard-load': benchGuardLoad,
   }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)

@@ -46,6 +46,9 @@ export const seedOwnedTables = [
   'coupon_redemptions',
   'batch_runs',
   'batch_targets',
+  // Keyed by run id, which starts again from 1 once batch_runs is emptied.
+  'batch_target_sets',
+  'batch_chunk_events',
   'step_execution_log',
 ] as const
 

@@ -24,3 +24,4 @@ export {
 export { createBatchView, type BatchView, type BatchViewOptions, type InBatch } from './batch-view.ts'
 export { createPollingLoop, type PollingLoop, type PollingLoopOptions } from './polling.ts'
 export { encodeLatencyCounts, latencyBucketCount, latencyBucketOf, mergeLoadReports, p99UsOf, type LoadSummary } from './load-report.ts'
+export { decodeTargetSet, encodeTargetSet, loadTargetSet, storeTargetSet, type TargetSet } from './target-set.ts'

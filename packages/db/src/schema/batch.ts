@@ -1,6 +1,6 @@
 import { bigint, char, datetime, index, int, mysqlEnum, mysqlTable, primaryKey, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
-import { uuidBinary } from './columns.ts'
+import { mediumBlob, uuidBinary } from './columns.ts'
 import { grades } from '@commerce/domain'
 
 export const runStatuses = ['REQUESTED', 'PLANNING', 'RUNNING', 'COMPLETED', 'FAILED'] as const
@@ -77,6 +77,18 @@ export const stepExecutionLog = mysqlTable(
   (t) => [primaryKey({ name: 'pk_step_execution_log', columns: [t.runId, t.step, t.chunkNo] }), index('idx_step_execution_log_status').on(t.runId, t.status)],
 )
 
+// A run's target users in one compact encoding (@commerce/cluster's target-set.ts), split into
+// parts: what every API replica's guard loads, a few rows instead of one per target.
+export const batchTargetSets = mysqlTable(
+  'batch_target_sets',
+  {
+    runId: bigint('run_id', { mode: 'number', unsigned: true }).notNull(),
+    part: int('part', { unsigned: true }).notNull(),
+    bytes: mediumBlob('bytes').notNull(),
+  },
+  (t) => [primaryKey({ name: 'pk_batch_target_sets', columns: [t.runId, t.part] })],
+)
+
 // What happened to a run's chunks, for the operations console: step_execution_log keeps only a
 // chunk's last claim; this keeps every claim (and whether it was a steal or a takeover) and every
 // commit refused by fencing, one row each, written by the worker it happened to.
@@ -104,3 +116,4 @@ export type NewBatchTarget = typeof batchTargets.$inferInsert
 export type StepExecution = typeof stepExecutionLog.$inferSelect
 export type NewStepExecution = typeof stepExecutionLog.$inferInsert
 export type BatchChunkEvent = typeof batchChunkEvents.$inferSelect
+export type BatchTargetSetPart = typeof batchTargetSets.$inferSelect

@@ -32,3 +32,8 @@ export const idempotencyKey = customType<{ data: string }>({
 })
 
 export const isUuid = (value: string): boolean => uuidPattern.test(value)
+
+/** Raw bytes up to 16 MiB (MEDIUMBLOB), as a Buffer both ways. */
+export const mediumBlob = customType<{ data: Buffer; driverData: Buffer }>({
+  dataType: () => 'mediumblob',
+})

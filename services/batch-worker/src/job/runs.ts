@@ -10,6 +10,7 @@ import {
   type RunStatus,
   type User,
 } from '@commerce/db'
+import { storeTargetSet } from '@commerce/cluster'
 import { grades, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
 
 /**
@@ -171,6 +172,7 @@ export function createRunRepository(pool: Pool) {
       return inTransaction(pool, async (conn) => {
         const [[bounds]] = await conn.query<Rows<{ lo: number | null; hi: number | null }>>('SELECT MIN(id) AS lo, MAX(id) AS hi FROM users')
         let targetCount = 0
+        const targetIds: number[] = []
         for (let from = bounds?.lo ?? 0, hi = bounds?.hi ?? -1; from <= hi; from += run.sliceUsers) {
           const started = performance.now()
           const targets = targetsQuery(run.range, run.policy, { from, to: from + run.sliceUsers - 1 })
@@ -183,8 +185,17 @@ export function createRunRepository(pool: Pool) {
             [run.id, targetCount, run.chunkSize, ...targets.params],
           )
           targetCount += inserted.affectedRows
+          if (inserted.affectedRows > 0) {
+            // Read back in id order over the primary key (run_id, user_id): the compact set the guards load.
+            const [ids] = await conn.query<Rows<Pick<BatchTarget, 'userId'>>>(
+              'SELECT user_id AS userId FROM batch_targets WHERE run_id = ? AND user_id BETWEEN ? AND ? ORDER BY user_id',
+              [run.id, from, from + run.sliceUsers - 1],
+            )
+            for (const { userId } of ids) targetIds.push(userId)
+          }
           if (from + run.sliceUsers <= hi) await betweenSlices(performance.now() - started)
         }
+        if (targetCount > 0) await storeTargetSet(conn, run.id, targetIds)
         await conn.query(
           `INSERT INTO step_execution_log (run_id, step, chunk_no)
            SELECT DISTINCT run_id, ?, chunk_no FROM batch_targets WHERE run_id = ?`,

@@ -1,7 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { auditBatch, formatAudit } from '@commerce/audit'
-import { createMembership, encodeLatencyCounts, latencyBucketCount, latencyBucketOf, readReportedLoad, type LoadSummary } from '@commerce/cluster'
+import {
+  createMembership,
+  encodeLatencyCounts,
+  loadTargetSet,
+  latencyBucketCount,
+  latencyBucketOf,
+  readReportedLoad,
+  type LoadSummary,
+} from '@commerce/cluster'
 import { createPool, uuidFromBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { createChunkEventRepository } from '../../src/job/chunk-events.ts'
 import { readRunStatus, type RunStatusView } from '../../src/job/progress.ts'
@@ -102,6 +110,16 @@ t.test('two workers share one run exactly once', async (t) => {
     'claims and steals only: no lease was taken over',
   )
   t.equal(events.filter((event) => event.kind === 'STEAL').length, reports[0]!.chunksStolen + reports[1]!.chunksStolen, 'steals as the workers counted them')
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT user_id, chunk_no FROM batch_targets WHERE run_id = ? ORDER BY user_id', [reports[0]!.runId])
+  const [[size]] = await pool.query<RowDataPacket[]>('SELECT chunk_size FROM batch_runs')
+  const [[parts]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_target_sets WHERE run_id = ?', [reports[0]!.runId])
+  t.equal(Number(parts?.n), 1, 'one stored part (a small run)')
+  const set = await loadTargetSet(pool, reports[0]!.runId)
+  t.equal(set.size, rows.length, 'the planner stored the compact target set of every target')
+  t.ok(
+    rows.every((row) => Math.floor(set.rankOf(Number(row.user_id)) / Number(size?.chunk_size)) === Number(row.chunk_no)),
+    'whose ranks give every target’s planned chunk',
+  )
   await audit(t, pool)
 })
 
