@@ -84,7 +84,8 @@ export async function benchGuardLoad({ baseUrl, targets: sizes, repetitions, log
         const probed = await probe(url, mode, runId)
         // Every even id up to 2 × targets is a target, 1,000 per chunk; odd ids are not.
         const expected = probedUsers.map((id) => (id % 2 === 0 && id <= 2 * targets ? Math.floor((id / 2 - 1) / chunkSize) : null))
-        if (JSON.stringify(probed.probe) !== JSON.stringify(expected)) throw new Error(`${mode}: lookups ${JSON.stringify(probed.probe)}, expected ${JSON.stringify(expected)}`)
+        if (JSON.stringify(probed.probe) !== JSON.stringify(expected))
+          throw new Error(`${mode}: lookups ${JSON.stringify(probed.probe)}, expected ${JSON.stringify(expected)}`)
         result[mode].push(probed)
         log(`  ${mode}: ${probed.ms.toFixed(0)} ms, ${(probed.retainedBytes / 2 ** 20).toFixed(1)} MiB retained`)
       }
