@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
-import { Gauge } from 'prom-client'
 import { readDeferredRedemptions } from '../job/backlog.ts'
-import { readOncePerScrape } from './scrape-read.ts'
+import { readOncePerScrape, scrapedGauges } from './scrape-read.ts'
 
 /**
  * The deferred redemptions (202s) still waiting, as the database has them: the batch applies an
@@ -10,36 +9,21 @@ import { readOncePerScrape } from './scrape-read.ts'
  */
 export default fp(
   async (app) => {
-    const registers = [app.metrics.registry]
     const read = readOncePerScrape(() => readDeferredRedemptions(app.pool), { registry: app.metrics.registry, log: app.log, gauges: 'redemptions' })
-    new Gauge({
-      name: 'coupon_redemptions_pending',
-      help: 'Redemptions accepted with 202 and not resolved yet (PENDING)',
-      registers,
-      async collect() {
-        const backlog = await read()
-        if (backlog) this.set(backlog.pending)
+    scrapedGauges(app.metrics.registry, read, [
+      { name: 'coupon_redemptions_pending', help: 'Redemptions accepted with 202 and not resolved yet (PENDING)', value: (backlog) => backlog.pending },
+      {
+        name: 'coupon_redemptions_oldest_pending_seconds',
+        // 0 with none pending: compared with a bound, an empty backlog is never late.
+        help: 'Seconds the oldest PENDING redemption has waited since it was requested, on the database clock; 0 when none is pending',
+        value: (backlog) => backlog.oldestPendingSeconds ?? 0,
       },
-    })
-    new Gauge({
-      name: 'coupon_redemptions_oldest_pending_seconds',
-      // 0 with none pending: compared with a bound, an empty backlog is never late.
-      help: 'Seconds the oldest PENDING redemption has waited since it was requested, on the database clock; 0 when none is pending',
-      registers,
-      async collect() {
-        const backlog = await read()
-        if (backlog) this.set(backlog.oldestPendingSeconds ?? 0)
+      {
+        name: 'coupon_redemptions_resolved_last_minute',
+        help: 'Redemptions resolved (applied or rejected) in the last 60 s, by any replica',
+        value: (backlog) => backlog.appliedLastMinute,
       },
-    })
-    new Gauge({
-      name: 'coupon_redemptions_resolved_last_minute',
-      help: 'Redemptions resolved (applied or rejected) in the last 60 s, by any replica',
-      registers,
-      async collect() {
-        const backlog = await read()
-        if (backlog) this.set(backlog.appliedLastMinute)
-      },
-    })
+    ])
   },
   { name: 'redemption-gauges', dependencies: ['db', 'metrics'] },
 )

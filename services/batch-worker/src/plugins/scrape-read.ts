@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { Counter, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 
 interface ScrapeReads {
   failed: Counter<'gauges'>
@@ -59,5 +59,24 @@ export function readOncePerScrape<T>(
     current = started
     reads.inFlight.add(started)
     return started
+  }
+}
+
+/** Gauges set from one such read at each scrape; a failed read (undefined) leaves them as they were. */
+export function scrapedGauges<T>(
+  registry: Registry,
+  read: () => Promise<T | undefined>,
+  gauges: readonly { name: string; help: string; value: (read: T) => number }[],
+): void {
+  for (const { name, help, value } of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const got = await read()
+        if (got !== undefined) this.set(value(got))
+      },
+    })
   }
 }
