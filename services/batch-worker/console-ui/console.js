@@ -34,6 +34,8 @@ const number = (value) => (value === null || value === undefined ? '–' : Numbe
 const secondsText = (value) => (value === null || value === undefined ? '–' : `${Number(value).toFixed(value < 10 ? 2 : 1)} s`)
 const shortId = (id) => `…${id.slice(-6)}`
 const table = (element, head, rows) => element.replaceChildren(h('thead', {}, h('tr', {}, head.map((title) => h('th', {}, title)))), h('tbody', {}, rows))
+/** A table row: one cell per value (text or an element). */
+const row = (attributes, ...cells) => h('tr', attributes, cells.map((cell) => h('td', {}, cell)))
 
 async function call(method, path, body) {
   const response = await fetch(`${api}${path}`, {
@@ -98,21 +100,20 @@ function renderRuns(runs, timeline) {
     $('runs'),
     ['run', 'period', 'status', 'strategy', 'chunks done', 'targets', 'issued', 'revoked', 'redemptions', 'plan', 'process', 'total'],
     runs.map((run) =>
-      h(
-        'tr',
+      row(
         { 'data-run': run.id },
-        h('td', {}, String(run.id)),
-        h('td', {}, run.period),
-        h('td', {}, badge(run.status)),
-        h('td', {}, run.strategy),
-        h('td', {}, `${number(run.chunksDone)} / ${number(run.chunks)}`),
-        h('td', {}, number(run.targets)),
-        h('td', {}, number(run.couponsIssued)),
-        h('td', {}, number(run.couponsRevoked)),
-        h('td', {}, number(run.redemptionsApplied)),
-        h('td', {}, secondsText(run.planSeconds)),
-        h('td', {}, secondsText(run.processSeconds)),
-        h('td', {}, secondsText(run.totalSeconds)),
+        String(run.id),
+        run.period,
+        badge(run.status),
+        run.strategy,
+        `${number(run.chunksDone)} / ${number(run.chunks)}`,
+        number(run.targets),
+        number(run.couponsIssued),
+        number(run.couponsRevoked),
+        number(run.redemptionsApplied),
+        secondsText(run.planSeconds),
+        secondsText(run.processSeconds),
+        secondsText(run.totalSeconds),
       ),
     ),
   )
@@ -183,18 +184,17 @@ function renderMembers(members) {
     $('members'),
     ['service', 'member', 'host · pid', 'state', 'rank', 'heartbeat age', 'up', 'p99 (1 s)', 'req/s'],
     members.map((member) =>
-      h(
-        'tr',
+      row(
         { class: member.alive ? 'alive' : 'dead', 'data-member': member.id },
-        h('td', {}, member.service),
-        h('td', { title: member.id }, shortId(member.id)),
-        h('td', {}, `${member.host} · ${member.pid}`),
-        h('td', {}, badge(member.alive ? 'alive' : 'dead')),
-        h('td', {}, member.rank === null ? '–' : String(member.rank)),
-        h('td', {}, secondsText(member.heartbeatAgeSeconds)),
-        h('td', {}, secondsText(member.upSeconds)),
-        h('td', {}, member.loadP99Ms === null ? '–' : `${member.loadP99Ms.toFixed(1)} ms`),
-        h('td', {}, number(member.loadRps)),
+        member.service,
+        h('span', { title: member.id }, shortId(member.id)),
+        `${member.host} · ${member.pid}`,
+        badge(member.alive ? 'alive' : 'dead'),
+        member.rank === null ? '–' : String(member.rank),
+        secondsText(member.heartbeatAgeSeconds),
+        secondsText(member.upSeconds),
+        member.loadP99Ms === null ? '–' : `${member.loadP99Ms.toFixed(1)} ms`,
+        number(member.loadRps),
       ),
     ),
   )
@@ -206,19 +206,18 @@ function renderEvents(events) {
     $('events'),
     ['event', 'title', 'state', 'opens', 'closes', 'announce', 'applications', 'quota', 'winners', ''],
     events.map((event) =>
-      h(
-        'tr',
+      row(
         { 'data-event': event.id },
-        h('td', {}, String(event.id)),
-        h('td', {}, event.title),
-        h('td', {}, badge(event.state)),
-        h('td', {}, when(event.opensAt)),
-        h('td', {}, when(event.closesAt)),
-        h('td', {}, when(event.announceAt)),
-        h('td', {}, `${event.applicationsCapped ? '≥ ' : ''}${number(event.applications)}${event.applications >= event.quota ? ' (quota reached)' : ''}`),
-        h('td', {}, number(event.quota)),
-        h('td', {}, number(event.winners)),
-        h('td', {}, event.state === 'CLOSED' ? h('button', { type: 'button', class: 'secondary', onclick: () => drawEarly(event) }, 'Draw now') : null),
+        String(event.id),
+        event.title,
+        badge(event.state),
+        when(event.opensAt),
+        when(event.closesAt),
+        when(event.announceAt),
+        `${event.applicationsCapped ? '≥ ' : ''}${number(event.applications)}${event.applications >= event.quota ? ' (quota reached)' : ''}`,
+        number(event.quota),
+        number(event.winners),
+        event.state === 'CLOSED' ? h('button', { type: 'button', class: 'secondary', onclick: () => drawEarly(event) }, 'Draw now') : null,
       ),
     ),
   )
