@@ -135,8 +135,8 @@ export async function readRunTimeline(pool: Pool, runId: number): Promise<RunTim
   }
 }
 
-async function readTimeline(pool: Pool, runId: number, heartbeatMs: number): Promise<ConsoleSnapshot['timeline']> {
-  const [timeline, pacing] = await Promise.all([readRunTimeline(pool, runId), readWorkerPaces(pool, { runId, heartbeatMs })])
+async function readTimeline(pool: Pool, run: { id: number; status: string }, heartbeatMs: number): Promise<ConsoleSnapshot['timeline']> {
+  const [timeline, pacing] = await Promise.all([readRunTimeline(pool, run.id), readWorkerPaces(pool, run, { heartbeatMs })])
   return timeline && { ...timeline, pacing }
 }
 
@@ -149,12 +149,14 @@ async function readEvents(pool: Pool): Promise<ConsoleSnapshot['events']> {
      FROM events ORDER BY id DESC LIMIT ?`,
     [recentEvents],
   )
-  const cap = applicationCountCap
   return Promise.all(
     events.map(async (event) => {
       // One bounded index range per event (uq_event_applications_phone, pk_event_winners).
       const [[counted], [won]] = await Promise.all([
-        pool.query<Rows<{ n: number }>>('SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_applications WHERE event_id = ? LIMIT ?) a', [event.id, cap + 1]),
+        pool.query<Rows<{ n: number }>>('SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_applications WHERE event_id = ? LIMIT ?) a', [
+          event.id,
+          applicationCountCap + 1,
+        ]),
         pool.query<Rows<{ n: number }>>('SELECT COUNT(*) AS n FROM event_winners WHERE event_id = ?', [event.id]),
       ])
       const applications = Number(counted[0]?.n ?? 0)
@@ -168,8 +170,8 @@ async function readEvents(pool: Pool): Promise<ConsoleSnapshot['events']> {
         closesAt: event.closesAt.toISOString(),
         announceAt: event.announceAt.toISOString(),
         quota: event.winnerQuota,
-        applications: Math.min(applications, cap),
-        applicationsCapped: applications > cap,
+        applications: Math.min(applications, applicationCountCap),
+        applicationsCapped: applications > applicationCountCap,
         winners: Number(won[0]?.n ?? 0),
       } as const
     }),
@@ -189,7 +191,7 @@ export async function readConsoleSnapshot(pool: Pool, { heartbeatMs }: { heartbe
   return {
     generatedAt: (clock[0]?.now ?? new Date()).toISOString(),
     runs,
-    timeline: newest ? await readTimeline(pool, newest.id, heartbeatMs) : null,
+    timeline: newest ? await readTimeline(pool, newest, heartbeatMs) : null,
     members,
     events,
     redemptions,

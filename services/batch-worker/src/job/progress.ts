@@ -91,12 +91,19 @@ export async function readRunStatus(
 ): Promise<RunStatusView | null> {
   const progress = await readRunProgress(pool, by)
   if (!progress) return null
-  const pacing = progress.status === 'RUNNING' ? await readWorkerPaces(pool, { runId: progress.id, heartbeatMs }) : []
-  return { ...progress, pacing }
+  return { ...progress, pacing: await readWorkerPaces(pool, progress, { heartbeatMs }) }
 }
 
-/** The pace each live worker last reported on the run (a reason this build does not know is left out). */
-export async function readWorkerPaces(pool: Pool, by: { runId: number; heartbeatMs: number }): Promise<RunStatusView['pacing']> {
-  const reported = await readReportedPacing(pool, by)
+/**
+ * While the run is RUNNING, the pace each live worker last reported on it (a reason this build
+ * does not know is left out); none otherwise, as a worker keeps its last report after the run.
+ */
+export async function readWorkerPaces(
+  pool: Pool,
+  run: { id: number; status: string },
+  { heartbeatMs }: { heartbeatMs: number },
+): Promise<RunStatusView['pacing']> {
+  if (run.status !== 'RUNNING') return []
+  const reported = await readReportedPacing(pool, { runId: run.id, heartbeatMs })
   return reported.flatMap(({ worker, level, reason }) => (isPacingReason(reason) ? [{ worker, level, reason }] : []))
 }

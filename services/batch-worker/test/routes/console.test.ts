@@ -103,6 +103,26 @@ t.test('actions keep the API’s rules: validation codes, dry run writes nothing
   )
 })
 
+t.test('a finished run shows no pace, even while its workers still report the last one they set', async (t) => {
+  const app = await daemon(t, { CONSOLE_REFRESH_MS: '100' })
+  const [run] = await app.pool.query<ResultSetHeader>(
+    "INSERT INTO batch_runs (job, period, status, strategy, chunk_size, chunk_count, target_count) VALUES ('monthly-grade', '2026-10', 'RUNNING', 'bulk', 10, 1, 1)",
+  )
+  // This daemon's own row, as a worker writes it at its pacing decisions (it keeps it after the run).
+  await app.pool.query("UPDATE was_instances SET pacing_run_id = ?, pacing_level = 0.5, pacing_reason = 'backoff' WHERE service = 'batch-worker'", [
+    run.insertId,
+  ])
+  t.match((await snapshot(app)).timeline?.pacing, [{ level: 0.5, reason: 'backoff' }], 'RUNNING: the pace its worker reported')
+  await app.pool.query("UPDATE batch_runs SET status = 'COMPLETED', finished_at = NOW(6) WHERE id = ?", [run.insertId])
+  let seen = await snapshot(app)
+  // The cached snapshot is at most CONSOLE_REFRESH_MS old: wait for one that read the COMPLETED run.
+  while (seen.runs[0]?.status !== 'COMPLETED') {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    seen = await snapshot(app)
+  }
+  t.same(seen.timeline?.pacing, [], 'COMPLETED: no pace, as GET /runs answers')
+})
+
 t.test('one read per refresh interval, however many pages ask', async (t) => {
   const app = await daemon(t, { CONSOLE_REFRESH_MS: '60000' })
   const first = await Promise.all(Array.from({ length: 20 }, () => snapshot(app)))
