@@ -8,10 +8,15 @@ import { createPollingLoop } from './polling.ts'
 /** A member is dead once its heartbeat is this many intervals old (DESIGN §6.1). */
 const deadAfterBeats = 4
 /**
- * Rows older than this many of my intervals are deleted, whatever their service. Well past
- * the dead threshold, and a live member that was only paused simply registers again.
+ * Rows of my service older than this many of my intervals are deleted. Well past the dead
+ * threshold, and a live member that was only paused simply registers again.
  */
 const pruneAfterBeats = 10
+/**
+ * Other services may beat more slowly than mine: their rows go only past ten of the longest
+ * interval a service accepts (HEARTBEAT_MS ≤ 60 s), so no live row is pruned by a faster service.
+ */
+const pruneOthersAfterMicros = pruneAfterBeats * 60_000 * 1000
 
 export interface MembershipView {
   /** Live members of my service, ordered by id (UUIDv7, so oldest first). */
@@ -109,6 +114,18 @@ export function createMembership(opts: MembershipOptions) {
     return rows.map((row) => uuidFromBytes(row.id))
   }
 
+  /**
+   * The stale ids by a plain read (no locks), then a delete by primary key that checks staleness
+   * again (a member that beat in between stays): only the rows deleted are locked.
+   */
+  async function prune(): Promise<void> {
+    const stale = `(service = ? AND last_heartbeat < NOW(6) - INTERVAL ? MICROSECOND) OR last_heartbeat < NOW(6) - INTERVAL ? MICROSECOND`
+    const staleArgs = [service, pruneAfterMicros, pruneOthersAfterMicros]
+    const [rows] = await pool.query<Rows<WithUuidBytes<Pick<WasInstance, 'id'>, 'id'>>>(`SELECT id FROM was_instances WHERE ${stale}`, staleArgs)
+    if (rows.length === 0) return
+    await pool.query(`DELETE FROM was_instances WHERE id IN (?) AND (${stale})`, [rows.map((row) => row.id), ...staleArgs])
+  }
+
   async function heartbeat(): Promise<void> {
     if (stopped) return
     try {
@@ -121,7 +138,10 @@ export function createMembership(opts: MembershipOptions) {
           [idBytes, service, host, pid],
         )
       }
-      await pool.query('DELETE FROM was_instances WHERE last_heartbeat < NOW(6) - INTERVAL ? MICROSECOND', [pruneAfterMicros])
+      // One pruner per service, its oldest live member (as of the last beat): when every member
+      // pruned on every beat, each DELETE scanned and row-locked the whole table beside
+      // everyone's heartbeat UPDATE (docs/BENCHMARKS.md, "Many members").
+      if (registered && members[0] === id) await prune()
       update(await loadLiveMembers(), true)
     } catch (error) {
       // Without a heartbeat we cannot know the view: act on nothing until the database is back.

@@ -166,6 +166,83 @@ t.test('a pruned member registers again on its next heartbeat; stale rows of any
   t.pass('pruned')
 })
 
+/** The pool, with the SQL of every query it is asked recorded in `seen`. */
+function recording(pool: Pool, seen: string[]): Pool {
+  const query = ((sql: string | { sql: string }, ...rest: unknown[]) => {
+    seen.push(typeof sql === 'string' ? sql : sql.sql)
+    return (pool.query as (...args: unknown[]) => unknown)(sql, ...rest)
+  }) as Pool['query']
+  return new Proxy(pool, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key)) })
+}
+
+const pruning = (sql: string) => /DELETE FROM was_instances WHERE (?!id = \?$)|last_heartbeat < NOW/.test(sql)
+
+t.test('only the oldest live member of a service prunes; when it goes, the next one does', async (t) => {
+  const pool = await testPool(t)
+  const seen: string[][] = [[], [], []]
+  const members: ReturnType<typeof member>[] = []
+  // Started one after another: UUIDv7 ids, so the first is the oldest (rank 0).
+  for (const statements of seen) {
+    const next = member(t, { pool: recording(pool, statements) })
+    await next.start()
+    members.push(next)
+  }
+  await waitFor(
+    'three in every view',
+    () => members.map((m) => m.view().size),
+    (sizes) => sizes.every((size) => size === 3),
+  )
+  for (const statements of seen) statements.length = 0
+  const beats = (statements: string[]) => statements.filter((sql) => sql.startsWith('UPDATE was_instances SET last_heartbeat')).length
+  await waitFor(
+    'three more beats each',
+    () => seen.map(beats),
+    (counts) => counts.every((n) => n >= 3),
+  )
+  t.ok(seen[0]!.some(pruning), 'rank 0 prunes')
+  t.same(
+    seen.slice(1).map((statements) => statements.filter(pruning)),
+    [[], []],
+    'the others never do',
+  )
+
+  await members[0]!.stop()
+  seen[1]!.length = 0
+  await waitFor(
+    'the next oldest prunes',
+    () => seen[1]!.some(pruning),
+    (pruned) => pruned,
+  )
+  t.same(seen[2]!.filter(pruning), [], 'and only it')
+})
+
+t.test("a faster service prunes its own stale rows and long-dead rows of any service, never a slower service's live row", async (t) => {
+  const pool = await testPool(t)
+  const pruner = member(t, { pool })
+  await pruner.start()
+  const rows = {
+    // Stale by my interval (10 × 150 ms).
+    mine: ['00000000-0000-7000-8000-0000000000a1', service, 30],
+    // Live by its own interval: a 60 s heartbeat has rows up to 4 minutes old that are alive.
+    slower: ['00000000-0000-7000-8000-0000000000a2', 'slow-api', 30],
+    // Past ten of the longest interval any service accepts.
+    longDead: ['00000000-0000-7000-8000-0000000000a3', 'slow-api', 11 * 60],
+  } as const
+  for (const [id, rowService, ageSeconds] of Object.values(rows)) {
+    await pool.query(
+      `INSERT INTO was_instances (id, service, host, pid, started_at, last_heartbeat)
+       VALUES (?, ?, 'h', 1, NOW(6) - INTERVAL ? SECOND, NOW(6) - INTERVAL ? SECOND)`,
+      [uuidToBytes(id), rowService, ageSeconds, ageSeconds],
+    )
+  }
+  await waitFor(
+    'both stale rows pruned',
+    async () => (await rowCount(pool, rows.mine[0])) + (await rowCount(pool, rows.longDead[0])),
+    (n) => n === 0,
+  )
+  t.equal(await rowCount(pool, rows.slower[0]), 1, "the slower service's live row, judged by the same statement, stays")
+})
+
 t.test('settled goes false on a membership change and true one interval later', async (t) => {
   const pool = await testPool(t)
   const views: MembershipView[] = []
