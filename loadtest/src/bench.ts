@@ -13,9 +13,10 @@ import { benchRestart } from './scenarios/restart.ts'
 import { benchFaults } from './scenarios/faults.ts'
 import { benchRequestCost } from './scenarios/request-cost.ts'
 import { benchGuardLoad } from './scenarios/guard-load.ts'
+import { benchMembers } from './scenarios/members.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost', 'guard-load'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost', 'guard-load', 'members'] as const
 
 answerHelp(`
 usage: npm run bench -- <scenario> [flags]        writes reports/<time>-<scenario>/
@@ -28,7 +29,8 @@ scenarios:
   faults              the fault suite on its own MariaDB                             [--rate 200]
   request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --against <ref>]
   guard-load          an API guard loading a run's targets: compact set vs row map   [--targets 150000,1500000 --repetitions 3]
---users 30000 --orders 1000000: the seeded data (batch, live-during-batch, consistency, restart, request-cost)
+  members             hundreds of simulated members beside the stack during a run     [--members 100,300,1000 --processes 4 --duration 20]
+--users 30000 --orders 1000000: the seeded data (batch, live-during-batch, consistency, restart, request-cost, members)
 --keep-db: keep the local MariaDB running when this run started it (stopped otherwise)`)
 
 /** The flags each scenario reads (besides --keep-db); any other is refused rather than silently ignored. */
@@ -41,6 +43,7 @@ const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   faults: ['rate'],
   'request-cost': ['users', 'orders', 'rate', 'duration', 'against'],
   'guard-load': ['targets', 'repetitions'],
+  members: ['users', 'orders', 'members', 'processes', 'duration'],
 }
 
 function parseFlags() {
@@ -67,6 +70,8 @@ function parseFlags() {
         strategies: { type: 'string' },
         against: { type: 'string' },
         targets: { type: 'string', default: '150000,1500000' },
+        members: { type: 'string', default: '100,300,1000' },
+        processes: { type: 'string', default: '4' },
         'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
@@ -120,14 +125,16 @@ function parseFlags() {
         if (!(liveVariants as readonly string[]).includes(variant)) throw new Error(`--variants must be a list of ${liveVariants.join(', ')}`)
         return variant as LiveVariant
       }),
-      // request-cost: seconds per route and rate; the others: the event's 10 minutes.
-      duration: int('duration', values.duration ?? (scenario === 'request-cost' ? '10' : '600'), 1),
+      // request-cost: seconds per route and rate; members: its quiet window; the others: the event's 10 minutes.
+      duration: int('duration', values.duration ?? { 'request-cost': '10', members: '20' }[scenario as string] ?? '600', 1),
       burst: int('burst', values.burst, 1),
       steps: values.steps.split(',').map((rate) => int('steps', rate, 1)),
       stepDuration: int('step-duration', values['step-duration'], 1),
       strategies: values.strategies?.split(','),
       againstRef: values.against,
       targets: values.targets.split(',').map((count) => int('targets', count, 1)),
+      members: values.members.split(',').map((count) => int('members', count, 1)),
+      processes: int('processes', values.processes, 1),
       keepDb: values['keep-db'],
     }
   } catch (error) {
@@ -152,6 +159,7 @@ try {
     faults: benchFaults,
     'request-cost': benchRequestCost,
     'guard-load': benchGuardLoad,
+    members: benchMembers,
   }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)

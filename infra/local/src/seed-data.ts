@@ -33,14 +33,10 @@ export interface SeedResult {
 }
 
 /**
- * Emptied by `reset`: the users, their orders and everything the monthly batch derives from them.
- * was_instances (live replicas) and events (the first-come event) are not the generator's.
+ * What the monthly batch (and the coupon APIs) derive from the users and their orders; a bench
+ * empties these to run the batch again on the same data.
  */
-export const seedOwnedTables = [
-  'users',
-  'orders',
-  // Keys point at order ids, which the generator hands out again from 1.
-  'order_requests',
+export const derivedTables = [
   'grade_history',
   'coupons',
   'coupon_redemptions',
@@ -50,6 +46,18 @@ export const seedOwnedTables = [
   'batch_target_sets',
   'batch_chunk_events',
   'step_execution_log',
+] as const
+
+/**
+ * Emptied by `reset`: the users, their orders and everything derived from them.
+ * was_instances (live replicas) and events (the first-come event) are not the generator's.
+ */
+export const seedOwnedTables = [
+  'users',
+  'orders',
+  // Keys point at order ids, which the generator hands out again from 1.
+  'order_requests',
+  ...derivedTables,
 ] as const
 
 // ---------------------------------------------------------------------------------------------

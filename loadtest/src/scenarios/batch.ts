@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { auditBatch } from '@commerce/audit'
 import { createPool, dropDatabase, migrateDatabase, uuidToBytes, withDatabase, type Pool, type RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy, parsePeriod } from '@commerce/domain'
-import { seedData } from '@commerce/local/seed-data'
+import { derivedTables, seedData } from '@commerce/local/seed-data'
 import { readRunProgress, startBatchWorker } from '@commerce/local/batch'
 import { treeBatchEntry, type AgainstTree } from '../against.ts'
 import { rowByRowWorkerScript } from '../baselines/row-by-row-batch.ts'
@@ -51,10 +51,13 @@ interface Measured {
   audit: boolean
 }
 
-/** Puts the data back to "before the batch": grades BRONZE, nothing the batch writes. */
-export async function resetBatchState(pool: Pool): Promise<void> {
+/**
+ * Puts the data back to "before the batch": grades BRONZE, nothing the batch writes; and no
+ * member rows (one-shot workers leave theirs), unless live replicas are beside it (`members: false`).
+ */
+export async function resetBatchState(pool: Pool, { members = true }: { members?: boolean } = {}): Promise<void> {
   await pool.query("UPDATE users SET grade = 'BRONZE', grade_updated_at = NULL WHERE grade <> 'BRONZE' OR grade_updated_at IS NOT NULL")
-  for (const table of ['grade_history', 'coupons', 'coupon_redemptions', 'batch_runs', 'batch_targets', 'step_execution_log', 'was_instances']) {
+  for (const table of [...derivedTables, ...(members ? ['was_instances'] : [])]) {
     await pool.query(`TRUNCATE TABLE ${table}`)
   }
 }
