@@ -52,7 +52,9 @@ function timed(pool: Pool, counted: { ms: number[]; failed: number }): Pool {
 
 const config = JSON.parse(process.argv[2] ?? '') as MembersProbeConfig
 const send = (message: unknown) => process.send?.(message)
-const pool = createPool({ url: config.url, role: 'api', connectionLimit: 16 })
+// The API replicas' session settings; but this process hosts hundreds of members where a replica
+// hosts one, so its queue is unbounded: a full queue would be this simulation's limit, not theirs.
+const pool = createPool({ url: config.url, role: 'api', connectionLimit: 16, queueLimit: 0 })
 const counted = { ms: [] as number[], failed: 0 }
 let viewChanges = 0
 const lastViews: { service: string; view: string }[] = []

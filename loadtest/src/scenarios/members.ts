@@ -46,7 +46,8 @@ const statusNames = [
   'Com_update',
   'Com_insert',
   'Com_delete',
-  'Innodb_rows_read',
+  // MariaDB's count of rows read by every statement (MySQL's Innodb_rows_read does not exist here).
+  'Rows_read',
   'Innodb_row_lock_waits',
   'Innodb_row_lock_time',
 ] as const
@@ -55,7 +56,10 @@ type Status = Record<(typeof statusNames)[number], number>
 async function globalStatus(pool: Pool): Promise<Status> {
   const [rows] = await pool.query<RowDataPacket[]>('SHOW GLOBAL STATUS WHERE Variable_name IN (?)', [statusNames])
   const values = Object.fromEntries(rows.map((row) => [row.Variable_name as string, Number(row.Value)]))
-  return Object.fromEntries(statusNames.map((name) => [name, values[name] ?? 0])) as Status
+  const missing = statusNames.filter((name) => values[name] === undefined)
+  // A counter this server does not have would read as 0 per second, silently.
+  if (missing.length > 0) throw new Error(`the database has no status ${missing.join(', ')}`)
+  return Object.fromEntries(statusNames.map((name) => [name, values[name]!])) as Status
 }
 
 const perSecond = (from: Status, to: Status, seconds: number) =>
@@ -161,7 +165,7 @@ async function runPhase(
       probes: reports.map((got) => got.report),
     }
     log(
-      `  ${members} members, ${mode}: ${quiet.Questions.toFixed(0)} statements/s, ${quiet.Com_delete.toFixed(1)} DELETE/s, ${quiet.Innodb_rows_read.toFixed(0)} rows read/s, ${after.Innodb_row_lock_waits - before.Innodb_row_lock_waits} row-lock waits; batch ${run.totalSeconds?.toFixed(2)} s ${run.status}, audit ${audit.ok ? 'ok' : 'FAILED'}`,
+      `  ${members} members, ${mode}: ${quiet.Questions.toFixed(0)} statements/s, ${quiet.Com_delete.toFixed(1)} DELETE/s, ${quiet.Rows_read.toFixed(0)} rows read/s, ${after.Innodb_row_lock_waits - before.Innodb_row_lock_waits} row-lock waits; batch ${run.totalSeconds?.toFixed(2)} s ${run.status}, audit ${audit.ok ? 'ok' : 'FAILED'}`,
     )
     return phase
   } finally {
@@ -213,7 +217,7 @@ export async function benchMembers(options: MembersBenchOptions): Promise<string
   })
   const charts: Chart[] = [
     bars('Statements per second on the database', 'statements / s', 'all statements (Questions)', (phase) => phase.quiet.Questions),
-    bars('Rows read per second', 'rows / s', 'Innodb_rows_read', (phase) => phase.quiet.Innodb_rows_read),
+    bars('Rows read per second', 'rows / s', 'Rows_read', (phase) => phase.quiet.Rows_read),
     bars('Row-lock waits in the quiet window', 'waits', 'Innodb_row_lock_waits', (phase) => phase.quietLockWaits),
   ]
   const markdown = [
@@ -227,7 +231,10 @@ export async function benchMembers(options: MembersBenchOptions): Promise<string
   ].join('\n')
   const dir = writeReport('members', { machine, options: { ...options, log: undefined }, heartbeatMs, loadEveryMs, phases }, markdown, charts)
   log(markdown)
-  const wrong = phases.filter((phase) => !phase.audit || phase.run.status !== 'COMPLETED' || phase.probes.some((probe) => probe.failed > 0))
+  // The baseline's failed statements are a finding (the table shows them); the cluster package's must be none.
+  const wrong = phases.filter(
+    (phase) => !phase.audit || phase.run.status !== 'COMPLETED' || (phase.mode === 'oldest-prunes' && phase.probes.some((probe) => probe.failed > 0)),
+  )
   if (wrong.length > 0) throw new Error(`the members scenario failed its checks (audit, run, statements); see ${dir}`)
   return dir
 }
@@ -241,7 +248,7 @@ function membersRow(phase: Phase): Record<string, string | number> {
     'statements/s': phase.quiet.Questions.toFixed(0),
     'UPDATE/s': phase.quiet.Com_update.toFixed(0),
     'DELETE/s': phase.quiet.Com_delete.toFixed(1),
-    'rows read/s': phase.quiet.Innodb_rows_read.toFixed(0),
+    'rows read/s': phase.quiet.Rows_read.toFixed(0),
     'row-lock waits (quiet)': `${phase.quietLockWaits} (${phase.quietLockMs} ms)`,
     'member statement p99 ms (worst process)': phase.probes.length ? p99.toFixed(1) : '-',
     'view changes / views disagreeing': phase.probes.length
@@ -251,7 +258,7 @@ function membersRow(phase: Phase): Record<string, string | number> {
     'row-lock waits (batch)': `${phase.batchLockWaits} (${phase.batchLockMs} ms)`,
     'takeovers / refused': `${phase.takeovers} / ${phase.refused}`,
     audit: phase.audit ? 'ok' : 'FAILED',
-    'member statements': statements,
+    'member statements (failed)': `${statements} (${phase.probes.reduce((sum, probe) => sum + probe.failed, 0)})`,
   }
 }
 
