@@ -14,6 +14,25 @@ export interface AuditResult {
 }
 
 /**
+ * Every user's expected grade for the month [start, end) (UTC literals), recomputed from the raw
+ * orders. Grouped by the primary key alone, so users are read in key order and each group ends
+ * as the next begins; grouping by (id, grade) made the server build and sort a temporary table
+ * of every user, which outgrew memory at 300k users and made the auditor superlinear
+ * (docs/BENCHMARKS.md, "Scale").
+ */
+export function expectedGradesQuery(start: string, end: string, thresholds: GradePolicy['thresholds']): string {
+  const total = 'COALESCE(SUM(o.amount), 0)'
+  return `
+    SELECT u.id, MIN(u.grade) AS grade,
+           CASE WHEN ${total} >= ${Number(thresholds.VIP)} THEN 'VIP'
+                WHEN ${total} >= ${Number(thresholds.GOLD)} THEN 'GOLD'
+                WHEN ${total} >= ${Number(thresholds.SILVER)} THEN 'SILVER' ELSE 'BRONZE' END AS expected_grade,
+           ${total} AS total, COUNT(o.id) AS order_count
+    FROM users u LEFT JOIN orders o ON o.user_id = u.id AND o.status = 'PAID' AND o.ordered_at >= '${start}' AND o.ordered_at < '${end}'
+    GROUP BY u.id`
+}
+
+/**
  * Checks DESIGN §9 invariants 1, 2, 3 and 5 for one monthly run, from scratch: it recomputes
  * every grade from `orders` with its own SQL and never reads the job's plan to decide what is
  * right (the plan is only checked for completeness). Read-only.
@@ -39,15 +58,7 @@ export async function auditBatch(
     checks.push({ name, ok: n === 0, detail: n === 0 ? 'ok' : `${describe(n)}; e.g. ${String(rows[0]?.examples)}` })
   }
 
-  // Every user's expected grade for the period, recomputed here from the raw orders.
-  const expected = `
-    SELECT u.id, u.grade,
-           CASE WHEN COALESCE(SUM(o.amount), 0) >= ${Number(thresholds.VIP)} THEN 'VIP'
-                WHEN COALESCE(SUM(o.amount), 0) >= ${Number(thresholds.GOLD)} THEN 'GOLD'
-                WHEN COALESCE(SUM(o.amount), 0) >= ${Number(thresholds.SILVER)} THEN 'SILVER' ELSE 'BRONZE' END AS expected_grade,
-           COALESCE(SUM(o.amount), 0) AS total, COUNT(o.id) AS order_count
-    FROM users u LEFT JOIN orders o ON o.user_id = u.id AND o.status = 'PAID' AND o.ordered_at >= '${start}' AND o.ordered_at < '${end}'
-    GROUP BY u.id, u.grade`
+  const expected = expectedGradesQuery(start, end, thresholds)
   const policyCount = `CASE e.expected_grade ${Object.entries(coupons)
     .map(([grade, rule]) => `WHEN '${grade}' THEN ${Number(rule.count)}`)
     .join(' ')} END`

@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap'
-import { createPool, uuidToBytes, type Pool } from '@commerce/db'
+import { createPool, uuidToBytes, type Pool, type RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { createTestDatabase } from '@commerce/db/testing'
 import { v7 as uuidv7 } from 'uuid'
 import { auditBatch } from '../src/index.ts'
+import { expectedGradesQuery } from '../src/batch.ts'
 
 const period = '2026-10'
 
@@ -60,6 +61,16 @@ t.test('a correct run passes every check', async (t) => {
     [],
   )
   t.equal(result.checks.length, 11)
+})
+
+t.test("the recomputation reads users in key order: no temporary table, no sort (the auditor's cost stays linear)", async (t) => {
+  const pool = await correctRun(t)
+  const [plan] = await pool.query<RowDataPacket[]>(
+    `EXPLAIN ${expectedGradesQuery('2026-09-30 15:00:00', '2026-10-31 15:00:00', defaultGradePolicy.thresholds)}`,
+  )
+  const users = plan.find((row) => row.table === 'u')
+  t.equal(users?.key, 'PRIMARY', 'users walked by their primary key')
+  t.notMatch(String(plan.map((row) => row.Extra).join('; ')), /Using temporary|Using filesort/, 'no temporary table and no sort')
 })
 
 const corruptions: [string, string, RegExp][] = [
