@@ -14,9 +14,10 @@ import { benchFaults } from './scenarios/faults.ts'
 import { benchRequestCost } from './scenarios/request-cost.ts'
 import { benchGuardLoad } from './scenarios/guard-load.ts'
 import { benchMembers } from './scenarios/members.ts'
+import { benchScale } from './scenarios/scale.ts'
 
 // `npm run bench -- <scenario> [flags]`: writes reports/<timestamp>-<scenario>/.
-const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost', 'guard-load', 'members'] as const
+const scenarios = ['batch', 'live-during-batch', 'consistency', 'restart', 'event', 'faults', 'request-cost', 'guard-load', 'members', 'scale'] as const
 
 answerHelp(`
 usage: npm run bench -- <scenario> [flags]        writes reports/<time>-<scenario>/
@@ -30,6 +31,7 @@ scenarios:
   request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --against <ref>]
   guard-load          an API guard loading a run's targets: compact set vs row map   [--targets 150000,1500000 --repetitions 3]
   members             hundreds of simulated members beside the stack during a run     [--members 100,300,1000 --processes 4 --duration 20]
+  scale               seed, run, guard, reads and audit at 30k users / 1M orders × each factor  [--factors 1,3,10 --rate 200]
 --users 30000 --orders 1000000: the seeded data (batch, live-during-batch, consistency, restart, request-cost, members)
 --keep-db: keep the local MariaDB running when this run started it (stopped otherwise)`)
 
@@ -44,6 +46,7 @@ const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   'request-cost': ['users', 'orders', 'rate', 'duration', 'against'],
   'guard-load': ['targets', 'repetitions'],
   members: ['users', 'orders', 'members', 'processes', 'duration'],
+  scale: ['factors', 'rate'],
 }
 
 function parseFlags() {
@@ -72,6 +75,7 @@ function parseFlags() {
         targets: { type: 'string', default: '150000,1500000' },
         members: { type: 'string', default: '100,300,1000' },
         processes: { type: 'string', default: '4' },
+        factors: { type: 'string', default: '1,3,10' },
         'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
@@ -101,6 +105,7 @@ function parseFlags() {
       'live-during-batch': '250,500,750,1000,1160',
       faults: '200',
       'request-cost': '250,1000,3000',
+      scale: '200',
     }
     const rates = (values.rate ?? defaultRate[scenario] ?? '500').split(',').map((rate) => int('rate', rate, 1))
     if (rates.length > 1 && scenario !== 'live-during-batch' && scenario !== 'request-cost') throw new Error('--rate takes one value for this scenario')
@@ -135,6 +140,11 @@ function parseFlags() {
       targets: values.targets.split(',').map((count) => int('targets', count, 1)),
       members: values.members.split(',').map((count) => int('members', count, 1)),
       processes: int('processes', values.processes, 1),
+      factors: values.factors.split(',').map((factor) => {
+        const n = Number(factor)
+        if (!(n > 0 && n <= 100)) throw new Error('--factors must be a list of numbers above 0 and at most 100')
+        return n
+      }),
       keepDb: values['keep-db'],
     }
   } catch (error) {
@@ -160,6 +170,7 @@ try {
     'request-cost': benchRequestCost,
     'guard-load': benchGuardLoad,
     members: benchMembers,
+    scale: benchScale,
   }[flags.scenario]
   const dir = await run(common)
   console.log(`report: ${dir}`)

@@ -50,6 +50,8 @@ export interface TimeseriesChart extends ChartBase {
   bands?: Band[]
   /** 'log' keeps p50 readable next to p99 outliers. */
   yScale?: 'linear' | 'log'
+  /** 'log' with a log y too draws growth as slopes (x values must then be positive). */
+  xScale?: 'linear' | 'log'
 }
 
 export interface GanttBar {
@@ -339,7 +341,10 @@ function renderTimeseries(chart: TimeseriesChart): string {
     ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]),
     ...(chart.markers ?? []).map((m) => m.at),
   ]
-  const x = linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
+  const x =
+    chart.xScale === 'log'
+      ? logScale([Math.min(...xs), Math.max(...xs)], [plot.left, plot.right])
+      : linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
   const ys = series.flatMap((s) => s.points.map((p) => p.y)).filter((y): y is number => y !== null && Number.isFinite(y))
   const log = chart.yScale === 'log'
   const positive = ys.filter((y) => y > 0)

@@ -20,7 +20,8 @@ t.test('bench and demo answer --help with their usage', async (t) => {
     t.equal(code, 0, script)
     t.match(stdout, new RegExp(`^usage: npm run ${script}`), script)
   }
-  t.match(run('bench', ['--help']).stdout, /request-cost/, 'every scenario is listed')
+  const usage = run('bench', ['--help']).stdout
+  for (const scenario of ['request-cost', 'guard-load', 'members', 'scale']) t.match(usage, new RegExp(`\\n  ${scenario} `), `${scenario} is listed`)
 })
 
 t.test('bench refuses a flag its scenario does not read, in one line, before starting anything', async (t) => {
@@ -28,6 +29,10 @@ t.test('bench refuses a flag its scenario does not read, in one line, before sta
     [['event', '--users', '5'], /^error: --users does not apply to event \(it takes --rate, /],
     [['faults', '--against', 'HEAD', '--duration', '5'], /^error: --against, --duration do not apply to faults/],
     [['restart', '--rate', '1,2'], /^error: --rate takes one value/],
+    [['scale', '--users', '5'], /^error: --users does not apply to scale \(it takes --factors, --rate\)/],
+    [['scale', '--factors', '1,0'], /^error: --factors must be a list of numbers above 0/],
+    [['scale', '--factors', '1,ten'], /^error: --factors must be a list of numbers above 0/],
+    [['members', '--members', '100,-1'], /^error: --members must be an integer ≥ 1/],
     [['sideways'], /^error: name a scenario/],
   ] as const) {
     const { code, stderr } = run('bench', [...args])
