@@ -1,5 +1,6 @@
 export {
   createMembership,
+  maxHeartbeatMs,
   readReportedLoad,
   readReportedPacing,
   readMembers,

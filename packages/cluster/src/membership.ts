@@ -12,11 +12,13 @@ const deadAfterBeats = 4
  * threshold, and a live member that was only paused simply registers again.
  */
 const pruneAfterBeats = 10
+/** The longest heartbeat interval a service may be configured with (HEARTBEAT_MS). */
+export const maxHeartbeatMs = 60_000
 /**
  * Other services may beat more slowly than mine: their rows go only past ten of the longest
- * interval a service accepts (HEARTBEAT_MS ≤ 60 s), so no live row is pruned by a faster service.
+ * interval a service accepts, so no live row is pruned by a faster service.
  */
-const pruneOthersAfterMicros = pruneAfterBeats * 60_000 * 1000
+const pruneOthersAfterMicros = pruneAfterBeats * maxHeartbeatMs * 1000
 
 export interface MembershipView {
   /** Live members of my service, ordered by id (UUIDv7, so oldest first). */
@@ -141,7 +143,11 @@ export function createMembership(opts: MembershipOptions) {
       // One pruner per service, its oldest live member (as of the last beat): when every member
       // pruned on every beat, each DELETE scanned and row-locked the whole table beside
       // everyone's heartbeat UPDATE (docs/BENCHMARKS.md, "Many members").
-      if (registered && members[0] === id) await prune()
+      if (registered && members[0] === id) {
+        // Cleanup only: a failed prune (a lock wait timed out, say) is retried next beat and must
+        // not empty the view of a member that did beat.
+        await prune().catch((error: unknown) => log.warn({ err: error, service, id }, 'membership prune failed; the next beat retries'))
+      }
       update(await loadLiveMembers(), true)
     } catch (error) {
       // Without a heartbeat we cannot know the view: act on nothing until the database is back.

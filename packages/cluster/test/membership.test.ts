@@ -216,6 +216,38 @@ t.test('only the oldest live member of a service prunes; when it goes, the next 
   t.same(seen[2]!.filter(pruning), [], 'and only it')
 })
 
+t.test('a prune that fails leaves the pruner registered and its view whole', async (t) => {
+  const pool = await testPool(t)
+  let failedPrunes = 0
+  // Every prune statement fails (as a lock wait that timed out would); everything else goes through.
+  const failing = new Proxy(pool, {
+    get: (target, key) =>
+      key === 'query'
+        ? (sql: string, ...rest: unknown[]) => {
+            if (pruning(sql)) {
+              failedPrunes++
+              return Promise.reject(new Error('Lock wait timeout exceeded'))
+            }
+            return (pool.query as (...args: unknown[]) => unknown)(sql, ...rest)
+          }
+        : Reflect.get(target, key),
+  })
+  const views: MembershipView[] = []
+  const alone = member(t, { pool: failing, onChange: (view) => views.push(view) })
+  await alone.start()
+  await waitFor(
+    'three failed prunes',
+    () => failedPrunes,
+    (n) => n >= 3,
+  )
+  t.same(
+    views.filter((view) => !view.registered || view.rank !== 0),
+    [],
+    'never out of its own view',
+  )
+  t.equal(alone.view().rank, 0, 'still rank 0')
+})
+
 t.test("a faster service prunes its own stale rows and long-dead rows of any service, never a slower service's live row", async (t) => {
   const pool = await testPool(t)
   const pruner = member(t, { pool })

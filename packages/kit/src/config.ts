@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox'
 import { Value } from 'typebox/value'
+import { maxHeartbeatMs } from '@commerce/cluster'
 import { accessLogConfigProperties } from './plugins/access-log.ts'
 import { clockConfigProperties } from './plugins/clock.ts'
 import { latencyWindowConfigProperties } from './plugins/latency-window.ts'
@@ -11,8 +12,8 @@ export const baseConfigProperties = {
   DATABASE_URL: Type.String({ pattern: '^mysql://' }),
   AUTH_SECRET: Type.String({ minLength: 32 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
-  /** Membership heartbeat; a member is dead after 4 missed beats (DESIGN §6.1). */
-  HEARTBEAT_MS: Type.Integer({ minimum: 20, maximum: 60_000, default: 5_000 }),
+  /** Membership heartbeat; a member is dead after 4 missed beats (DESIGN §6.1). The maximum bounds how long another service's row may look stale yet be alive. */
+  HEARTBEAT_MS: Type.Integer({ minimum: 20, maximum: maxHeartbeatMs, default: 5_000 }),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   /**
    * The most replicas of this service that may run at once (a Kubernetes HPA's maxReplicas): at
