@@ -341,9 +341,11 @@ function renderTimeseries(chart: TimeseriesChart): string {
     ...(chart.bands ?? []).flatMap((b) => [b.from, b.to]),
     ...(chart.markers ?? []).map((m) => m.at),
   ]
+  const positiveXs = xs.filter((value) => value > 0 && Number.isFinite(value))
   const x =
     chart.xScale === 'log'
-      ? logScale([Math.min(...xs), Math.max(...xs)], [plot.left, plot.right])
+      ? // A single x (one factor) still gets a decade to sit in.
+        logScale(positiveXs.length ? [Math.min(...positiveXs), Math.max(...positiveXs, Math.min(...positiveXs) * 10)] : [1, 10], [plot.left, plot.right])
       : linearScale(timeDomain(xs), [plot.left, plot.right], niceTicks(...timeDomain(xs), 12))
   const ys = series.flatMap((s) => s.points.map((p) => p.y)).filter((y): y is number => y !== null && Number.isFinite(y))
   const log = chart.yScale === 'log'

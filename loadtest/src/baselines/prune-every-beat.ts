@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid'
-import type { LoadSummary } from '@commerce/cluster'
+import { createPollingLoop, type LoadSummary } from '@commerce/cluster'
 import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type Rows, type WasInstance, type WithUuidBytes } from '@commerce/db'
 
 /**
@@ -41,12 +41,17 @@ export function startPruneEveryBeatMember(opts: {
       summary.counts,
       id,
     ])
-  // Errors end neither loop: the benchmark counts what the statements cost, not what failed.
-  const loops = [setInterval(() => beat().catch(() => undefined), heartbeatMs), setInterval(() => report().catch(() => undefined), opts.load.everyMs)]
-  void beat().catch(() => undefined)
+  // Scheduled as the membership schedules them (a pause after each tick, never overlapping), so
+  // only the prune differs; errors end neither loop, the benchmark counts them.
+  const loops = [
+    createPollingLoop({ intervalMs: heartbeatMs, tick: beat, onError: () => undefined }),
+    createPollingLoop({ intervalMs: opts.load.everyMs, firstTick: 'after-interval', tick: report, onError: () => undefined }),
+  ]
+  for (const loop of loops) void loop.start()
   return {
     async stop() {
-      for (const loop of loops) clearInterval(loop)
+      // Each loop's tick in progress is done before the row goes, so no late beat inserts it again.
+      await Promise.all(loops.map((loop) => loop.stop()))
       await pool.query('DELETE FROM was_instances WHERE id = ?', [id])
     },
   }

@@ -7,7 +7,8 @@ import { probedUsers } from '../scenarios/guard-load.ts'
 // `set` is the API replicas' view (compact target set) of the RUNNING run, `stored` the same set
 // of any run, finished ones too (what a replica read when it was published), `map` the per-row
 // map the set replaced.
-// Prints one JSON line: load milliseconds, retained heap bytes, and a lookup check.
+// Prints one JSON line: load milliseconds, retained heap bytes, and a lookup check (`stored`: the
+// set's size, whose lookups return ranks, not chunks).
 const [url, mode, runIdText] = process.argv.slice(2)
 const gc = (globalThis as { gc?: () => void }).gc
 if (!url || !['set', 'stored', 'map'].includes(mode ?? '') || !gc) throw new Error('usage: node --expose-gc guard-load.ts <url> set|stored|map <runId>')
@@ -21,6 +22,8 @@ let lookup: (userId: number) => number | null
 let keep: unknown
 /** The compact set's own size: exact, where the heap difference is noise at small scales. */
 let setBytes: number | null = null
+/** How many targets the stored set holds (`stored`: the caller checks it against the run). */
+let targets: number | null = null
 if (mode === 'set') {
   const view = createBatchView({ pool, refreshMs: 60_000 })
   await view.refresh()
@@ -31,7 +34,11 @@ if (mode === 'set') {
   const set = await loadTargetSet(pool, runId)
   keep = set
   setBytes = set.bytes
-  lookup = (userId) => (set.rankOf(userId) < 0 ? null : set.rankOf(userId))
+  targets = set.size
+  lookup = (userId) => {
+    const rank = set.rankOf(userId)
+    return rank < 0 ? null : rank
+  }
 } else {
   const map = await loadTargetMap(pool, runId)
   keep = map
@@ -41,5 +48,5 @@ const ms = performance.now() - started
 gc()
 const retained = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore
 const probe = probedUsers.map((userId) => lookup(userId))
-console.log(JSON.stringify({ mode, ms, retainedBytes: retained, setBytes, probe, kept: keep !== undefined }))
+console.log(JSON.stringify({ mode, ms, retainedBytes: retained, setBytes, targets, probe, kept: keep !== undefined }))
 await pool.end()

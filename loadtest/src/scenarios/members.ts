@@ -169,8 +169,10 @@ async function runPhase(
     )
     return phase
   } finally {
-    for (const child of probes) if (child.exitCode === null) child.kill()
-    await Promise.all(probes.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)))
+    // A child that has exited has an exit code, or the signal that ended it.
+    const running = probes.filter((child) => child.exitCode === null && child.signalCode === null)
+    for (const child of running) child.kill()
+    await Promise.all(running.map((child) => once(child, 'exit')))
   }
 }
 

@@ -51,6 +51,8 @@ interface GuardProbe {
   retainedBytes: number
   /** The compact target set's own bytes. */
   setBytes: number
+  /** Targets in the set loaded. */
+  targets: number
 }
 
 interface AtFactor {
@@ -99,6 +101,8 @@ async function atFactor(options: ScaleBenchOptions, factor: number): Promise<AtF
     const alone = await awaitRunEnd(db.pool, await requestBatchRun(stack.url, admin, livePeriod), { timeoutMs: runTimeoutMs })
     if (alone.status !== 'COMPLETED') throw new Error(`the run at ${factor}× ended ${alone.status}; see .local/logs`)
     const guard = await guardProbe(db.url, alone.id)
+    // A wrong run or an empty set would load fast too: the figure counts only for the run's own targets.
+    if (guard.targets !== alone.targets) throw new Error(`the guard loaded ${guard.targets} targets of run ${alone.id}, which planned ${alone.targets}`)
     const audit = await timedAudit(db.pool)
     log(
       `  run alone ${alone.totalSeconds?.toFixed(2)} s (plan ${alone.planSeconds?.toFixed(2)} s), guard ${guard.ms.toFixed(1)} ms / ${(guard.setBytes / 1024).toFixed(1)} KiB set (${(guard.retainedBytes / 1024).toFixed(0)} KiB heap), audit ${audit.seconds.toFixed(1)} s ${audit.ok ? 'ok' : 'FAILED'}`,
