@@ -166,14 +166,21 @@ t.test('a pruned member registers again on its next heartbeat; stale rows of any
   t.pass('pruned')
 })
 
-/** The pool, with the SQL of every query it is asked recorded in `seen`. */
-function recording(pool: Pool, seen: string[]): Pool {
+/** The pool, showing `intercept` the SQL of every query first: an error it returns fails that query. */
+function intercepted(pool: Pool, intercept: (sql: string) => Error | undefined): Pool {
   const query = ((sql: string | { sql: string }, ...rest: unknown[]) => {
-    seen.push(typeof sql === 'string' ? sql : sql.sql)
-    return (pool.query as (...args: unknown[]) => unknown)(sql, ...rest)
+    const refused = intercept(typeof sql === 'string' ? sql : sql.sql)
+    return refused ? Promise.reject(refused) : (pool.query as (...args: unknown[]) => unknown)(sql, ...rest)
   }) as Pool['query']
   return new Proxy(pool, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key)) })
 }
+
+/** The pool, with the SQL of every query it is asked recorded in `seen`. */
+const recording = (pool: Pool, seen: string[]) =>
+  intercepted(pool, (sql) => {
+    seen.push(sql)
+    return undefined
+  })
 
 const pruning = (sql: string) => /DELETE FROM was_instances WHERE (?!id = \?$)|last_heartbeat < NOW/.test(sql)
 
@@ -220,17 +227,10 @@ t.test('a prune that fails leaves the pruner registered and its view whole', asy
   const pool = await testPool(t)
   let failedPrunes = 0
   // Every prune statement fails (as a lock wait that timed out would); everything else goes through.
-  const failing = new Proxy(pool, {
-    get: (target, key) =>
-      key === 'query'
-        ? (sql: string, ...rest: unknown[]) => {
-            if (pruning(sql)) {
-              failedPrunes++
-              return Promise.reject(new Error('Lock wait timeout exceeded'))
-            }
-            return (pool.query as (...args: unknown[]) => unknown)(sql, ...rest)
-          }
-        : Reflect.get(target, key),
+  const failing = intercepted(pool, (sql) => {
+    if (!pruning(sql)) return undefined
+    failedPrunes++
+    return new Error('Lock wait timeout exceeded')
   })
   const views: MembershipView[] = []
   const alone = member(t, { pool: failing, onChange: (view) => views.push(view) })
