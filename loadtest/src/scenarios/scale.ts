@@ -55,7 +55,7 @@ interface GuardProbe {
   targets: number
 }
 
-interface AtFactor {
+export interface AtFactor {
   machine: MachineInfo
   factor: number
   users: number
@@ -191,10 +191,30 @@ const figures: { name: string; unit: string; digits: number; of: (m: AtFactor) =
   { name: 'run under reads: total', unit: 's', digits: 2, of: (m) => m.withReads.totalSeconds ?? Number.NaN },
 ]
 
+const growthCharted = [
+  'seed',
+  'run alone: plan',
+  'run alone: chunks',
+  'guard load',
+  'guard memory (target set)',
+  'auditor',
+  'read p99, no batch',
+  'read p99, in batch',
+]
+
 /** `npm run bench -- scale`: every factor measured in turn on a database of its own. */
 export async function benchScale(options: ScaleBenchOptions): Promise<string> {
   const measured: AtFactor[] = []
   for (const factor of options.factors) measured.push(await atFactor(options, factor))
+  const { markdown, charts } = scaleReport(measured, options.rate)
+  const dir = writeReport('scale', { machine: measured[0]!.machine, options: { ...options, log: undefined }, measured }, markdown, charts)
+  options.log(markdown)
+  if (measured.some((m) => !m.audit || !m.auditWithReads || m.reads.errors > 0)) throw new Error(`an audit failed or reads failed; see ${dir}`)
+  return dir
+}
+
+/** The report of measured factors (at least one): tables, exponents and charts. */
+export function scaleReport(measured: AtFactor[], rate: number): { markdown: string; charts: Chart[] } {
   const { machine } = measured[0]!
   const factorsText = measured.map((m) => `${m.factor}×`)
   const rows = figures.map((figure) => {
@@ -222,7 +242,7 @@ export async function benchScale(options: ScaleBenchOptions): Promise<string> {
     `# Scale — ${machine.date}`,
     '',
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.database}; everything on this machine.`,
-    `Each factor on a database of its own: ${baseUsers.toLocaleString('en')} users / ${baseOrders.toLocaleString('en')} orders × the factor, seeded (\`seed\`: the generator's own seconds), then a stack (nginx, 2 replicas per API, 2 batch-worker daemons as deployed, pacing on). The ${livePeriod} run requested alone (no traffic: pacing goes flat out; plan = its planning statements, chunks = published → COMPLETED, total = requested → COMPLETED, on the DB clock); one API replica's guard loading that run's stored target set in a fresh process (load ms; the set's own bytes, and the heap still held after a GC); the auditor over the result; then the run again while ${options.rate} reads/s (profile and coupon list, random users, open model) arrive through nginx: after an unmeasured ${warmUpSeconds}-s warm-up, ${calmSeconds} s of reads alone ("no batch"), then the run ("in batch").`,
+    `Each factor on a database of its own: ${baseUsers.toLocaleString('en')} users / ${baseOrders.toLocaleString('en')} orders × the factor, seeded (\`seed\`: the generator's own seconds), then a stack (nginx, 2 replicas per API, 2 batch-worker daemons as deployed, pacing on). The ${livePeriod} run requested alone (no traffic: pacing goes flat out; plan = its planning statements, chunks = published → COMPLETED, total = requested → COMPLETED, on the DB clock); one API replica's guard loading that run's stored target set in a fresh process (load ms; the set's own bytes, and the heap still held after a GC); the auditor over the result; then the run again while ${rate} reads/s (profile and coupon list, random users, open model) arrive through nginx: after an unmeasured ${warmUpSeconds}-s warm-up, ${calmSeconds} s of reads alone ("no batch"), then the run ("in batch").`,
     'Growth exponent: the least-squares slope of log(figure) over log(factor) — 1 is linear, 0 flat. "Between factors": the same slope from each factor to the next, which shows where growth stops being linear.',
     '',
     markdownTable(rows),
@@ -233,15 +253,16 @@ export async function benchScale(options: ScaleBenchOptions): Promise<string> {
   const growthChart: Chart = {
     kind: 'timeseries',
     title: 'Growth of each figure with the data (log-log)',
-    caption: `Each figure divided by its value at ${base.factor}×; the grey line is linear growth (slope 1). Above it: worse than linear.`,
+    caption: `Each figure divided by its value at ${base.factor}×; the black line is linear growth (slope 1). Above it: worse than linear.`,
     xLabel: 'data factor (× 30k users / 1M orders)',
     yLabel: `figure ÷ its value at ${base.factor}×`,
     xScale: 'log',
     yScale: 'log',
     series: [
-      { label: 'linear (slope 1)', color: '#999999', points: measured.map((m) => ({ x: m.factor, y: m.factor / base.factor })) },
+      { label: 'linear (slope 1)', color: '#000000', points: measured.map((m) => ({ x: m.factor, y: m.factor / base.factor })) },
+      // The figures that answer "how does it grow" (targets is the input; the retained heap and the runs' totals repeat others).
       ...figures
-        .filter((figure) => figure.name !== 'targets')
+        .filter((figure) => growthCharted.includes(figure.name))
         .map((figure) => ({ label: figure.name, points: measured.map((m) => ({ x: m.factor, y: figure.of(m) / figure.of(base) })) })),
     ],
   }
@@ -260,8 +281,5 @@ export async function benchScale(options: ScaleBenchOptions): Promise<string> {
     barsOf('Read latency through nginx, without and during the run', 'ms', ' ms', ['read p99, no batch', 'read p99, in batch']),
     barsOf("One replica's guard at publish", 'ms / KiB', '', ['guard load', 'guard memory (target set)', 'guard memory (heap retained)']),
   ]
-  const dir = writeReport('scale', { machine, options: { ...options, log: undefined }, measured }, markdown, charts)
-  options.log(markdown)
-  if (measured.some((m) => !m.audit || !m.auditWithReads || m.reads.errors > 0)) throw new Error(`an audit failed or reads failed; see ${dir}`)
-  return dir
+  return { markdown, charts }
 }
