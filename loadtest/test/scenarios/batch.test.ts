@@ -1,4 +1,6 @@
 import t from 'tap'
+import { auditBatch } from '@commerce/audit'
+import { defaultGradePolicy } from '@commerce/domain'
 import { runWorker } from '@commerce/batch-worker/worker'
 import { member, period, settings, testDatabase } from '@commerce/batch-worker/testing'
 import type { RowDataPacket } from '@commerce/db'
@@ -13,6 +15,17 @@ t.test('resetBatchState: the batch runs again on the same data, as every repeate
   const again = await runWorker({ pool: workerPool, membership, period, strategy: 'bulk', settings })
   t.equal(again.runId, first.runId, 'the same run id again')
   t.equal(again.chunksDone, first.chunksDone, 'the whole run again')
-  const [[grades]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM grade_history')
-  t.equal(Number(grades?.n), 60, "one grade row per user: the first run's rows were emptied")
+  const [[rows]] = await pool.query<RowDataPacket[]>(
+    'SELECT (SELECT COUNT(*) FROM grade_history) AS history, (SELECT COUNT(*) FROM batch_targets WHERE run_id = ?) AS targets',
+    [again.runId],
+  )
+  t.ok(Number(rows?.targets) > 0, 'the run had targets')
+  t.equal(Number(rows?.history), Number(rows?.targets), 'one grade row per target, not two')
+  // A history row marks a target done: had the first run's rows stayed, the second would have graded nobody.
+  const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
+  t.same(
+    audit.checks.filter((check) => !check.ok),
+    [],
+    'the second run graded every target again (the auditor recomputes from the orders)',
+  )
 })
