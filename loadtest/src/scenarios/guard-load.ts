@@ -18,10 +18,16 @@ export interface GuardLoadBenchOptions {
   log: (line: string) => void
 }
 
-interface Probe {
-  mode: 'set' | 'map'
+/** The line loadtest/src/probes/guard-load.ts prints: one guard load in a fresh process. */
+export interface GuardProbe {
+  mode: 'set' | 'stored' | 'map'
   ms: number
+  /** Heap and buffers still held after a GC (noise of a few KiB at small sets). */
   retainedBytes: number
+  /** The compact target set's own bytes (null for the map). */
+  setBytes: number | null
+  /** Targets in the stored set (`stored` only). */
+  targets: number | null
   probe: (number | null)[]
 }
 
@@ -53,12 +59,13 @@ async function syntheticPlan(url: string, targets: number): Promise<number> {
   }
 }
 
-async function probe(url: string, mode: 'set' | 'map', runId: number): Promise<Probe> {
+/** One guard load of run `runId` in a fresh process (`--expose-gc`, so its heap is measured alone). */
+export async function probeGuard(url: string, mode: GuardProbe['mode'], runId: number): Promise<GuardProbe> {
   const { stdout } = await run(process.execPath, ['--expose-gc', '--import', 'tsx', 'loadtest/src/probes/guard-load.ts', url, mode, String(runId)], {
     cwd: repoRoot,
     maxBuffer: 1 << 20,
   })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Probe
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as GuardProbe
 }
 
 /**
@@ -67,7 +74,7 @@ async function probe(url: string, mode: 'set' | 'map', runId: number): Promise<P
  */
 export async function benchGuardLoad({ baseUrl, targets: sizes, repetitions, log }: GuardLoadBenchOptions): Promise<string> {
   const rows: Record<string, string | number>[] = []
-  const measured: { targets: number; users: number; set: Probe[]; map: Probe[] }[] = []
+  const measured: { targets: number; users: number; set: GuardProbe[]; map: GuardProbe[] }[] = []
   let machine: Awaited<ReturnType<typeof machineInfo>> | undefined
   for (const targets of sizes) {
     const url = withDatabase(baseUrl, `bench_guard_${targets}`)
@@ -78,10 +85,10 @@ export async function benchGuardLoad({ baseUrl, targets: sizes, repetitions, log
     log(
       `guard-load: ${targets.toLocaleString('en')} targets of ${(2 * targets).toLocaleString('en')} users planned in ${((performance.now() - planStarted) / 1000).toFixed(1)} s`,
     )
-    const result = { targets, users: 2 * targets, set: [] as Probe[], map: [] as Probe[] }
+    const result = { targets, users: 2 * targets, set: [] as GuardProbe[], map: [] as GuardProbe[] }
     for (let i = 0; i < repetitions; i++) {
       for (const mode of ['set', 'map'] as const) {
-        const probed = await probe(url, mode, runId)
+        const probed = await probeGuard(url, mode, runId)
         // Every even id up to 2 × targets is a target, 1,000 per chunk; odd ids are not.
         const expected = probedUsers.map((id) => (id % 2 === 0 && id <= 2 * targets ? Math.floor((id / 2 - 1) / chunkSize) : null))
         if (JSON.stringify(probed.probe) !== JSON.stringify(expected))
@@ -95,8 +102,8 @@ export async function benchGuardLoad({ baseUrl, targets: sizes, repetitions, log
     machine ??= await machineInfo(pool)
     await pool.end()
     await dropDatabase(url)
-    const ms = (probes: Probe[]) => median(probes.map((p) => p.ms))
-    const mib = (probes: Probe[]) => median(probes.map((p) => p.retainedBytes)) / 2 ** 20
+    const ms = (probes: GuardProbe[]) => median(probes.map((p) => p.ms))
+    const mib = (probes: GuardProbe[]) => median(probes.map((p) => p.retainedBytes)) / 2 ** 20
     rows.push({
       targets: targets.toLocaleString('en'),
       users: (2 * targets).toLocaleString('en'),

@@ -60,7 +60,7 @@ const runTimeoutMs = 30 * 60_000
  * The daemons as deployed (no schedule: the bench requests the run), heartbeating fast enough for
  * a run of seconds to see its workers; the variant decides whether they pace.
  */
-const stackEnv = (variant: LiveVariant) => ({
+export const stackEnv = (variant: LiveVariant) => ({
   LOG_LEVEL: 'warn',
   BATCH_SCHEDULE_ENABLED: 'false',
   BATCH_DAEMON_POLL_MS: '200',

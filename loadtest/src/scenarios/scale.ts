@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { auditBatch } from '@commerce/audit'
 import type { Pool } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
-import { awaitRunEnd, batchWorkerHeartbeatMs, requestBatchRun, type RunProgress } from '@commerce/local/batch'
-import { repoRoot } from '@commerce/local/paths'
+import { awaitRunEnd, requestBatchRun, type RunProgress } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack } from '@commerce/local/stack'
 import type { Chart } from '../charts.ts'
@@ -14,6 +11,8 @@ import { runOpenModel } from '../open-model.ts'
 import { machineInfo, markdownTable, writeReport, type MachineInfo } from '../report.ts'
 import { statusCounts, summarize } from '../stats.ts'
 import { resetBatchState, seededDatabase } from './batch.ts'
+import { probeGuard, type GuardProbe } from './guard-load.ts'
+import { stackEnv } from './live.ts'
 
 // `npm run bench -- scale --factors 1,3,10`: the same measurements at 30k users / 1M orders times
 // each factor, on this machine: seed, the monthly run on 2 batch-worker daemons (plan and chunks),
@@ -37,24 +36,6 @@ const tailSeconds = 2
 const warmUpSeconds = 3
 const runTimeoutMs = 60 * 60_000
 
-/** The daemons as deployed (paced, no schedule: the bench requests each run). */
-const scaleStackEnv = {
-  LOG_LEVEL: 'warn',
-  BATCH_SCHEDULE_ENABLED: 'false',
-  BATCH_DAEMON_POLL_MS: '200',
-  HEARTBEAT_MS: String(batchWorkerHeartbeatMs),
-}
-
-interface GuardProbe {
-  ms: number
-  /** Heap and buffers still held after a GC (noise of a few KiB at small sets). */
-  retainedBytes: number
-  /** The compact target set's own bytes. */
-  setBytes: number
-  /** Targets in the set loaded. */
-  targets: number
-}
-
 export interface AtFactor {
   machine: MachineInfo
   factor: number
@@ -70,17 +51,6 @@ export interface AtFactor {
   auditWithReads: boolean
 }
 
-const run = promisify(execFile)
-
-/** One API replica's guard loading run `runId`'s stored target set, in a fresh process (loadtest/src/probes/guard-load.ts). */
-async function guardProbe(url: string, runId: number): Promise<GuardProbe> {
-  const { stdout } = await run(process.execPath, ['--expose-gc', '--import', 'tsx', 'loadtest/src/probes/guard-load.ts', url, 'stored', String(runId)], {
-    cwd: repoRoot,
-    maxBuffer: 1 << 20,
-  })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as GuardProbe
-}
-
 async function timedAudit(pool: Pool): Promise<{ ok: boolean; seconds: number }> {
   const started = performance.now()
   const audit = await auditBatch(pool, { period: livePeriod, policy: defaultGradePolicy })
@@ -94,18 +64,19 @@ async function atFactor(options: ScaleBenchOptions, factor: number): Promise<AtF
   log(`${factor}×: seeding ${users.toLocaleString('en')} users / ${orders.toLocaleString('en')} orders`)
   const db = await seededDatabase(options.baseUrl, `bench_scale_${String(factor).replace('.', '_')}`, users, orders)
   log(`  seeded in ${db.seedSeconds.toFixed(1)} s`)
-  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: scaleStackEnv })
+  // The daemons as deployed (paced, no schedule: the bench requests each run).
+  const stack = await startStack({ replicas: 2, batchWorkers: 2, databaseUrl: db.url, env: stackEnv('paced') })
   const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
   try {
     // The run alone: no traffic, so pacing lets it go flat out.
     const alone = await awaitRunEnd(db.pool, await requestBatchRun(stack.url, admin, livePeriod), { timeoutMs: runTimeoutMs })
     if (alone.status !== 'COMPLETED') throw new Error(`the run at ${factor}× ended ${alone.status}; see .local/logs`)
-    const guard = await guardProbe(db.url, alone.id)
+    const guard = await probeGuard(db.url, 'stored', alone.id)
     // A wrong run or an empty set would load fast too: the figure counts only for the run's own targets.
     if (guard.targets !== alone.targets) throw new Error(`the guard loaded ${guard.targets} targets of run ${alone.id}, which planned ${alone.targets}`)
     const audit = await timedAudit(db.pool)
     log(
-      `  run alone ${alone.totalSeconds?.toFixed(2)} s (plan ${alone.planSeconds?.toFixed(2)} s), guard ${guard.ms.toFixed(1)} ms / ${(guard.setBytes / 1024).toFixed(1)} KiB set (${(guard.retainedBytes / 1024).toFixed(0)} KiB heap), audit ${audit.seconds.toFixed(1)} s ${audit.ok ? 'ok' : 'FAILED'}`,
+      `  run alone ${alone.totalSeconds?.toFixed(2)} s (plan ${alone.planSeconds?.toFixed(2)} s), guard ${guard.ms.toFixed(1)} ms / ${((guard.setBytes ?? Number.NaN) / 1024).toFixed(1)} KiB set (${(guard.retainedBytes / 1024).toFixed(0)} KiB heap), audit ${audit.seconds.toFixed(1)} s ${audit.ok ? 'ok' : 'FAILED'}`,
     )
 
     // The same run again under reads; the stack's replicas keep their member rows.
@@ -183,7 +154,7 @@ const figures: { name: string; unit: string; digits: number; of: (m: AtFactor) =
   { name: 'run alone: total', unit: 's', digits: 2, of: (m) => m.alone.totalSeconds ?? Number.NaN },
   { name: 'targets', unit: '', digits: 0, of: (m) => m.alone.targets ?? Number.NaN },
   { name: 'guard load', unit: 'ms', digits: 1, of: (m) => m.guard.ms },
-  { name: 'guard memory (target set)', unit: 'KiB', digits: 1, of: (m) => m.guard.setBytes / 1024 },
+  { name: 'guard memory (target set)', unit: 'KiB', digits: 1, of: (m) => (m.guard.setBytes ?? Number.NaN) / 1024 },
   { name: 'guard memory (heap retained)', unit: 'KiB', digits: 0, of: (m) => m.guard.retainedBytes / 1024 },
   { name: 'auditor', unit: 's', digits: 2, of: (m) => m.auditSeconds },
   { name: 'read p99, no batch', unit: 'ms', digits: 1, of: (m) => m.reads.p99NoBatch },

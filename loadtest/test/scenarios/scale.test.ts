@@ -46,7 +46,7 @@ function measuredAt(factor: number): AtFactor {
     orders: 1_000_000 * factor,
     seedSeconds: 5 * factor,
     alone: run(2 * factor),
-    guard: { ms: 4, retainedBytes: 1024 * factor, setBytes: 3750 * factor, targets: 15_000 * factor },
+    guard: { mode: 'stored', ms: 4, retainedBytes: 1024 * factor, setBytes: 3750 * factor, targets: 15_000 * factor, probe: [] },
     auditSeconds: 2 * factor,
     audit: true,
     reads: { requests: 1000, errors: 0, statuses: { 200: 1000 }, p99NoBatch: 10, p99InBatch: 20, meanInBatch: 5 },
