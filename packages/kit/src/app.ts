@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify'
-import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { BaseConfig } from './config.ts'
-import { kitErrors } from './errors.ts'
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import accessLogPlugin from './plugins/access-log.ts'
 import dbPlugin from './plugins/db.ts'
@@ -12,6 +10,7 @@ import latencyWindowPlugin from './plugins/latency-window.ts'
 import clockPlugin from './plugins/clock.ts'
 import authPlugin from './plugins/auth.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import eventLoopPlugin from './plugins/event-loop.ts'
 import healthPlugin from './plugins/health.ts'
 import openapiPlugin from './plugins/openapi.ts'
 
@@ -59,14 +58,8 @@ export async function createServiceApp({ service, config, logger }: ServiceAppOp
   await app.register(errorsPlugin)
   await app.register(accessLogPlugin, { config })
   await app.register(openapiPlugin, { service })
+  await app.register(eventLoopPlugin, { maxDelayMs: config.SHED_EVENT_LOOP_DELAY_MS })
   await app.register(metricsPlugin, { service })
-  await app.register(underPressure, {
-    maxEventLoopDelay: config.SHED_EVENT_LOOP_DELAY_MS,
-    retryAfter: 1,
-    pressureHandler: (_request, _reply, type, value) => {
-      throw kitErrors.OVERLOADED(`overloaded (${type} ${value})`)
-    },
-  })
   await app.register(dbPlugin, { config })
   await app.register(latencyWindowPlugin, { config })
   await app.register(membershipPlugin, { config, service })

@@ -18,10 +18,28 @@ export class AppError extends Error {
 
 type ErrorSpec = readonly [status: number, message: string]
 
+/**
+ * A refusal (4xx) is an answer, not a fault: nobody reads its stack, and capturing one cost more
+ * than the rest of the event's closed-path answer (~10–30 µs; docs/BENCHMARKS.md, Request cost).
+ * Server errors keep theirs.
+ */
+function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** Builds a `{ CODE: (message?) => AppError }` table so codes live in one module per service. */
 export function defineErrors<const Specs extends Record<string, ErrorSpec>>(specs: Specs) {
   return Object.fromEntries(
-    Object.entries(specs).map(([code, [status, message]]) => [code, (detail?: string) => new AppError(status, code, detail ?? message)]),
+    Object.entries(specs).map(([code, [status, message]]) => {
+      const make = (detail?: string) => new AppError(status, code, detail ?? message)
+      return [code, status < 500 ? (detail?: string) => withoutStack(() => make(detail)) : make]
+    }),
   ) as { [Code in keyof Specs]: (detail?: string) => AppError }
 }
 

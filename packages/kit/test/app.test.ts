@@ -167,7 +167,7 @@ t.test('under event-loop pressure the API routes shed (503 OVERLOADED) but liven
   for (let tries = 0; ; tries++) {
     const until = performance.now() + 100
     while (performance.now() < until) {
-      // a busy loop: the event-loop delay that under-pressure measures
+      // a busy loop: the event-loop delay that plugins/event-loop.ts measures
     }
     await new Promise((resolve) => setTimeout(resolve, 0))
     const [before, health, metrics, after] = [await status('/work'), await status('/health'), await status('/metrics'), await status('/work')]

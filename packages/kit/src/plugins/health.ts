@@ -4,9 +4,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { kitErrors } from '../errors.ts'
 import { errorSchema } from '../schemas.ts'
 
-/** A route's own pressure handler for `@fastify/under-pressure` that lets the request through. */
-export const notShed = (): undefined => undefined
-
 const healthSchema = Type.Object({
   status: Type.Literal('ok'),
   service: Type.String(),
@@ -19,9 +16,9 @@ export default fp<{ service: string }>(
     const app = parent.withTypeProvider<TypeBoxTypeProvider>()
     const ok = () => ({ status: 'ok' as const, service, instanceId: app.membership.id })
 
-    // Never shed (the pressure handler lets it through): a liveness probe answered 503 under load
+    // Never shed: a liveness probe answered 503 under load
     // would have the orchestrator restart a replica exactly when it is busiest. /ready may shed.
-    app.get('/health', { schema: { response: { 200: healthSchema } }, config: { pressureHandler: notShed } }, async () => ok())
+    app.get('/health', { schema: { response: { 200: healthSchema } }, config: { shed: false } }, async () => ok())
 
     app.get('/ready', { schema: { response: { 200: healthSchema, 503: errorSchema } } }, async (_request, reply) => {
       // Sent here rather than thrown: the reason is the point of the answer, and the error handler

@@ -1,12 +1,39 @@
 import fp from 'fastify-plugin'
-import { notShed } from './health.ts'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { EventLoopMonitor, LoopDelays } from './event-loop.ts'
 
-export function createMetrics(service: string) {
+/** prom-client's event-loop delay gauges, fed here by plugins/event-loop.ts's monitor instead of its own. */
+const loopDelayGauges: Record<keyof LoopDelays, string> = {
+  min: 'nodejs_eventloop_lag_min_seconds',
+  max: 'nodejs_eventloop_lag_max_seconds',
+  mean: 'nodejs_eventloop_lag_mean_seconds',
+  stddev: 'nodejs_eventloop_lag_stddev_seconds',
+  p50: 'nodejs_eventloop_lag_p50_seconds',
+  p90: 'nodejs_eventloop_lag_p90_seconds',
+  p99: 'nodejs_eventloop_lag_p99_seconds',
+}
+
+export function createMetrics(service: string, loop: Pick<EventLoopMonitor, 'takeDelays'>) {
   // One registry per app (not prom-client's global one) so tests can build many apps.
   const registry = new Registry()
   registry.setDefaultLabels({ service })
-  collectDefaultMetrics({ register: registry })
+  // prom-client's own delay monitor cannot be left out: it ticks once a second here (each tick
+  // wakes the process), and its gauges give way to the same names fed by the shared monitor.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 })
+  let delays: LoopDelays | undefined
+  for (const [stat, name] of Object.entries(loopDelayGauges) as [keyof LoopDelays, string][]) {
+    registry.removeSingleMetric(name)
+    new Gauge({
+      name,
+      help: `Event-loop delay since the previous scrape (${stat}), seconds`,
+      registers: [registry],
+      // A scrape collects the gauges in order: the first takes the delays, each sets its own.
+      collect() {
+        if (stat === 'min' || !delays) delays = loop.takeDelays()
+        this.set(delays[stat])
+      },
+    })
+  }
   return {
     registry,
     httpDuration: new Histogram({
@@ -34,7 +61,7 @@ declare module 'fastify' {
 /** Prometheus metrics: request latency per route, plus process and event-loop metrics. */
 export default fp<{ service: string }>(
   async (app, { service }) => {
-    const metrics = createMetrics(service)
+    const metrics = createMetrics(service, app.eventLoop)
     app.decorate('metrics', metrics)
     app.addHook('onResponse', async (request, reply) => {
       metrics.httpDuration.observe(
@@ -43,10 +70,10 @@ export default fp<{ service: string }>(
       )
     })
     // Not shed under pressure either: the scrape is how an operator sees the pressure.
-    app.get('/metrics', { config: { pressureHandler: notShed } }, async (_request, reply) => {
+    app.get('/metrics', { config: { shed: false } }, async (_request, reply) => {
       reply.type(metrics.registry.contentType)
       return metrics.registry.metrics()
     })
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['event-loop'] },
 )
