@@ -11,7 +11,7 @@ import { benchLiveDuringBatch, liveVariants, loadModels, type LiveVariant, type 
 import { benchConsistency } from './scenarios/consistency.ts'
 import { benchRestart } from './scenarios/restart.ts'
 import { benchFaults } from './scenarios/faults.ts'
-import { benchRequestCost } from './scenarios/request-cost.ts'
+import { benchRequestCost, requestCostRoutes, type Route } from './scenarios/request-cost.ts'
 import { benchGuardLoad } from './scenarios/guard-load.ts'
 import { benchMembers } from './scenarios/members.ts'
 import { benchScale } from './scenarios/scale.ts'
@@ -28,7 +28,7 @@ scenarios:
   restart             a daemon killed mid-run and one joining, under live traffic    [--rate 500]
   event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref>]
   faults              the fault suite on its own MariaDB                             [--rate 200]
-  request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --against <ref>]
+  request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --routes profile,…,live-mix --saturate --against <ref>]
   guard-load          an API guard loading a run's targets: compact set vs row map   [--targets 150000,1500000 --repetitions 3]
   members             hundreds of simulated members beside the stack during a run     [--members 100,300,1000 --processes 4 --duration 20]
   scale               seed, run, guard, reads and audit at 30k users / 1M orders × each factor  [--factors 1,3,10 --rate 200]
@@ -43,7 +43,7 @@ const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   restart: ['users', 'orders', 'rate'],
   event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against'],
   faults: ['rate'],
-  'request-cost': ['users', 'orders', 'rate', 'duration', 'against'],
+  'request-cost': ['users', 'orders', 'rate', 'duration', 'routes', 'saturate', 'against'],
   'guard-load': ['targets', 'repetitions'],
   members: ['users', 'orders', 'members', 'processes', 'duration'],
   scale: ['factors', 'rate'],
@@ -76,6 +76,8 @@ function parseFlags() {
         members: { type: 'string', default: '100,300,1000' },
         processes: { type: 'string', default: '4' },
         factors: { type: 'string', default: '1,3,10' },
+        routes: { type: 'string' },
+        saturate: { type: 'boolean', default: false },
         'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
@@ -145,6 +147,14 @@ function parseFlags() {
         if (!(n > 0 && n <= 100)) throw new Error('--factors must be a list of numbers above 0 and at most 100')
         return n
       }),
+      // Route names with dashes for spaces (event-closed), so a list needs no quoting.
+      routes: values.routes?.split(',').map((name): Route => {
+        const route = name.replaceAll('-', ' ')
+        if (!(requestCostRoutes as readonly string[]).includes(route))
+          throw new Error(`--routes must be a list of ${requestCostRoutes.map((r) => r.replaceAll(' ', '-')).join(', ')}`)
+        return route as Route
+      }),
+      saturate: values.saturate,
       keepDb: values['keep-db'],
     }
   } catch (error) {

@@ -4,11 +4,19 @@ import { readdirSync, readFileSync } from 'node:fs'
 /** Clock ticks per second of /proc/<pid>/stat's times (100 on Linux; asked once). */
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
-/** What one process has used so far: CPU (user + system) and read/write-class syscalls. */
+/** What one process has used so far: CPU (user + system), read/write-class syscalls, and time it waited for a CPU. */
 export interface ProcessUsage {
   cpuMicros: number
   syscalls: number
+  /**
+   * Time its threads were runnable but not running (the second field of each thread's
+   * /proc/<pid>/task/<tid>/schedstat): what sharing the cores with the other processes costs it.
+   * Threads that ended meanwhile drop out of the sum (MariaDB's come and go; its figure is a floor).
+   */
+  runQueueMicros: number
 }
+
+const none: ProcessUsage = { cpuMicros: 0, syscalls: 0, runQueueMicros: 0 }
 
 /** /proc/<pid>/stat fields after the command (which may hold spaces), 0-based from field 3. */
 function statFields(pid: number): string[] | undefined {
@@ -23,7 +31,7 @@ function statFields(pid: number): string[] | undefined {
 /** The usage of `pid` so far; zero for a process that is gone (its share is then lost, and the caller sees a drop). */
 export function processUsage(pid: number): ProcessUsage {
   const fields = statFields(pid)
-  if (!fields) return { cpuMicros: 0, syscalls: 0 }
+  if (!fields) return none
   // utime and stime are fields 14 and 15 of stat (1-based), 11 and 12 here.
   const cpuMicros = ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / ticksPerSecond
   let syscalls = 0
@@ -33,15 +41,35 @@ export function processUsage(pid: number): ProcessUsage {
   } catch {
     // /proc/<pid>/io needs the same user or root; without it, syscalls read 0.
   }
-  return { cpuMicros, syscalls }
+  return { cpuMicros, syscalls, runQueueMicros: runQueueMicros(pid) }
+}
+
+function runQueueMicros(pid: number): number {
+  let nanos = 0
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        nanos += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1] ?? 0)
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return nanos / 1000
 }
 
 /** The sum over a group of processes (a service's replicas, nginx's master and workers). */
 export function groupUsage(pids: readonly number[]): ProcessUsage {
-  return pids.map(processUsage).reduce((sum, usage) => ({ cpuMicros: sum.cpuMicros + usage.cpuMicros, syscalls: sum.syscalls + usage.syscalls }), {
-    cpuMicros: 0,
-    syscalls: 0,
-  })
+  return pids.map(processUsage).reduce(
+    (sum, usage) => ({
+      cpuMicros: sum.cpuMicros + usage.cpuMicros,
+      syscalls: sum.syscalls + usage.syscalls,
+      runQueueMicros: sum.runQueueMicros + usage.runQueueMicros,
+    }),
+    none,
+  )
 }
 
 /** Direct children of `pid` (nginx's workers under its master). */
@@ -55,4 +83,5 @@ export function childPids(pid: number): number[] {
 export const usageBetween = (before: ProcessUsage, after: ProcessUsage): ProcessUsage => ({
   cpuMicros: after.cpuMicros - before.cpuMicros,
   syscalls: after.syscalls - before.syscalls,
+  runQueueMicros: after.runQueueMicros - before.runQueueMicros,
 })

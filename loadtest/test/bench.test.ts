@@ -33,6 +33,11 @@ t.test('bench refuses a flag its scenario does not read, in one line, before sta
     [['scale', '--factors', '1,0'], /^error: --factors must be a list of numbers above 0/],
     [['scale', '--factors', '1,ten'], /^error: --factors must be a list of numbers above 0/],
     [['members', '--members', '100,-1'], /^error: --members must be an integer ≥ 1/],
+    [
+      ['request-cost', '--routes', 'profile,nope'],
+      /^error: --routes must be a list of profile, coupon-list, redeem, place-order, event-write, event-closed, live-mix/,
+    ],
+    [['guard-load', '--saturate'], /^error: --saturate does not apply to guard-load/],
     [['sideways'], /^error: name a scenario/],
   ] as const) {
     const { code, stderr } = run('bench', [...args])

@@ -26,20 +26,49 @@ export interface RequestCostOptions {
   rates: number[]
   /** Seconds per route and rate. */
   duration: number
+  /** The routes measured (all of them by default). */
+  routes?: readonly Route[]
+  /**
+   * Then, per route and design, raise the rate from the last of `rates` by a quarter per step
+   * until a step misses p99 ≤ saturationP99Ms or has an error: the saturation point is the last
+   * rate that held.
+   */
+  saturate?: boolean
   against?: AgainstTree
   log: (line: string) => void
 }
 
-export const requestCostRoutes = ['profile', 'coupon list', 'redeem', 'place order', 'event write', 'event closed'] as const
-type Route = (typeof requestCostRoutes)[number]
+/** The hot routes, and the live mix: profile, coupon list, redeem and place order in turn, one user per four. */
+export const requestCostRoutes = ['profile', 'coupon list', 'redeem', 'place order', 'event write', 'event closed', 'live mix'] as const
+export type Route = (typeof requestCostRoutes)[number]
 
-const serviceOf: Record<Route, ServiceName> = {
-  profile: 'user-api',
-  'coupon list': 'coupon-api',
-  redeem: 'coupon-api',
-  'place order': 'user-api',
-  'event write': 'event-apply',
-  'event closed': 'event-apply',
+/** A saturation step holds when nothing failed and its latency is within these, ms (the live mix: its issue's bound on the whole mix). */
+const saturationBound = (route: Route) => (route === 'live mix' ? { mean: 15, p99: 100 } : { mean: Number.POSITIVE_INFINITY, p99: 50 })
+/** Beyond this the load generator, on the same cores, is what saturates. */
+const maxSaturationRate = 20_000
+const holds = (m: Measurement) => {
+  const bound = saturationBound(m.route)
+  return m.errors === 0 && m.latency.p99 <= bound.p99 && m.latency.mean <= bound.mean
+}
+
+/** The highest rate of a route and design that held, below its first rate that did not (undefined when the first failed). */
+function saturationPoint(measured: Measurement[], design: string, route: Route): number | undefined {
+  let held: number | undefined
+  for (const m of measured.filter((r) => r.design === design && r.route === route).sort((a, b) => a.rate - b.rate)) {
+    if (!holds(m)) break
+    held = m.rate
+  }
+  return held
+}
+
+const servicesOf: Record<Route, ServiceName[]> = {
+  profile: ['user-api'],
+  'coupon list': ['coupon-api'],
+  redeem: ['coupon-api'],
+  'place order': ['user-api'],
+  'event write': ['event-apply'],
+  'event closed': ['event-apply'],
+  'live mix': ['user-api', 'coupon-api'],
 }
 const referenceScript = fileURLToPath(new URL('../baselines/reference-app.ts', import.meta.url))
 const referenceScripts = { 'user-api': referenceScript, 'coupon-api': referenceScript, 'event-apply': referenceScript }
@@ -89,6 +118,7 @@ interface EventTargets {
 function requestsFor(route: Route, users: number, label: string, events: EventTargets): (index: number) => OpenModelRequest {
   // The label prefixes Idempotency-Keys: letters, digits and dashes only ("services @ abc1234" is a design name).
   const mix = createLiveMix(users, label.replace(/[^A-Za-z0-9]+/g, '-'))
+  if (route === 'live mix') return mix.openRequest
   const kind = (liveMixKinds as readonly string[]).indexOf(route)
   if (kind >= 0) return () => mix.request(kind, mix.randomUser())
   // The write path stores every application; the closed event answers from memory.
@@ -104,7 +134,7 @@ function requestsFor(route: Route, users: number, label: string, events: EventTa
 function pidsOf(stack: Stack, route: Route): Record<Exclude<Part, 'load generator'>, number[]> {
   const nginxMaster = stack.nginxPid
   return {
-    replicas: stack.replicas.filter((replica) => replica.service === serviceOf[route]).map((replica) => replica.pid),
+    replicas: stack.replicas.filter((replica) => servicesOf[route].includes(replica.service)).map((replica) => replica.pid),
     nginx: nginxMaster === undefined ? [] : [nginxMaster, ...childPids(nginxMaster)],
     mariadb: [localDbPid()].filter((pid): pid is number => pid !== undefined),
   }
@@ -119,11 +149,20 @@ async function measure(
   request: (index: number) => OpenModelRequest,
 ): Promise<Measurement> {
   const pids = pidsOf(stack, route)
-  const before = { replicas: groupUsage(pids.replicas), nginx: groupUsage(pids.nginx), mariadb: groupUsage(pids.mariadb), self: process.cpuUsage() }
+  const usage = () => ({
+    replicas: groupUsage(pids.replicas),
+    nginx: groupUsage(pids.nginx),
+    mariadb: groupUsage(pids.mariadb),
+    'load generator': groupUsage([process.pid]),
+  })
+  const before = usage()
   const result = await runOpenModel({ origin: stack.url, rate, durationSec: seconds, connections: 256, request })
-  const self = process.cpuUsage(before.self)
+  const after = usage()
   const requests = result.samples.length
-  const per = (usage: ProcessUsage): ProcessUsage => ({ cpuMicros: usage.cpuMicros / requests, syscalls: usage.syscalls / requests })
+  const per = (part: Part): ProcessUsage => {
+    const used = usageBetween(before[part], after[part])
+    return { cpuMicros: used.cpuMicros / requests, syscalls: used.syscalls / requests, runQueueMicros: used.runQueueMicros / requests }
+  }
   return {
     design,
     route,
@@ -133,12 +172,7 @@ async function measure(
     statuses: statusCounts(result.samples),
     latency: summarize(result.samples.map((sample) => sample.ms)),
     lateSends: result.lateSends,
-    perRequest: {
-      replicas: per(usageBetween(before.replicas, groupUsage(pids.replicas))),
-      nginx: per(usageBetween(before.nginx, groupUsage(pids.nginx))),
-      mariadb: per(usageBetween(before.mariadb, groupUsage(pids.mariadb))),
-      'load generator': per({ cpuMicros: self.user + self.system, syscalls: 0 }),
-    },
+    perRequest: Object.fromEntries(parts.map((part) => [part, per(part)])) as Record<Part, ProcessUsage>,
   }
 }
 
@@ -151,6 +185,7 @@ export async function benchRequestCost(options: RequestCostOptions): Promise<str
     { name: 'reference', serverScripts: referenceScripts },
     ...(options.against ? [{ name: `services @ ${options.against.label}`, serverScripts: treeServerScripts(options.against) }] : []),
   ]
+  const routes = options.routes ?? requestCostRoutes
   const measured: Measurement[] = []
   /** Per design: each replica's spawn → first 200 on /ready, ms (all 6 start at once on this machine's cores). */
   const startups: { design: string; readyMs: number[] }[] = []
@@ -163,7 +198,7 @@ export async function benchRequestCost(options: RequestCostOptions): Promise<str
       startups.push({ design: design.name, readyMs: stack.replicas.map((replica) => replica.readyAfterMs ?? Number.NaN) })
       try {
         // Warm-up (connections, JIT, the event rows in memory; fills the closed event's quota), not measured.
-        for (const route of requestCostRoutes) {
+        for (const route of routes) {
           await runOpenModel({
             origin: stack.url,
             rate: 200,
@@ -172,13 +207,19 @@ export async function benchRequestCost(options: RequestCostOptions): Promise<str
             request: requestsFor(route, options.users, `warm-${design.name}-${route}`, events),
           })
         }
-        for (const route of requestCostRoutes) {
-          for (const rate of rates) {
+        for (const route of routes) {
+          const run = async (rate: number) => {
             const m = await measure(stack, design.name, route, rate, duration, requestsFor(route, options.users, `${design.name}-${route}-${rate}`, events))
             measured.push(m)
             log(
               `  ${design.name} ${route} @ ${rate} req/s: replicas ${m.perRequest.replicas.cpuMicros.toFixed(0)} µs/req, p50 ${m.latency.p50.toFixed(1)} ms, p99 ${m.latency.p99.toFixed(1)} ms, ${m.errors} errors`,
             )
+            return m
+          }
+          let last: Measurement | undefined
+          for (const rate of rates) last = await run(rate)
+          if (options.saturate) {
+            while (last && holds(last) && last.rate < maxSaturationRate) last = await run(Math.round(last.rate * 1.25))
           }
         }
       } finally {
@@ -220,6 +261,10 @@ function report(
       'nginx µs/req': Math.round(m.perRequest.nginx.cpuMicros),
       'MariaDB µs/req': Math.round(m.perRequest.mariadb.cpuMicros),
       'load gen µs/req': Math.round(m.perRequest['load generator'].cpuMicros),
+      // Waiting for a CPU, summed over every part: the share of latency that is the cores being shared.
+      'run-queue wait µs/req': Math.round(parts.reduce((sum, part) => sum + m.perRequest[part].runQueueMicros, 0)),
+      'replica run-queue µs/req': Math.round(m.perRequest.replicas.runQueueMicros),
+      mean: m.latency.mean.toFixed(1),
       p50: m.latency.p50.toFixed(1),
       p99: m.latency.p99.toFixed(1),
       'p99.9': m.latency.p999.toFixed(1),
@@ -227,6 +272,20 @@ function report(
       'late sends': m.lateSends,
     }
   })
+  const designNames = [...new Set(measured.map((m) => m.design))]
+  const routes = [...new Set(measured.map((m) => m.route))]
+  const saturationRows = routes.flatMap((route) =>
+    designNames.map((design) => {
+      const point = saturationPoint(measured, design, route)
+      const reference = saturationPoint(measured, 'reference', route)
+      return {
+        route,
+        design,
+        'saturation req/s': point ?? `< ${Math.min(...measured.filter((m) => m.design === design && m.route === route).map((m) => m.rate))}`,
+        '÷ reference': design === 'reference' || point === undefined ? '' : ratio(point, reference),
+      }
+    }),
+  )
   const markdown = [
     `# request-cost bench — ${machine.date}`,
     '',
@@ -234,6 +293,14 @@ function report(
     '',
     markdownTable(rows),
     '',
+    ...(options.saturate
+      ? [
+          `Saturation point: the highest rate with no error and p99 ≤ ${saturationBound('profile').p99} ms (the live mix: mean ≤ ${saturationBound('live mix').mean} ms and p99 ≤ ${saturationBound('live mix').p99} ms), in steps of +25% from the last rate.`,
+          '',
+          markdownTable(saturationRows),
+          '',
+        ]
+      : []),
     `Startup, spawn → ready (6 replicas at once): ${startups
       .map(({ design, readyMs }) => `${design} median ${(median(readyMs) / 1000).toFixed(1)} s, slowest ${(Math.max(...readyMs) / 1000).toFixed(1)} s`)
       .join('; ')}.`,
@@ -242,19 +309,23 @@ function report(
     kind: 'bars',
     title: `Replica CPU per request at ${rate} req/s`,
     yLabel: 'µs per request (2 replicas)',
-    categories: [...requestCostRoutes],
-    series: [...new Set(measured.map((m) => m.design))].map((design) => ({
+    categories: routes,
+    series: designNames.map((design) => ({
       label: design,
-      values: requestCostRoutes.map(
-        (route) => measured.find((m) => m.design === design && m.route === route && m.rate === rate)?.perRequest.replicas.cpuMicros ?? null,
-      ),
+      values: routes.map((route) => measured.find((m) => m.design === design && m.route === route && m.rate === rate)?.perRequest.replicas.cpuMicros ?? null),
     })),
     unit: ' µs',
     digits: 0,
   }))
   return writeReport(
     'request-cost',
-    { machine, options: { ...options, log: undefined, against: options.against?.label }, startups, measured },
+    {
+      machine,
+      options: { ...options, log: undefined, against: options.against?.label },
+      startups,
+      measured,
+      saturation: options.saturate ? saturationRows : undefined,
+    },
     markdown,
     charts,
   )
