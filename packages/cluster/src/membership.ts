@@ -1,7 +1,6 @@
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { v7 as uuidv7 } from 'uuid'
-import { uuidFromBytes, uuidToBytes, type Pool, type ResultSetHeader, type Rows, type WasInstance, type WithUuidBytes } from '@commerce/db'
+import { uuidFromBytes, uuidToBytes, uuidV7, type Pool, type ResultSetHeader, type Rows, type WasInstance, type WithUuidBytes } from '@commerce/db'
 import type { LoadSummary } from './load-report.ts'
 import { createPollingLoop } from './polling.ts'
 
@@ -62,7 +61,7 @@ export function createMembership(opts: MembershipOptions) {
   const log = opts.log ?? consoleLog
   const host = opts.host ?? hostname()
   const pid = opts.pid ?? process.pid
-  const id = uuidv7()
+  const id = uuidV7()
   const idBytes = uuidToBytes(id)
   const deadAfterMicros = deadAfterBeats * heartbeatMs * 1000
   const pruneAfterMicros = pruneAfterBeats * heartbeatMs * 1000

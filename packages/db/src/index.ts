@@ -9,3 +9,4 @@ export { applyPendingRedemptions, type AppliedRedemptions } from './redemptions.
 export { inTransaction } from './transaction.ts'
 export { isDeadlock, isDuplicateKey, isLockWaitTimeout, sqlErrorCode } from './errors.ts'
 export { drawWinners, ensureScheduledEvents, eventsDueForDraw, type DrawResult } from './event-draws.ts'
+export { uuidV7 } from './uuid-v7.ts'

@@ -10,8 +10,10 @@ import type { BaseConfig } from './config.ts'
  */
 export async function startServer(app: FastifyInstance, config: BaseConfig): Promise<void> {
   let draining = false
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook: an async onSend defers every answer's end by a microtask.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close')
+    done(null, payload)
   })
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')

@@ -1,4 +1,3 @@
-import { v7 as uuidv7 } from 'uuid'
 import {
   inTransaction,
   isDeadlock,
@@ -14,6 +13,7 @@ import {
   type Rows,
   type User,
   type WithUuidBytes,
+  uuidV7,
 } from '@commerce/db'
 import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
 
@@ -95,7 +95,7 @@ export function createCouponRepository(pool: Pool) {
      * concurrent duplicates: the loser gets the winner's row back.
      */
     async defer(couponId: string, userId: number, key: string): Promise<Redemption> {
-      const id = uuidv7()
+      const id = uuidV7()
       await pool.query('INSERT IGNORE INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key) VALUES (?, ?, ?, ?)', [
         uuidToBytes(id),
         uuidToBytes(couponId),
@@ -131,7 +131,7 @@ export function createCouponRepository(pool: Pool) {
           try {
             await conn.query(
               'INSERT INTO coupon_redemptions (id, coupon_id, user_id, idempotency_key, status, reason, resolved_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))',
-              [uuidToBytes(uuidv7()), uuidToBytes(couponId), userId, key, reason ? 'REJECTED' : 'REDEEMED', reason],
+              [uuidToBytes(uuidV7()), uuidToBytes(couponId), userId, key, reason ? 'REJECTED' : 'REDEEMED', reason],
             )
           } catch (error) {
             // The key was recorded meanwhile: undo our redemption, the first request's answer stands.

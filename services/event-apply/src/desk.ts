@@ -1,7 +1,6 @@
-import { v7 as uuidv7 } from 'uuid'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { kitErrors, type DbClock } from '@commerce/kit'
-import { sqlErrorCode, type Pool } from '@commerce/db'
+import { sqlErrorCode, uuidV7, type Pool } from '@commerce/db'
 import type { Config } from './config.ts'
 import type { EventDirectory, EventState } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
@@ -119,7 +118,7 @@ export function createApplicationDesk({
     const { event } = state
     if (arrivedAt < event.opensAt.getTime()) throw eventErrors.EVENT_NOT_OPEN()
     if (arrivedAt >= event.closesAt.getTime()) throw eventErrors.EVENT_CLOSED()
-    const application: Application = { id: uuidv7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
+    const application: Application = { id: uuidV7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
     const outcome = await write.write(application, state)
     if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
     if (outcome.kind === 'full') throw eventErrors.EVENT_CLOSED('the quota is filled')

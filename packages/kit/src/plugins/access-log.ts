@@ -19,11 +19,12 @@ export type AccessLogConfig = Static<typeof accessLogConfigSchema>
  */
 export default fp<{ config: AccessLogConfig }>(
   async (app, { config }) => {
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       const line = { req: request, res: reply, responseTime: reply.elapsedTime }
       if (reply.statusCode >= 500) request.log.error(line, 'request failed')
       else if (line.responseTime >= config.LOG_SLOW_REQUEST_MS) request.log.warn(line, 'slow request')
       else if (config.LOG_REQUEST_SAMPLE > 0 && Math.random() < config.LOG_REQUEST_SAMPLE) request.log.info(line, 'request completed')
+      done()
     })
   },
   { name: 'access-log' },

@@ -88,26 +88,28 @@ function hasNonFinite(value: unknown, depth = 0): boolean {
 /** One error handler: stable `{ code, message }`, 5xx internals never leave the process. */
 export default fp(
   async (app) => {
+    // Sends and returns nothing: a returned reply is a thenable, which Fastify awaits by listening
+    // for the response's end (an end-of-stream watcher per error answered).
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const known = toAppError(error)
       if (!known) {
         request.log.error({ err: error }, 'unhandled error')
-        return reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
+        reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
+        return
       }
       if (known.statusCode >= 500) {
         request.log.warn({ err: error, code: known.code }, 'request refused')
         reply.header('retry-after', '1')
       }
-      return reply.code(known.statusCode).headers(known.headers).send(body(known))
+      reply.code(known.statusCode).headers(known.headers).send(body(known))
     })
     // The path is not echoed: an error body never repeats what the client sent.
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).send({ code: 'NOT_FOUND', message: `no route for ${request.method} on this path` })
     })
-    app.addHook('preHandler', async (request) => {
-      for (const part of ['params', 'query', 'body'] as const) {
-        if (hasNonFinite(request[part])) throw kitErrors.VALIDATION(`${part === 'query' ? 'querystring' : part} holds a number out of range`)
-      }
+    app.addHook('preHandler', (request, _reply, done) => {
+      const part = (['params', 'query', 'body'] as const).find((name) => hasNonFinite(request[name]))
+      done(part ? kitErrors.VALIDATION(`${part === 'query' ? 'querystring' : part} holds a number out of range`) : undefined)
     })
   },
   { name: 'errors' },

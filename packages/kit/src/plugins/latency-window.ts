@@ -69,8 +69,9 @@ export default fp<{ config: LatencyWindowConfig }>(
   async (app, { config }) => {
     const window = createLatencyWindow({ windowMs: config.LOAD_WINDOW_MS })
     app.decorate('latencyWindow', window)
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       if (!probeRoutes.has(request.routeOptions.url ?? '')) window.record(reply.elapsedTime)
+      done()
     })
   },
   { name: 'latency-window' },

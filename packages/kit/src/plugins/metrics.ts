@@ -63,11 +63,12 @@ export default fp<{ service: string }>(
   async (app, { service }) => {
     const metrics = createMetrics(service, app.eventLoop)
     app.decorate('metrics', metrics)
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       metrics.httpDuration.observe(
         { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode },
         reply.elapsedTime / 1000,
       )
+      done()
     })
     // Not shed under pressure either: the scrape is how an operator sees the pressure.
     app.get('/metrics', { config: { shed: false } }, async (_request, reply) => {

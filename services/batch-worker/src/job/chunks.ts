@@ -1,6 +1,14 @@
-import { v7 as uuidv7 } from 'uuid'
 import type { ChunkOwnership } from '@commerce/cluster'
-import { applyPendingRedemptions, inTransaction, uuidToBytes, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
+import {
+  applyPendingRedemptions,
+  inTransaction,
+  uuidToBytes,
+  uuidV7,
+  type Pool,
+  type PoolConnection,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from '@commerce/db'
 import { batchErrors } from '../errors.ts'
 import { gradeCouponKind, type Grade, type GradePolicy, type PeriodRange } from '@commerce/domain'
 
@@ -67,7 +75,7 @@ export function couponRows(targets: Target[], job: ChunkJob, issuedAt: Date): un
   return targets.flatMap((target) => {
     const { count, amount } = job.policy.coupons[target.toGrade]
     return Array.from({ length: count }, (_, index) => [
-      uuidToBytes(uuidv7()),
+      uuidToBytes(uuidV7()),
       target.userId,
       gradeCouponKind,
       job.range.period,
