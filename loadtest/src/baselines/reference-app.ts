@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { v7 as uuidv7 } from 'uuid'
 import { createCouponRepository } from '@commerce/coupon-api/coupon-repository'
-import { createPool } from '@commerce/db'
+import { createPool, uuidV7 } from '@commerce/db'
 import { createEventRepository, type EventRecord } from '@commerce/event-apply/event-repository'
 import { normaliseName, normalisePhone } from '@commerce/event-apply/phone'
 import { createTokenVerifier } from '@commerce/kit'
@@ -96,7 +95,7 @@ app.post<{ Params: { id: string }; Body: { name: string; phone: string } }>('/ev
   const state = await eventState(eventId)
   if (!state) return refuse(reply, 404, 'EVENT_NOT_FOUND')
   if (state.committed >= state.event.winnerQuota || receivedAtMicros / 1000 >= state.event.closesAt.getTime()) return refuse(reply, 410, 'EVENT_CLOSED')
-  const application = { id: uuidv7(), eventId, name, phone, receivedAtMicros, replicaId: instanceId, replicaSeq }
+  const application = { id: uuidV7(), eventId, name, phone, receivedAtMicros, replicaId: instanceId, replicaSeq }
   const [outcome] = await events.insertApplications([application])
   if (outcome?.kind === 'duplicate')
     return reply.code(409).send({ code: 'DUPLICATE_APPLICATION', message: 'already applied', applicationId: outcome.applicationId })
