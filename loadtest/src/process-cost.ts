@@ -4,19 +4,27 @@ import { readdirSync, readFileSync } from 'node:fs'
 /** Clock ticks per second of /proc/<pid>/stat's times (100 on Linux; asked once). */
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
-/** What one process has used so far: CPU (user + system), read/write-class syscalls, and time it waited for a CPU. */
+/** What processes used between two snapshots: CPU (user + system), read/write-class syscalls, and time they waited for a CPU. */
 export interface ProcessUsage {
   cpuMicros: number
   syscalls: number
   /**
-   * Time its threads were runnable but not running (the second field of each thread's
-   * /proc/<pid>/task/<tid>/schedstat): what sharing the cores with the other processes costs it.
-   * Threads that ended meanwhile drop out of the sum (MariaDB's come and go; its figure is a floor).
+   * Time their threads were runnable but not running (the second field of each thread's
+   * /proc/<pid>/task/<tid>/schedstat): what sharing the cores with the other processes costs them.
+   * A thread that ended before the second snapshot is missing from it (MariaDB's come and go with
+   * connections): the figure is a floor.
    */
   runQueueMicros: number
 }
 
-const none: ProcessUsage = { cpuMicros: 0, syscalls: 0, runQueueMicros: 0 }
+/** What processes have used so far; the run-queue wait per thread, so a thread that ends takes only its own share away. */
+export interface UsageSnapshot {
+  cpuMicros: number
+  syscalls: number
+  runQueueByThread: Readonly<Record<string, number>>
+}
+
+const none: UsageSnapshot = { cpuMicros: 0, syscalls: 0, runQueueByThread: {} }
 
 /** /proc/<pid>/stat fields after the command (which may hold spaces), 0-based from field 3. */
 function statFields(pid: number): string[] | undefined {
@@ -29,7 +37,7 @@ function statFields(pid: number): string[] | undefined {
 }
 
 /** The usage of `pid` so far; zero for a process that is gone (its share is then lost, and the caller sees a drop). */
-export function processUsage(pid: number): ProcessUsage {
+export function processUsage(pid: number): UsageSnapshot {
   const fields = statFields(pid)
   if (!fields) return none
   // utime and stime are fields 14 and 15 of stat (1-based), 11 and 12 here.
@@ -41,15 +49,15 @@ export function processUsage(pid: number): ProcessUsage {
   } catch {
     // /proc/<pid>/io needs the same user or root; without it, syscalls read 0.
   }
-  return { cpuMicros, syscalls, runQueueMicros: runQueueMicros(pid) }
+  return { cpuMicros, syscalls, runQueueByThread: runQueueByThread(pid) }
 }
 
-function runQueueMicros(pid: number): number {
-  let nanos = 0
+function runQueueByThread(pid: number): Record<string, number> {
+  const waits: Record<string, number> = {}
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        nanos += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1] ?? 0)
+        waits[`${pid}/${tid}`] = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1] ?? 0) / 1000
       } catch {
         // the thread ended between the listing and the read
       }
@@ -57,16 +65,16 @@ function runQueueMicros(pid: number): number {
   } catch {
     // the process is gone
   }
-  return nanos / 1000
+  return waits
 }
 
 /** The sum over a group of processes (a service's replicas, nginx's master and workers). */
-export function groupUsage(pids: readonly number[]): ProcessUsage {
+export function groupUsage(pids: readonly number[]): UsageSnapshot {
   return pids.map(processUsage).reduce(
     (sum, usage) => ({
       cpuMicros: sum.cpuMicros + usage.cpuMicros,
       syscalls: sum.syscalls + usage.syscalls,
-      runQueueMicros: sum.runQueueMicros + usage.runQueueMicros,
+      runQueueByThread: { ...sum.runQueueByThread, ...usage.runQueueByThread },
     }),
     none,
   )
@@ -80,8 +88,9 @@ export function childPids(pid: number): number[] {
     .filter((candidate) => Number(statFields(candidate)?.[1]) === pid)
 }
 
-export const usageBetween = (before: ProcessUsage, after: ProcessUsage): ProcessUsage => ({
+export const usageBetween = (before: UsageSnapshot, after: UsageSnapshot): ProcessUsage => ({
   cpuMicros: after.cpuMicros - before.cpuMicros,
   syscalls: after.syscalls - before.syscalls,
-  runQueueMicros: after.runQueueMicros - before.runQueueMicros,
+  // Per thread: one that started meanwhile counts whole, one that ended is missing from both sides.
+  runQueueMicros: Object.entries(after.runQueueByThread).reduce((sum, [thread, micros]) => sum + micros - (before.runQueueByThread[thread] ?? 0), 0),
 })
