@@ -45,13 +45,14 @@ export async function checkoutTree(ref: string, log: (line: string) => void): Pr
   return { label: sha.startsWith(ref) ? short : `${ref} (${short})`, root, compiled }
 }
 
+/** A service entry of the tree (`server`, `main`): its build's when the tree is compiled, its source otherwise. */
+const treeEntry = (tree: AgainstTree, service: ServiceName, entry: string): string =>
+  join(tree.root, 'services', service, ...(tree.compiled ? ['dist', `${entry}.js`] : ['src', `${entry}.ts`]))
+
 /** The tree's own server entries for every replica of the stack (stack option serverScripts). */
 export function treeServerScripts(tree: AgainstTree): Partial<Record<ServiceName, string>> {
-  return Object.fromEntries(
-    serviceNames.map((service) => [service, join(tree.root, 'services', service, ...(tree.compiled ? ['dist', 'server.js'] : ['src', 'server.ts']))]),
-  )
+  return Object.fromEntries(serviceNames.map((service) => [service, treeEntry(tree, service, 'server')]))
 }
 
 /** The tree's one-shot batch worker entry (startBatchWorker's script). */
-export const treeBatchEntry = (tree: AgainstTree): string =>
-  join(tree.root, 'services', 'batch-worker', ...(tree.compiled ? ['dist', 'main.js'] : ['src', 'main.ts']))
+export const treeBatchEntry = (tree: AgainstTree): string => treeEntry(tree, 'batch-worker', 'main')

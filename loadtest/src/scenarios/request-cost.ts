@@ -29,9 +29,9 @@ export interface RequestCostOptions {
   /** The routes measured (all of them by default). */
   routes?: readonly Route[]
   /**
-   * Then, per route and design, raise the rate from the last of `rates` by a quarter per step
-   * until a step misses p99 ≤ saturationP99Ms or has an error: the saturation point is the last
-   * rate that held.
+   * Then, per route and design, find the saturation point: the highest rate whose step holds
+   * (`holds`), up by a quarter per step from the last of `rates`, then the gap to the first step
+   * that did not hold halved twice.
    */
   saturate?: boolean
   against?: AgainstTree

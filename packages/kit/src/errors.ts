@@ -20,7 +20,8 @@ type ErrorSpec = readonly [status: number, message: string]
 
 /**
  * A refusal (4xx) is an answer, not a fault: nobody reads its stack, and capturing one cost more
- * than the rest of the event's closed-path answer (~10–30 µs; docs/BENCHMARKS.md, Request cost).
+ * than the rest of the event's closed-path answer (8.5 µs here, more under a deep async stack;
+ * docs/BENCHMARKS.md, Request cost).
  * Server errors keep theirs.
  */
 function withoutStack<T>(make: () => T): T {

@@ -4,6 +4,7 @@ import {
   isDuplicateKey,
   uuidFromBytes,
   uuidToBytes,
+  uuidV7,
   type Coupon,
   type CouponRedemption,
   type CouponStatus,
@@ -13,7 +14,6 @@ import {
   type Rows,
   type User,
   type WithUuidBytes,
-  uuidV7,
 } from '@commerce/db'
 import { rejectionReason, type RedemptionRejection } from '@commerce/domain'
 

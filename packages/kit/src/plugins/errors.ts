@@ -85,6 +85,9 @@ function hasNonFinite(value: unknown, depth = 0): boolean {
   return Object.values(value).some((item) => hasNonFinite(item, depth + 1))
 }
 
+/** What the non-finite check looks at, in the order it names them. */
+const checkedParts = ['params', 'query', 'body'] as const
+
 /** One error handler: stable `{ code, message }`, 5xx internals never leave the process. */
 export default fp(
   async (app) => {
@@ -108,7 +111,7 @@ export default fp(
       reply.code(404).send({ code: 'NOT_FOUND', message: `no route for ${request.method} on this path` })
     })
     app.addHook('preHandler', (request, _reply, done) => {
-      const part = (['params', 'query', 'body'] as const).find((name) => hasNonFinite(request[name]))
+      const part = checkedParts.find((name) => hasNonFinite(request[name]))
       done(part ? kitErrors.VALIDATION(`${part === 'query' ? 'querystring' : part} holds a number out of range`) : undefined)
     })
   },
