@@ -6,6 +6,7 @@
 # (`package:command` when the names differ), installed only when missing: `npm test` asks for
 # chromium (the report's browser test), faketime (the shifted-clock tests) and prometheus for its
 # promtool (the alert rules' tests); the demo, the stack and the benchmarks need none of them.
+# `--tools` stops after the dependencies: lint, format and typecheck need no database, nginx or build.
 set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -20,6 +21,7 @@ if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.mod
   echo "» installing dependencies"
   pnpm install --frozen-lockfile --reporter=append-only --loglevel=warn
 fi
+[ "${1:-}" = --tools ] && exit 0
 
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createTokenVerifier } from '@commerce/kit'
 import { createTestDatabase, tableNames } from '@commerce/db/testing'
@@ -126,4 +127,9 @@ t.test('batch: --dry-run prints the plan and writes nothing; a period before the
   t.match(refused.stderr, /^error: PERIOD_BEFORE_ORDERS: [^\n]+$/)
   t.equal(await runs(), 0, 'no run recorded, no worker started')
   t.match(cli('batch', ['--period', '2026-10', '--force'], { DATABASE_URL: url }).stderr, /^error: --force needs --reason/)
+})
+
+t.test('every root script installs what it needs first (a fresh clone has no node_modules)', async (t) => {
+  const root = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
+  for (const [name, command] of Object.entries(root.scripts)) t.match(command, /^sh infra\/local\/bootstrap\.sh( |$)/, `npm run ${name}`)
 })
