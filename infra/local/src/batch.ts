@@ -17,6 +17,11 @@ export interface BatchWorkerProcess {
   logFile: string
   /** Resolves with the worker's JSON report (null when it exited without one) and exit code. */
   finished: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: WorkerShare | null }>
+  /**
+   * Resolves with the first stdout line (from now on) that `match` accepts; rejects when the worker
+   * exits first, so a caller never awaits a line that can no longer come.
+   */
+  nextLine: (match: (line: string) => boolean) => Promise<string>
 }
 
 /** A worker's report as `batch-worker run` prints it, plus its peak memory. */
@@ -63,18 +68,33 @@ export function startBatchWorker(index: number, options: BatchWorkerOptions): Ba
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let report: WorkerShare | null = null
+  const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void; reject: (error: Error) => void }>()
   createInterface({ input: child.stdout! }).on('line', (line) => {
     log.write(`${line}\n`)
     if (line.startsWith('{"report"')) report = (JSON.parse(line) as { report: WorkerShare }).report
+    for (const waiter of waiters) {
+      if (!waiter.match(line)) continue
+      waiters.delete(waiter)
+      waiter.resolve(line)
+    }
   })
   child.stderr!.pipe(log, { end: false })
+  let exited: Error | undefined
   const finished = new Promise<{ code: number | null; signal: NodeJS.Signals | null; report: WorkerShare | null }>((resolve) => {
     child.once('close', (code, signal) => {
       log.end()
+      exited = new Error(`batch worker ${index} exited (${signal ?? `code ${code}`}) before printing the awaited line; see ${logFile}`)
+      for (const waiter of waiters) waiter.reject(exited)
+      waiters.clear()
       resolve({ code, signal, report })
     })
   })
-  return { index, child, logFile, finished }
+  const nextLine = (match: (line: string) => boolean) =>
+    new Promise<string>((resolve, reject) => {
+      if (exited) reject(exited)
+      else waiters.add({ match, resolve, reject })
+    })
+  return { index, child, logFile, finished, nextLine }
 }
 
 /**

@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { auditBatch } from '@commerce/audit'
 import { createPool, type RowDataPacket } from '@commerce/db'
@@ -13,21 +12,14 @@ import { startBatchWorker, type BatchWorkerProcess } from '../src/batch.ts'
 // whose chunks hold their transaction open before committing, so they are caught mid-chunk.
 const period = '2026-10'
 const script = 'infra/local/test/support/held-chunk-worker.ts'
-/** A worker whose every chunk holds its written, uncommitted rows for `holdMs` before its commit. */
-const worker = (index: number, url: string, holdMs: number) =>
-  startBatchWorker(index, { databaseUrl: url, period, script, env: { ...env, TEST_CHUNK_HOLD_MS: String(holdMs) } })
+/** A worker whose chunks (from its TEST_CHUNK_HOLD_FROM-th on) hold their written, uncommitted rows for `hold` ms, or until it is killed, before the commit. */
+const worker = (index: number, url: string, hold: number | 'forever', extra: Record<string, string> = {}) =>
+  startBatchWorker(index, { databaseUrl: url, period, script, env: { ...env, TEST_CHUNK_HOLD_MS: String(hold), ...extra } })
 
-/** Resolves with the first chunk `worker` holds before its commit (it says so on stdout). */
-function firstHeld(worker: BatchWorkerProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const lines = createInterface({ input: worker.child.stdout! })
-    lines.on('line', (line) => {
-      if (!line.startsWith('{"holding"')) return
-      lines.close()
-      resolve((JSON.parse(line) as { holding: number }).holding)
-    })
-  })
-}
+/** The first chunk `worker` holds before its commit (it says so on stdout); rejects if it exits first. */
+const firstHeld = async (worker: BatchWorkerProcess) =>
+  (JSON.parse(await worker.nextLine((line) => line.startsWith('{"holding"'))) as { holding: number }).holding
+
 const env = {
   BATCH_CHUNK_SIZE: '40',
   BATCH_LEASE_MS: '1000',
@@ -57,14 +49,13 @@ async function audited(t: Test, pool: Parameters<typeof auditBatch>[0]) {
 
 t.test('kill -9 of a worker mid-chunk: the survivor takes its chunk over after the lease and nothing doubles', async (t) => {
   const { url, pool } = await seeded(t)
-  // The victim holds each chunk 800 ms (under the batch sessions' 1 s idle-in-transaction bound): killed inside that.
-  const victim = worker(0, url, 800)
-  const survivor = worker(1, url, 0)
-  t.teardown(() => {
-    victim.child.kill('SIGKILL')
-    survivor.child.kill('SIGKILL')
-  })
+  // The victim holds its first chunk until it is killed; the survivor starts only then, so it
+  // cannot finish the run first however slowly the victim boots.
+  const victim = worker(0, url, 'forever')
+  t.teardown(() => victim.child.kill('SIGKILL'))
   const held = await firstHeld(victim)
+  const survivor = worker(1, url, 0)
+  t.teardown(() => survivor.child.kill('SIGKILL'))
   victim.child.kill('SIGKILL')
   const killed = await victim.finished
   t.equal(killed.signal, 'SIGKILL', `killed while holding chunk ${held}, its rows written and not committed`)
@@ -105,15 +96,15 @@ t.test('a worker started mid-run joins and the run completes exactly once', asyn
 
 t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes exactly once', async (t) => {
   const { url, pool } = await seeded(t)
-  const doomed = [0, 1].map((index) => worker(index, url, 200))
+  // Each commits one chunk, then holds its next until it is killed (one chunk at a time, so the
+  // first is DONE before the second is held): the run is half done when they die.
+  const doomed = [0, 1].map((index) => worker(index, url, 'forever', { TEST_CHUNK_HOLD_FROM: '1', BATCH_CONCURRENCY: '1' }))
   t.teardown(() => {
     for (const worker of doomed) worker.child.kill('SIGKILL')
   })
-  for (;;) {
-    const [[row]] = await pool.query<RowDataPacket[]>("SELECT SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed FROM step_execution_log")
-    if (Number(row?.done) > 0 && Number(row?.claimed) > 0) break
-    await sleep(10)
-  }
+  await Promise.all(doomed.map(firstHeld))
+  const [[row]] = await pool.query<RowDataPacket[]>("SELECT SUM(status = 'DONE') AS done, SUM(status = 'CLAIMED') AS claimed FROM step_execution_log")
+  t.ok(Number(row?.done) >= 2 && Number(row?.claimed) >= 2, 'both workers committed a chunk and hold another')
   for (const worker of doomed) worker.child.kill('SIGKILL')
   await Promise.all(doomed.map((worker) => worker.finished))
   const [[before]] = await pool.query<RowDataPacket[]>('SELECT status FROM batch_runs')
@@ -125,6 +116,14 @@ t.test('kill -9 of every worker mid-run, then a restart: the new worker finishes
   t.equal(result.code, 0)
   t.equal(result.report?.status, 'COMPLETED')
   await audited(t, pool)
+})
+
+t.test('a line awaited from a worker that exits without printing it rejects (the test does not end unfinished)', async (t) => {
+  const url = await createTestDatabase(t)
+  const quitter = startBatchWorker(0, { databaseUrl: url, period: '2026-13' })
+  const holding = (line: string) => line.startsWith('{"holding"')
+  await t.rejects(quitter.nextLine(holding), /exited \(code 1\) before printing the awaited line/)
+  await t.rejects(quitter.nextLine(holding), /exited/, 'and so does one awaited after it exited')
 })
 
 t.test('bad flags give a one-line error and exit 1', async (t) => {
