@@ -100,7 +100,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxInstance> 
     throw new Error(error.message.includes('Address already in use') ? portInUse(port) : `nginx did not start: ${nginxMessage(error)}; see ${errorLog}`)
   })
   try {
-    await waitFor('nginx', async () => readPid(pidFile) !== undefined && (await isPortOpen(port, host)), 10_000)
+    await waitFor('nginx', async () => readPid(pidFile) !== undefined && (await isPortOpen(port, host)), 60_000)
   } catch (error) {
     const pid = readPid(pidFile)
     if (pid) await stopProcessGroup(pid, { signal: 'SIGQUIT', graceMs: 2_000 })

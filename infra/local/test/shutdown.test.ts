@@ -79,7 +79,7 @@ t.test('once it stops accepting, a request on a connection it had accepted is an
   await waitFor('the replica to refuse new connections', async () => !(await isPortOpen(otherPort)), 30_000)
   t.equal(ended, undefined, 'the accepted connection is still open once the replica stops listening')
   socket.write(`GET /health HTTP/1.1\r\nHost: 127.0.0.1:${otherPort}\r\n\r\n`)
-  await waitFor('an answer or an end', async () => received.includes('\r\n\r\n') || ended !== undefined, 10_000)
+  await waitFor('an answer or an end', async () => received.includes('\r\n\r\n') || ended !== undefined, 60_000)
   t.match(received, /^HTTP\/1\.1 200 /, `answered (${ended ?? 'open'})`)
   t.match(received.toLowerCase(), /\r\nconnection: close\r\n/, 'with Connection: close')
   t.equal(await exited, 0, 'then it exits cleanly')

@@ -133,7 +133,7 @@ t.test('two replicas per API behind nginx: round-robin, a crash, a restart, a cl
       async () => !(await memberIds(pool, 'user-api', { liveOnly: true })).includes(crashedId),
       10_000,
     )
-    await waitFor('its row to be pruned', async () => !(await memberIds(pool, 'user-api', { liveOnly: false })).includes(crashedId), 10_000)
+    await waitFor('its row to be pruned', async () => !(await memberIds(pool, 'user-api', { liveOnly: false })).includes(crashedId), 60_000)
     t.same(await memberIds(pool, 'user-api', { liveOnly: true }), [survivorId])
 
     const restarted = await stack.restartReplica('user-api', 0)
@@ -143,7 +143,7 @@ t.test('two replicas per API behind nginx: round-robin, a crash, a restart, a cl
     t.ok(restartedId && restartedId !== crashedId, 'a new instance id')
     t.equal(restarted.port, crashed.port)
     // nginx retries a failed server after fail_timeout (2 s): poll until it is back in the rotation.
-    await waitFor('nginx to route to the restarted replica', async () => (await instancesBehindNginx(t, stack, 'user-api', 4)).has(restartedId), 10_000)
+    await waitFor('nginx to route to the restarted replica', async () => (await instancesBehindNginx(t, stack, 'user-api', 4)).has(restartedId), 60_000)
     t.same((await memberIds(pool, 'user-api', { liveOnly: true })).sort(), [restartedId, survivorId].sort())
   })
 

