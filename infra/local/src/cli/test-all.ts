@@ -11,7 +11,7 @@ import { shiftedClockArgs } from '../shifted-clock.ts'
 import { fail } from './fail.ts'
 import { answerHelp } from './help.ts'
 
-// `npm test [-- --at <ISO instant>] [--only <workspace,…>]`: typecheck and lint every workspace, then each
+// `npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N]`: typecheck and lint every workspace, then each
 // workspace's tap suite against a real MariaDB (the local one, started here if needed and stopped
 // again, or DATABASE_URL). With --at, the whole run — this process, every test, every process a
 // test starts, and a MariaDB of its own — runs on a clock shifted to that instant (libfaketime).
@@ -26,31 +26,36 @@ const allWorkspaces = ['packages', 'services', 'infra', 'loadtest'].flatMap((gro
     .sort()
 })
 
-function exec(command: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
+/** Runs a command; with `echo`, its stdout is written through as it comes, else only collected. */
+function exec(command: string, args: string[], cwd: string, echo = true): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', echo ? 'inherit' : 'pipe'] })
     let output = ''
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk
-      process.stdout.write(chunk)
+      if (echo) process.stdout.write(chunk)
     })
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk))
     child.once('close', (code) => resolve({ code: code ?? 1, output }))
   })
 }
 
 answerHelp(`
-usage: npm test [-- --at <ISO instant>] [--only <workspace,…>]
+usage: npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N]
 Typechecks and lints every workspace, then runs each one's tests (real MariaDB, nginx, processes).
-  --at    the whole run, every process it starts included, on a clock shifted to that instant (libfaketime)
-  --only  just these workspaces, e.g. --only packages/db,services/batch-worker`)
+  --at       the whole run, every process it starts included, on a clock shifted to that instant (libfaketime)
+  --only     just these workspaces, e.g. --only packages/db,services/batch-worker
+  --contend  N busy processes (normal priority) beside the whole run: the suite must pass on a loaded machine`)
 
 function parseFlags() {
   try {
-    const { values } = parseArgs({ options: { at: { type: 'string' }, only: { type: 'string' } }, strict: true })
+    const { values } = parseArgs({ options: { at: { type: 'string' }, only: { type: 'string' }, contend: { type: 'string', default: '0' } }, strict: true })
     const only = values.only?.split(',').map((name) => name.trim().replace(/\/$/, ''))
     const unknown = only?.filter((name) => !allWorkspaces.includes(name))
     if (unknown?.length) throw new Error(`--only: no workspace ${unknown.join(', ')} (one of ${allWorkspaces.join(', ')})`)
-    return { at: values.at, only }
+    const contend = Number(values.contend)
+    if (!Number.isInteger(contend) || contend < 0 || contend > 64) throw new Error('--contend must be an integer from 0 to 64')
+    return { at: values.at, only, contend }
   } catch (error) {
     fail(error)
   }
@@ -94,11 +99,24 @@ async function startShiftedDatabase(target: string): Promise<void> {
   if (drift(new Date()) > 300 || drift(row.now) > 300) throw new Error(`the clock is not shifted to ${target}: is libfaketime working?`)
 }
 
+// --contend N: N processes spinning at normal priority for the whole run, as other work on a
+// shared CI machine would. Killed by pid when the run ends, and on their own should this one die.
+const contenders = Array.from({ length: flags.contend }, () =>
+  spawn(process.execPath, ['-e', 'const p = process.ppid; for (let i = 1; ; i++) if (i % 1e8 === 0 && process.ppid !== p) process.exit()'], {
+    stdio: 'ignore',
+  }),
+)
+if (contenders.length) console.log(`» ${contenders.length} busy processes beside the run (--contend)`)
+const stopContenders = () => {
+  for (const child of contenders) child.kill('SIGKILL')
+}
+
 let localDb: Awaited<ReturnType<typeof ensureDatabaseServer>>
 try {
   if (process.env.COMMERCE_TEST_SHIFTED_TO) await startShiftedDatabase(process.env.COMMERCE_TEST_SHIFTED_TO)
   localDb = await ensureDatabaseServer()
 } catch (error) {
+  stopContenders()
   await shiftedDb?.stop()
   fail(error)
 }
@@ -106,29 +124,57 @@ try {
 let passed = 0
 let failed = 0
 const failures: string[] = []
+const fileTimes: { file: string; seconds: number }[] = []
+/** The workspaces whose suites drive whole stacks, longest first: they start the queue. */
+const stackDriving = ['loadtest', 'infra/local']
+const runStarted = performance.now()
 try {
-  const typecheck = await exec('pnpm', ['-r', '--silent', 'typecheck'], repoRoot)
-  if (typecheck.code !== 0) failures.push('typecheck')
-  // Lint and format (biome.jsonc): `npm run lint` locally, `npm run format` to fix the shape.
-  const lint = await exec('pnpm', ['exec', 'biome', 'ci', '--error-on-warnings', '.'], repoRoot)
-  if (lint.code !== 0) failures.push('lint')
+  // The static checks read no clock: a shifted run (--at) leaves them to the run on the real one.
+  if (!process.env.COMMERCE_TEST_SHIFTED_TO) {
+    const typecheck = await exec('pnpm', ['exec', 'tsc', '-p', 'tsconfig.typecheck.json'], repoRoot)
+    if (typecheck.code !== 0) failures.push('typecheck')
+    // Lint and format (biome.jsonc): `npm run lint` locally, `npm run format` to fix the shape.
+    const lint = await exec('pnpm', ['exec', 'biome', 'ci', '--error-on-warnings', '.'], repoRoot)
+    if (lint.code !== 0) failures.push('lint')
+  }
 
-  for (const workspace of workspaces) {
-    if (!existsSync(join(repoRoot, workspace, 'test'))) continue
-    console.log(`\n» tests of ${workspace}`)
-    const { code, output } = await exec('pnpm', ['--silent', 'exec', 'tap', '--reporter=tap'], join(repoRoot, workspace))
+  // Two workspaces at a time, each taking the next from one queue: the ones that drive whole stacks
+  // first (the longest), then the rest in order. Any two may run together: they use unique
+  // databases, their own MariaDB servers, and ports apart (fixed ones or the kernel's). Each
+  // workspace's output is printed whole when it ends, so two never interleave.
+  const runWorkspace = async (workspace: string) => {
+    const started = performance.now()
+    const { code, output } = await exec('pnpm', ['--silent', 'exec', 'tap', '--reporter=tap'], join(repoRoot, workspace), false)
+    const seconds = (performance.now() - started) / 1000
+    process.stdout.write(`\n» tests of ${workspace} (${seconds.toFixed(0)} s)\n${output}`)
     // tap's closing line: "# { total: 12, pass: 11, fail: 1 }"
     const summary = output.match(/# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/g)?.at(-1)
     const [, total = '0', pass = '0'] = summary?.match(/total: (\d+), pass: (\d+)/) ?? []
     passed += Number(pass)
     failed += Number(total) - Number(pass)
     if (code !== 0 || !summary) failures.push(workspace)
+    for (const [, file, ms] of output.matchAll(/^(?:not )?ok \d+ - (\S+\.test\.ts) # time=([\d.]+)ms/gm))
+      fileTimes.push({ file: `${workspace}/${file}`, seconds: Number(ms) / 1000 })
   }
+  const tested = workspaces.filter((workspace) => existsSync(join(repoRoot, workspace, 'test')))
+  // tap rebuilds its Test class for the configured plugins on its first run; two runs starting at
+  // once would both rebuild it, each deleting what the other wrote. So it is built here, once.
+  if (tested[0] && (await exec('pnpm', ['--silent', 'exec', 'tap', 'build'], join(repoRoot, tested[0]), false)).code !== 0) failures.push('tap build')
+  const queue = [...stackDriving.filter((w) => tested.includes(w)), ...tested.filter((w) => !stackDriving.includes(w))]
+  await Promise.all(
+    [1, 2].map(async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await runWorkspace(next)
+    }),
+  )
 } finally {
+  stopContenders()
   if (localDb?.started) await stopLocalDb()
   await shiftedDb?.stop()
 }
 
+console.log(`\nthe ${Math.min(20, fileTimes.length)} slowest test files (wall time, two workspaces at a time):`)
+for (const { file, seconds } of fileTimes.sort((a, b) => b.seconds - a.seconds).slice(0, 20)) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${file}`)
+console.log(`the whole run: ${((performance.now() - runStarted) / 1000).toFixed(0)} s`)
 const clock = process.env.COMMERCE_TEST_SHIFTED_TO ? ` (clock shifted to ${process.env.COMMERCE_TEST_SHIFTED_TO})` : ''
 console.log(`\n${failures.length ? `failed: ${failures.join(', ')}` : 'all workspaces green'}${clock}`)
 console.log(`tests: ${passed} passed, ${failed} failed`)

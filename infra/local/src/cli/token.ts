@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util'
 import { answerHelp } from './help.ts'
-import { signToken } from '@commerce/kit'
 import { localAuthSecret } from '../secret.ts'
 import { fail } from './fail.ts'
 
@@ -21,6 +20,8 @@ try {
   if (values.role !== 'user' && values.role !== 'admin') throw new Error('--role must be user or admin')
   const ttl = Number(values.ttl)
   if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds')
+  // Imported once the flags are good: the kit loads the whole service toolkit, and --help or a bad flag should answer at once.
+  const { signToken } = await import('@commerce/kit')
   console.log(signToken(localAuthSecret(), { userId, role: values.role }, ttl))
 } catch (error) {
   fail(error)
