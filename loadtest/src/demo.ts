@@ -12,7 +12,7 @@ import { createEventThrough, floodEvent, type FloodResult } from '@commerce/loca
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { markdownTable, writeReport } from './report.ts'
-import { batchWithRestart, restartPassed, restartRows, restartStackEnv, type BatchWithRestart } from './scenarios/restart.ts'
+import { batchWithoutTraffic, batchWithRestart, restartPassed, restartRows, restartStackEnv, type BatchWithRestart } from './scenarios/restart.ts'
 import { summarize } from './stats.ts'
 
 // `npm run demo`: the whole story on one machine. Stack up (2 replicas per API, 2 batch-worker
@@ -21,11 +21,13 @@ import { summarize } from './stats.ts'
 // first-come event flood with its draw, every audit, a summary table and an HTML report, then
 // everything torn down.
 answerHelp(`
-usage: npm run demo [-- --users 30000 --orders 1000000 --period 2026-10 --live-rate 500 --event-requests 20000]
+usage: npm run demo [-- --users 30000 --orders 1000000 --period 2026-10 --live-rate 300 --warmup 10 --calm 15 --event-requests 20000]
 The whole story on one machine, torn down at the end; writes reports/<time>-demo/.
   --users, --orders   the seeded data (defaults 30,000 and 1,000,000)
   --period            the month the batch judges (default 2026-10)
-  --live-rate         live API requests per second during the batch (default 500)
+  --live-rate         live API requests per second, without and during the batch (default 300, which a
+                      2-core machine running the whole stack and the load generator sustains)
+  --warmup, --calm    seconds of traffic before measuring, then measured without the batch (defaults 10, 15)
   --event-requests    requests of the first-come event flood (default 20,000)`)
 
 function parseFlags() {
@@ -35,7 +37,9 @@ function parseFlags() {
         users: { type: 'string', default: '30000' },
         orders: { type: 'string', default: '1000000' },
         period: { type: 'string', default: '2026-10' },
-        'live-rate': { type: 'string', default: '500' },
+        'live-rate': { type: 'string', default: '300' },
+        warmup: { type: 'string', default: '10' },
+        calm: { type: 'string', default: '15' },
         'event-requests': { type: 'string', default: '20000' },
       },
       strict: true,
@@ -46,7 +50,15 @@ function parseFlags() {
       return n
     }
     if (!periodPattern.test(values.period)) throw new Error('--period must be YYYY-MM')
-    return { users: int('users', 3), orders: int('orders', 0), period: values.period, liveRate: int('live-rate', 1), eventRequests: int('event-requests', 1) }
+    return {
+      users: int('users', 3),
+      orders: int('orders', 0),
+      period: values.period,
+      liveRate: int('live-rate', 1),
+      warmupSec: int('warmup', 0),
+      calmSec: int('calm', 1),
+      eventRequests: int('event-requests', 1),
+    }
   } catch (error) {
     fail(error)
   }
@@ -98,13 +110,18 @@ try {
     users: flags.users,
     period: flags.period,
     liveRate: flags.liveRate,
+    warmupSec: flags.warmupSec,
+    calmSec: flags.calmSec,
     signal: stopTraffic.signal,
     step,
   })
+  step('the same run again with no traffic and no kill (batch state reset, same data and daemons)')
+  const alone = await batchWithoutTraffic({ stack, pool, admin, users: flags.users, period: flags.period })
+  step(`  ${alone.status}: ${alone.seconds.toFixed(2)} s from request to COMPLETED; audit ${alone.audit ? 'ok' : 'FAILED'}`)
   const event = await eventChapter(stack, pool, admin)
   await pool.end()
 
-  const rows = summaryRows(batch, event)
+  const rows = summaryRows(batch, alone, event)
   step('summary')
   console.table(Object.fromEntries(rows.map((row) => [row.what, row.result])))
   const markdown = [
@@ -116,7 +133,7 @@ try {
   ].join('\n')
   const dir = writeReport('demo', { flags, batch, event }, markdown, batch.charts)
   step(`report: ${dir}/report.html (the same figures in report.md and report.json)`)
-  const ok = restartPassed(batch) && event.audit && event.errors === 0
+  const ok = restartPassed(batch) && alone.audit && event.audit && event.errors === 0
   if (!ok) throw new Error(`a check failed: see the summary above and ${dir}`)
   await tearDown(0)
 } catch (error) {
@@ -232,10 +249,11 @@ async function drawWhenSettled(stack: Stack, admin: string, eventId: number): Pr
   }
 }
 
-function summaryRows(batch: BatchWithRestart, event: EventChapter): { what: string; result: string }[] {
+function summaryRows(batch: BatchWithRestart, alone: { seconds: number; audit: boolean }, event: EventChapter): { what: string; result: string }[] {
   const ms = (n: number) => `${n.toFixed(1)} ms`
   return [
     ...restartRows(batch),
+    { what: 'the same batch without traffic or kill: request → COMPLETED', result: `${alone.seconds.toFixed(2)} s, audit ${alone.audit ? 'ok' : 'FAILED'}` },
     {
       what: 'event flood',
       result: `${event.requests.toLocaleString('en')} requests at ${Math.round(event.rate).toLocaleString('en')} req/s (closed loop, 256 clients), p99 ${ms(event.p99)}, ${event.errors} errors`,

@@ -8,10 +8,26 @@ import { isPortOpen, waitFor } from '@commerce/local/process'
 // so the kill lands mid-run), with a shorter event flood: real MariaDB, nginx and processes.
 const cwd = fileURLToPath(new URL('..', import.meta.url))
 
-t.test('the demo tells the whole story and passes every check', { timeout: 300_000 }, async (t) => {
+t.test('the demo tells the whole story and passes every check', { timeout: 900_000 }, async (t) => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200', '--event-requests', '2000'],
+    [
+      '--import',
+      'tsx',
+      'src/demo.ts',
+      '--users',
+      '30000',
+      '--orders',
+      '100000',
+      '--live-rate',
+      '200',
+      '--warmup',
+      '3',
+      '--calm',
+      '5',
+      '--event-requests',
+      '2000',
+    ],
     {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,6 +52,13 @@ t.test('the demo tells the whole story and passes every check', { timeout: 300_0
   }
   t.notMatch(output, /^not ok/m, 'every audit line is ok')
   t.match(output, /API errors \(5xx, timeouts, resets\)\s*│ '0'/, 'no API errors during the batch')
+  t.match(
+    output,
+    /API latency without the batch \(same rate, after the warm-up\)\s*│ 'mean [\d.]+ ms, p50 [\d.]+ ms, p99 [\d.]+ ms/,
+    'measures the same rate without the batch',
+  )
+  t.match(output, /what the batch cost the APIs \(during ÷ without\)\s*│ 'mean ×[\d.]+, p50 ×[\d.]+, p99 ×[\d.]+'/, 'states what the batch cost as ratios')
+  t.match(output, /the same batch without traffic or kill: request → COMPLETED\s*│ '[\d.]+ s, audit ok'/, 'and how long the run takes alone')
   t.match(output, /batch pacing \(yields to the APIs[^│]*│ 'lowest level \d\.\d\d of 2 lanes per worker; reasons seen: /, 'the summary says what pacing did')
   const report = output.match(/report: (\S+report\.html)/)?.[1]
   t.ok(report && existsSync(report), 'writes the HTML report')
@@ -49,15 +72,19 @@ t.test('the demo tells the whole story and passes every check', { timeout: 300_0
   }
 })
 
-t.test('Ctrl-C in the middle of the batch tears everything down', { timeout: 180_000 }, async (t) => {
+t.test('Ctrl-C in the middle of the batch tears everything down', { timeout: 600_000 }, async (t) => {
   // In its own process group, as `npm run demo` (node --import tsx) in a terminal: Ctrl-C reaches
   // the whole group. (Not the tsx CLI: it SIGKILLs a child that has not acknowledged a relayed
   // signal within 30 ms, which a loaded machine misses, leaving the replicas running.)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--users', '30000', '--orders', '100000', '--live-rate', '200'], {
-    cwd,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/demo.ts', '--users', '3000', '--orders', '10000', '--live-rate', '200', '--warmup', '1', '--calm', '2'],
+    {
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk))
   child.stderr.on('data', (chunk: Buffer) => (output += chunk))

@@ -3,7 +3,7 @@ import { auditBatch, formatAudit } from '@commerce/audit'
 import type { Pool, RowDataPacket } from '@commerce/db'
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken } from '@commerce/kit'
-import { readRunProgress, requestBatchRun, type RunProgress } from '@commerce/local/batch'
+import { awaitRunEnd, readRunProgress, requestBatchRun, type RunProgress } from '@commerce/local/batch'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { batchGantt, readBatchTimeline, runWindowOnLocalClock } from '../batch-timeline.ts'
@@ -13,7 +13,7 @@ import { runOpenModel, type OpenModelResult } from '../open-model.ts'
 import { pacingChart, samplePacing, type PacingSamples } from '../pacing-samples.ts'
 import { machineInfo, markdownTable, writeReport } from '../report.ts'
 import { bucketMsFor, latencyOverTime, summarize, throughputOverTime, type LatencySummary } from '../stats.ts'
-import { seededDatabase } from './batch.ts'
+import { resetBatchState, seededDatabase } from './batch.ts'
 
 // The write-up's restart test, with live traffic: the monthly batch requested from 2 batch-worker
 // daemons while open-model API traffic runs; one daemon is killed (-9) a quarter of the way in
@@ -29,6 +29,10 @@ export interface RestartOptions {
   period: string
   /** Open-model API traffic, req/s. */
   liveRate: number
+  /** Seconds of traffic before anything is measured (connections opened, code compiled, caches filled). */
+  warmupSec: number
+  /** Seconds of traffic measured without the batch, at the same rate, before the run is requested. */
+  calmSec: number
   signal?: AbortSignal
   step: (line: string) => void
 }
@@ -40,6 +44,8 @@ export interface BatchWithRestart {
   killedAt: number
   joinedAt: number
   traffic: OpenModelResult
+  /** The calm window: after the warm-up, before the run was requested. */
+  withoutBatch: LatencySummary
   duringBatch: LatencySummary
   deferred: DeferredOutcome
   /** The daemons' pace during the run (on by default: they yield to the APIs' reported p99). */
@@ -61,7 +67,18 @@ export const errorsOf = (traffic: OpenModelResult): number => traffic.samples.fi
  * The monthly batch, requested from the daemons, inside open-model API traffic; a batch worker
  * holding a chunk is killed (-9) once a quarter of the chunks are done and a fresh process joins 2 s later.
  */
-export async function batchWithRestart({ stack, pool, admin, users, period, liveRate, signal, step }: RestartOptions): Promise<BatchWithRestart> {
+export async function batchWithRestart({
+  stack,
+  pool,
+  admin,
+  users,
+  period,
+  liveRate,
+  warmupSec,
+  calmSec,
+  signal,
+  step,
+}: RestartOptions): Promise<BatchWithRestart> {
   await giveOldCoupons(pool, users)
   const mix = createLiveMix(users, `restart-${Date.now()}`)
   // Stops the traffic when the run is over, or earlier when the caller aborts (Ctrl-C).
@@ -79,7 +96,12 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     onResponse: mix.onOpenResponse,
     signal: stopTraffic.signal,
   })
-  await sleep(2_000)
+  // What the batch costs is the latency it adds at the same rate: a warm-up that is not measured
+  // (right after a seed, the first seconds measure cold caches, not the batch), then a calm window.
+  step(`  warming up ${warmupSec} s, then ${calmSec} s measured without the batch`)
+  await sleep(warmupSec * 1_000)
+  await sleep(calmSec * 1_000)
+  if (signal?.aborted) throw new Error('interrupted')
 
   step(`requesting the ${period} batch from the daemons (POST /ops/batch-worker/runs)`)
   const requested = sinceTraffic()
@@ -152,10 +174,12 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
   step('waiting for every deferred redemption (202) to be applied')
   const deferred = await awaitDeferred(pool, mix.deferredIds)
   const window = await runWindowOnLocalClock(pool, runId, () => performance.now() - trafficStarted, 'batch run (requested → completed)')
-  const inBatch = result.samples.filter((s) => s.status !== 0 && window && s.at >= window.from * 1000 && s.at <= window.to * 1000)
+  const answered = result.samples.filter((s) => s.status !== 0)
+  const inBatch = answered.filter((s) => window && s.at >= window.from * 1000 && s.at <= window.to * 1000)
   const duringBatch = summarize(inBatch.map((s) => s.ms))
+  const withoutBatch = summarize(answered.filter((s) => s.at >= warmupSec * 1000 && s.at < requested * 1000).map((s) => s.ms))
   step(
-    `  API traffic: ${result.samples.length.toLocaleString('en')} requests, ${errorsOf(result)} errors; during the batch p50 ${duringBatch.p50.toFixed(1)} ms, p99 ${duringBatch.p99.toFixed(1)} ms; ${deferred.count} × 202, resolved in ≤ ${deferred.maxSeconds.toFixed(1)} s, ${deferred.pendingLeft} left`,
+    `  API traffic: ${result.samples.length.toLocaleString('en')} requests, ${errorsOf(result)} errors; p50 / p99 ${duringBatch.p50.toFixed(1)} / ${duringBatch.p99.toFixed(1)} ms during the batch, ${withoutBatch.p50.toFixed(1)} / ${withoutBatch.p99.toFixed(1)} ms without; ${deferred.count} × 202, resolved in ≤ ${deferred.maxSeconds.toFixed(1)} s, ${deferred.pendingLeft} left`,
   )
 
   step('auditing the batch from scratch (grades recomputed, coupons, chunks exactly once, redemptions)')
@@ -166,7 +190,7 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
     ...(Number.isNaN(killedAt) ? [] : [{ at: killedAt, label: `…${victim} killed` }]),
     ...(Number.isNaN(joinedAt) ? [] : [{ at: joinedAt, label: 'a fresh worker joins' }]),
   ]
-  const bands: Band[] = window ? [window] : []
+  const bands: Band[] = [{ from: warmupSec, to: requested, label: 'without the batch (measured)' }, ...(window ? [window] : [])]
   const bucketMs = bucketMsFor(result.samples)
   const timeline = await readBatchTimeline(pool, runId)
   const charts: Chart[] = [
@@ -205,8 +229,23 @@ export async function batchWithRestart({ stack, pool, admin, users, period, live
       markers.map((m) => ({ ...m, at: m.at - requested })),
     ),
   ]
-  return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, duringBatch, deferred, pacing, charts }
+  return { run, audit: audit.ok, killedAt, joinedAt, traffic: result, withoutBatch, duringBatch, deferred, pacing, charts }
 }
+
+/**
+ * The same run again with no traffic and no kill, on the same data and daemons (batch state
+ * reset, the live mix's old coupons given again): how long the batch takes when it need not yield.
+ */
+export async function batchWithoutTraffic({ stack, pool, admin, users, period }: Omit<RestartOptions, 'liveRate' | 'warmupSec' | 'calmSec' | 'step'>) {
+  await resetBatchState(pool, { members: false })
+  await giveOldCoupons(pool, users)
+  const run = await awaitRunEnd(pool, await requestBatchRun(stack.url, admin, period), { timeoutMs: 600_000 })
+  const audit = await auditBatch(pool, { period, policy: defaultGradePolicy })
+  return { seconds: run.totalSeconds ?? Number.NaN, status: run.status, audit: audit.ok }
+}
+
+/** The API p99 the batch's pacing holds the live traffic to by default (BATCH_PACING_P99_MS). */
+const p99BudgetMs = 100
 
 /**
  * The stack's settings for this chapter. The run is requested for the seeded period (the daemons'
@@ -222,7 +261,7 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
   const ms = (n: number) => `${n.toFixed(1)} ms`
   return [
     {
-      what: 'batch: request → COMPLETED',
+      what: 'batch under the traffic: request → COMPLETED (paced; one worker killed, its chunk waited out a lease)',
       result: `${batch.run.totalSeconds?.toFixed(2)} s (${batch.run.targets} targets, ${batch.run.couponsIssued} coupons, ${batch.run.chunks} chunks)`,
     },
     {
@@ -241,11 +280,17 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
     { what: 'batch audit', result: batch.audit ? 'ok' : 'FAILED' },
     {
       what: 'API traffic (open model)',
-      result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s`,
+      result: `${batch.traffic.samples.length.toLocaleString('en')} requests at ${Math.round(batch.traffic.offeredRate)} req/s; ${
+        batch.withoutBatch.p99 <= p99BudgetMs
+          ? `sustained without the batch (p99 ${ms(batch.withoutBatch.p99)} ≤ ${p99BudgetMs} ms)`
+          : `NOT sustained by this machine even without the batch (p99 ${ms(batch.withoutBatch.p99)} > ${p99BudgetMs} ms): the figures below measure the machine, not the batch; try a lower --live-rate`
+      }`,
     },
+    { what: 'API latency without the batch (same rate, after the warm-up)', result: latencyLine(batch.withoutBatch) },
+    { what: 'API latency during the batch', result: latencyLine(batch.duringBatch) },
     {
-      what: 'API latency during the batch',
-      result: `mean ${ms(batch.duringBatch.mean)}, p50 ${ms(batch.duringBatch.p50)}, p99 ${ms(batch.duringBatch.p99)}, max ${ms(batch.duringBatch.max)} (${batch.duringBatch.count.toLocaleString('en')} requests)`,
+      what: 'what the batch cost the APIs (during ÷ without)',
+      result: `mean ×${(batch.duringBatch.mean / batch.withoutBatch.mean).toFixed(2)}, p50 ×${(batch.duringBatch.p50 / batch.withoutBatch.p50).toFixed(2)}, p99 ×${(batch.duringBatch.p99 / batch.withoutBatch.p99).toFixed(2)}`,
     },
     { what: 'API errors (5xx, timeouts, resets)', result: String(errorsOf(batch.traffic)) },
     {
@@ -254,6 +299,9 @@ export function restartRows(batch: BatchWithRestart): { what: string; result: st
     },
   ]
 }
+
+const latencyLine = (summary: LatencySummary) =>
+  `mean ${summary.mean.toFixed(1)} ms, p50 ${summary.p50.toFixed(1)} ms, p99 ${summary.p99.toFixed(1)} ms, max ${summary.max.toFixed(1)} ms (${summary.count.toLocaleString('en')} requests)`
 
 export const restartPassed = (batch: BatchWithRestart) =>
   batch.audit && batch.deferred.pendingLeft === 0 && errorsOf(batch.traffic) === 0 && !Number.isNaN(batch.killedAt)
@@ -268,7 +316,17 @@ export async function benchRestart(options: { baseUrl: string; users: number; or
   let batch: BatchWithRestart
   try {
     const admin = signToken(localAuthSecret(), { userId: 1, role: 'admin' })
-    batch = await batchWithRestart({ stack, pool: db.pool, admin, users: options.users, period: livePeriod, liveRate: options.rate, step: log })
+    batch = await batchWithRestart({
+      stack,
+      pool: db.pool,
+      admin,
+      users: options.users,
+      period: livePeriod,
+      liveRate: options.rate,
+      warmupSec: 10,
+      calmSec: 15,
+      step: log,
+    })
   } finally {
     await stack.stop({ stopDatabase: false })
     await db.pool.end()
