@@ -99,8 +99,7 @@ export async function batchWithRestart({
   // What the batch costs is the latency it adds at the same rate: a warm-up that is not measured
   // (right after a seed, the first seconds measure cold caches, not the batch), then a calm window.
   step(`  warming up ${warmupSec} s, then ${calmSec} s measured without the batch`)
-  await sleep(warmupSec * 1_000)
-  await sleep(calmSec * 1_000)
+  await sleep((warmupSec + calmSec) * 1_000)
   if (signal?.aborted) throw new Error('interrupted')
 
   step(`requesting the ${period} batch from the daemons (POST /ops/batch-worker/runs)`)
