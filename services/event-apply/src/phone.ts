@@ -8,8 +8,13 @@ export function normalisePhone(input: string): string | null {
   let digits = input.replace(/[\s().-]/g, '')
   const international = /^(?:\+|00)82/.exec(digits)
   if (international) digits = `0${digits.slice(international[0].length).replace(/^0/, '')}`
-  // 010 numbers have 8 digits after the prefix; the older 011/016–019 ranges 7 or 8.
-  return /^(?:010\d{8}|01[16789]\d{7,8})$/.test(digits) ? digits : null
+  // 010 numbers have 8 digits after the prefix; the older 011/016–019 ranges a 3-digit exchange
+  // (200–999) or a 4-digit one (1000–9999). A 4-digit exchange written with a leading zero is a
+  // 3-digit one padded (011-0785-… is 011-785-…): one line must give one key, so the pad goes,
+  // and an exchange that still starts with zero is no number at all.
+  const legacy = /^(01[16789])0?([1-9]\d{2,3}\d{4})$/.exec(digits)
+  if (legacy) return `${legacy[1]}${legacy[2]}`
+  return /^010\d{8}$/.test(digits) ? digits : null
 }
 
 /** `01012345678` → `010-****-5678`: enough for a winner to recognise their number. */

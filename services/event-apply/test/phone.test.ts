@@ -19,6 +19,20 @@ t.test('every common spelling of one mobile number normalises to the same digits
   t.equal(normalisePhone('011-123-4567'), '0111234567', 'old 10-digit ranges')
 })
 
+t.test('a legacy 01X number is one key however its exchange is written: a zero-padded 3-digit exchange is the same line', async (t) => {
+  for (const [a, b] of [
+    ['011-785-5699', '011-0785-5699'],
+    ['016-234-5678', '+82 16 0234 5678'],
+    ['019-999-0000', '019-0999-0000'],
+  ] as const) {
+    t.not(normalisePhone(a), null, a)
+    t.equal(normalisePhone(b), normalisePhone(a), `${b} is ${a}`)
+  }
+  t.equal(normalisePhone('011-1234-5678'), '01112345678', 'a 4-digit exchange stays as it is')
+  t.equal(normalisePhone('011-085-5699'), null, 'no legacy exchange starts with 0')
+  t.equal(normalisePhone('011-0085-5699'), null, 'padded or not')
+})
+
 t.test('anything that is not a Korean mobile number is refused', async (t) => {
   for (const bad of [
     '',

@@ -105,6 +105,19 @@ t.test('one entry per phone: every spelling of a number is the same applicant', 
   t.equal(count?.n, 1)
 })
 
+t.test('one entry per line: a legacy 01X number with its exchange zero-padded is the same applicant', async (t) => {
+  const { app } = await startApp(t)
+  const eventId = await createEvent(app)
+  t.equal((await apply(app, eventId, '011-785-5699')).statusCode, 201)
+  const again = await apply(app, eventId, '011-0785-5699')
+  t.same([again.statusCode, again.json().code], [409, 'DUPLICATE_APPLICATION'])
+  const [rows] = await app.pool.query<RowDataPacket[]>('SELECT phone FROM event_applications WHERE event_id = ?', [eventId])
+  t.same(
+    rows.map((row) => row.phone),
+    ['0117855699'],
+  )
+})
+
 t.test('a retry after a lost 201 gets 409 naming its own application, so it can find it', async (t) => {
   const { app } = await startApp(t)
   const eventId = await createEvent(app)
