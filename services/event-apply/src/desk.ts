@@ -74,8 +74,12 @@ function createGroupCommitWriter(
   return {
     async write(application, state) {
       // Early close from memory: every one of the quota's committed rows arrived before this
-      // request, so it cannot rank among the winners; answer without touching the database.
-      if (directory.isFull(state)) return { kind: 'full' }
+      // request, so it cannot rank among the winners; nothing is written. It may still be a
+      // stored applicant's retry after a lost 201, which must learn its application id (409).
+      if (directory.isFull(state)) {
+        const found = await groupCommit.lookup(application)
+        return found.kind === 'absent' ? { kind: 'full' } : found
+      }
       const outcome = await groupCommit.submit(application)
       if (outcome.kind === 'inserted') directory.noteInserted(state, 1)
       return outcome

@@ -32,6 +32,9 @@ export interface Application {
 /** What one group commit did with a row: written, a repeat of the phone's stored application, or too late for the draw. */
 export type FlushOutcome = { kind: 'inserted' } | { kind: 'duplicate'; applicationId: string } | { kind: 'drawn' }
 
+/** What makes two applications one entry (uq_event_applications_phone). */
+export const applicationKey = (a: Pick<Application, 'eventId' | 'phone'>) => `${a.eventId}:${a.phone}`
+
 const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, winner_quota AS winnerQuota, announce_at AS announceAt, status'
 
 /**
@@ -97,19 +100,24 @@ export function createEventRepository(pool: Pool) {
             [values],
           )
           if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
-          const [found] = await pool.query<Rows<StoredApplication>>(
-            'SELECT id, event_id AS eventId, phone FROM event_applications WHERE (event_id, phone) IN (?)',
-            [rows.map((a) => [a.eventId, a.phone])],
-          )
-          const stored = new Map(found.map((row) => [`${row.eventId}:${row.phone}`, uuidFromBytes(row.id)]))
+          const stored = await this.storedApplications(rows)
           return rows.map((a): FlushOutcome => {
-            const id = stored.get(`${a.eventId}:${a.phone}`)
+            const id = stored.get(applicationKey(a))
             return id === undefined ? { kind: 'drawn' } : id === a.id ? { kind: 'inserted' } : { kind: 'duplicate', applicationId: id }
           })
         } catch (error) {
           if (!isDeadlock(error) || attempt >= 3) throw error
         }
       }
+    },
+
+    /** The stored application of each (event, phone) that has one, by `applicationKey`: one statement for any number. */
+    async storedApplications(keys: Pick<Application, 'eventId' | 'phone'>[]): Promise<Map<string, string>> {
+      const [found] = await pool.query<Rows<StoredApplication>>(
+        'SELECT id, event_id AS eventId, phone FROM event_applications WHERE (event_id, phone) IN (?)',
+        [keys.map((a) => [a.eventId, a.phone])],
+      )
+      return new Map(found.map((row) => [applicationKey(row), uuidFromBytes(row.id)]))
     },
 
     /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */

@@ -1,5 +1,5 @@
 import { kitErrors } from '@commerce/kit'
-import type { Application, EventRepository, FlushOutcome } from './event-repository.ts'
+import { applicationKey, type Application, type EventRepository, type FlushOutcome } from './event-repository.ts'
 
 export interface GroupCommitSettings {
   /** Longest a row waits in the buffer before its flush starts. */
@@ -17,10 +17,15 @@ export interface FlushObserver {
   onBacklog(rows: number): void
 }
 
+/** What a flush did for a lookup-only entry: the phone's stored application, or none. */
+export type LookupOutcome = { kind: 'duplicate'; applicationId: string } | { kind: 'absent' }
+
 interface Waiting {
   application: Application
+  /** Only find the phone's stored application, write nothing (the event's quota is filled). */
+  lookup: boolean
   bufferedAt: number
-  resolve(outcome: FlushOutcome): void
+  resolve(outcome: FlushOutcome | LookupOutcome): void
   reject(error: unknown): void
 }
 
@@ -29,7 +34,9 @@ interface Waiting {
  * one multi-row INSERT IGNORE commits them together, and each request learns its own fate
  * (inserted, a duplicate phone, or refused because the event was drawn first: see
  * insertApplications). The promise settles only after the commit, so a 201 is never sent for
- * a row that is not durable.
+ * a row that is not durable. Entries that only look up a phone's stored application (after
+ * early close, DESIGN §6.6) ride the same flush: one statement answers all of them, after the
+ * batch's own rows are written.
  */
 export function createGroupCommit(repo: EventRepository, settings: GroupCommitSettings, observer: FlushObserver) {
   let buffer: Waiting[] = []
@@ -59,19 +66,28 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
     const started = performance.now()
     // The first arrival of a phone in the batch stands for the others: they repeat whatever it
     // found. Sorting by key gives every flush the same lock order.
-    const keyOf = (waiting: Waiting) => `${waiting.application.eventId}:${waiting.application.phone}`
+    const keyOf = (waiting: Waiting) => applicationKey(waiting.application)
+    const writes = batch.filter((waiting) => !waiting.lookup)
+    const lookups = batch.filter((waiting) => waiting.lookup)
     const firstOf = new Map<string, Waiting>()
-    for (const waiting of batch) if (!firstOf.has(keyOf(waiting))) firstOf.set(keyOf(waiting), waiting)
+    for (const waiting of writes) if (!firstOf.has(keyOf(waiting))) firstOf.set(keyOf(waiting), waiting)
     const rows = [...firstOf.values()].sort((a, b) => a.application.eventId - b.application.eventId || (a.application.phone < b.application.phone ? -1 : 1))
     let ok = true
     try {
-      const outcomes = await repo.insertApplications(rows.map((w) => w.application))
+      const outcomes = rows.length > 0 ? await repo.insertApplications(rows.map((w) => w.application)) : []
       // One outcome per row, in order; every waiting's key has a first, which is one of the rows.
       const outcomeOf = new Map(rows.map((first, i) => [first, outcomes[i]!]))
-      for (const waiting of batch) {
+      for (const waiting of writes) {
         const first = firstOf.get(keyOf(waiting))!
         const outcome = outcomeOf.get(first)!
         waiting.resolve(waiting !== first && outcome.kind === 'inserted' ? { kind: 'duplicate', applicationId: first.application.id } : outcome)
+      }
+      if (lookups.length > 0) {
+        const stored = await repo.storedApplications(lookups.map((waiting) => waiting.application))
+        for (const waiting of lookups) {
+          const applicationId = stored.get(keyOf(waiting))
+          waiting.resolve(applicationId === undefined ? { kind: 'absent' } : { kind: 'duplicate', applicationId })
+        }
       }
     } catch (error) {
       ok = false
@@ -85,15 +101,23 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
     }
   }
 
+  function enqueue(application: Application, lookup: boolean): Promise<FlushOutcome | LookupOutcome> {
+    if (backlog() >= settings.limit) throw kitErrors.OVERLOADED('too many applications waiting to be written')
+    return new Promise((resolve, reject) => {
+      buffer.push({ application, lookup, bufferedAt: performance.now(), resolve, reject })
+      observer.onBacklog(backlog())
+      if (!timer || buffer.length >= settings.maxRows) pump()
+    })
+  }
+
   return {
     /** Resolves with what the flush did with the application once it is over; rejects when the flush failed. */
     submit(application: Application): Promise<FlushOutcome> {
-      if (backlog() >= settings.limit) throw kitErrors.OVERLOADED('too many applications waiting to be written')
-      return new Promise<FlushOutcome>((resolve, reject) => {
-        buffer.push({ application, bufferedAt: performance.now(), resolve, reject })
-        observer.onBacklog(backlog())
-        if (!timer || buffer.length >= settings.maxRows) pump()
-      })
+      return enqueue(application, false) as Promise<FlushOutcome>
+    },
+    /** Resolves with the phone's stored application, found by the next flush; writes nothing. */
+    lookup(application: Application): Promise<LookupOutcome> {
+      return enqueue(application, true) as Promise<LookupOutcome>
     },
     /** Resolves when everything submitted so far has been written (graceful shutdown). */
     async drain(): Promise<void> {

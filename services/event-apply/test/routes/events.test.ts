@@ -154,29 +154,54 @@ t.test('before opensAt 403, after closesAt 410, unknown event 404', async (t) =>
   t.equal(count?.n, 0, 'nothing stored')
 })
 
-t.test('once the quota is known committed, later arrivals get 410 from memory, without database I/O', async (t) => {
+t.test('after the quota is filled, a stored applicant retrying still gets 409 with its application id, a newcomer 410', async (t) => {
+  const { app } = await startApp(t, { EVENT_REFRESH_MS: '60000' })
+  const eventId = await createEvent(app, { quota: 2 })
+  const winners = [await apply(app, eventId, phoneOf(1)), await apply(app, eventId, phoneOf(2))]
+  t.same(
+    winners.map((r) => r.statusCode),
+    [201, 201],
+  )
+  const newcomer = await apply(app, eventId, phoneOf(3))
+  t.same([newcomer.statusCode, newcomer.json().code], [410, 'EVENT_CLOSED'], 'the quota is filled')
+  // Each winner lost its 201 and retries, one with another spelling of its number.
+  for (const [i, phone] of [phoneOf(1), `+82 ${phoneOf(2).slice(1)}`].entries()) {
+    const retry = await apply(app, eventId, phone)
+    const { applicationId } = winners[i]!.json()
+    t.same([retry.statusCode, retry.json().code, retry.json().applicationId], [409, 'DUPLICATE_APPLICATION', applicationId], phone)
+    t.equal(retry.headers.location, `/events/${eventId}/applications/${applicationId}`)
+  }
+})
+
+t.test('once the quota is known committed, later arrivals get 410 and write nothing; their duplicate checks share statements', async (t) => {
   const { app } = await startApp(t, { EVENT_REFRESH_MS: '60000', HEARTBEAT_MS: '60000' })
   const eventId = await createEvent(app, { quota: 3 })
   for (const n of [1, 2, 3]) t.equal((await apply(app, eventId, phoneOf(n))).statusCode, 201)
-  // Spy on the real pool: any statement or connection taken from here on is counted.
-  let statements = 0
+  // Spy on the real pool: every statement and connection taken from here on is recorded.
+  const statements: string[] = []
   const { query, execute, getConnection } = app.pool
   app.pool.query = ((...args: Parameters<typeof query>) => {
-    statements += 1
+    statements.push(typeof args[0] === 'string' ? args[0] : args[0].sql)
     return query.apply(app.pool, args)
   }) as typeof query
   app.pool.execute = ((...args: Parameters<typeof execute>) => {
-    statements += 1
+    statements.push('execute')
     return execute.apply(app.pool, args)
   }) as typeof execute
   app.pool.getConnection = (() => {
-    statements += 1
+    statements.push('getConnection')
     return getConnection.apply(app.pool)
   }) as typeof getConnection
   t.teardown(() => Object.assign(app.pool, { query, execute, getConnection }))
   const late = await Promise.all(Array.from({ length: 50 }, (_, i) => apply(app, eventId, phoneOf(100 + i))))
   t.same(new Set(late.map((r) => `${r.statusCode} ${r.json().code}`)), new Set(['410 EVENT_CLOSED']))
-  t.equal(statements, 0, 'no statement reached the database')
+  t.ok(statements.length > 0, 'the duplicate check asked the database')
+  t.same(
+    statements.filter((sql) => !/^SELECT id, event_id AS eventId, phone FROM event_applications WHERE/.test(sql)),
+    [],
+    'only the stored-application lookup: nothing written',
+  )
+  t.ok(statements.length < late.length, `50 arrivals, ${statements.length} lookup statements`)
 })
 
 t.test('a crowd of concurrent applications: group commits, each request learns its own outcome', async (t) => {
