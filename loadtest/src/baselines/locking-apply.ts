@@ -30,7 +30,7 @@ async function applyOnce(conn: PoolConnection, application: Application, quota: 
     application.eventId,
     application.phone,
   ])
-  if (existing[0]) return { kind: 'duplicate', applicationId: uuidFromBytes(existing[0].id as Buffer) }
+  if (existing[0]) return { kind: 'duplicate', applicationId: uuidFromBytes(existing[0].id as Buffer), userId: null }
   const [[count]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${lockingTable} WHERE event_id = ?`, [application.eventId])) as [
     RowDataPacket[],
     unknown,

@@ -95,7 +95,7 @@ app.post<{ Params: { id: string }; Body: { name: string; phone: string } }>('/ev
   const state = await eventState(eventId)
   if (!state) return refuse(reply, 404, 'EVENT_NOT_FOUND')
   if (state.committed >= state.event.winnerQuota || receivedAtMicros / 1000 >= state.event.closesAt.getTime()) return refuse(reply, 410, 'EVENT_CLOSED')
-  const application = { id: uuidV7(), eventId, name, phone, receivedAtMicros, replicaId: instanceId, replicaSeq }
+  const application = { id: uuidV7(), eventId, name, phone, userId: null, receivedAtMicros, replicaId: instanceId, replicaSeq }
   const [outcome] = await events.insertApplications([application])
   if (outcome?.kind === 'duplicate')
     return reply.code(409).send({ code: 'DUPLICATE_APPLICATION', message: 'already applied', applicationId: outcome.applicationId })

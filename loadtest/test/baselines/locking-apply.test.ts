@@ -19,13 +19,22 @@ async function setup(t: Test): Promise<{ url: string; pool: Pool }> {
 
 const phoneOf = (n: number) => `010${String(10_000_000 + n).slice(-8)}`
 const stateOf = (eventId: number, winnerQuota: number): EventState => ({
-  event: { id: eventId, title: 'baseline', opensAt: new Date(0), closesAt: new Date(8.64e15), winnerQuota, announceAt: new Date(8.64e15), status: 'SCHEDULED' },
+  event: {
+    id: eventId,
+    title: 'baseline',
+    opensAt: new Date(0),
+    closesAt: new Date(8.64e15),
+    winnerQuota,
+    announceAt: new Date(8.64e15),
+    status: 'SCHEDULED',
+    entry: 'PUBLIC',
+  },
   committed: 0,
 })
 let seq = 0
 function applicationOf(eventId: number, phone: string): Application {
   seq += 1
-  return { id: uuidv7(), eventId, name: 'tester', phone, receivedAtMicros: Date.now() * 1000, replicaId: uuidv7(), replicaSeq: seq }
+  return { id: uuidv7(), eventId, name: 'tester', phone, userId: null, receivedAtMicros: Date.now() * 1000, replicaId: uuidv7(), replicaSeq: seq }
 }
 
 /**

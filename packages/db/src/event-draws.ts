@@ -6,8 +6,8 @@ import { inTransaction } from './transaction.ts'
 export async function ensureScheduledEvents(pool: Pool, events: readonly ScheduledEvent[]): Promise<number> {
   if (events.length === 0) return 0
   const [result] = await pool.query<ResultSetHeader>(
-    'INSERT IGNORE INTO events (title, opens_at, closes_at, winner_quota, announce_at, schedule_key) VALUES ?',
-    [events.map((e) => [e.title, e.opensAt, e.closesAt, e.winnerQuota, e.announceAt, e.scheduleKey])],
+    'INSERT IGNORE INTO events (title, opens_at, closes_at, winner_quota, announce_at, schedule_key, entry) VALUES ?',
+    [events.map((e) => [e.title, e.opensAt, e.closesAt, e.winnerQuota, e.announceAt, e.scheduleKey, e.entry])],
   )
   return result.affectedRows
 }

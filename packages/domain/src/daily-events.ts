@@ -25,6 +25,8 @@ export interface ScheduledEvent {
   winnerQuota: number
   announceAt: Date
   scheduleKey: string
+  /** Daily events are for signed-in customers: one entry per account and per phone (DESIGN §6.6). */
+  entry: 'ACCOUNT'
 }
 
 export function dailyEvents(now: Date, schedule: DailyEventSchedule, daysAhead = 1): ScheduledEvent[] {
@@ -42,6 +44,7 @@ export function dailyEvents(now: Date, schedule: DailyEventSchedule, daysAhead =
       winnerQuota: schedule.winnerQuota,
       announceAt: at(1),
       scheduleKey: `daily:${date}`,
+      entry: 'ACCOUNT',
     }
   })
 }

@@ -6,8 +6,16 @@ import type { EventDirectory, EventState } from './directory.ts'
 import { duplicateApplication, eventErrors } from './errors.ts'
 import type { Application, EventRepository, FlushOutcome } from './event-repository.ts'
 import { createGroupCommit } from './group-commit.ts'
+import type { Receipts } from './receipts.ts'
 
 export const applyOutcomes = ['accepted', 'duplicate', 'closed', 'not_open', 'not_found', 'refused'] as const
+
+/** Who applies: a name and a normalised phone, and the verified account when a bearer token came with it. */
+export interface Applicant {
+  name: string
+  phone: string
+  userId: number | null
+}
 
 function createApplyMetrics(registry: Registry) {
   return {
@@ -101,6 +109,7 @@ export function createApplicationDesk({
   registry,
   clock,
   writer,
+  receipts,
 }: {
   repo: EventRepository
   directory: EventDirectory
@@ -110,28 +119,39 @@ export function createApplicationDesk({
   /** The database's time as this replica measures it: arrival stamps and the open/close checks. */
   clock: Pick<DbClock, 'nowMicros' | 'sample'>
   writer?: ApplicationWriter
+  receipts: Receipts
 }) {
   const metrics = createApplyMetrics(registry)
   const write = writer ?? createGroupCommitWriter(repo, directory, config, metrics)
   let replicaSeq = 0
 
-  async function decide(eventId: number, name: string, phone: string, receivedAtMicros: number, replicaSeqOfArrival: number) {
+  async function decide(eventId: number, applicant: Applicant, receivedAtMicros: number, replicaSeqOfArrival: number) {
     const state = await directory.get(eventId)
     if (!state) throw eventErrors.EVENT_NOT_FOUND()
     const arrivedAt = receivedAtMicros / 1000
     const { event } = state
+    // A PUBLIC event takes no account: its entries are one per phone whoever sends them.
+    const userId = event.entry === 'ACCOUNT' ? applicant.userId : null
+    if (event.entry === 'ACCOUNT' && userId === null) throw kitErrors.UNAUTHORIZED('this event is for signed-in customers: send your bearer token')
     if (arrivedAt < event.opensAt.getTime()) throw eventErrors.EVENT_NOT_OPEN()
     if (arrivedAt >= event.closesAt.getTime()) throw eventErrors.EVENT_CLOSED()
-    const application: Application = { id: uuidV7(), eventId, name, phone, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
+    const { name, phone } = applicant
+    const application: Application = { id: uuidV7(), eventId, name, phone, userId, receivedAtMicros, replicaId, replicaSeq: replicaSeqOfArrival }
     const outcome = await write.write(application, state)
-    if (outcome.kind === 'duplicate') throw duplicateApplication(eventId, outcome.applicationId)
+    if (outcome.kind === 'duplicate') {
+      // A PUBLIC event names the phone's stored application (a retry after a lost 201 finds it) but
+      // cannot tell its owner from a stranger; an ACCOUNT event names it only to the same account.
+      if (userId === null) throw duplicateApplication(eventId, outcome.applicationId)
+      if (outcome.userId === userId) throw duplicateApplication(eventId, outcome.applicationId, receipts.issue(eventId, outcome.applicationId))
+      throw eventErrors.PHONE_ALREADY_ENTERED()
+    }
     if (outcome.kind === 'full') throw eventErrors.EVENT_CLOSED('the quota is filled')
     if (outcome.kind === 'drawn') throw eventErrors.EVENT_CLOSED('the winners were drawn before this application could be written')
-    return application
+    return { ...application, receipt: receipts.issue(eventId, application.id) }
   }
 
   const outcomeOf = (code: string | undefined): (typeof applyOutcomes)[number] =>
-    code === 'DUPLICATE_APPLICATION'
+    code === 'DUPLICATE_APPLICATION' || code === 'PHONE_ALREADY_ENTERED'
       ? 'duplicate'
       : code === 'EVENT_CLOSED'
         ? 'closed'
@@ -142,15 +162,15 @@ export function createApplicationDesk({
             : 'refused'
 
   return {
-    /** Records one application; resolves only once it is committed, or throws the reason it is not. */
-    async apply(eventId: number, name: string, phone: string) {
+    /** Records one application; resolves only once it is committed (with its receipt), or throws the reason it is not. */
+    async apply(eventId: number, applicant: Applicant) {
       // The arrival stamp and the replica's sequence are taken first, before any await.
       const receivedAtMicros = clock.nowMicros()
       replicaSeq += 1
       try {
         // Uncorrected, the host clock would decide this applicant's place in the draw.
         if (!clock.sample()) throw kitErrors.UNAVAILABLE('this replica has not measured its clock against the database yet')
-        const application = await decide(eventId, name, phone, receivedAtMicros, replicaSeq)
+        const application = await decide(eventId, applicant, receivedAtMicros, replicaSeq)
         metrics.applications.inc({ outcome: 'accepted' })
         return application
       } catch (error) {

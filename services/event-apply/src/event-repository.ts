@@ -12,8 +12,8 @@ import {
 } from '@commerce/db'
 import { datetime6 } from './clock.ts'
 
-/** An application already stored for one of a flush's (event, phone) pairs. */
-type StoredApplication = WithUuidBytes<Pick<EventApplication, 'id' | 'eventId' | 'phone'>, 'id'>
+/** An application already stored for one of a flush's (event, phone) or (event, account) pairs. */
+type StoredApplication = WithUuidBytes<Pick<EventApplication, 'id' | 'eventId' | 'phone' | 'userId'>, 'id'>
 
 /** An event as the apply path reads it (the schema's columns but the schedule key and creation time). */
 export type EventRecord = Omit<Event, 'scheduleKey' | 'createdAt'>
@@ -24,18 +24,34 @@ export interface Application {
   eventId: number
   name: string
   phone: string
+  /** The signed-in applicant (ACCOUNT events); null in a PUBLIC event. */
+  userId: number | null
   receivedAtMicros: number
   replicaId: string
   replicaSeq: number
 }
 
-/** What one group commit did with a row: written, a repeat of the phone's stored application, or too late for the draw. */
-export type FlushOutcome = { kind: 'inserted' } | { kind: 'duplicate'; applicationId: string } | { kind: 'drawn' }
+/** An application stored before: its id and its account (null in a PUBLIC event). */
+export interface StoredEntry {
+  applicationId: string
+  userId: number | null
+}
 
-/** What makes two applications one entry (uq_event_applications_phone). */
+/** What one group commit did with a row: written, a repeat of a stored application (same phone or account), or too late for the draw. */
+export type FlushOutcome = { kind: 'inserted' } | ({ kind: 'duplicate' } & StoredEntry) | { kind: 'drawn' }
+
+/** What makes two applications one entry: the same phone (uq_event_applications_phone). */
 export const applicationKey = (a: Pick<Application, 'eventId' | 'phone'>) => `${a.eventId}:${a.phone}`
+/** Or the same account (uq_event_applications_user); null when the application has none. */
+const accountKey = (a: Pick<Application, 'eventId' | 'userId'>) => (a.userId === null ? null : `${a.eventId}#${a.userId}`)
 
-const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, winner_quota AS winnerQuota, announce_at AS announceAt, status'
+/** Stored entries found for a set of applications, by phone and by account. */
+export interface StoredEntries {
+  /** The entry this application repeats: its account's first, else its phone's; undefined when none. */
+  of(application: Pick<Application, 'eventId' | 'phone' | 'userId'>): StoredEntry | undefined
+}
+
+const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, winner_quota AS winnerQuota, announce_at AS announceAt, status, entry'
 
 /**
  * Event SQL of event-apply. The apply path (insertApplications) is raw mysql2
@@ -45,13 +61,10 @@ const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, win
 export function createEventRepository(pool: Pool) {
   return {
     async createEvent(input: Omit<EventRecord, 'id' | 'status'>): Promise<EventRecord> {
-      const [result] = await pool.query<ResultSetHeader>('INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at) VALUES (?, ?, ?, ?, ?)', [
-        input.title,
-        input.opensAt,
-        input.closesAt,
-        input.winnerQuota,
-        input.announceAt,
-      ])
+      const [result] = await pool.query<ResultSetHeader>(
+        'INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at, entry) VALUES (?, ?, ?, ?, ?, ?)',
+        [input.title, input.opensAt, input.closesAt, input.winnerQuota, input.announceAt, input.entry],
+      )
       const [event] = await this.findEvents([result.insertId])
       if (!event) throw new Error(`event ${result.insertId} vanished after insert`)
       return event
@@ -88,13 +101,22 @@ export function createEventRepository(pool: Pool) {
      * drawn). A deadlock rolls the whole statement back, so it is simply retried.
      */
     async insertApplications(rows: Application[]): Promise<FlushOutcome[]> {
-      const values = rows.map((a) => [uuidToBytes(a.id), a.eventId, a.name, a.phone, datetime6(a.receivedAtMicros), uuidToBytes(a.replicaId), a.replicaSeq])
+      const values = rows.map((a) => [
+        uuidToBytes(a.id),
+        a.eventId,
+        a.name,
+        a.phone,
+        a.userId,
+        datetime6(a.receivedAtMicros),
+        uuidToBytes(a.replicaId),
+        a.replicaSeq,
+      ])
       for (let attempt = 1; ; attempt += 1) {
         try {
           const [result] = await pool.query<ResultSetHeader>(
-            `INSERT IGNORE INTO event_applications (id, event_id, name, phone, received_at, replica_id, replica_seq)
-             WITH batch (id, event_id, name, phone, received_at, replica_id, replica_seq) AS (VALUES ?)
-             SELECT b.id, b.event_id, b.name, b.phone, b.received_at, b.replica_id, b.replica_seq
+            `INSERT IGNORE INTO event_applications (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq)
+             WITH batch (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq) AS (VALUES ?)
+             SELECT b.id, b.event_id, b.name, b.phone, b.user_id, b.received_at, b.replica_id, b.replica_seq
              FROM batch b STRAIGHT_JOIN events e ON e.id = b.event_id
              WHERE e.status = 'SCHEDULED' LOCK IN SHARE MODE`,
             [values],
@@ -102,8 +124,8 @@ export function createEventRepository(pool: Pool) {
           if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
           const stored = await this.storedApplications(rows)
           return rows.map((a): FlushOutcome => {
-            const id = stored.get(applicationKey(a))
-            return id === undefined ? { kind: 'drawn' } : id === a.id ? { kind: 'inserted' } : { kind: 'duplicate', applicationId: id }
+            const entry = stored.of(a)
+            return entry === undefined ? { kind: 'drawn' } : entry.applicationId === a.id ? { kind: 'inserted' } : { kind: 'duplicate', ...entry }
           })
         } catch (error) {
           if (!isDeadlock(error) || attempt >= 3) throw error
@@ -111,13 +133,27 @@ export function createEventRepository(pool: Pool) {
       }
     },
 
-    /** The stored application of each (event, phone) that has one, by `applicationKey`: one statement for any number. */
-    async storedApplications(keys: Pick<Application, 'eventId' | 'phone'>[]): Promise<Map<string, string>> {
+    /** The stored applications that share a phone or an account with these: one statement for any number. */
+    async storedApplications(applications: Pick<Application, 'eventId' | 'phone' | 'userId'>[]): Promise<StoredEntries> {
+      const accounts = applications.filter((a) => a.userId !== null).map((a) => [a.eventId, a.userId])
       const [found] = await pool.query<Rows<StoredApplication>>(
-        'SELECT id, event_id AS eventId, phone FROM event_applications WHERE (event_id, phone) IN (?)',
-        [keys.map((a) => [a.eventId, a.phone])],
+        `SELECT id, event_id AS eventId, phone, user_id AS userId FROM event_applications
+         WHERE (event_id, phone) IN (?)${accounts.length > 0 ? ' OR (event_id, user_id) IN (?)' : ''}`,
+        [applications.map((a) => [a.eventId, a.phone]), ...(accounts.length > 0 ? [accounts] : [])],
       )
-      return new Map(found.map((row) => [applicationKey(row), uuidFromBytes(row.id)]))
+      const byKey = new Map<string, StoredEntry>()
+      for (const row of found) {
+        const entry = { applicationId: uuidFromBytes(row.id), userId: row.userId === null ? null : Number(row.userId) }
+        byKey.set(applicationKey(row), entry)
+        const account = accountKey(row)
+        if (account !== null) byKey.set(account, entry)
+      }
+      return {
+        of: (a) => {
+          const account = accountKey(a)
+          return (account === null ? undefined : byKey.get(account)) ?? byKey.get(applicationKey(a))
+        },
+      }
     },
 
     /** PENDING until the draw is announced, then WON or LOST; null when the id is unknown. */

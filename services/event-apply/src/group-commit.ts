@@ -1,5 +1,5 @@
 import { kitErrors } from '@commerce/kit'
-import { applicationKey, type Application, type EventRepository, type FlushOutcome } from './event-repository.ts'
+import { applicationKey, type Application, type EventRepository, type FlushOutcome, type StoredEntry } from './event-repository.ts'
 
 export interface GroupCommitSettings {
   /** Longest a row waits in the buffer before its flush starts. */
@@ -18,7 +18,7 @@ export interface FlushObserver {
 }
 
 /** What a flush did for a lookup-only entry: the phone's stored application, or none. */
-export type LookupOutcome = { kind: 'duplicate'; applicationId: string } | { kind: 'absent' }
+export type LookupOutcome = ({ kind: 'duplicate' } & StoredEntry) | { kind: 'absent' }
 
 interface Waiting {
   application: Application
@@ -80,13 +80,17 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
       for (const waiting of writes) {
         const first = firstOf.get(keyOf(waiting))!
         const outcome = outcomeOf.get(first)!
-        waiting.resolve(waiting !== first && outcome.kind === 'inserted' ? { kind: 'duplicate', applicationId: first.application.id } : outcome)
+        waiting.resolve(
+          waiting !== first && outcome.kind === 'inserted'
+            ? { kind: 'duplicate', applicationId: first.application.id, userId: first.application.userId }
+            : outcome,
+        )
       }
       if (lookups.length > 0) {
         const stored = await repo.storedApplications(lookups.map((waiting) => waiting.application))
         for (const waiting of lookups) {
-          const applicationId = stored.get(keyOf(waiting))
-          waiting.resolve(applicationId === undefined ? { kind: 'absent' } : { kind: 'duplicate', applicationId })
+          const entry = stored.of(waiting.application)
+          waiting.resolve(entry === undefined ? { kind: 'absent' } : { kind: 'duplicate', ...entry })
         }
       }
     } catch (error) {

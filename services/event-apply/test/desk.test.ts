@@ -3,12 +3,13 @@ import { Registry } from 'prom-client'
 import { createPool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import { createTestDatabase } from '@commerce/db/testing'
 import { createDbClock } from '@commerce/kit'
-import { testEnv } from '@commerce/kit/testing'
+import { testEnv, testSecret } from '@commerce/kit/testing'
 import { datetime6 } from '../src/clock.ts'
 import { loadServiceConfig } from '../src/config.ts'
 import { createApplicationDesk } from '../src/desk.ts'
 import { createEventDirectory } from '../src/directory.ts'
 import { createEventRepository } from '../src/event-repository.ts'
+import { createReceipts } from '../src/receipts.ts'
 import { phoneOf } from './helpers.ts'
 
 const replicaId = '01900000-0000-7000-8000-000000000001'
@@ -27,7 +28,15 @@ async function deskAgainst(t: Test, dbAheadS: number) {
   const clock = createDbClock({ dbNowMs, samples: 3, maxOffsetMs: 500 })
   const repo = createEventRepository(pool)
   const directory = createEventDirectory({ repo, refreshMs: 60_000, log: { warn: () => {} }, wallClock: clock.nowMs })
-  const desk = createApplicationDesk({ repo, directory, config: loadServiceConfig(testEnv(url)), replicaId, registry: new Registry(), clock })
+  const desk = createApplicationDesk({
+    repo,
+    directory,
+    config: loadServiceConfig(testEnv(url)),
+    replicaId,
+    registry: new Registry(),
+    clock,
+    receipts: createReceipts(testSecret),
+  })
   t.teardown(() => desk.drain())
   const at = async (inS: number) => datetime6(Math.round((await dbNowMs()) * 1000 + inS * 1_000_000))
   const createEvent = async (opensInS: number, closesInS: number) => {
@@ -44,7 +53,7 @@ async function deskAgainst(t: Test, dbAheadS: number) {
 t.test('an unmeasured replica clock decides nothing: 503 UNAVAILABLE, nothing written', async (t) => {
   const { desk, createEvent, applications } = await deskAgainst(t, 0)
   const eventId = await createEvent(-60, 600)
-  await t.rejects(desk.apply(eventId, 'early', phoneOf(1)), { statusCode: 503, code: 'UNAVAILABLE' })
+  await t.rejects(desk.apply(eventId, { name: 'early', phone: phoneOf(1), userId: null }), { statusCode: 503, code: 'UNAVAILABLE' })
   t.equal(await applications(), 0)
 })
 
@@ -57,11 +66,19 @@ for (const dbAheadS of [30, -30]) {
       t.ok(Math.abs(sample.offsetMs - dbAheadS * 1000) <= sample.roundTripMs / 2 + 0.01, `offset ${sample.offsetMs} ms`)
 
       // By the host's clock each of these would be decided the other way round in one direction or the other.
-      await t.rejects(desk.apply(await createEvent(10, 600), 'early', phoneOf(1)), { code: 'EVENT_NOT_OPEN' }, 'opens in 10 s on the database clock')
-      await t.rejects(desk.apply(await createEvent(-600, -10), 'late', phoneOf(2)), { code: 'EVENT_CLOSED' }, 'closed 10 s ago on the database clock')
+      await t.rejects(
+        desk.apply(await createEvent(10, 600), { name: 'early', phone: phoneOf(1), userId: null }),
+        { code: 'EVENT_NOT_OPEN' },
+        'opens in 10 s on the database clock',
+      )
+      await t.rejects(
+        desk.apply(await createEvent(-600, -10), { name: 'late', phone: phoneOf(2), userId: null }),
+        { code: 'EVENT_CLOSED' },
+        'closed 10 s ago on the database clock',
+      )
       const justOpened = await createEvent(-10, 10)
       const before = (await dbNowMs()) * 1000
-      const application = await desk.apply(justOpened, 'on time', phoneOf(3))
+      const application = await desk.apply(justOpened, { name: 'on time', phone: phoneOf(3), userId: null })
       const after = (await dbNowMs()) * 1000
       const slack = (sample.roundTripMs / 2) * 1000 + 1
       t.ok(

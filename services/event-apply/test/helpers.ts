@@ -16,12 +16,15 @@ export async function startApp(t: Test, env: Record<string, string> = {}, url?: 
   return { app, url: databaseUrl }
 }
 
-/** An event open from `opensInS` to `closesInS` seconds from now (negative = in the past). */
-export async function createEvent(app: App, { quota = 100, opensInS = -60, closesInS = 600, announceInS = 3600 } = {}): Promise<number> {
+/** An event open from `opensInS` to `closesInS` seconds from now (negative = in the past); PUBLIC unless told. */
+export async function createEvent(
+  app: App,
+  { quota = 100, opensInS = -60, closesInS = 600, announceInS = 3600, entry = 'PUBLIC' as 'PUBLIC' | 'ACCOUNT' } = {},
+): Promise<number> {
   const [result] = await app.pool.query<ResultSetHeader>(
-    `INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at)
-     VALUES ('test', NOW(6) + INTERVAL ? SECOND, NOW(6) + INTERVAL ? SECOND, ?, NOW(6) + INTERVAL ? SECOND)`,
-    [opensInS, closesInS, quota, announceInS],
+    `INSERT INTO events (title, opens_at, closes_at, winner_quota, announce_at, entry)
+     VALUES ('test', NOW(6) + INTERVAL ? SECOND, NOW(6) + INTERVAL ? SECOND, ?, NOW(6) + INTERVAL ? SECOND, ?)`,
+    [opensInS, closesInS, quota, announceInS, entry],
   )
   return result.insertId
 }
@@ -33,8 +36,8 @@ export async function endEvent(app: App, eventId: number): Promise<void> {
 
 export const phoneOf = (n: number) => `010${String(10_000_000 + n).slice(-8)}`
 
-export const apply = (app: App, eventId: number, phone: string, name = 'tester') =>
-  app.inject({ method: 'POST', url: `/events/${eventId}/applications`, payload: { name, phone } })
+export const apply = (app: App, eventId: number, phone: string, name = 'tester', headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: `/events/${eventId}/applications`, payload: { name, phone }, headers })
 
 /**
  * Holds the first statement of `target.query` that matches `pattern` before it is sent, until

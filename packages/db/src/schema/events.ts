@@ -3,6 +3,8 @@ import { sql } from 'drizzle-orm'
 import { uuidBinary } from './columns.ts'
 
 export const eventStatuses = ['SCHEDULED', 'ANNOUNCED'] as const
+/** Who may enter: signed-in customers, one entry per account and per phone; or anyone, one entry per phone. */
+export const eventEntries = ['ACCOUNT', 'PUBLIC'] as const
 
 export const events = mysqlTable('events', {
   id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
@@ -12,6 +14,9 @@ export const events = mysqlTable('events', {
   winnerQuota: int('winner_quota', { unsigned: true }).notNull(),
   announceAt: datetime('announce_at', { mode: 'date', fsp: 6 }).notNull(),
   status: mysqlEnum('status', eventStatuses).notNull().default('SCHEDULED'),
+  // PUBLIC for the rows that existed before entry was a choice (they took anyone); every writer
+  // states it, and the API and the daily schedule choose ACCOUNT unless told otherwise.
+  entry: mysqlEnum('entry', eventEntries).notNull().default('PUBLIC'),
   // Set on scheduled events ('daily:2026-11-23'): every daemon may create the day's event
   // ahead of time, and this key makes that creation happen once.
   scheduleKey: varchar('schedule_key', { length: 40 }).unique('uq_events_schedule_key'),
@@ -25,6 +30,8 @@ export const eventApplications = mysqlTable(
     eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
     name: varchar('name', { length: 50 }).notNull(),
     phone: varchar('phone', { length: 16 }).notNull(),
+    // The signed-in applicant of an ACCOUNT event; NULL in a PUBLIC one (NULLs never collide below).
+    userId: bigint('user_id', { mode: 'number', unsigned: true }),
     receivedAt: datetime('received_at', { mode: 'date', fsp: 6 }).notNull(),
     replicaId: uuidBinary('replica_id').notNull(),
     replicaSeq: bigint('replica_seq', { mode: 'number', unsigned: true }).notNull(),
@@ -32,6 +39,8 @@ export const eventApplications = mysqlTable(
   (t) => [
     // One entry per normalised phone per event: INSERT IGNORE resolves duplicates here.
     uniqueIndex('uq_event_applications_phone').on(t.eventId, t.phone),
+    // And one per account.
+    uniqueIndex('uq_event_applications_user').on(t.eventId, t.userId),
     // The draw reads the first `quota` rows of this index in order.
     index('idx_event_applications_arrival').on(t.eventId, t.receivedAt, t.replicaId, t.replicaSeq),
   ],

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts'
 import { createApplicationDesk, type ApplicationWriterFactory } from '../desk.ts'
 import { createEventDirectory } from '../directory.ts'
 import { createEventRepository } from '../event-repository.ts'
+import { createReceipts } from '../receipts.ts'
 
 export interface EventApplyOptions {
   config: Config
@@ -24,6 +25,7 @@ function createEventApply(app: FastifyInstance, { config, writer }: EventApplyOp
       for (const [kind, n] of Object.entries(directory.entries())) this.set({ kind }, n)
     },
   })
+  const receipts = createReceipts(config.AUTH_SECRET)
   const desk = createApplicationDesk({
     repo,
     directory,
@@ -32,8 +34,9 @@ function createEventApply(app: FastifyInstance, { config, writer }: EventApplyOp
     registry: app.metrics.registry,
     clock: app.clock,
     writer: writer?.({ pool: app.pool }),
+    receipts,
   })
-  return { repo, directory, desk }
+  return { repo, directory, desk, receipts }
 }
 
 declare module 'fastify' {

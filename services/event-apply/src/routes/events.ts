@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { eventEntries } from '@commerce/db'
 import { errorResponses, errorSchema, instantSchema, kitErrors, uuidSchema } from '@commerce/kit'
 import { isoMicros } from '../clock.ts'
 import { eventErrors } from '../errors.ts'
@@ -16,8 +17,10 @@ const eventSchema = Type.Object({
   winnerQuota: Type.Integer(),
   announceAt: Type.String(),
   status: Type.Enum(['SCHEDULED', 'ANNOUNCED']),
+  entry: Type.Enum(eventEntries, { description: 'ACCOUNT: signed-in customers, one entry per account and per phone; PUBLIC: anyone, one per phone' }),
 })
-const errors = errorResponses(400, 401, 403, 404, 409, 410, 503)
+const receiptSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$', description: 'required to read the application’s result' })
+const errors = errorResponses(400, 401, 403, 404, 409, 410, 429, 503)
 
 const eventView = (event: EventRecord) => ({
   ...event,
@@ -29,7 +32,7 @@ const eventView = (event: EventRecord) => ({
 /** Events, applying to one (DESIGN §6.6), an application's result, and the announced winners. */
 export default async function eventRoutes(parent: FastifyInstance) {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  const { repo, directory, desk } = app.eventApply
+  const { repo, directory, desk, receipts } = app.eventApply
 
   app.post(
     '/events',
@@ -43,6 +46,7 @@ export default async function eventRoutes(parent: FastifyInstance) {
             closesAt: instantSchema,
             winnerQuota: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
             announceAt: instantSchema,
+            entry: Type.Optional(Type.Enum(eventEntries, { default: 'ACCOUNT' })),
           },
           { additionalProperties: false },
         ),
@@ -54,7 +58,7 @@ export default async function eventRoutes(parent: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { title, winnerQuota } = request.body
+      const { title, winnerQuota, entry = 'ACCOUNT' } = request.body
       // instantSchema admits only text that parses, within what the events table stores.
       const [opensAt, closesAt, announceAt] = [request.body.opensAt, request.body.closesAt, request.body.announceAt].map((text) => new Date(text)) as [
         Date,
@@ -62,7 +66,7 @@ export default async function eventRoutes(parent: FastifyInstance) {
         Date,
       ]
       if (!(opensAt < closesAt && closesAt <= announceAt)) throw eventErrors.INVALID_EVENT_WINDOW()
-      const event = await repo.createEvent({ title, opensAt, closesAt, winnerQuota, announceAt })
+      const event = await repo.createEvent({ title, opensAt, closesAt, winnerQuota, announceAt, entry })
       return reply.code(201).header('location', `/events/${event.id}`).send(eventView(event))
     },
   )
@@ -77,12 +81,14 @@ export default async function eventRoutes(parent: FastifyInstance) {
     '/events/:id/applications',
     {
       schema: {
+        security: [{}, { bearer: [] }],
         params: eventId,
         body: Type.Object({ name: Type.String({ maxLength: 200 }), phone: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
         response: {
-          201: Type.Object({ applicationId: uuidSchema, receivedAt: Type.String() }),
+          201: Type.Object({ applicationId: uuidSchema, receivedAt: Type.String(), receipt: receiptSchema }),
           ...errors,
-          409: Type.Object({ ...errorSchema.properties, applicationId: uuidSchema }),
+          // PHONE_ALREADY_ENTERED names nothing; DUPLICATE_APPLICATION names the entry, and its receipt to the same account.
+          409: Type.Object({ ...errorSchema.properties, applicationId: Type.Optional(uuidSchema), receipt: Type.Optional(receiptSchema) }),
         },
       },
     },
@@ -91,11 +97,13 @@ export default async function eventRoutes(parent: FastifyInstance) {
       if (!name) throw kitErrors.VALIDATION('name must be 1–50 visible characters')
       const phone = normalisePhone(request.body.phone)
       if (!phone) throw kitErrors.VALIDATION('phone must be a Korean mobile number, e.g. 010-1234-5678')
-      const application = await desk.apply(request.params.id, name, phone)
+      // A token is verified only when sent: an ACCOUNT event needs one (the desk says so), a PUBLIC one ignores it.
+      const userId = request.headers.authorization === undefined ? null : app.auth.principal(request).userId
+      const application = await desk.apply(request.params.id, { name, phone, userId })
       return reply
         .code(201)
         .header('location', `/events/${application.eventId}/applications/${application.id}`)
-        .send({ applicationId: application.id, receivedAt: isoMicros(application.receivedAtMicros) })
+        .send({ applicationId: application.id, receivedAt: isoMicros(application.receivedAtMicros), receipt: application.receipt })
     },
   )
 
@@ -104,11 +112,14 @@ export default async function eventRoutes(parent: FastifyInstance) {
     {
       schema: {
         params: Type.Object({ id: eventId.properties.id, applicationId: uuidSchema }),
+        headers: Type.Object({ 'application-receipt': Type.Optional(Type.String({ maxLength: 64 })) }),
         response: { 200: Type.Object({ applicationId: uuidSchema, status: Type.Enum(['PENDING', 'WON', 'LOST']) }), ...errors },
       },
     },
     async (request) => {
       const applicationId = request.params.applicationId.toLowerCase()
+      // Without the application's receipt it does not exist, for an owner who lost it and a stranger alike.
+      if (!receipts.check(request.params.id, applicationId, request.headers['application-receipt'])) throw eventErrors.APPLICATION_NOT_FOUND()
       const found = await repo.applicationStatus(request.params.id, applicationId)
       if (!found) throw eventErrors.APPLICATION_NOT_FOUND()
       return { applicationId, status: !found.announced ? ('PENDING' as const) : found.won ? ('WON' as const) : ('LOST' as const) }

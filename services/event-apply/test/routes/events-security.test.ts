@@ -13,21 +13,30 @@ const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt:
 t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const { app } = await startApp(t)
   const before = await tableNames(app.pool)
-  const [open, future] = [await createEvent(app, { quota: 1_000_000 }), await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 })]
-  const applied = (await apply(app, open, phoneOf(1))).json().applicationId as string
-  const ids = [String(open), String(future), '999999']
+  const [open, signedIn, future] = [
+    await createEvent(app, { quota: 1_000_000 }),
+    await createEvent(app, { quota: 1_000_000, entry: 'ACCOUNT' }),
+    await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 }),
+  ]
+  const { applicationId: applied, receipt } = (await apply(app, open, phoneOf(1))).json() as { applicationId: string; receipt: string }
+  const ids = [String(open), String(signedIn), String(future), '999999']
   const routes: FuzzRoute[] = [
     { method: 'POST', path: '/events', body: window },
     { method: 'GET', path: '/events/:id', params: { id: ids } },
     { method: 'POST', path: '/events/:id/applications', params: { id: ids }, body: { name: 'Kim', phone: '010-1234-5678' } },
-    { method: 'GET', path: '/events/:id/applications/:applicationId', params: { id: ids, applicationId: [applied, uuidv7()] } },
+    {
+      method: 'GET',
+      path: '/events/:id/applications/:applicationId',
+      params: { id: ids, applicationId: [applied, uuidv7()] },
+      headers: { 'application-receipt': receipt },
+    },
     { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
     ...operatorRoutes,
   ]
   const report = await fuzzService(app, routes, {
     service: 'event-apply',
     errors: eventErrors,
-    fields: { DUPLICATE_APPLICATION: ['applicationId'] },
+    fields: { DUPLICATE_APPLICATION: ['applicationId', 'receipt'] },
     seed: 20261003,
     runs: 5000,
     authorizations: [bearer(5).authorization, admin.authorization],

@@ -85,7 +85,9 @@ t.test('an application is stamped, committed, and answered 201 with its id', asy
     { id: applicationId, name: 'Kim', phone: '01011112222', replica: app.membership.id },
   )
   t.equal((rows[0]?.received_at as Date | undefined)?.toISOString(), `${receivedAt.slice(0, 23)}Z`)
-  t.same((await app.inject(`/events/${eventId}/applications/${applicationId}`)).json(), { applicationId, status: 'PENDING' })
+  t.match(response.json().receipt, /^[\w-]{22}$/, 'and its receipt')
+  const status = await app.inject({ url: `/events/${eventId}/applications/${applicationId}`, headers: { 'application-receipt': response.json().receipt } })
+  t.same(status.json(), { applicationId, status: 'PENDING' })
 })
 
 t.test('one entry per phone: every spelling of a number is the same applicant', async (t) => {
@@ -131,7 +133,11 @@ t.test('a retry after a lost 201 gets 409 naming its own application, so it can 
     [409, { code: 'DUPLICATE_APPLICATION', message: 'this phone number has already applied to this event', applicationId }],
   )
   t.equal(retry.headers.location, `/events/${eventId}/applications/${applicationId}`)
-  t.same((await app.inject(`/events/${eventId}/applications/${applicationId}`)).json(), { applicationId, status: 'PENDING' }, 'the retry finds its application')
+  t.equal(
+    (await app.inject({ url: retry.headers.location as string, headers: { 'application-receipt': lost.json().receipt } })).json().status,
+    'PENDING',
+    'the retry finds its application',
+  )
   // Two sends of one phone at once (one group commit): the refused one names the stored one.
   const both = await Promise.all([apply(app, eventId, phoneOf(1)), apply(app, eventId, phoneOf(1))])
   t.same(both.map((r) => r.statusCode).sort(), [201, 409])
@@ -197,7 +203,7 @@ t.test('once the quota is known committed, later arrivals get 410 and write noth
   t.same(new Set(late.map((r) => `${r.statusCode} ${r.json().code}`)), new Set(['410 EVENT_CLOSED']))
   t.ok(statements.length > 0, 'the duplicate check asked the database')
   t.same(
-    statements.filter((sql) => !/^SELECT id, event_id AS eventId, phone FROM event_applications WHERE/.test(sql)),
+    statements.filter((sql) => !/^SELECT id, event_id AS eventId, phone, user_id AS userId FROM event_applications\s/.test(sql)),
     [],
     'only the stored-application lookup: nothing written',
   )
@@ -250,9 +256,10 @@ t.test('winners are the earliest arrivals, not the first commits; results after 
   t.same(await drawWinners(slow.pool, eventId), { outcome: 'DRAWN', winners: 1 })
   const winners = await fast.inject(`/events/${eventId}/winners`)
   t.same(winners.json(), { eventId, winners: [{ rank: 1, name: 'tester', phone: '010-****-0001' }] })
-  t.equal((await fast.inject(`/events/${eventId}/applications/${firstResponse.json().applicationId}`)).json().status, 'WON')
-  t.equal((await fast.inject(`/events/${eventId}/applications/${second.json().applicationId}`)).json().status, 'LOST')
-  t.equal((await fast.inject(`/events/${eventId}/applications/00000000-0000-7000-8000-000000000000`)).json().code, 'APPLICATION_NOT_FOUND')
+  const statusOf = (created: typeof second) =>
+    fast.inject({ url: `/events/${eventId}/applications/${created.json().applicationId}`, headers: { 'application-receipt': created.json().receipt } })
+  t.equal((await statusOf(firstResponse)).json().status, 'WON')
+  t.equal((await statusOf(second)).json().status, 'LOST')
 })
 
 t.test('a full buffer answers 503 with Retry-After instead of queueing without bound', async (t) => {
