@@ -53,6 +53,7 @@ export const kitErrors = defineErrors({
   REQUEST_TIMEOUT: [408, 'the request was not received in time'],
   PAYLOAD_TOO_LARGE: [413, 'request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'unsupported content type'],
+  TOO_MANY_REQUESTS: [429, 'too many requests from this client; retry later'],
   HEADERS_TOO_LARGE: [431, 'request headers are too large'],
   OVERLOADED: [503, 'service is overloaded, retry shortly'],
   UNAVAILABLE: [503, 'service is unavailable, retry shortly'],

@@ -12,6 +12,12 @@ export const configSchema = serviceConfig({
   EVENT_BUFFER_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
   /** How often a replica re-reads its open events and their committed counts (early close). */
   EVENT_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 200 }),
+  /** Applications one signed-in account may send per second to one replica (a person applies once; a retry or two). */
+  EVENT_ACCOUNT_RATE_PER_S: Type.Number({ minimum: 0.01, maximum: 100_000, default: 1 }),
+  /** And at once, after being idle. */
+  EVENT_ACCOUNT_BURST: Type.Integer({ minimum: 1, maximum: 100_000, default: 5 }),
+  /** Accounts a replica remembers buckets for (the least recently seen are forgotten beyond it). */
+  EVENT_ACCOUNT_LIMIT_ENTRIES: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
 })
 export type Config = Static<typeof configSchema>
 

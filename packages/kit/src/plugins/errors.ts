@@ -100,10 +100,9 @@ export default fp(
         reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
         return
       }
-      if (known.statusCode >= 500) {
-        request.log.warn({ err: error, code: known.code }, 'request refused')
-        reply.header('retry-after', '1')
-      }
+      if (known.statusCode >= 500) request.log.warn({ err: error, code: known.code }, 'request refused')
+      // A refusal that passes with time says when to come back.
+      if (known.statusCode >= 500 || known.statusCode === 429) reply.header('retry-after', '1')
       reply.code(known.statusCode).headers(known.headers).send(body(known))
     })
     // The path is not echoed: an error body never repeats what the client sent.

@@ -6,6 +6,7 @@ import { createApplicationDesk, type ApplicationWriterFactory } from '../desk.ts
 import { createEventDirectory } from '../directory.ts'
 import { createEventRepository } from '../event-repository.ts'
 import { createReceipts } from '../receipts.ts'
+import { createClientLimits } from '../client-limits.ts'
 
 export interface EventApplyOptions {
   config: Config
@@ -36,7 +37,12 @@ function createEventApply(app: FastifyInstance, { config, writer }: EventApplyOp
     writer: writer?.({ pool: app.pool }),
     receipts,
   })
-  return { repo, directory, desk, receipts }
+  const accountLimits = createClientLimits({
+    perSecond: config.EVENT_ACCOUNT_RATE_PER_S,
+    burst: config.EVENT_ACCOUNT_BURST,
+    maxClients: config.EVENT_ACCOUNT_LIMIT_ENTRIES,
+  })
+  return { repo, directory, desk, receipts, accountLimits }
 }
 
 declare module 'fastify' {

@@ -32,7 +32,7 @@ const eventView = (event: EventRecord) => ({
 /** Events, applying to one (DESIGN §6.6), an application's result, and the announced winners. */
 export default async function eventRoutes(parent: FastifyInstance) {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  const { repo, directory, desk, receipts } = app.eventApply
+  const { repo, directory, desk, receipts, accountLimits } = app.eventApply
 
   app.post(
     '/events',
@@ -99,6 +99,8 @@ export default async function eventRoutes(parent: FastifyInstance) {
       if (!phone) throw kitErrors.VALIDATION('phone must be a Korean mobile number, e.g. 010-1234-5678')
       // A token is verified only when sent: an ACCOUNT event needs one (the desk says so), a PUBLIC one ignores it.
       const userId = request.headers.authorization === undefined ? null : app.auth.principal(request).userId
+      // The replica knows the verified account, the edge only the address (nginx limits that).
+      if (userId !== null && !accountLimits.take(String(userId))) throw kitErrors.TOO_MANY_REQUESTS('too many applications from this account; retry later')
       const application = await desk.apply(request.params.id, { name, phone, userId })
       return reply
         .code(201)

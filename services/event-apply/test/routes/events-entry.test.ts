@@ -104,3 +104,18 @@ t.test('POST /events is an ACCOUNT event unless it says PUBLIC', async (t) => {
   const odd = await app.inject({ method: 'POST', url: '/events', payload: { ...window, entry: 'constructor' }, headers: admin })
   t.same([odd.statusCode, odd.json().code], [400, 'VALIDATION'])
 })
+
+t.test('one account’s burst of applications is refused 429 at its replica; other accounts pass', async (t) => {
+  const { app } = await startApp(t, { EVENT_ACCOUNT_RATE_PER_S: '0.01', EVENT_ACCOUNT_BURST: '3' })
+  const eventId = await createEvent(app, { entry: 'ACCOUNT' })
+  const bot = await Promise.all(Array.from({ length: 10 }, (_, i) => apply(app, eventId, phoneOf(100 + i), 'bot', bearer(66))))
+  t.same(bot.map((r) => r.statusCode).sort(), [201, 409, 409, ...Array(7).fill(429)], 'the burst of 3 is served (one entry), the other 7 refused')
+  const refused = bot.find((r) => r.statusCode === 429)!
+  t.same([refused.json().code, refused.headers['retry-after']], ['TOO_MANY_REQUESTS', '1'])
+  const others = await Promise.all(Array.from({ length: 10 }, (_, i) => apply(app, eventId, phoneOf(200 + i), 'human', bearer(1_000 + i))))
+  t.same(
+    others.map((r) => r.statusCode),
+    Array(10).fill(201),
+    'every other account is served',
+  )
+})
