@@ -1,21 +1,12 @@
 import t from 'tap'
 import { createServer } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { startNginx, stopNginx } from '../src/nginx.ts'
+import { rawRequest } from './support/raw-http.ts'
 
 const port = 18_097
 
-/** Raw bytes to nginx on a fresh connection; the status line and body of its answer. */
-function raw(request: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    let text = ''
-    socket.on('data', (chunk) => (text += chunk.toString('latin1')))
-    socket.on('error', reject)
-    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) }))
-    socket.write(request)
-  })
-}
+const raw = (request: string) => rawRequest(port, request)
 
 t.test('nginx refuses oversized and malformed requests itself, each with a JSON code, before any replica sees them', async (t) => {
   let reached = 0

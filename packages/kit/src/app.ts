@@ -21,6 +21,9 @@ export type ServiceName = (typeof serviceNames)[number]
 export const maxBodyBytes = 16 * 1024
 export const maxHeaderBytes = 16 * 1024
 
+/** A request id a replica adopts from X-Request-Id; nginx's map (infra/nginx/nginx.conf.template) forwards only the same. */
+export const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/
+
 export interface ServiceAppOptions {
   service: ServiceName
   config: BaseConfig
@@ -37,9 +40,14 @@ export async function createServiceApp({ service, config, logger }: ServiceAppOp
     logger: logger ?? { level: config.LOG_LEVEL },
     // plugins/access-log.ts logs the requests worth a line instead of two synchronous lines for every one.
     logController: new LogController({ disableRequestLogging: true }),
-    // nginx passes X-Request-Id (the client's or its own); direct calls get a fresh one.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // nginx passes X-Request-Id (the client's when well-formed, else its own). The id is echoed in
+    // every answer, so one that is not short and plain is replaced, never adopted: a 4-KiB id once
+    // made nginx refuse the answer ("upstream sent too big header") and take the replica out.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const id = request.headers['x-request-id']
+      return typeof id === 'string' && requestIdPattern.test(id) ? id : randomUUID()
+    },
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.REQUEST_TIMEOUT_MS,
     bodyLimit: maxBodyBytes,

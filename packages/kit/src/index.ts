@@ -1,4 +1,4 @@
-export { createServiceApp, serviceNames, type ServiceName, type ServiceApp, type ServiceAppOptions } from './app.ts'
+export { createServiceApp, requestIdPattern, serviceNames, type ServiceName, type ServiceApp, type ServiceAppOptions } from './app.ts'
 export {
   baseConfigSchema,
   baseConfigProperties,

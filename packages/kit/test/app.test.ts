@@ -44,8 +44,20 @@ t.test('health, readiness and registration', async (t) => {
 
 t.test('request ids from nginx are kept', async (t) => {
   const app = await buildTestApp(t)
-  const response = await app.inject({ url: '/health', headers: { 'x-request-id': 'abc-123' } })
-  t.equal(response.headers['x-request-id'], 'abc-123')
+  for (const id of ['abc-123', '0123456789abcdef0123456789abcdef', '018f3c1e-7b2a-7c3d-9e4f-0a1b2c3d4e5f', 'a'.repeat(64)]) {
+    const response = await app.inject({ url: '/health', headers: { 'x-request-id': id } })
+    t.equal(response.headers['x-request-id'], id)
+  }
+})
+
+t.test('a request id that is long or not plain is replaced, not echoed, and the request still served', async (t) => {
+  const app = await buildTestApp(t)
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+  for (const id of ['a'.repeat(65), 'a'.repeat(4096), '', ' ', 'id with spaces', '<script>', 'é', 'k\u00ff\u00fe', 'a\tb', "Robert'); DROP TABLE users;--"]) {
+    const response = await app.inject({ url: '/health', headers: { 'x-request-id': id } })
+    t.equal(response.statusCode, 200, JSON.stringify(id.slice(0, 20)))
+    t.match(response.headers['x-request-id'], uuid, `${JSON.stringify(id.slice(0, 20))} (${id.length} chars): a fresh id instead`)
+  }
 })
 
 t.test('errors have stable codes and hide internals', async (t) => {

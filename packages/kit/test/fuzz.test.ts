@@ -1,4 +1,6 @@
 import t from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { Type } from 'typebox'
 import { createTestDatabase } from '@commerce/db/testing'
 import { createServiceApp } from '../src/app.ts'
@@ -61,6 +63,34 @@ t.test("fuzz: the kit's own routes and a probe answer every malformed request wi
   t.ok(report.statuses['200'] && report.statuses['400'] && report.statuses['401'], 'successes and refusals both')
 })
 
+t.test('over HTTP: the cases go through a socket, an answer header that grows with the request is caught, unsendable cases are counted', async (t) => {
+  // A server that echoes X-Request-Id unbounded, as the replicas once did.
+  const seen: string[] = []
+  const server = createServer((request, response) => {
+    seen.push(String(request.headers['x-request-id']))
+    response.setHeader('x-request-id', request.headers['x-request-id'] ?? 'none')
+    response.setHeader('content-type', 'application/json')
+    response.end('{}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const options = { seed: 3, runs: 600, authorizations: ['Bearer x'], attacks: ['Bearer y'], codes }
+  const report = await fuzzRoutes({ baseUrl }, [{ method: 'GET', path: '/x/:id', params: { id: ['1'] } }], options)
+  t.equal(report.cases, 600, 'every case went over the wire')
+  t.equal(seen.length, 600, 'and reached the server')
+  t.ok(
+    seen.some((id) => /[\u0080-\u00ff]/.test(id)),
+    'Latin-1 header bytes arrive as sent',
+  )
+  t.ok(
+    report.failures.length > 0 && report.failures.every((failure) => /^answer header x-request-id is \d+ bytes$/.test(failure.why)),
+    'the echoed long id is caught',
+  )
+  const unsendable = await fuzzRoutes({ baseUrl }, [{ method: 'GET', path: '/a b' }], { ...options, runs: 20 })
+  t.same([unsendable.cases, unsendable.unsendable], [0, 20], 'a path with a space cannot be put on the wire: counted, not sent')
+})
+
 t.test('the same seed generates the same requests', async (t) => {
   const seen: string[][] = []
   for (let i = 0; i < 2; i += 1) {
@@ -69,7 +99,7 @@ t.test('the same seed generates the same requests', async (t) => {
       {
         inject: (async (options: { url: string }) => {
           urls.push(options.url)
-          return { statusCode: 200, body: '' }
+          return { statusCode: 200, headers: {}, body: '' }
         }) as never,
       },
       [{ method: 'GET', path: '/x/:id', params: { id: ['1'] }, query: { a: 'b' } }],
@@ -85,7 +115,7 @@ t.test('the generators put date-time edges and boundary numbers in every field: 
   const sent: { url: string; payload?: unknown }[] = []
   const inject = (async (options: { url: string; payload?: unknown }) => {
     sent.push(options)
-    return { statusCode: 200, body: '' }
+    return { statusCode: 200, headers: {}, body: '' }
   }) as never
   await fuzzRoutes(
     { inject },

@@ -6,6 +6,7 @@ import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/t
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 import { batchErrors } from '../../src/errors.ts'
+import { batchFuzzRoutes } from '../fuzz-routes.ts'
 
 const quiet = { BATCH_SCHEDULE_ENABLED: 'false', EVENT_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '60000', EVENT_POLL_MS: '60000' }
 const admin = bearer(1, 'admin')
@@ -32,19 +33,7 @@ t.test('fuzz: the daemon’s routes answer malformed input with a 4xx and a code
   await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 100, 'books', 'PAID', '2026-10-05 00:00:00')")
   const before = await tableNames(app.pool)
   const eventId = await closedEvent(app)
-  const routes: FuzzRoute[] = [
-    { method: 'POST', path: '/runs', body: { period: '2026-10', strategy: 'bulk' } },
-    { method: 'POST', path: '/runs', query: { dryRun: 'true' }, body: { period: '2026-10', force: true, reason: 'a reason of some length' } },
-    { method: 'GET', path: '/runs/:id', params: { id: ['1', '2'] } },
-    { method: 'GET', path: '/runs', query: { period: '2026-10' } },
-    { method: 'POST', path: '/events/:id/draw', params: { id: [String(eventId), '999999'] } },
-    // The console's copies of them (its stream never ends, so it is in the auth test only).
-    { method: 'POST', path: '/console/api/runs', query: { dryRun: 'true' }, body: { period: '2026-10' } },
-    { method: 'GET', path: '/console/api/runs/:id', params: { id: ['1', '2'] } },
-    { method: 'POST', path: '/console/api/events/:id/draw', params: { id: [String(eventId), '999999'] } },
-    { method: 'GET', path: '/console/api/snapshot' },
-    ...operatorRoutes,
-  ]
+  const routes: FuzzRoute[] = [...batchFuzzRoutes({ closedEvent: eventId }), ...operatorRoutes]
   const report = await fuzzService(app, routes, {
     service: 'batch-worker',
     errors: batchErrors,

@@ -7,6 +7,7 @@ import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/t
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 import { couponErrors } from '../../src/errors.ts'
+import { couponFuzzRoutes } from '../fuzz-routes.ts'
 
 const [alice, bob, admin] = [201, 202, 9]
 type App = Awaited<ReturnType<typeof buildApp>>
@@ -38,12 +39,7 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
   const redemption = (
     await app.inject({ method: 'POST', url: `/coupons/${mine[0]}/redeem`, headers: { ...bearer(alice), 'idempotency-key': 'seed-1' } })
   ).json().redemptionId as string
-  const routes: FuzzRoute[] = [
-    { method: 'GET', path: '/users/:id/coupons', params: { id: [String(alice), String(bob)] }, query: { status: 'ISSUED' } },
-    { method: 'POST', path: '/coupons/:id/redeem', params: { id: [...mine, ...theirs, uuidv7()] }, headers: { 'idempotency-key': 'fuzz-key' } },
-    { method: 'GET', path: '/redemptions/:id', params: { id: [redemption, uuidv7()] } },
-    ...operatorRoutes,
-  ]
+  const routes: FuzzRoute[] = [...couponFuzzRoutes({ users: [alice, bob], coupons: [...mine, ...theirs], redemption }), ...operatorRoutes]
   const report = await fuzzService(app, routes, {
     service: 'coupon-api',
     errors: couponErrors,

@@ -1,14 +1,13 @@
 import t from 'tap'
-import { v7 as uuidv7 } from 'uuid'
 import { uuidFromBytes, type RowDataPacket } from '@commerce/db'
 import { tableNames } from '@commerce/db/testing'
 import { assertFuzzClean, fuzzService, operatorRoutes, sqlInjections, type FuzzRoute } from '@commerce/kit/fuzz'
 import { attackTokens, bearer, unrefusedAttacks } from '@commerce/kit/testing'
 import { eventErrors } from '../../src/errors.ts'
+import { eventFuzzRoutes, eventWindow } from '../fuzz-routes.ts'
 import { apply, createEvent, phoneOf, startApp } from '../helpers.ts'
 
 const admin = bearer(1, 'admin')
-const window = { title: 'Lunch draw', opensAt: '2030-01-01T04:00:00Z', closesAt: '2030-01-01T04:10:00Z', winnerQuota: 100, announceAt: '2030-01-02T04:00:00Z' }
 
 t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const { app } = await startApp(t)
@@ -18,21 +17,8 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
     await createEvent(app, { quota: 1_000_000, entry: 'ACCOUNT' }),
     await createEvent(app, { opensInS: 3600, closesInS: 7200, announceInS: 9000 }),
   ]
-  const { applicationId: applied, receipt } = (await apply(app, open, phoneOf(1))).json() as { applicationId: string; receipt: string }
-  const ids = [String(open), String(signedIn), String(future), '999999']
-  const routes: FuzzRoute[] = [
-    { method: 'POST', path: '/events', body: window },
-    { method: 'GET', path: '/events/:id', params: { id: ids } },
-    { method: 'POST', path: '/events/:id/applications', params: { id: ids }, body: { name: 'Kim', phone: '010-1234-5678' } },
-    {
-      method: 'GET',
-      path: '/events/:id/applications/:applicationId',
-      params: { id: ids, applicationId: [applied, uuidv7()] },
-      headers: { 'application-receipt': receipt },
-    },
-    { method: 'GET', path: '/events/:id/winners', params: { id: ids } },
-    ...operatorRoutes,
-  ]
+  const { applicationId: application, receipt } = (await apply(app, open, phoneOf(1))).json() as { applicationId: string; receipt: string }
+  const routes: FuzzRoute[] = [...eventFuzzRoutes({ events: [open, signedIn, future], application, receipt }), ...operatorRoutes]
   const report = await fuzzService(app, routes, {
     service: 'event-apply',
     errors: eventErrors,
@@ -57,10 +43,10 @@ t.test('fuzz: every route answers malformed input with a 4xx and a code, never a
 t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secret, malformed and wrong-scheme tokens (401), users (403)', async (t) => {
   const { app } = await startApp(t)
   const attacks = attackTokens(1)
-  const { sent, unrefused } = await unrefusedAttacks(app, [{ method: 'POST', url: '/events', payload: window }], attacks)
+  const { sent, unrefused } = await unrefusedAttacks(app, [{ method: 'POST', url: '/events', payload: eventWindow }], attacks)
   t.comment(`auth event-apply: ${Object.keys(attacks).length} attack headers × 1 admin route = ${sent} requests, ${sent - unrefused.length} × 401 UNAUTHORIZED`)
   t.same(unrefused, [])
-  const anonymous = await app.inject({ method: 'POST', url: '/events', payload: window })
+  const anonymous = await app.inject({ method: 'POST', url: '/events', payload: eventWindow })
   t.same([anonymous.statusCode, anonymous.json().code], [401, 'UNAUTHORIZED'])
   for (const payload of [{}, { title: "'; DROP TABLE events; --" }, 'not json']) {
     const response = await app.inject({ method: 'POST', url: '/events', payload })
@@ -72,7 +58,7 @@ t.test('auth: POST /events refuses forged, expired, wrong-algorithm, wrong-secre
     const asUser = await app.inject({ method: 'POST', url: '/events', payload, headers: bearer(1) })
     t.same([asUser.statusCode, asUser.json().code], [403, 'FORBIDDEN'], 'a user with an invalid body: 403 before the body is read')
   }
-  const user = await app.inject({ method: 'POST', url: '/events', payload: window, headers: bearer(1) })
+  const user = await app.inject({ method: 'POST', url: '/events', payload: eventWindow, headers: bearer(1) })
   t.same([user.statusCode, user.json().code], [403, 'FORBIDDEN'], 'a user, even with id 1, is not an admin')
   const [[events]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM events')) as [RowDataPacket[], unknown]
   t.equal(events?.n, 0, 'no refused request created an event')
@@ -100,7 +86,7 @@ t.test('SQL injection in an applicant name and an event title is stored byte-ide
     t.equal(row?.hex, Buffer.from(name.trim(), 'utf8').toString('hex').toUpperCase(), 'byte-identical')
   }
   for (const title of sqlInjections) {
-    const created = await app.inject({ method: 'POST', url: '/events', payload: { ...window, title }, headers: admin })
+    const created = await app.inject({ method: 'POST', url: '/events', payload: { ...eventWindow, title }, headers: admin })
     t.equal(created.statusCode, 201, title)
     t.equal(created.json().title, title)
     t.equal((await app.inject(`/events/${created.json().id}`)).json().title, title, 'read back as sent')

@@ -7,6 +7,7 @@ import { attackTokens, bearer, testEnv, unrefusedAttacks } from '@commerce/kit/t
 import { buildApp } from '../../src/app.ts'
 import { userErrors } from '../../src/errors.ts'
 import { loadServiceConfig } from '../../src/config.ts'
+import { userFuzzRoutes } from '../fuzz-routes.ts'
 
 const [alice, bob, admin] = [101, 102, 9]
 
@@ -23,13 +24,7 @@ async function setup(t: Test) {
   return app
 }
 
-const routes: FuzzRoute[] = [
-  { method: 'GET', path: '/users/:id', params: { id: [String(alice), String(bob)] } },
-  { method: 'GET', path: '/users/:id/grade-history', params: { id: [String(alice), String(bob)] } },
-  { method: 'GET', path: '/users/:id/orders', params: { id: [String(alice), String(bob)] }, query: { period: '2026-10', limit: '10' } },
-  { method: 'POST', path: '/users/:id/orders', params: { id: [String(alice), String(bob)] }, body: { amount: 12000, category: 'books' } },
-  ...operatorRoutes,
-]
+const routes: FuzzRoute[] = [...userFuzzRoutes({ users: [alice, bob] }), ...operatorRoutes]
 
 t.test('fuzz: every route answers malformed input with a 4xx and a code, never a 5xx or a leak', async (t) => {
   const app = await setup(t)
