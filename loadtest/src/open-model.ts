@@ -1,4 +1,5 @@
 import { Pool } from 'undici'
+import { createCrowd } from '@commerce/local/clients'
 
 /**
  * An open-model load generator: requests are *scheduled* at a constant arrival rate, whatever
@@ -31,18 +32,21 @@ export async function runOpenModel(options: {
   rate: number
   durationSec: number
   connections: number
+  /** Client addresses the connections come from (nginx limits each address); request i is client i's (mod). Default 1. */
+  clients?: number
   timeoutMs?: number
   request: (index: number) => OpenModelRequest
   onResponse?: (index: number, status: number, body: string) => void
   /** Stops scheduling new arrivals (those in flight still complete): a run "until something happens". */
   signal?: AbortSignal
 }): Promise<OpenModelResult> {
-  const pool = new Pool(options.origin, {
-    connections: options.connections,
-    pipelining: 1,
-    headersTimeout: options.timeoutMs ?? 10_000,
-    bodyTimeout: options.timeoutMs ?? 10_000,
-  })
+  const poolOptions = { pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 }
+  const { clients } = options
+  // One client by default, from the machine's own address (nginx's operator routes allow only it).
+  const single = clients === undefined ? new Pool(options.origin, { ...poolOptions, connections: options.connections }) : undefined
+  const pool = single
+    ? { client: () => single, close: () => single.close() }
+    : createCrowd(options.origin, { ...poolOptions, clients: clients!, connectionsEach: Math.ceil(options.connections / clients!) })
   const total = Math.round(options.rate * options.durationSec)
   const samples: OpenModelResult['samples'] = []
   let inFlight = 0
@@ -56,6 +60,7 @@ export async function runOpenModel(options: {
   const send = (index: number, scheduledAt: number) => {
     const spec = options.request(index)
     void pool
+      .client(index)
       .request({ method: spec.method, path: spec.path, headers: spec.headers, body: spec.body })
       .then(async (response) => {
         const body = await response.body.text()

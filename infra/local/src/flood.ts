@@ -1,4 +1,4 @@
-import { Pool } from 'undici'
+import { createCrowd } from './clients.ts'
 
 export interface FloodResult {
   /** HTTP status → count; 0 = network error. */
@@ -30,7 +30,9 @@ export async function floodEvent({
   phoneBase?: number
   onResponse?: (status: number, result: FloodResult) => void | Promise<void>
 }): Promise<FloodResult> {
-  const http = new Pool(origin, { connections })
+  // nginx limits each client address (a burst of 40, then 20/s): the flood is people, each sending
+  // at most that burst from an address of its own, so the limit never decides an outcome here.
+  const http = createCrowd(origin, { clients: Math.max(connections, Math.ceil(requests / 40)), connectionsEach: 1 })
   const result: FloodResult = { statuses: new Map(), acknowledged: [], latencies: [], seconds: 0 }
   const started = performance.now()
   let sent = 0
@@ -40,6 +42,7 @@ export async function floodEvent({
       const phone = `010${String(phoneBase + (n % 10 === 9 ? n - 5 : n)).slice(-8)}`
       const at = performance.now()
       const status = await http
+        .client(n)
         .request({
           method: 'POST',
           path: `/events/${eventId}/applications`,

@@ -177,7 +177,17 @@ export function startTraffic(
     if (kind === 'place order' && status === 201) acknowledged.orders.push((JSON.parse(body) as { id: number }).id)
     if (kind === 'event apply' && status === 201) acknowledged.applications.push((JSON.parse(body) as { applicationId: string }).applicationId)
   }
-  const running = runOpenModel({ origin: bed.stack.url, rate, durationSec: 3_600, connections: 128, request: build, onResponse, signal: stop.signal })
+  // Many clients, as nginx limits each address (the traffic's applications are people's).
+  const running = runOpenModel({
+    origin: bed.stack.url,
+    rate,
+    durationSec: 3_600,
+    connections: 128,
+    clients: 64,
+    request: build,
+    onResponse,
+    signal: stop.signal,
+  })
   return {
     now: () => (performance.now() - started) / 1000,
     async stop() {

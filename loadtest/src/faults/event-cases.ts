@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Pool as HttpPool, request } from 'undici'
+import { request } from 'undici'
+import { createCrowd } from '@commerce/local/clients'
 import { auditEvent, formatAudit, type AuditCheck } from '@commerce/audit'
 import { poolRoles, type RowDataPacket } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
@@ -92,7 +93,8 @@ export async function sendApplicants(
   eventId: number,
   { from, until, rate, random, label }: { from: number; until: number; rate: number; random: () => number; label: string },
 ): Promise<Applicant[]> {
-  const http = new HttpPool(bed.stack.url, { connections: 64, headersTimeout: 15_000, bodyTimeout: 15_000 })
+  // Applicants are people: each from its own address, as nginx limits each address.
+  const http = createCrowd(bed.stack.url, { clients: 250, connectionsEach: 1, headersTimeout: 15_000, bodyTimeout: 15_000 })
   const sends: Promise<Applicant>[] = []
   try {
     let at = from
@@ -105,6 +107,7 @@ export async function sendApplicants(
       const sentAt = wallNow()
       sends.push(
         http
+          .client(i)
           .request({
             method: 'POST',
             path: `/events/${eventId}/applications`,

@@ -6,6 +6,7 @@ import { drawSettleMs } from '@commerce/domain'
 import { signToken, type ServiceName } from '@commerce/kit'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
+import { createCrowd } from '@commerce/local/clients'
 import { treeServerScripts, type AgainstTree } from '../against.ts'
 import { auditLocking, createLockingTable, lockingServerScript } from '../baselines/locking-apply.ts'
 import { runOpenModel } from '../open-model.ts'
@@ -55,12 +56,17 @@ interface Flood {
   lateSends: number
   winners?: number
   audit?: { ok: boolean; detail: string }
+  /** The bot's answers by status (the sustained flood only); the people's are `statuses`. */
+  bot?: Record<string, number>
   /** Per-bucket series of the run (x = seconds since its start), for the report's charts. */
   timeline: { latency: LineSeries[]; throughput: LineSeries[] }
 }
 
-/** Distinct numbers per index, except that every 20th request repeats one sent 10 earlier (5% duplicates). */
-const phoneFor = (offset: number, i: number) => `010${String(10_000_000 + offset + (i % 20 === 19 ? i - 10 : i)).slice(-8)}`
+/** Distinct people per index, except that every 20th request repeats one sent 10 earlier (5% duplicates). */
+const personFor = (offset: number, i: number) => offset + (i % 20 === 19 ? i - 10 : i)
+const phoneOf = (person: number) => `010${String(10_000_000 + person).slice(-8)}`
+/** The bot: one address, this many applications at once, spread over a few accounts it holds, in the middle of the sustained flood. */
+const bot = { requests: 2_000, accounts: 20, firstClient: 60_000 }
 
 export async function benchEvent(options: EventBenchOptions): Promise<string> {
   const { log } = options
@@ -164,6 +170,14 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     ),
     '',
     ...(before ? [`This checkout's group commit ÷ ${before} (same run): ${againstRatios.join('; ')}.`, ''] : []),
+    ...floods.flatMap((f) =>
+      f.bot
+        ? [
+            `${f.strategy} ${f.label}: the bot (${bot.requests.toLocaleString('en')} applications at once from one address, over ${bot.accounts} accounts) got ${formatStatuses(f.bot)}; every other client: ${formatStatuses(f.statuses)}.`,
+            '',
+          ]
+        : [],
+    ),
     `Trivial-route ceiling through the same nginx: ${Math.round(ceiling).toLocaleString('en')} req/s. Highest step with 0 errors and p99 ≤ 50 ms: ${strategies
       .map((s) => `${s} ${sustainable(s).toLocaleString('en')} req/s (${((100 * sustainable(s)) / ceiling).toFixed(0)}% of the ceiling)`)
       .join(', ')}${summary.ratio ? ` — group commit ÷ locking ${summary.ratio.toFixed(1)}×` : ''}.`,
@@ -219,6 +233,47 @@ function eventCharts(floods: Flood[]): Chart[] {
   return [...timeCharts, steps]
 }
 
+const formatStatuses = (statuses: Record<string, number>) =>
+  Object.entries(statuses)
+    .map(([status, n]) => `${n} × ${status === '0' ? 'network error' : status}`)
+    .join(', ')
+
+/** The bot's burst: `bot.requests` applications at once from one address of its own, each a new phone, over a few accounts. */
+async function botBurst(origin: string, eventId: number, phoneOffset: number, acknowledged: string[]): Promise<Record<string, number>> {
+  const crowd = createCrowd(origin, { clients: 1, connectionsEach: 64, firstClient: bot.firstClient })
+  const secret = localAuthSecret()
+  const statuses: Record<string, number> = {}
+  try {
+    await Promise.all(
+      Array.from({ length: bot.requests }, (_, i) =>
+        crowd
+          .client(0)
+          .request({
+            method: 'POST',
+            path: `/events/${eventId}/applications`,
+            headers: {
+              'content-type': 'application/json',
+              authorization: `Bearer ${signToken(secret, { userId: 900_000 + (i % bot.accounts), role: 'user' })}`,
+            },
+            body: JSON.stringify({ name: `bot ${i}`, phone: phoneOf(phoneOffset + 5_000_000 + i) }),
+          })
+          .then(async (response) => {
+            const body = await response.body.text()
+            if (response.statusCode === 201) acknowledged.push((JSON.parse(body) as { applicationId: string }).applicationId)
+            return response.statusCode
+          })
+          .catch(() => 0)
+          .then((status) => {
+            statuses[status] = (statuses[status] ?? 0) + 1
+          }),
+      ),
+    )
+  } finally {
+    await crowd.close()
+  }
+  return statuses
+}
+
 /** req/s of GET /health through nginx with autocannon (closed loop, as a ceiling should be). */
 async function trivialRouteCeiling(origin: string): Promise<number> {
   const result = await autocannon({ url: `${origin}/ops/event-apply/health`, connections: 100, duration: 10 })
@@ -258,22 +313,33 @@ async function flood(run: {
 
   run.log(`  ${strategy} ${label}: ${rate.toLocaleString('en')} req/s for ${seconds} s (quota ${quota.toLocaleString('en')})`)
   const acknowledged: string[] = []
-  const result = await runOpenModel({
+  const secret = localAuthSecret()
+  // The event is for signed-in customers (POST /events' default): each person applies with their own
+  // account's token, from their own address (nginx limits each address: ≤ 10 req/s each here).
+  const tokenOf = (person: number) => `Bearer ${signToken(secret, { userId: 1_000_000 + person, role: 'user' })}`
+  const flooding = runOpenModel({
     origin: stack.url,
     rate,
     durationSec: seconds,
     connections: run.connections,
+    clients: Math.max(250, Math.ceil(rate / 10)),
     timeoutMs: 10_000,
-    request: (i) => ({
-      method: 'POST',
-      path: `/events/${eventId}/applications`,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `applicant ${i}`, phone: phoneFor(run.phoneOffset, i) }),
-    }),
+    request: (i) => {
+      const person = personFor(run.phoneOffset, i)
+      return {
+        method: 'POST',
+        path: `/events/${eventId}/applications`,
+        headers: { 'content-type': 'application/json', authorization: tokenOf(person) },
+        body: JSON.stringify({ name: `applicant ${i}`, phone: phoneOf(person) }),
+      }
+    },
     onResponse: (_i, status, body) => {
       if (status === 201) acknowledged.push((JSON.parse(body) as { applicationId: string }).applicationId)
     },
   })
+  const botStatuses =
+    label === 'sustained' ? await sleep((seconds * 1000) / 2).then(() => botBurst(stack.url, eventId, run.phoneOffset, acknowledged)) : undefined
+  const result = await flooding
   const statuses = statusCounts(result.samples)
   const outcome: Flood = {
     strategy,
@@ -285,6 +351,7 @@ async function flood(run: {
     errors: result.samples.filter((s) => s.status === 0 || s.status >= 500).length,
     latency: summarize(result.samples.map((s) => s.ms)),
     lateSends: result.lateSends,
+    ...(botStatuses ? { bot: botStatuses } : {}),
     timeline: {
       latency: latencyOverTime(result.samples, bucketMsFor(result.samples)),
       throughput: throughputOverTime(result.samples, bucketMsFor(result.samples)),
@@ -295,6 +362,7 @@ async function flood(run: {
       .map(([s, n]) => `${n} × ${s === '0' ? 'network error' : s}`)
       .join(', ')}; p50 ${outcome.latency.p50.toFixed(1)} ms, p99 ${outcome.latency.p99.toFixed(1)} ms`,
   )
+  if (botStatuses) run.log(`    the bot (${bot.requests} at once from one address, ${bot.accounts} accounts): ${formatStatuses(botStatuses)}`)
 
   if (strategy === 'locking') {
     const audit = await auditLocking(run.pool, { eventId, quota, acknowledged: acknowledged.length })
