@@ -7,9 +7,11 @@ import { monthlyJob, type RunRepository, type RunRow } from './runs.ts'
  * Which monthly runs an operator may start (DESIGN §5). A run regrades every user from its
  * period's orders and cannot be undone, so a typo must be refused before anything is written:
  * a period that is not a real month, one that has not ended, one that ends before the first
- * order exists (everyone would become BRONZE), or one older than the latest COMPLETED run (it
- * would overwrite newer grades with older ones) unless the operator forces it, with a reason
- * the run keeps. A request for a period that already has a run joins that run: it writes nothing new.
+ * order exists (everyone would become BRONZE), or one older than a run that exists in any state
+ * (finishing after it, it would overwrite newer grades with older ones) unless the operator
+ * forces it, with a reason the run keeps. The last rule is decided by the database when the run
+ * is created (runs.ts insertRun), so two requests at once cannot both pass it. A request for a
+ * period that already has a run joins that run: it writes nothing new.
  */
 export interface RunRequest {
   period: string
@@ -21,8 +23,8 @@ export interface AdmissionFacts {
   now: Date
   /** Some order is older than the end of the period. */
   ordersBeforeEnd: boolean
-  /** The latest COMPLETED period, YYYY-MM (sorts as text), or null. */
-  latestCompleted: string | null
+  /** The latest period with a run in any state, YYYY-MM (sorts as text), or null. */
+  latestRun: string | null
 }
 
 /** Returns when the request may create its run; throws the refusal otherwise. */
@@ -30,12 +32,11 @@ export function admitRunRequest(request: RunRequest, range: PeriodRange, facts: 
   if (facts.now < range.end) throw batchErrors.PERIOD_NOT_ENDED()
   if (!facts.ordersBeforeEnd)
     throw batchErrors.PERIOD_BEFORE_ORDERS(`no order is older than the end of ${request.period}: the run would grade every user BRONZE`)
-  if (facts.latestCompleted !== null && request.period < facts.latestCompleted && !request.force) {
-    throw batchErrors.PERIOD_SUPERSEDED(
-      `${facts.latestCompleted} has completed since: rerunning ${request.period} would overwrite newer grades; pass force with a reason`,
-    )
-  }
+  if (facts.latestRun !== null && request.period < facts.latestRun && !request.force) throw superseded(request.period, facts.latestRun)
 }
+
+const superseded = (period: string, later: string) =>
+  batchErrors.PERIOD_SUPERSEDED(`${later} already has a run: ${period} finishing after it would overwrite newer grades; pass force with a reason`)
 
 export function parseRunPeriod(period: string, timeZone: string): PeriodRange {
   const range = parsePeriod(period, timeZone)
@@ -47,11 +48,8 @@ export function parseRunPeriod(period: string, timeZone: string): PeriodRange {
 export async function readAdmissionFacts(pool: Pool, range: PeriodRange, now: Date): Promise<AdmissionFacts> {
   const [orders] = await pool.query<RowDataPacket[]>('SELECT 1 FROM orders WHERE ordered_at < ? LIMIT 1', [range.end])
   // MAX over no rows is one row with NULL.
-  const [[latest]] = await pool.query<Rows<{ period: BatchRun['period'] | null }>>(
-    `SELECT MAX(period) AS period FROM batch_runs WHERE job = ? AND status = 'COMPLETED'`,
-    [monthlyJob],
-  )
-  return { now, ordersBeforeEnd: orders.length > 0, latestCompleted: latest?.period ?? null }
+  const [[latest]] = await pool.query<Rows<{ period: BatchRun['period'] | null }>>('SELECT MAX(period) AS period FROM batch_runs WHERE job = ?', [monthlyJob])
+  return { now, ordersBeforeEnd: orders.length > 0, latestRun: latest?.period ?? null }
 }
 
 /**
@@ -66,7 +64,11 @@ export async function openRun(
 ): Promise<RunRow> {
   const range = parseRunPeriod(request.period, opts.timeZone)
   const existing = await existingOrAdmitted(pool, runs, request, range, opts.now, opts.publishDelayMs)
-  return existing ?? runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+  if (existing) return existing
+  // Admitted on what was read; the creation decides again, atomically, against a later run.
+  const created = await runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+  if ('supersededBy' in created) throw superseded(request.period, created.supersededBy)
+  return created
 }
 
 /** The period's run when it has one (joining it writes nothing new); otherwise null once admitted, or the refusal. */

@@ -61,7 +61,8 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
       const due = dueRun(await clock(), schedule)
       if (due && !(await runs.find(due.period))) {
         log.info({ period: due.period, fireAt: due.fireAt }, 'starting the scheduled monthly run')
-        await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
+        const run = await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
+        if ('supersededBy' in run) log.warn({ period: due.period, supersededBy: run.supersededBy }, 'scheduled run not started: a later period has a run')
       }
     }
     // Only runs this daemon can process (a benchmark's baseline run is left to the baseline's workers).

@@ -1,0 +1,108 @@
+import t, { type Test } from 'tap'
+import { inTransaction, type Pool, type RowDataPacket } from '@commerce/db'
+import { bearer, testEnv } from '@commerce/kit/testing'
+import { buildApp } from '../../src/app.ts'
+import { loadServiceConfig } from '../../src/config.ts'
+import { insertRun } from '../../src/job/runs.ts'
+import { testDatabase } from '../../src/testing.ts'
+
+// Admission through the daemon's route (POST /runs): which requests may create a run, and how two
+// at once are decided. The seeded orders start in September 2026; the clock is in December, so
+// September, October and November have all ended. The daemon never polls here: runs stay REQUESTED.
+const quiet = { BATCH_SCHEDULE_ENABLED: 'false', EVENT_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '600000', EVENT_POLL_MS: '600000' }
+const december = async () => new Date('2026-12-05T00:00:00Z')
+
+async function daemon(t: Test) {
+  const { url, pool } = await testDatabase(t, 5)
+  const app = await buildApp({ config: loadServiceConfig(testEnv(url, quiet)), logger: false, clock: december })
+  t.teardown(() => app.close())
+  await app.ready()
+  const post = (payload: object, query = '') => app.inject({ method: 'POST', url: `/runs${query}`, payload, headers: bearer(1, 'admin') })
+  return { pool, post }
+}
+
+const periods = async (pool: Pool) => (await pool.query<RowDataPacket[]>('SELECT period FROM batch_runs ORDER BY id'))[0].map((row) => row.period as string)
+
+/** Some statement of this test's database is waiting for a row lock. */
+async function lockWaiting(pool: Pool): Promise<boolean> {
+  const [[row]] = (await pool.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX x JOIN information_schema.PROCESSLIST p ON p.ID = x.trx_mysql_thread_id
+     WHERE x.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`,
+  )) as [RowDataPacket[], unknown]
+  return Number(row?.n) > 0
+}
+
+/**
+ * `request` sent while another admission of `heldPeriod` has run its statement and not committed
+ * yet: whether `request` answered before that commit (it did not wait for it), and its answer.
+ */
+async function againstHeldAdmission(pool: Pool, heldPeriod: string, request: () => ReturnType<Awaited<ReturnType<typeof daemon>>['post']>) {
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let inserted!: () => void
+  const insertDone = new Promise<void>((resolve) => (inserted = resolve))
+  const held = inTransaction(
+    pool,
+    async (conn) => {
+      await insertRun(conn, { period: heldPeriod, strategy: 'bulk', forceReason: null })
+      inserted()
+      await released
+      return true
+    },
+    { isolation: 'REPEATABLE READ' },
+  )
+  await insertDone
+  let answered = false
+  const answer = request().finally(() => (answered = true))
+  // Until the request either answers or waits on the held admission's locks (no timing guess).
+  // Polled more than 100 ms apart: InnoDB refreshes INNODB_TRX only when it was not read for that long.
+  while (!answered && !(await lockWaiting(pool))) await new Promise((resolve) => setTimeout(resolve, 150))
+  const answeredBeforeCommit = answered
+  release()
+  await held
+  return { answeredBeforeCommit, response: await answer }
+}
+
+t.test('a period older than any run, in any state, needs force (not only older than a COMPLETED one)', async (t) => {
+  const { pool, post } = await daemon(t)
+  t.equal((await post({ period: '2026-11' })).statusCode, 202)
+  // 2026-11 is REQUESTED: it has not completed, yet 2026-10 finishing after it would regrade everyone to October.
+  for (const query of ['', '?dryRun=true']) {
+    const older = await post({ period: '2026-10' }, query)
+    t.same([older.statusCode, older.json().code], [400, 'PERIOD_SUPERSEDED'], `older than a REQUESTED run ${query}`)
+    t.match(older.json().message, /2026-11/, 'the refusal names the newer run')
+  }
+  t.same(await periods(pool), ['2026-11'], 'nothing written')
+  const forced = await post({ period: '2026-10', force: true, reason: 'rerun October after the refund fix' })
+  t.same([forced.statusCode, forced.json().forceReason], [202, 'rerun October after the refund fix'], 'forced, with its reason')
+  t.equal((await post({ period: '2026-10' })).statusCode, 202, 'and requesting it again joins it')
+  t.same(await periods(pool), ['2026-11', '2026-10'])
+})
+
+t.test('an older period requested while a newer one is being admitted waits for it, then is refused', async (t) => {
+  const { pool, post } = await daemon(t)
+  const { answeredBeforeCommit, response } = await againstHeldAdmission(pool, '2026-11', () => post({ period: '2026-10' }))
+  t.notOk(answeredBeforeCommit, 'the 2026-10 admission waited for the uncommitted 2026-11 one')
+  t.same([response.statusCode, response.json().code], [400, 'PERIOD_SUPERSEDED'])
+  t.same(await periods(pool), ['2026-11'], '2026-10 was not created after 2026-11')
+})
+
+t.test('a newer period requested while an older one is being admitted waits for it, then is created after it', async (t) => {
+  const { pool, post } = await daemon(t)
+  const { answeredBeforeCommit, response } = await againstHeldAdmission(pool, '2026-10', () => post({ period: '2026-11' }))
+  t.notOk(answeredBeforeCommit, 'the 2026-11 admission waited for the uncommitted 2026-10 one')
+  t.equal(response.statusCode, 202)
+  t.same(await periods(pool), ['2026-10', '2026-11'], 'created in period order')
+})
+
+t.test('two periods requested at once, many times: never a 5xx, and the older one never created once the newer exists', async (t) => {
+  const { pool, post } = await daemon(t)
+  for (let round = 0; round < 15; round++) {
+    await pool.query('DELETE FROM batch_runs')
+    const [older, newer] = await Promise.all([post({ period: '2026-10' }), post({ period: '2026-11' })])
+    t.equal(newer.statusCode, 202, `round ${round}: the newer is always admitted`)
+    // Either the older came first (both created, in that order) or it came second and was refused.
+    if (older.statusCode === 202) t.same(await periods(pool), ['2026-10', '2026-11'], `round ${round}: both, older first`)
+    else t.same([older.statusCode, older.json().code, await periods(pool)], [400, 'PERIOD_SUPERSEDED', ['2026-11']], `round ${round}: refused`)
+  }
+})
