@@ -5,6 +5,7 @@ import { createPool, databaseUrl, migrateDatabase } from '@commerce/db'
 import { readRunProgress, startBatchWorker, type BatchWorkerProcess, type RunProgress } from '../batch.ts'
 import { ensureDatabaseServer } from '../database.ts'
 import { openRun, previewRun } from '@commerce/batch-worker/admission'
+import { builtInStrategies } from '@commerce/batch-worker/chunks'
 import { databaseClock } from '@commerce/batch-worker/clock'
 import { loadServiceConfig, workerSettings } from '@commerce/batch-worker/config'
 import { createRunRepository } from '@commerce/batch-worker/runs'
@@ -122,6 +123,9 @@ try {
   }
   await openRun(pool, runs, request, {
     strategy: config.BATCH_STRATEGY,
+    // What the workers started below (batch-worker run) process.
+    strategies: builtInStrategies,
+    orphanedAfterMs: settings.planLeaseMs,
     publishDelayMs: settings.publishDelayMs,
     timeZone: settings.timeZone,
     now: databaseClock(pool),

@@ -1,6 +1,7 @@
 import type { BatchRun, Pool, RowDataPacket, Rows } from '@commerce/db'
 import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
 import { batchErrors } from '../errors.ts'
+import { hasStrategy, type ChunkStrategies } from './chunks.ts'
 import { monthlyJob, type RunRepository, type RunRow } from './runs.ts'
 
 /**
@@ -52,23 +53,44 @@ export async function readAdmissionFacts(pool: Pool, range: PeriodRange, now: Da
   return { now, ordersBeforeEnd: orders.length > 0, latestRun: latest?.period ?? null }
 }
 
+interface OpenRunOptions {
+  /** The strategy a new run records: one of `strategies`. */
+  strategy: string
+  /** The strategies the requester's workers process. */
+  strategies: ChunkStrategies
+  /** A REQUESTED run no worker has claimed for this long is orphaned (the plan lease: a planner's patience too). */
+  orphanedAfterMs: number
+  publishDelayMs: number
+  timeZone: string
+  now: () => Promise<Date>
+}
+
 /**
  * The run for `request.period`: the existing one (any status: requesting again joins it), or a
  * new one once `admitRunRequest` allows it. `now` is the caller's clock (the database's by default).
  */
-export async function openRun(
-  pool: Pool,
-  runs: RunRepository,
-  request: RunRequest,
-  opts: { strategy: string; publishDelayMs: number; timeZone: string; now: () => Promise<Date> },
-): Promise<RunRow> {
+export async function openRun(pool: Pool, runs: RunRepository, request: RunRequest, opts: OpenRunOptions): Promise<RunRow> {
   const range = parseRunPeriod(request.period, opts.timeZone)
   const existing = await existingOrAdmitted(pool, runs, request, range, opts.now, opts.publishDelayMs)
-  if (existing) return existing
+  if (existing) return served(runs, existing, opts)
   // Admitted on what was read; the creation decides again, atomically, against a later run.
   const created = await runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
   if ('supersededBy' in created) throw superseded(request.period, created.supersededBy)
-  return created
+  return served(runs, created, opts)
+}
+
+/**
+ * A run no worker serves must not hold its period forever (no daemon joins a run whose strategy
+ * it lacks): one still REQUESTED — never planned, so nothing of it is written — a plan lease after
+ * its request, whose strategy the requester lacks, is taken over with the request's strategy.
+ * Sooner, it may be a benchmark's run whose own worker is about to plan it: it is left alone, as
+ * is a run being planned or worked.
+ */
+async function served(runs: RunRepository, run: RunRow, opts: OpenRunOptions): Promise<RunRow> {
+  if (run.status !== 'REQUESTED' || hasStrategy(opts.strategies, run.strategy) || !hasStrategy(opts.strategies, opts.strategy)) return run
+  // Not orphaned yet, or lost to a planner or another takeover: the run as it is now is the one to join.
+  await runs.takeOver(run.id, run.strategy, opts.strategy, opts.orphanedAfterMs)
+  return (await runs.find(run.period, opts.publishDelayMs)) ?? run
 }
 
 /** The period's run when it has one (joining it writes nothing new); otherwise null once admitted, or the refusal. */

@@ -179,12 +179,28 @@ export function createRunRepository(pool: Pool) {
      * Step 2a: become the planner, take over from a planner whose lease ran out, or — as the
      * planner whose plan failed (it rolled back) — plan again at once instead of waiting out its own lease.
      */
-    async claimPlanning(runId: number, me: string, leaseMs: number): Promise<boolean> {
+    async claimPlanning(runId: number, me: string, leaseMs: number, strategy: string): Promise<boolean> {
+      // On the strategy the worker read and has: a run taken over since (takeOver) is not its to plan.
       const [result] = await pool.query<ResultSetHeader>(
         `UPDATE batch_runs
          SET status = 'PLANNING', planner = ?, plan_lease_until = NOW(6) + INTERVAL ? MICROSECOND, plan_started_at = NOW(6)
-         WHERE id = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND (plan_lease_until < NOW(6) OR planner = ?)))`,
-        [uuidToBytes(me), leaseMs * 1000, runId, uuidToBytes(me)],
+         WHERE id = ? AND strategy = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND (plan_lease_until < NOW(6) OR planner = ?)))`,
+        [uuidToBytes(me), leaseMs * 1000, runId, strategy, uuidToBytes(me)],
+      )
+      return result.affectedRows === 1
+    },
+
+    /**
+     * A run left unplanned for `orphanedAfterMs` since its request, recorded with a strategy the
+     * requester lacks, takes the request's (admission.ts): only while still REQUESTED with the
+     * strategy read, so a worker's planning claim (conditional on the strategy too) and a takeover
+     * never both win.
+     */
+    async takeOver(runId: number, from: string, to: string, orphanedAfterMs: number): Promise<boolean> {
+      const [result] = await pool.query<ResultSetHeader>(
+        `UPDATE batch_runs SET strategy = ?
+         WHERE id = ? AND status = 'REQUESTED' AND strategy = ? AND requested_at < NOW(6) - INTERVAL ? MICROSECOND`,
+        [to, runId, from, orphanedAfterMs * 1000],
       )
       return result.affectedRows === 1
     },

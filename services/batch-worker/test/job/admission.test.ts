@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap'
-import { inTransaction, type Pool, type RowDataPacket } from '@commerce/db'
+import { inTransaction, type Pool, type ResultSetHeader, type RowDataPacket } from '@commerce/db'
 import { bearer, testEnv } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
-import { insertRun } from '../../src/job/runs.ts'
-import { testDatabase } from '../../src/testing.ts'
+import { createRunRepository, insertRun, monthlyJob } from '../../src/job/runs.ts'
+import { runWorker } from '../../src/job/worker.ts'
+import { member, settings, testDatabase } from '../../src/testing.ts'
 
 // Admission through the daemon's route (POST /runs): which requests may create a run, and how two
 // at once are decided. The seeded orders start in September 2026; the clock is in December, so
@@ -18,7 +19,7 @@ async function daemon(t: Test) {
   t.teardown(() => app.close())
   await app.ready()
   const post = (payload: object, query = '') => app.inject({ method: 'POST', url: `/runs${query}`, payload, headers: bearer(1, 'admin') })
-  return { pool, post }
+  return { url, pool, post }
 }
 
 const periods = async (pool: Pool) => (await pool.query<RowDataPacket[]>('SELECT period FROM batch_runs ORDER BY id'))[0].map((row) => row.period as string)
@@ -105,4 +106,72 @@ t.test('two periods requested at once, many times: never a 5xx, and the older on
     if (older.statusCode === 202) t.same(await periods(pool), ['2026-10', '2026-11'], `round ${round}: both, older first`)
     else t.same([older.statusCode, older.json().code, await periods(pool)], [400, 'PERIOD_SUPERSEDED', ['2026-11']], `round ${round}: refused`)
   }
+})
+
+/**
+ * A run REQUESTED `ago` with a strategy no worker here has: left an hour ago, by a benchmark whose
+ * worker died before planning or by a version that took any name; just now, a benchmark's about to be planned.
+ */
+async function foreignRun(pool: Pool, period: string, strategy: string, ago: 'an hour ago' | 'just now' = 'an hour ago'): Promise<number> {
+  const [inserted] = await pool.query<ResultSetHeader>(
+    "INSERT INTO batch_runs (job, period, strategy, status, requested_at) VALUES (?, ?, ?, 'REQUESTED', NOW(6) - INTERVAL ? SECOND)",
+    [monthlyJob, period, strategy, ago === 'an hour ago' ? 3_600 : 0],
+  )
+  return inserted.insertId
+}
+
+const strategyOf = async (pool: Pool, id: number) =>
+  (await pool.query<RowDataPacket[]>('SELECT strategy FROM batch_runs WHERE id = ?', [id]))[0][0]?.strategy as string
+
+t.test('a strategy named after an Object.prototype member is unknown, not a run nobody serves', async (t) => {
+  const { pool, post } = await daemon(t)
+  // The only one the name pattern lets through; the others are refused as VALIDATION before any lookup.
+  const refused = await post({ period: '2026-10', strategy: 'constructor' })
+  t.same([refused.statusCode, refused.json().code], [400, 'UNKNOWN_STRATEGY'])
+  t.same(await periods(pool), [], 'no run recorded')
+})
+
+t.test(
+  'a run left REQUESTED a plan lease with a strategy the requester lacks is taken over by the request; a fresh one or one in progress is joined',
+  async (t) => {
+    const { pool, post } = await daemon(t)
+    const dead = await foreignRun(pool, '2026-10', 'constructor')
+    const preview = await post({ period: '2026-10' }, '?dryRun=true')
+    t.equal(preview.statusCode, 200)
+    t.equal(await strategyOf(pool, dead), 'constructor', 'a dry run takes nothing over')
+    const taken = await post({ period: '2026-10' })
+    t.same([taken.statusCode, taken.json().id, taken.json().strategy], [202, dead, 'bulk'], 'the period is served again, by the same run')
+    t.equal(await strategyOf(pool, dead), 'bulk')
+
+    // A run a worker has started planning is in hand: it is joined, whatever its strategy.
+    const planning = await foreignRun(pool, '2026-11', 'naive')
+    await pool.query("UPDATE batch_runs SET status = 'PLANNING' WHERE id = ?", [planning])
+    const joined = await post({ period: '2026-11' })
+    t.same([joined.statusCode, joined.json().strategy], [202, 'naive'])
+    // Requested just now: its own workers may be about to plan it.
+    const fresh = await foreignRun(pool, '2026-09', 'naive', 'just now')
+    const left = await post({ period: '2026-09' })
+    t.same([left.statusCode, left.json().id, left.json().strategy], [202, fresh, 'naive'])
+  },
+)
+
+t.test('a planning claim holds only for the strategy the worker read: a takeover in between makes it fail', async (t) => {
+  const { pool } = await testDatabase(t, 1)
+  const runs = createRunRepository(pool)
+  const dead = await foreignRun(pool, '2026-10', 'naive')
+  // Another request took the run over after this worker read it as `naive`.
+  t.ok(await runs.takeOver(dead, 'naive', 'bulk', 60_000), 'taken over')
+  t.notOk(await runs.takeOver(dead, 'naive', 'spare', 60_000), 'once: the second finds another strategy')
+  const me = '0190a000-0000-7000-8000-000000000001'
+  t.notOk(await runs.claimPlanning(dead, me, 1_000, 'naive'), 'the worker that read naive does not plan it')
+  t.ok(await runs.claimPlanning(dead, me, 1_000, 'bulk'))
+  t.notOk(await runs.takeOver(dead, 'bulk', 'naive', 60_000), 'a run being planned is not taken over')
+})
+
+t.test('a one-shot worker for a period held by a dead run takes it over and completes it', async (t) => {
+  const { url, pool } = await testDatabase(t, 30)
+  const dead = await foreignRun(pool, '2026-10', 'naive')
+  const { pool: workerPool, membership } = await member(t, url)
+  const report = await runWorker({ pool: workerPool, membership, period: '2026-10', strategy: 'bulk', settings })
+  t.match(report, { runId: dead, strategy: 'bulk', status: 'COMPLETED', planned: true })
 })
