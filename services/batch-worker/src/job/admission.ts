@@ -1,5 +1,6 @@
 import type { BatchRun, Pool, RowDataPacket, Rows } from '@commerce/db'
 import { parsePeriod, type GradePolicy, type PeriodRange } from '@commerce/domain'
+import { kitErrors } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { hasStrategy, type ChunkStrategies } from './chunks.ts'
 import { monthlyJob, type RunRepository, type RunRow } from './runs.ts'
@@ -26,6 +27,23 @@ export interface AdmissionFacts {
   ordersBeforeEnd: boolean
   /** The latest period with a run in any state, YYYY-MM (sorts as text), or null. */
   latestRun: string | null
+}
+
+/**
+ * The one rule for `force` and its reason, on every path (POST /runs, `npm run batch`, `batch-worker
+ * run`, and openRun/previewRun themselves): a reason of 10 to 500 characters once trimmed is
+ * required with force, and refused without it (nothing would record it: the operator meant force,
+ * or typed it by mistake). Returns the reason as the run keeps it, trimmed; null without force.
+ */
+export function forceReasonOf(request: Pick<RunRequest, 'force' | 'reason'>): string | null {
+  if (!request.force) {
+    if (request.reason !== undefined) throw kitErrors.VALIDATION('a reason goes with force: without force nothing records it')
+    return null
+  }
+  const reason = request.reason?.trim() ?? ''
+  if (reason.length < 10 || reason.length > 500)
+    throw kitErrors.VALIDATION('force needs a reason of 10 to 500 characters, surrounding spaces not counted: it is recorded on the run')
+  return reason
 }
 
 /** Returns when the request may create its run; throws the refusal otherwise. */
@@ -70,11 +88,12 @@ interface OpenRunOptions {
  * new one once `admitRunRequest` allows it. `now` is the caller's clock (the database's by default).
  */
 export async function openRun(pool: Pool, runs: RunRepository, request: RunRequest, opts: OpenRunOptions): Promise<RunRow> {
+  const forceReason = forceReasonOf(request)
   const range = parseRunPeriod(request.period, opts.timeZone)
   const existing = await existingOrAdmitted(pool, runs, request, range, opts.now, opts.publishDelayMs)
   if (existing) return served(runs, existing, opts)
   // Admitted on what was read; the creation decides again, atomically, against a later run.
-  const created = await runs.ensure(request.period, opts.strategy, opts.publishDelayMs, request.force ? (request.reason ?? null) : null)
+  const created = await runs.ensure(request.period, opts.strategy, opts.publishDelayMs, forceReason)
   if ('supersededBy' in created) throw superseded(request.period, created.supersededBy)
   return served(runs, created, opts)
 }
@@ -114,6 +133,7 @@ export async function previewRun(
   request: RunRequest,
   opts: { policy: GradePolicy; chunkSize: number; timeZone: string; now: () => Promise<Date> },
 ) {
+  forceReasonOf(request)
   const range = parseRunPeriod(request.period, opts.timeZone)
   await existingOrAdmitted(pool, runs, request, range, opts.now)
   const moves = await runs.previewPlan(range, opts.policy)

@@ -3,6 +3,8 @@ import { inTransaction, type Pool, type ResultSetHeader, type RowDataPacket } fr
 import { bearer, testEnv } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
+import { openRun } from '../../src/job/admission.ts'
+import { builtInStrategies } from '../../src/job/chunks.ts'
 import { createRunRepository, insertRun, monthlyJob } from '../../src/job/runs.ts'
 import { runWorker } from '../../src/job/worker.ts'
 import { member, settings, testDatabase } from '../../src/testing.ts'
@@ -174,4 +176,32 @@ t.test('a one-shot worker for a period held by a dead run takes it over and comp
   const { pool: workerPool, membership } = await member(t, url)
   const report = await runWorker({ pool: workerPool, membership, period: '2026-10', strategy: 'bulk', settings })
   t.match(report, { runId: dead, strategy: 'bulk', status: 'COMPLETED', planned: true })
+})
+
+t.test('force and its reason: one rule on every path — a trimmed reason of 10 to 500 characters, only with force', async (t) => {
+  const { pool, post } = await daemon(t)
+  for (const query of ['', '?dryRun=true']) {
+    for (const [body, message] of [
+      [{ force: true, reason: ' '.repeat(10) }, /force needs a reason/],
+      [{ force: true, reason: `  ${'x'.repeat(9)}  ` }, /force needs a reason/],
+      [{ force: true, reason: 'x'.repeat(501) }, /force needs a reason/],
+      [{ force: true }, /force needs a reason/],
+      [{ reason: 'a reason without force' }, /a reason goes with force/],
+      [{ force: false, reason: 'a reason without force' }, /a reason goes with force/],
+    ] as const) {
+      const response = await post({ period: '2026-10', ...body }, query)
+      t.same([response.statusCode, response.json().code], [400, 'VALIDATION'], `${JSON.stringify(body)} ${query}`)
+      t.match(response.json().message, message)
+    }
+  }
+  t.same(await periods(pool), [], 'no run recorded')
+  const forced = await post({ period: '2026-10', force: true, reason: `  ${'x'.repeat(500)}  ` })
+  t.same([forced.statusCode, forced.json().forceReason], [202, 'x'.repeat(500)], 'recorded trimmed')
+})
+
+t.test('openRun itself refuses a blank reason (the last line of defence for every caller)', async (t) => {
+  const { pool } = await testDatabase(t, 1)
+  const opts = { strategy: 'bulk', strategies: builtInStrategies, orphanedAfterMs: 60_000, publishDelayMs: 0, timeZone: settings.timeZone, now: december }
+  await t.rejects(openRun(pool, createRunRepository(pool), { period: '2026-10', force: true, reason: ' '.repeat(12) }, opts), { code: 'VALIDATION' })
+  t.same(await periods(pool), [])
 })
