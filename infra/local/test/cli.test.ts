@@ -126,7 +126,7 @@ t.test('batch: --dry-run prints the plan and writes nothing; a period before the
   t.equal(refused.code, 1)
   t.match(refused.stderr, /^error: PERIOD_BEFORE_ORDERS: [^\n]+$/)
   t.equal(await runs(), 0, 'no run recorded, no worker started')
-  t.match(cli('batch', ['--period', '2026-10', '--force'], { DATABASE_URL: url }).stderr, /^error: --force needs --reason/)
+  t.match(cli('batch', ['--period', '2026-10', '--force'], { DATABASE_URL: url }).stderr, /^error: VALIDATION: force needs a reason/)
 })
 
 t.test('every root script installs what it needs first (a fresh clone has no node_modules)', async (t) => {

@@ -5,6 +5,7 @@ import { createMembership } from '@commerce/cluster'
 import { createPool } from '@commerce/db'
 import { AppError } from '@commerce/kit'
 import { batchPoolSettings, loadServiceConfig, workerSettings } from './config.ts'
+import { forceReasonOf } from './job/admission.ts'
 import { builtInStrategies, type ChunkStrategies } from './job/chunks.ts'
 import { runWorker } from './job/worker.ts'
 
@@ -32,7 +33,12 @@ export async function runOneShot(args: string[], { strategies = builtInStrategie
     return failed(error instanceof Error ? error.message : String(error))
   }
   if (!flags.period) return failed('--period YYYY-MM is required')
-  if (flags.force && (flags.reason ?? '').trim().length < 10) return failed('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
+  try {
+    // Before connecting anywhere; openRun applies it again.
+    forceReasonOf(flags)
+  } catch (error) {
+    return failed(error instanceof AppError ? `${error.code}: ${error.message}` : String(error))
+  }
 
   const pool = createPool(batchPoolSettings(config))
   const membership = createMembership({ pool, service: 'batch-worker', heartbeatMs: config.HEARTBEAT_MS, host: hostname(), pid: process.pid })

@@ -4,7 +4,8 @@ import cliProgress from 'cli-progress'
 import { createPool, databaseUrl, migrateDatabase } from '@commerce/db'
 import { readRunProgress, startBatchWorker, type BatchWorkerProcess, type RunProgress } from '../batch.ts'
 import { ensureDatabaseServer } from '../database.ts'
-import { openRun, previewRun } from '@commerce/batch-worker/admission'
+import { forceReasonOf, openRun, previewRun } from '@commerce/batch-worker/admission'
+import { builtInStrategies } from '@commerce/batch-worker/chunks'
 import { databaseClock } from '@commerce/batch-worker/clock'
 import { loadServiceConfig, workerSettings } from '@commerce/batch-worker/config'
 import { createRunRepository } from '@commerce/batch-worker/runs'
@@ -26,7 +27,7 @@ The monthly grade + coupon run on one-shot worker processes, against DATABASE_UR
   --chunk-size  targets per chunk (default: the workers' BATCH_CHUNK_SIZE)
   --status      only report the period's run
   --dry-run     print the plan (targets, chunks, coupons, grade moves); write nothing
-  --force       rerun a period older than the latest completed run; needs --reason (≥ 10 characters, kept on the run)`)
+  --force       run a period older than an existing run; needs --reason (10 to 500 characters once trimmed, kept on the run)`)
 
 function parseFlags() {
   try {
@@ -48,9 +49,8 @@ function parseFlags() {
     if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new Error('--workers must be an integer from 1 to 32')
     const chunkSize = values['chunk-size']
     if (chunkSize !== undefined && !(Number.isInteger(Number(chunkSize)) && Number(chunkSize) > 0)) throw new Error('--chunk-size must be a positive integer')
-    if (values.force && (values.reason ?? '').trim().length < 10)
-      throw new Error('--force needs --reason "…" (at least 10 characters): it is recorded on the run')
-    if (values.reason !== undefined && !values.force) throw new Error('--reason goes with --force')
+    // Before the database is touched; openRun applies it again.
+    forceReasonOf(values)
     return {
       period: values.period,
       workers,
@@ -61,7 +61,7 @@ function parseFlags() {
       reason: values.reason,
     }
   } catch (error) {
-    fail(error)
+    fail(error instanceof AppError ? `${error.code}: ${error.message}` : error)
   }
 }
 
@@ -122,6 +122,9 @@ try {
   }
   await openRun(pool, runs, request, {
     strategy: config.BATCH_STRATEGY,
+    // What the workers started below (batch-worker run) process.
+    strategies: builtInStrategies,
+    orphanedAfterMs: settings.planLeaseMs,
     publishDelayMs: settings.publishDelayMs,
     timeZone: settings.timeZone,
     now: databaseClock(pool),

@@ -39,7 +39,7 @@ export interface ChunkCounts {
 }
 
 export type ChunkStrategy = (job: ChunkJob) => Promise<ChunkCounts | null>
-/** Strategies by the name a run records (batch_runs.strategy). */
+/** Strategies by the name a run records (batch_runs.strategy); look names up with hasStrategy / strategyNamed. */
 export type ChunkStrategies = Readonly<Record<string, ChunkStrategy>>
 
 export interface Target {
@@ -142,9 +142,12 @@ export const bulkStrategy: ChunkStrategy = (job) =>
 /** The strategies of the service itself. */
 export const builtInStrategies: ChunkStrategies = { bulk: bulkStrategy }
 
+/** An own name only: `strategies["constructor"]` is Object, which no run can be processed with. */
+export const hasStrategy = (strategies: ChunkStrategies, name: string): boolean => Object.hasOwn(strategies, name)
+
 /** The strategy of that name, or the refusal a request for one this worker lacks gets. */
 export function strategyNamed(strategies: ChunkStrategies, name: string): ChunkStrategy {
-  const strategy = strategies[name]
+  const strategy = hasStrategy(strategies, name) ? strategies[name] : undefined
   if (!strategy) throw batchErrors.UNKNOWN_STRATEGY(`this worker has no chunk strategy "${name}" (it has ${Object.keys(strategies).join(', ')})`)
   return strategy
 }

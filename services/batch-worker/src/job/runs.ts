@@ -1,9 +1,12 @@
 import {
   inTransaction,
+  isDeadlock,
+  sqlErrorCode,
   uuidFromBytes,
   uuidToBytes,
   type BatchTarget,
   type Pool,
+  type PoolConnection,
   type ResultSetHeader,
   type RowDataPacket,
   type Rows,
@@ -104,6 +107,37 @@ function targetsQuery(range: PeriodRange, policy: GradePolicy, users: UserSlice 
   }
 }
 
+/** Step 1's statement needs it: its NOT EXISTS is a locking read only under REPEATABLE READ (see insertRun). */
+export const admissionIsolation = 'REPEATABLE READ'
+
+/**
+ * Step 1's statement, the decision of admission (DESIGN §5): the period's run, REQUESTED, unless
+ * it exists or — unforced — a later period has a run in any state. True when this call created it.
+ * In a REPEATABLE READ transaction the NOT EXISTS takes shared next-key locks on the later
+ * periods' range of uq_batch_runs_job_period (up to the next key): an uncommitted later run is
+ * waited for, then seen; a later period's insert into that range waits for this transaction; two
+ * crossing ones deadlock and one is retried. So an older period is never created after a newer
+ * one without force, whatever the interleaving.
+ */
+export async function insertRun(conn: Pool | PoolConnection, run: { period: string; strategy: string; forceReason: string | null }): Promise<boolean> {
+  const [result] = await conn.query<ResultSetHeader>(
+    `INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason)
+     SELECT ?, ?, ?, 'REQUESTED', ? FROM DUAL
+     WHERE ? OR NOT EXISTS (SELECT 1 FROM batch_runs WHERE job = ? AND period > ?)`,
+    [monthlyJob, run.period, run.strategy, run.forceReason, run.forceReason !== null, monthlyJob, run.period],
+  )
+  return result.affectedRows === 1
+}
+
+/** Deadlocks two crossing admissions may meet (insertRun) before one of them commits. */
+const admissionAttempts = 5
+/**
+ * A deadlock victim: InnoDB rolled the transaction back. An INSERT … SELECT holds the table's
+ * AUTO-INC lock (innodb_autoinc_lock_mode 1); chosen as the victim while waiting for it, it
+ * reports ER_AUTOINC_READ_FAILED instead of ER_LOCK_DEADLOCK.
+ */
+const crossedAdmission = (error: unknown) => isDeadlock(error) || sqlErrorCode(error) === 'ER_AUTOINC_READ_FAILED'
+
 export function createRunRepository(pool: Pool) {
   async function find(period: string, publishDelayMs = 0): Promise<RunRow | null> {
     const [rows] = await pool.query<RunDbRow[]>(
@@ -118,29 +152,55 @@ export function createRunRepository(pool: Pool) {
   return {
     find,
 
-    /** Step 1: idempotent start. The first caller's strategy (and forcing reason) sticks to the run. */
-    async ensure(period: string, strategy: string, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow> {
-      await pool.query(`INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason) VALUES (?, ?, ?, 'REQUESTED', ?)`, [
+    /**
+     * Step 1: idempotent start; a forcing reason skips the later-period check. The first caller's
+     * strategy (and reason) sticks to the run. `supersededBy`: refused, a later period has a run.
+     */
+    async ensure(period: string, strategy: string, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow | { supersededBy: string }> {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await inTransaction(pool, (conn) => insertRun(conn, { period, strategy, forceReason }), { isolation: admissionIsolation })
+          break
+        } catch (error) {
+          if (!crossedAdmission(error) || attempt >= admissionAttempts) throw error
+        }
+      }
+      const run = await find(period, publishDelayMs)
+      if (run) return run
+      const [[later]] = await pool.query<Rows<{ period: string | null }>>('SELECT MAX(period) AS period FROM batch_runs WHERE job = ? AND period > ?', [
         monthlyJob,
         period,
-        strategy,
-        forceReason,
       ])
-      const run = await find(period, publishDelayMs)
-      if (!run) throw new Error(`batch run for ${period} vanished right after it was created`)
-      return run
+      if (later?.period) return { supersededBy: later.period }
+      throw new Error(`batch run for ${period} was neither created nor refused`)
     },
 
     /**
      * Step 2a: become the planner, take over from a planner whose lease ran out, or — as the
      * planner whose plan failed (it rolled back) — plan again at once instead of waiting out its own lease.
      */
-    async claimPlanning(runId: number, me: string, leaseMs: number): Promise<boolean> {
+    async claimPlanning(runId: number, me: string, leaseMs: number, strategy: string): Promise<boolean> {
+      // On the strategy the worker read and has: a run taken over since (takeOver) is not its to plan.
       const [result] = await pool.query<ResultSetHeader>(
         `UPDATE batch_runs
          SET status = 'PLANNING', planner = ?, plan_lease_until = NOW(6) + INTERVAL ? MICROSECOND, plan_started_at = NOW(6)
-         WHERE id = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND (plan_lease_until < NOW(6) OR planner = ?)))`,
-        [uuidToBytes(me), leaseMs * 1000, runId, uuidToBytes(me)],
+         WHERE id = ? AND strategy = ? AND (status = 'REQUESTED' OR (status = 'PLANNING' AND (plan_lease_until < NOW(6) OR planner = ?)))`,
+        [uuidToBytes(me), leaseMs * 1000, runId, strategy, uuidToBytes(me)],
+      )
+      return result.affectedRows === 1
+    },
+
+    /**
+     * A run left unplanned for `orphanedAfterMs` since its request, recorded with a strategy the
+     * requester lacks, takes the request's (admission.ts): only while still REQUESTED with the
+     * strategy read, so a worker's planning claim (conditional on the strategy too) and a takeover
+     * never both win.
+     */
+    async takeOver(runId: number, from: string, to: string, orphanedAfterMs: number): Promise<boolean> {
+      const [result] = await pool.query<ResultSetHeader>(
+        `UPDATE batch_runs SET strategy = ?
+         WHERE id = ? AND status = 'REQUESTED' AND strategy = ? AND requested_at < NOW(6) - INTERVAL ? MICROSECOND`,
+        [to, runId, from, orphanedAfterMs * 1000],
       )
       return result.affectedRows === 1
     },

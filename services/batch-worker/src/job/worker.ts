@@ -130,6 +130,7 @@ interface WorkerContext {
   runs: ReturnType<typeof createRunRepository>
   chunkEvents: ChunkEventRepository
   range: ReturnType<typeof parseRunPeriod>
+  strategies: ChunkStrategies
   strategyOf: (name: string) => ChunkStrategy
   report: WorkerReport
   /** Created when the run is first seen RUNNING: the pace of this worker's lanes. */
@@ -151,6 +152,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerReport> {
   while (!opts.signal?.aborted) {
     worker.report.status = run.status
     if (run.status === 'COMPLETED' || run.status === 'FAILED') break
+    // A run recorded with a strategy this worker lacks (a benchmark's baseline, or one a request
+    // took over since: admission.ts) is not this worker's to serve.
+    worker.strategyOf(run.strategy)
+    worker.report.strategy = run.strategy
     const current = run
     await worker.survive(() => advance(worker, current))
     const latest = await worker.survive(() => worker.runs.find(opts.period, opts.settings.publishDelayMs))
@@ -180,6 +185,7 @@ function workerContext(opts: WorkerOptions): WorkerContext {
     runs: createRunRepository(opts.pool),
     chunkEvents: createChunkEventRepository(opts.pool),
     range,
+    strategies,
     strategyOf,
     report: {
       workerId: opts.membership.id,
@@ -237,12 +243,16 @@ async function openOrJoin(worker: WorkerContext, opts: WorkerOptions): Promise<R
     worker.pool,
     worker.runs,
     { period: opts.period, ...opts.request },
-    { strategy: opts.strategy, publishDelayMs: settings.publishDelayMs, timeZone: settings.timeZone, now: databaseClock(worker.pool) },
+    {
+      strategy: opts.strategy,
+      strategies: worker.strategies,
+      orphanedAfterMs: settings.planLeaseMs,
+      publishDelayMs: settings.publishDelayMs,
+      timeZone: settings.timeZone,
+      now: databaseClock(worker.pool),
+    },
   )
   worker.report.runId = run.id
-  worker.report.strategy = run.strategy
-  // A run recorded with a strategy this worker lacks (a benchmark's baseline) is not joined.
-  worker.strategyOf(run.strategy)
   return run
 }
 
@@ -254,7 +264,7 @@ function advance(worker: WorkerContext, run: RunRow): Promise<void> {
 /** The first worker to claim planning plans and publishes the run; the others wait for it. */
 async function planUnlessTaken(worker: WorkerContext, run: RunRow): Promise<void> {
   const { runs, settings, membership } = worker
-  if (!(await runs.claimPlanning(run.id, membership.id, settings.planLeaseMs))) {
+  if (!(await runs.claimPlanning(run.id, membership.id, settings.planLeaseMs, run.strategy))) {
     await sleep(settings.pollMs)
     return
   }

@@ -9,7 +9,7 @@ import { batchPoolSettings, workerSettings, type Config } from '../config.ts'
 import { openRun, previewRun, type RunRequest } from '../job/admission.ts'
 import { createBatchMetrics } from '../job/metrics.ts'
 import { createRunRepository, monthlyJob } from '../job/runs.ts'
-import { builtInStrategies, strategyNamed, type ChunkStrategies } from '../job/chunks.ts'
+import { builtInStrategies, hasStrategy, strategyNamed, type ChunkStrategies } from '../job/chunks.ts'
 import { dueRun } from '../job/schedule.ts'
 import { runWorker } from '../job/worker.ts'
 
@@ -33,7 +33,7 @@ interface RunnerOptions {
 export function createRunner({ config, pool, membership, registry, log, clock = databaseClock(pool), strategies = builtInStrategies }: RunnerOptions) {
   const known = Object.keys(strategies)
   // A configured default this daemon cannot process is a boot error, not a run that never moves.
-  if (!known.includes(config.BATCH_STRATEGY))
+  if (!hasStrategy(strategies, config.BATCH_STRATEGY))
     throw new Error(`invalid configuration: BATCH_STRATEGY: "${config.BATCH_STRATEGY}" is not a strategy of this worker (${known.join(', ')})`)
   const settings = workerSettings(config)
   const runs = createRunRepository(pool)
@@ -48,7 +48,14 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
   /** Records a run for the period (idempotent), or refuses it (job/admission.ts). */
   async function request(runRequest: RunRequest, strategy: string = config.BATCH_STRATEGY) {
     strategyNamed(strategies, strategy)
-    return openRun(pool, runs, runRequest, { strategy, publishDelayMs: settings.publishDelayMs, timeZone: config.BUSINESS_TIME_ZONE, now: clock })
+    return openRun(pool, runs, runRequest, {
+      strategy,
+      strategies,
+      orphanedAfterMs: settings.planLeaseMs,
+      publishDelayMs: settings.publishDelayMs,
+      timeZone: config.BUSINESS_TIME_ZONE,
+      now: clock,
+    })
   }
 
   /** What a request would plan, refused the same way, with nothing written. */
@@ -61,7 +68,8 @@ export function createRunner({ config, pool, membership, registry, log, clock = 
       const due = dueRun(await clock(), schedule)
       if (due && !(await runs.find(due.period))) {
         log.info({ period: due.period, fireAt: due.fireAt }, 'starting the scheduled monthly run')
-        await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
+        const run = await runs.ensure(due.period, config.BATCH_STRATEGY, settings.publishDelayMs)
+        if ('supersededBy' in run) log.warn({ period: due.period, supersededBy: run.supersededBy }, 'scheduled run not started: a later period has a run')
       }
     }
     // Only runs this daemon can process (a benchmark's baseline run is left to the baseline's workers).

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { grades, periodPattern } from '@commerce/domain'
-import { errorSchema, kitErrors } from '@commerce/kit'
+import { errorSchema } from '@commerce/kit'
 import { batchErrors } from '../errors.ts'
 import { strategyNameSchema } from '../config.ts'
 import { readRunStatus } from '../job/progress.ts'
@@ -28,9 +28,10 @@ const runRequestSchema = Type.Object(
   {
     period: periodSchema,
     strategy: Type.Optional(strategyNameSchema),
-    // Rerunning a period older than the latest COMPLETED one overwrites newer grades: only with a reason, kept on the run.
+    // A period older than an existing run overwrites newer grades: only forced, with a reason kept on the run.
     force: Type.Optional(Type.Boolean({ default: false })),
-    reason: Type.Optional(Type.String({ minLength: 10, maxLength: 500, description: 'required with force' })),
+    // Its rule (trimmed, 10 to 500 characters, only with force) is job/admission.ts forceReasonOf, shared by every path.
+    reason: Type.Optional(Type.String({ description: 'required with force, refused without it: 10 to 500 characters once trimmed' })),
   },
   { additionalProperties: false },
 )
@@ -56,7 +57,6 @@ export default async function runRoutes(parent: FastifyInstance, { heartbeatMs }
       },
     },
     async (request, reply) => {
-      if (request.body.force && !request.body.reason) throw kitErrors.VALIDATION('force needs a reason (10 to 500 characters): it is recorded on the run')
       if (request.query.dryRun) return reply.code(200).send(await app.runner.preview(request.body))
       const run = await app.runner.request(request.body, request.body.strategy)
       const status = await readRunStatus(app.pool, { id: run.id }, { heartbeatMs: heartbeatMs })

@@ -100,3 +100,16 @@ t.test('SQL injection in a period or a run id is refused verbatim, never execute
   }
   t.same(await tableNames(app.pool), before)
 })
+
+t.test('names of Object.prototype as a strategy are refused, never recorded as a run no daemon serves', async (t) => {
+  const app = await daemon(t)
+  await app.pool.query("INSERT INTO users (id, name) VALUES (1, 'u')")
+  await app.pool.query("INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 100, 'books', 'PAID', '2026-10-05 00:00:00')")
+  for (const strategy of [...Object.getOwnPropertyNames(Object.prototype), 'prototype']) {
+    const response = await app.inject({ method: 'POST', url: '/runs', payload: { period: '2026-10', strategy }, headers: admin })
+    t.equal(response.statusCode, 400, strategy)
+    t.match(response.json().code, /^(VALIDATION|UNKNOWN_STRATEGY)$/, strategy)
+  }
+  const [[runs]] = (await app.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM batch_runs')) as [RowDataPacket[], unknown]
+  t.equal(runs?.n, 0)
+})
