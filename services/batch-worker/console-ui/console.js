@@ -247,7 +247,8 @@ function render(snapshot) {
 function runRequest() {
   const force = $('force').checked
   const reason = $('reason').value.trim()
-  return { period: $('period').value.trim(), ...(force ? { force } : {}), ...(reason ? { reason } : {}) }
+  // A reason goes with force only (the service refuses one alone); a reason typed without ticking force is not sent.
+  return { period: $('period').value.trim(), ...(force ? { force, ...(reason ? { reason } : {}) } : {}) }
 }
 
 async function previewRun(event) {
