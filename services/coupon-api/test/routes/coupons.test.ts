@@ -9,7 +9,7 @@ import { createTestDatabase } from '@commerce/db/testing'
 import { bearer, ignoreBatches, testEnv } from '@commerce/kit/testing'
 import type { BatchGuardFactory } from '@commerce/kit'
 import { runWorker } from '@commerce/batch-worker/worker'
-import { pausing, settings } from '@commerce/batch-worker/testing'
+import { pausing, settings, type ChunkPauses } from '@commerce/batch-worker/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 
@@ -55,6 +55,44 @@ async function redeemWaitsOnLock(app: App) {
     )
     if (rows[0]?.n === 1) return
   }
+}
+
+/**
+ * A real batch run of 2026-10 (bulk, one lane) whose first chunk waits at `where` until released:
+ * returns once it waits, with the run's outcome and the release.
+ */
+async function heldBatch(t: Test, url: string, where: keyof ChunkPauses) {
+  const batchPool = createPool({ url, role: 'batch' })
+  const membership = createMembership({ pool: batchPool, service: 'batch-worker', heartbeatMs: 100, log: { warn: () => undefined } })
+  t.teardown(async () => {
+    await membership.stop()
+    await batchPool.end()
+  })
+  await membership.start()
+  let holding!: () => void
+  const held = new Promise<void>((resolve) => (holding = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let first = true
+  const run = runWorker({
+    pool: batchPool,
+    membership,
+    period: '2026-10',
+    strategy: 'bulk',
+    settings: { ...settings, chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000 },
+    strategies: {
+      bulk: pausing({
+        [where]: async () => {
+          if (!first) return
+          first = false
+          holding()
+          await released
+        },
+      }),
+    },
+  })
+  await held
+  return { run, release }
 }
 
 /** Polls a redemption until it is resolved (bounded by the tap timeout, never by a fixed sleep). */
@@ -188,6 +226,39 @@ t.test('an in-batch user gets 202 + Location; the request is applied once the ch
   await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
   await app.batchGuard.view.refresh()
   t.match(await resolved(app, accepted.headers.location as string, 1), { status: 'REDEEMED', reason: null, resolvedAt: String })
+})
+
+t.test('a 202 is judged for expiry at its request’s instant, not when its chunk applies it', async (t) => {
+  const { app, url } = await setup(t)
+  // Both users are targets of the October run (SILVER), in its one chunk; their October coupons are not the run's to revoke.
+  await app.pool.query(
+    "INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 250000, 'books', 'PAID', '2026-10-10'), (2, 250000, 'books', 'PAID', '2026-10-10')",
+  )
+  const expiresLater = await coupon(app, 1, { period: '2026-10' })
+  const expiredBefore = await coupon(app, 2, { period: '2026-10', expires: '2026-11-01' })
+  // The chunk has claimed these users and not begun its transaction: they are in batch.
+  const { run, release } = await heldBatch(t, url, 'afterClaim')
+  await app.batchGuard.view.refresh()
+  const accepted = await redeem(app, expiresLater, 1, 'in-time')
+  const late = await redeem(app, expiredBefore, 2, 'too-late')
+  t.same([accepted.statusCode, late.statusCode], [202, 202], 'both recorded (in batch)')
+  // The first coupon expires a microsecond after its request was recorded (the 202's instant, on the
+  // database clock), so before the chunk applies it: no sleeping until a real expiry.
+  await app.pool.query(
+    'UPDATE coupons c JOIN coupon_redemptions r ON r.coupon_id = c.id SET c.expires_at = r.requested_at + INTERVAL 1 MICROSECOND WHERE c.id = ?',
+    [uuidToBytes(expiresLater)],
+  )
+  const [[now]] = await app.pool.query<RowDataPacket[]>('SELECT expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(expiresLater)])
+  t.equal(now?.expired, 1, 'expired by the time the chunk applies the request')
+  release()
+  t.equal((await run).status, 'COMPLETED')
+  // Applied by the chunk's commit (the sweeper is not called).
+  const status = async (answer: typeof accepted, userId: number) =>
+    (await app.inject({ url: answer.headers.location as string, headers: bearer(userId) })).json()
+  t.match(await status(accepted, 1), { status: 'REDEEMED', reason: null }, 'asked while the coupon was valid: redeemed')
+  t.match(await status(late, 2), { status: 'REJECTED', reason: 'COUPON_EXPIRED' }, 'asked after it had expired: still refused')
+  const [[redeemed]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons WHERE id = ?', [uuidToBytes(expiresLater)])
+  t.equal(redeemed?.status, 'REDEEMED')
 })
 
 t.test('the sweeper is not starved: 100+ in-batch users first in index order, a later user is still applied', async (t) => {
@@ -367,37 +438,8 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
   const coupons = new Map<number, string>()
   for (let userId = 1; userId <= users; userId++) coupons.set(userId, await coupon(app, userId))
 
-  const batchPool = createPool({ url, role: 'batch' })
-  const membership = createMembership({ pool: batchPool, service: 'batch-worker', heartbeatMs: 100, log: { warn: () => undefined } })
-  t.teardown(async () => {
-    await membership.stop()
-    await batchPool.end()
-  })
-  await membership.start()
-  let holding!: () => void
-  const held = new Promise<void>((resolve) => (holding = resolve))
-  let release!: () => void
-  const released = new Promise<void>((resolve) => (release = resolve))
-  let first = true
-  const run = runWorker({
-    pool: batchPool,
-    membership,
-    period: '2026-10',
-    strategy: 'bulk',
-    settings: { ...settings, chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000 },
-    // A test wrapper around bulk: the first chunk waits, inside its transaction, right before its commit.
-    strategies: {
-      bulk: pausing({
-        beforeCommit: async () => {
-          if (!first) return
-          first = false
-          holding()
-          await released
-        },
-      }),
-    },
-  })
-  await held
+  // The first chunk waits, inside its transaction, right before its commit.
+  const { run, release } = await heldBatch(t, url, 'beforeCommit')
   await app.batchGuard.view.refresh()
 
   // Three requests per user, two of them sharing a key: 180 requests at once.
