@@ -210,13 +210,18 @@ t.test('auth: others cannot list or redeem; admins list but never redeem', async
   t.equal((await app.inject({ url: `/redemptions/${mine.json().redemptionId}`, headers: bearer(9, 'admin') })).statusCode, 200)
 })
 
-t.test('an in-batch user gets 202 + Location; the request is applied once the chunk is DONE', async (t) => {
-  const { app } = await setup(t)
-  const id = await coupon(app, 1, { period: '2026-10' })
+/** User 1 in the unfinished chunk of a RUNNING run, as this replica's guard view sees it. */
+async function userOneInBatch(app: App) {
   await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
   await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
   await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
   await app.batchGuard.view.refresh()
+}
+
+t.test('an in-batch user gets 202 + Location; the request is applied once the chunk is DONE', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1, { period: '2026-10' })
+  await userOneInBatch(app)
   const accepted = await redeem(app, id, 1, 'k')
   t.equal(accepted.statusCode, 202)
   t.equal(accepted.headers.location, `/redemptions/${accepted.json().redemptionId}`)
@@ -226,6 +231,28 @@ t.test('an in-batch user gets 202 + Location; the request is applied once the ch
   await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
   await app.batchGuard.view.refresh()
   t.match(await resolved(app, accepted.headers.location as string, 1), { status: 'REDEEMED', reason: null, resolvedAt: String })
+})
+
+t.test('a user’s PENDING requests are bounded: past the cap a fresh key is 429 TOO_MANY_PENDING, a replay keeps its 202', async (t) => {
+  const { app } = await setup(t, { COUPON_MAX_PENDING_PER_USER: '3' })
+  const id = await coupon(app, 1, { period: '2026-10' })
+  await userOneInBatch(app)
+  // A client retrying with a fresh Idempotency-Key each time: each would be one more row for the chunk to apply.
+  for (const key of ['k1', 'k2', 'k3']) t.equal((await redeem(app, id, 1, key)).statusCode, 202, `${key} recorded`)
+  const flooded = await redeem(app, id, 1, 'k4')
+  t.same([flooded.statusCode, flooded.json().code], [429, 'TOO_MANY_PENDING'], 'the fourth fresh key is refused, not recorded')
+  t.equal((await redeem(app, id, 1, 'k1')).statusCode, 202, 'a replay of a recorded request still answers 202')
+  const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING' AND user_id = 1")
+  t.equal(pending?.n, 3, 'three rows for the chunk, however many keys were tried')
+  await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
+  await app.batchGuard.view.refresh()
+  await app.sweeper.sweep()
+  const answer = await redeem(app, id, 1, 'k5')
+  t.same(
+    [answer.statusCode, answer.json().code],
+    [409, 'COUPON_ALREADY_REDEEMED'],
+    'once applied, the cap no longer stands in the way: the answer is the coupon’s',
+  )
 })
 
 t.test('a 202 is judged for expiry at its request’s instant, not when its chunk applies it', async (t) => {
