@@ -9,12 +9,15 @@ export interface AppliedRedemptions {
 }
 
 type PendingRow = WithUuidBytes<Pick<CouponRedemption, 'id' | 'couponId' | 'userId'>, 'id' | 'couponId'>
-type CouponRow = WithUuidBytes<Pick<Coupon, 'id' | 'userId' | 'status'>, 'id'> & { expired: 0 | 1 }
+/** A request's coupon as the request is judged: `expired` at the request's instant, the rest as it is now. */
+type CouponRow = WithUuidBytes<Pick<Coupon, 'id' | 'userId' | 'status'>, 'id'> & { requestId: Buffer; expired: 0 | 1 }
 type IdRow = WithUuidBytes<Pick<Coupon, 'id'>, 'id'>
 
 /**
- * Applies the PENDING deferred redemptions (DESIGN §6.4) of these users against the coupons'
- * current state, inside the caller's transaction: the batch calls it in each chunk's commit
+ * Applies the PENDING deferred redemptions (DESIGN §6.4) of these users inside the caller's
+ * transaction, against the coupons' current state except for expiry, which is judged at each
+ * request's `requested_at` (the instant its 202 was given, on the database clock): a request
+ * accepted in time is not lost to a late chunk. The batch calls it in each chunk's commit
  * (after revoking and issuing), the coupon-api sweeper for chunks already DONE. Requests are
  * taken in arrival order, so of two requests for one coupon the first wins.
  * `skipLocked` (the sweeper): a request whose row or coupon another transaction holds is left
@@ -37,16 +40,18 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
     [found.map((row) => row.id)],
   )
   if (locked.length === 0) return { redeemed: 0, rejected: 0 }
-  // Then their coupons. In a batch chunk these are locked already (it revoked and issued first).
+  // Then their coupons, one row per request (the request rows are ours already). In a batch chunk
+  // the coupons are locked already (it revoked and issued first).
   const [couponRows] = await conn.query<Rows<CouponRow>>(
-    `SELECT id, user_id AS userId, status, expires_at < NOW(6) AS expired FROM coupons WHERE id IN (?) ${locking}`,
-    [locked.map((row) => row.couponId)],
+    `SELECT r.id AS requestId, c.id, c.user_id AS userId, c.status, c.expires_at < r.requested_at AS expired
+     FROM coupon_redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.id IN (?) ${locking}`,
+    [locked.map((row) => row.id)],
   )
-  const coupons = new Map(couponRows.map((row) => [row.id.toString('hex'), row]))
+  const coupons = new Map(couponRows.map((row) => [row.requestId.toString('hex'), row]))
   let pending = locked
   if (skipLocked) {
     // A coupon missing from the locking read is either locked elsewhere (skip its requests) or gone.
-    const missing = locked.filter((row) => !coupons.has(row.couponId.toString('hex'))).map((row) => row.couponId)
+    const missing = locked.filter((row) => !coupons.has(row.id.toString('hex'))).map((row) => row.couponId)
     if (missing.length > 0) {
       const [held] = await conn.query<Rows<IdRow>>('SELECT id FROM coupons WHERE id IN (?)', [missing])
       const busy = new Set(held.map((row) => row.id.toString('hex')))
@@ -60,7 +65,7 @@ export async function applyPendingRedemptions(conn: PoolConnection, userIds: rea
   const rejected: { id: Buffer; reason: RedemptionRejection }[] = []
   for (const row of pending) {
     const couponKey = row.couponId.toString('hex')
-    const stored = coupons.get(couponKey)
+    const stored = coupons.get(row.id.toString('hex'))
     // A coupon redeemed by an earlier request of this same batch counts as REDEEMED already.
     const coupon =
       !stored || stored.userId !== row.userId

@@ -8,7 +8,10 @@ const verify = createTokenVerifier(secret)
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 t.test('a token signed with the secret yields the principal', async (t) => {
-  t.same(verify(signToken(secret, { userId: 42, role: 'admin' })), { userId: 42, role: 'admin' })
+  const token = signToken(secret, { userId: 42, role: 'admin' }, 60)
+  const { exp } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString())
+  t.ok(Math.abs(exp * 1000 - (Date.now() + 60_000)) < 5_000, 'exp: a minute from now')
+  t.same(verify(token), { userId: 42, role: 'admin', expiresAtMs: exp * 1000 }, 'with its expiry, for what outlives a request')
 })
 
 t.test('forged, expired and confused tokens are refused', async (t) => {

@@ -325,10 +325,13 @@ function handleBlock(block) {
     setLive('live')
   } else if (kind === 'unavailable') {
     setLive('reconnecting')
+  } else if (kind === 'expired') {
+    // The stream ends at the token's expiry: ask for a new token rather than reconnect with this one.
+    showLogin(JSON.parse(data).message)
   }
 }
 
-/** Reads the stream until it ends, then reconnects after a pause; a refused token ends the session. */
+/** Reads the stream until it ends, then reconnects after a pause; a refused or expired token ends the session. */
 async function follow(signal) {
   while (!signal.aborted) {
     try {

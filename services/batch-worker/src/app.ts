@@ -15,7 +15,7 @@ import runRoutes from './routes/runs.ts'
 export interface BuildAppOptions {
   config: Config
   logger?: FastifyServerOptions['logger']
-  /** The calendar's "now" (default: the database clock); tests pick their instant. */
+  /** The calendar's "now", and when a console stream's token has expired (default: the database clock); tests pick their instant. */
   clock?: Clock
   /** The chunk strategies (default: the service's own, bulk); a benchmark adds its baselines. */
   strategies?: ChunkStrategies
@@ -31,6 +31,6 @@ export async function buildApp({ config, logger, clock, strategies }: BuildAppOp
   await app.register(runGaugesPlugin, { config })
   await app.register(redemptionGaugesPlugin)
   await app.register(consoleFeedPlugin, { heartbeatMs: config.HEARTBEAT_MS, refreshMs: config.CONSOLE_REFRESH_MS })
-  await app.register(consoleRoutes, { heartbeatMs: config.HEARTBEAT_MS })
+  await app.register(consoleRoutes, { heartbeatMs: config.HEARTBEAT_MS, clock })
   return app
 }

@@ -11,6 +11,13 @@ export const configSchema = serviceConfig({
    * kept below DB_POOL_SIZE, such waits can never take every connection from the other routes.
    */
   COUPON_REDEEM_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 4 }),
+  /**
+   * PENDING (202) redemptions one user may have at once; a fresh key past it is 429
+   * TOO_MANY_PENDING. The chunk that applies them does so in its transaction, holding its users'
+   * locks: 10,000 from one flooding user cost it about a second (docs/BENCHMARKS.md). One per
+   * coupon held is all a client needs.
+   */
+  COUPON_MAX_PENDING_PER_USER: Type.Integer({ minimum: 1, maximum: 1_000, default: 10 }),
 })
 export type Config = Static<typeof configSchema>
 

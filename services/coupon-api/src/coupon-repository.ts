@@ -90,6 +90,12 @@ export function createCouponRepository(pool: Pool) {
       return rows[0] ? toRedemption(rows[0]) : null
     },
 
+    /** How many of this user's requests wait to be applied (idx_redemptions_status_user: a short range). */
+    async countPending(userId: number): Promise<number> {
+      const [[row]] = await pool.query<Rows<{ n: number }>>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING' AND user_id = ?", [userId])
+      return row?.n ?? 0
+    },
+
     /**
      * Records a request to apply later (DESIGN §6.4). The unique (user, key) decides between
      * concurrent duplicates: the loser gets the winner's row back.

@@ -1,16 +1,18 @@
 import t, { type Test } from 'tap'
 import type { ResultSetHeader, RowDataPacket } from '@commerce/db'
 import { createTestDatabase } from '@commerce/db/testing'
-import { bearer, testEnv } from '@commerce/kit/testing'
+import { signToken } from '@commerce/kit'
+import { bearer, testEnv, testSecret } from '@commerce/kit/testing'
 import { buildApp } from '../../src/app.ts'
+import type { Clock } from '../../src/clock.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 import type { ConsoleSnapshot } from '../../src/console/snapshot.ts'
 
 const quiet = { BATCH_SCHEDULE_ENABLED: 'false', EVENT_SCHEDULE_ENABLED: 'false', BATCH_DAEMON_POLL_MS: '60000', EVENT_POLL_MS: '60000' }
 const admin = bearer(1, 'admin')
 
-async function daemon(t: Test, env: Record<string, string> = {}) {
-  const app = await buildApp({ config: loadServiceConfig(testEnv(await createTestDatabase(t), { ...quiet, ...env })), logger: false })
+async function daemon(t: Test, env: Record<string, string> = {}, clock?: Clock) {
+  const app = await buildApp({ config: loadServiceConfig(testEnv(await createTestDatabase(t), { ...quiet, ...env })), logger: false, clock })
   t.teardown(() => app.close())
   await app.ready()
   return app
@@ -169,4 +171,51 @@ t.test('the stream: a snapshot at once, another when something changes, and it e
   await app.close()
   await events
   t.pass('closing the daemon ended the open stream')
+})
+
+t.test('the stream ends at its token’s expiry, judged on the service’s clock, and says why', async (t) => {
+  const token = signToken(testSecret, { userId: 1, role: 'admin' }, 3600)
+  const expiresAtMs = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).exp * 1000
+  // The service's clock, set by the test: `beforeExpiryMs` before the token's exp when a stream opens, then running.
+  let skewMs = 0
+  const clock: Clock = async () => new Date(Date.now() + skewMs)
+  const app = await daemon(t, { CONSOLE_REFRESH_MS: '100' }, clock)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('no port')
+  const open = (beforeExpiryMs: number) => {
+    skewMs = expiresAtMs - beforeExpiryMs - Date.now()
+    return fetch(`http://127.0.0.1:${address.port}/console/api/stream`, { headers: { authorization: `Bearer ${token}` } })
+  }
+
+  const response = await open(1_000)
+  t.equal(response.status, 200, 'a second before its expiry, the token opens the stream')
+  if (!response.body) throw new Error('no body')
+  const opened = performance.now()
+  const blocks: { kind: string | undefined; data: string | undefined; afterMs: number }[] = []
+  let buffer = ''
+  const reading = (async () => {
+    for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        blocks.push({ kind: block.match(/^event: (.*)$/m)?.[1], data: block.match(/^data: (.*)$/m)?.[1], afterMs: performance.now() - opened })
+      }
+    }
+    return 'ended'
+  })()
+  // A bound that only catches the hang: the expiry is one second away.
+  const outcome = await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 20_000, 'still open 20 s later'))])
+  t.equal(outcome, 'ended', 'the stream ended by itself')
+  const events = blocks.filter((block) => block.kind !== undefined)
+  t.equal(events[0]?.kind, 'snapshot', 'snapshots while the token is valid')
+  const expired = events.findIndex((event) => event.kind === 'expired')
+  t.equal(expired, events.length - 1, 'the last event, and nothing after it, says why it ended')
+  t.match(JSON.parse(events[expired]?.data ?? '{}'), { code: 'UNAUTHORIZED', message: /expired/ }, 'the same code every other route gives that token')
+  t.ok((events[expired]?.afterMs ?? 0) >= 950, 'not before the expiry')
+
+  const late = await open(-500)
+  t.equal(late.status, 401, 'past its expiry on the service’s clock, the stream does not open')
+  await late.body?.cancel()
 })

@@ -85,7 +85,7 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
         security,
         params: Type.Object({ id: uuidSchema }),
         headers: Type.Object({ 'idempotency-key': idempotencyKeySchema }),
-        response: { 200: outcomeSchema, 202: outcomeSchema, ...errors },
+        response: { 200: outcomeSchema, 202: outcomeSchema, ...errors, ...errorResponses(429) },
       },
     },
     async (request, reply) => {
@@ -100,6 +100,10 @@ export default async function couponRoutes(parent: FastifyInstance, { config }: 
       if (replay) return answer(reply, couponId, replay)
       /** Records the request durably and answers 202; the batch or the sweeper applies it later. */
       const defer = async (why: 'in-batch' | 'stale-view' | 'busy' | 'lock-timeout') => {
+        // Bounds what one client retrying with fresh keys leaves for a chunk's transaction to apply.
+        // A plain read, so never a lock wait: concurrent fresh keys may pass it together, the bound
+        // is the cap plus the user's requests in flight.
+        if ((await app.coupons.countPending(who.userId)) >= config.COUPON_MAX_PENDING_PER_USER) throw couponErrors.TOO_MANY_PENDING()
         deferred.inc({ why })
         return answer(reply, couponId, await app.coupons.defer(couponId, who.userId, key))
       }

@@ -9,7 +9,7 @@ import { createTestDatabase } from '@commerce/db/testing'
 import { bearer, ignoreBatches, testEnv } from '@commerce/kit/testing'
 import type { BatchGuardFactory } from '@commerce/kit'
 import { runWorker } from '@commerce/batch-worker/worker'
-import { pausing, settings } from '@commerce/batch-worker/testing'
+import { pausing, settings, type ChunkPauses } from '@commerce/batch-worker/testing'
 import { buildApp } from '../../src/app.ts'
 import { loadServiceConfig } from '../../src/config.ts'
 
@@ -55,6 +55,44 @@ async function redeemWaitsOnLock(app: App) {
     )
     if (rows[0]?.n === 1) return
   }
+}
+
+/**
+ * A real batch run of 2026-10 (bulk, one lane) whose first chunk waits at `where` until released:
+ * returns once it waits, with the run's outcome and the release.
+ */
+async function heldBatch(t: Test, url: string, where: keyof ChunkPauses) {
+  const batchPool = createPool({ url, role: 'batch' })
+  const membership = createMembership({ pool: batchPool, service: 'batch-worker', heartbeatMs: 100, log: { warn: () => undefined } })
+  t.teardown(async () => {
+    await membership.stop()
+    await batchPool.end()
+  })
+  await membership.start()
+  let holding!: () => void
+  const held = new Promise<void>((resolve) => (holding = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let first = true
+  const run = runWorker({
+    pool: batchPool,
+    membership,
+    period: '2026-10',
+    strategy: 'bulk',
+    settings: { ...settings, chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000 },
+    strategies: {
+      bulk: pausing({
+        [where]: async () => {
+          if (!first) return
+          first = false
+          holding()
+          await released
+        },
+      }),
+    },
+  })
+  await held
+  return { run, release }
 }
 
 /** Polls a redemption until it is resolved (bounded by the tap timeout, never by a fixed sleep). */
@@ -172,13 +210,18 @@ t.test('auth: others cannot list or redeem; admins list but never redeem', async
   t.equal((await app.inject({ url: `/redemptions/${mine.json().redemptionId}`, headers: bearer(9, 'admin') })).statusCode, 200)
 })
 
-t.test('an in-batch user gets 202 + Location; the request is applied once the chunk is DONE', async (t) => {
-  const { app } = await setup(t)
-  const id = await coupon(app, 1, { period: '2026-10' })
+/** User 1 in the unfinished chunk of a RUNNING run, as this replica's guard view sees it. */
+async function userOneInBatch(app: App) {
   await app.pool.query("INSERT INTO batch_runs (id, job, period, strategy, status) VALUES (1, 'monthly-grade', '2026-10', 'bulk', 'RUNNING')")
   await app.pool.query("INSERT INTO batch_targets (run_id, user_id, chunk_no, total, order_count, to_grade) VALUES (1, 1, 0, 1, 1, 'SILVER')")
   await app.pool.query("INSERT INTO step_execution_log (run_id, step, chunk_no) VALUES (1, 'grade', 0)")
   await app.batchGuard.view.refresh()
+}
+
+t.test('an in-batch user gets 202 + Location; the request is applied once the chunk is DONE', async (t) => {
+  const { app } = await setup(t)
+  const id = await coupon(app, 1, { period: '2026-10' })
+  await userOneInBatch(app)
   const accepted = await redeem(app, id, 1, 'k')
   t.equal(accepted.statusCode, 202)
   t.equal(accepted.headers.location, `/redemptions/${accepted.json().redemptionId}`)
@@ -188,6 +231,61 @@ t.test('an in-batch user gets 202 + Location; the request is applied once the ch
   await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
   await app.batchGuard.view.refresh()
   t.match(await resolved(app, accepted.headers.location as string, 1), { status: 'REDEEMED', reason: null, resolvedAt: String })
+})
+
+t.test('a user’s PENDING requests are bounded: past the cap a fresh key is 429 TOO_MANY_PENDING, a replay keeps its 202', async (t) => {
+  const { app } = await setup(t, { COUPON_MAX_PENDING_PER_USER: '3' })
+  const id = await coupon(app, 1, { period: '2026-10' })
+  await userOneInBatch(app)
+  // A client retrying with a fresh Idempotency-Key each time: each would be one more row for the chunk to apply.
+  for (const key of ['k1', 'k2', 'k3']) t.equal((await redeem(app, id, 1, key)).statusCode, 202, `${key} recorded`)
+  const flooded = await redeem(app, id, 1, 'k4')
+  t.same([flooded.statusCode, flooded.json().code], [429, 'TOO_MANY_PENDING'], 'the fourth fresh key is refused, not recorded')
+  t.equal((await redeem(app, id, 1, 'k1')).statusCode, 202, 'a replay of a recorded request still answers 202')
+  const [[pending]] = await app.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE status = 'PENDING' AND user_id = 1")
+  t.equal(pending?.n, 3, 'three rows for the chunk, however many keys were tried')
+  await app.pool.query("UPDATE step_execution_log SET status = 'DONE'")
+  await app.batchGuard.view.refresh()
+  await app.sweeper.sweep()
+  const answer = await redeem(app, id, 1, 'k5')
+  t.same(
+    [answer.statusCode, answer.json().code],
+    [409, 'COUPON_ALREADY_REDEEMED'],
+    'once applied, the cap no longer stands in the way: the answer is the coupon’s',
+  )
+})
+
+t.test('a 202 is judged for expiry at its request’s instant, not when its chunk applies it', async (t) => {
+  const { app, url } = await setup(t)
+  // Both users are targets of the October run (SILVER), in its one chunk; their October coupons are not the run's to revoke.
+  await app.pool.query(
+    "INSERT INTO orders (user_id, amount, category, status, ordered_at) VALUES (1, 250000, 'books', 'PAID', '2026-10-10'), (2, 250000, 'books', 'PAID', '2026-10-10')",
+  )
+  const expiresLater = await coupon(app, 1, { period: '2026-10' })
+  const expiredBefore = await coupon(app, 2, { period: '2026-10', expires: '2026-11-01' })
+  // The chunk has claimed these users and not begun its transaction: they are in batch.
+  const { run, release } = await heldBatch(t, url, 'afterClaim')
+  await app.batchGuard.view.refresh()
+  const accepted = await redeem(app, expiresLater, 1, 'in-time')
+  const late = await redeem(app, expiredBefore, 2, 'too-late')
+  t.same([accepted.statusCode, late.statusCode], [202, 202], 'both recorded (in batch)')
+  // The first coupon expires a microsecond after its request was recorded (the 202's instant, on the
+  // database clock), so before the chunk applies it: no sleeping until a real expiry.
+  await app.pool.query(
+    'UPDATE coupons c JOIN coupon_redemptions r ON r.coupon_id = c.id SET c.expires_at = r.requested_at + INTERVAL 1 MICROSECOND WHERE c.id = ?',
+    [uuidToBytes(expiresLater)],
+  )
+  const [[now]] = await app.pool.query<RowDataPacket[]>('SELECT expires_at < NOW(6) AS expired FROM coupons WHERE id = ?', [uuidToBytes(expiresLater)])
+  t.equal(now?.expired, 1, 'expired by the time the chunk applies the request')
+  release()
+  t.equal((await run).status, 'COMPLETED')
+  // Applied by the chunk's commit (the sweeper is not called).
+  const status = async (answer: typeof accepted, userId: number) =>
+    (await app.inject({ url: answer.headers.location as string, headers: bearer(userId) })).json()
+  t.match(await status(accepted, 1), { status: 'REDEEMED', reason: null }, 'asked while the coupon was valid: redeemed')
+  t.match(await status(late, 2), { status: 'REJECTED', reason: 'COUPON_EXPIRED' }, 'asked after it had expired: still refused')
+  const [[redeemed]] = await app.pool.query<RowDataPacket[]>('SELECT status FROM coupons WHERE id = ?', [uuidToBytes(expiresLater)])
+  t.equal(redeemed?.status, 'REDEEMED')
 })
 
 t.test('the sweeper is not starved: 100+ in-batch users first in index order, a later user is still applied', async (t) => {
@@ -367,37 +465,8 @@ t.test('consistency during a real batch: parallel redemptions of in-batch users 
   const coupons = new Map<number, string>()
   for (let userId = 1; userId <= users; userId++) coupons.set(userId, await coupon(app, userId))
 
-  const batchPool = createPool({ url, role: 'batch' })
-  const membership = createMembership({ pool: batchPool, service: 'batch-worker', heartbeatMs: 100, log: { warn: () => undefined } })
-  t.teardown(async () => {
-    await membership.stop()
-    await batchPool.end()
-  })
-  await membership.start()
-  let holding!: () => void
-  const held = new Promise<void>((resolve) => (holding = resolve))
-  let release!: () => void
-  const released = new Promise<void>((resolve) => (release = resolve))
-  let first = true
-  const run = runWorker({
-    pool: batchPool,
-    membership,
-    period: '2026-10',
-    strategy: 'bulk',
-    settings: { ...settings, chunkSize: 5, concurrency: 1, leaseMs: 10_000, planLeaseMs: 10_000 },
-    // A test wrapper around bulk: the first chunk waits, inside its transaction, right before its commit.
-    strategies: {
-      bulk: pausing({
-        beforeCommit: async () => {
-          if (!first) return
-          first = false
-          holding()
-          await released
-        },
-      }),
-    },
-  })
-  await held
+  // The first chunk waits, inside its transaction, right before its commit.
+  const { run, release } = await heldBatch(t, url, 'beforeCommit')
   await app.batchGuard.view.refresh()
 
   // Three requests per user, two of them sharing a key: 180 requests at once.
