@@ -1,4 +1,15 @@
+import { signToken } from '@commerce/kit'
 import { createCrowd } from './clients.ts'
+import { localAuthSecret } from './secret.ts'
+
+/**
+ * The Authorization of applicant `person` (its own account: user id 1e9 + person), as the local
+ * stack signs tokens. Events are for signed-in customers by default, one entry per account: the
+ * same person always has the same account, so a repeated person is a duplicate either way.
+ */
+export function applicantAuthorization(person: number, secret: string = localAuthSecret()): string {
+  return `Bearer ${signToken(secret, { userId: 1_000_000_000 + person, role: 'user' })}`
+}
 
 export interface FloodResult {
   /** HTTP status → count; 0 = network error. */
@@ -13,7 +24,7 @@ export interface FloodResult {
 /**
  * `requests` applications to one event from `connections` clients sending back to back (a
  * closed loop: what a demo or a crash test needs, not a latency benchmark, which must be open
- * model — see loadtest/). Every 10th request repeats the phone of one sent 5 earlier.
+ * model — see loadtest/). Every 10th request repeats the person (phone and account) of one sent 5 earlier.
  */
 export async function floodEvent({
   origin,
@@ -21,6 +32,7 @@ export async function floodEvent({
   requests,
   connections,
   phoneBase = 20_000_000,
+  authSecret: secret = localAuthSecret(),
   onResponse,
 }: {
   origin: string
@@ -28,6 +40,8 @@ export async function floodEvent({
   requests: number
   connections: number
   phoneBase?: number
+  /** The stack's AUTH_SECRET, which signs each applicant's token. */
+  authSecret?: string
   onResponse?: (status: number, result: FloodResult) => void | Promise<void>
 }): Promise<FloodResult> {
   // nginx limits each client address (a burst of 40, then 20/s): the flood is people, each sending
@@ -39,14 +53,15 @@ export async function floodEvent({
   const client = async () => {
     while (sent < requests) {
       const n = sent++
-      const phone = `010${String(phoneBase + (n % 10 === 9 ? n - 5 : n)).slice(-8)}`
+      const person = phoneBase + (n % 10 === 9 ? n - 5 : n)
+      const phone = `010${String(person).slice(-8)}`
       const at = performance.now()
       const status = await http
         .client(n)
         .request({
           method: 'POST',
           path: `/events/${eventId}/applications`,
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: applicantAuthorization(person, secret) },
           body: JSON.stringify({ name: `applicant ${n}`, phone }),
         })
         .then(async (response) => {

@@ -4,7 +4,7 @@ import { dropDatabase, uuidToBytes, type Pool, type RowDataPacket } from '@comme
 import { defaultGradePolicy } from '@commerce/domain'
 import { signToken, type ServiceName } from '@commerce/kit'
 import { readRunProgress, type RunProgress } from '@commerce/local/batch'
-import { createEventThrough } from '@commerce/local/flood'
+import { applicantAuthorization, createEventThrough } from '@commerce/local/flood'
 import type { MariaDbServer } from '@commerce/local/mariadb'
 import { waitFor } from '@commerce/local/process'
 import { localAuthSecret } from '@commerce/local/secret'
@@ -163,7 +163,7 @@ export function startTraffic(
       return {
         method: 'POST',
         path: `/events/${bed.eventId}/applications`,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: applicantAuthorization(phoneBase + index) },
         body: JSON.stringify({ name: `fault ${index}`, phone }),
       }
     }

@@ -4,7 +4,7 @@ import { createCrowd } from '@commerce/local/clients'
 import { auditEvent, formatAudit, type AuditCheck } from '@commerce/audit'
 import { poolRoles, type RowDataPacket } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
-import { createEventThrough } from '@commerce/local/flood'
+import { applicantAuthorization, createEventThrough } from '@commerce/local/flood'
 import { requireCommand, waitFor } from '@commerce/local/process'
 import type { Marker } from '../charts.ts'
 import {
@@ -111,7 +111,7 @@ export async function sendApplicants(
           .request({
             method: 'POST',
             path: `/events/${eventId}/applications`,
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', authorization: applicantAuthorization(i) },
             body: JSON.stringify({ name: `${label} ${i}`, phone }),
           })
           .then(async (response): Promise<Applicant> => {

@@ -7,6 +7,7 @@ import { signToken, type ServiceName } from '@commerce/kit'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { createCrowd } from '@commerce/local/clients'
+import { applicantAuthorization } from '@commerce/local/flood'
 import { treeServerScripts, type AgainstTree } from '../against.ts'
 import { auditLocking, createLockingTable, lockingServerScript } from '../baselines/locking-apply.ts'
 import { runOpenModel } from '../open-model.ts'
@@ -66,7 +67,7 @@ interface Flood {
 const personFor = (offset: number, i: number) => offset + (i % 20 === 19 ? i - 10 : i)
 const phoneOf = (person: number) => `010${String(10_000_000 + person).slice(-8)}`
 /** The bot: one address, this many applications at once, spread over a few accounts it holds, in the middle of the sustained flood. */
-const bot = { requests: 2_000, accounts: 20, firstClient: 60_000 }
+const bot = { requests: 2_000, accounts: 20, firstClient: 60_000, firstPerson: 900_000_000 }
 
 export async function benchEvent(options: EventBenchOptions): Promise<string> {
   const { log } = options
@@ -316,7 +317,6 @@ async function flood(run: {
   const secret = localAuthSecret()
   // The event is for signed-in customers (POST /events' default): each person applies with their own
   // account's token, from their own address (nginx limits each address: ≤ 10 req/s each here).
-  const tokenOf = (person: number) => `Bearer ${signToken(secret, { userId: 1_000_000 + person, role: 'user' })}`
   const flooding = runOpenModel({
     origin: stack.url,
     rate,
@@ -329,7 +329,7 @@ async function flood(run: {
       return {
         method: 'POST',
         path: `/events/${eventId}/applications`,
-        headers: { 'content-type': 'application/json', authorization: tokenOf(person) },
+        headers: { 'content-type': 'application/json', authorization: applicantAuthorization(person, secret) },
         body: JSON.stringify({ name: `applicant ${i}`, phone: phoneOf(person) }),
       }
     },
