@@ -4,6 +4,8 @@ import { Type, type Static } from 'typebox'
 export const configSchema = serviceConfig({
   /** Longest a buffered application waits for its group commit. */
   EVENT_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 100, default: 2 }),
+  /** The same for lookups alone (arrivals after early close, which write nothing): they wait for company. */
+  EVENT_LOOKUP_MS: Type.Integer({ minimum: 0, maximum: 100, default: 10 }),
   /** Rows per multi-row INSERT; a full buffer flushes at once. */
   EVENT_FLUSH_ROWS: Type.Integer({ minimum: 1, maximum: 5_000, default: 500 }),
   /** Group commits in flight at once per replica (each holds one pooled connection). */

@@ -4,6 +4,12 @@ import { applicationKey, type Application, type EventRepository, type FlushOutco
 export interface GroupCommitSettings {
   /** Longest a row waits in the buffer before its flush starts. */
   flushMs: number
+  /**
+   * The same for a buffer of lookups only (after early close: every arrival is one). Their answers
+   * are refusals, so they wait longer for company: one statement for many, where each costs the
+   * replica and the database more than the rest of the refusal.
+   */
+  lookupMs: number
   /** Rows per INSERT; a buffer this full flushes at once. */
   maxRows: number
   /** Flushes in flight at once; while all are busy the buffer keeps growing (bigger next batch). */
@@ -40,6 +46,8 @@ interface Waiting {
  */
 export function createGroupCommit(repo: EventRepository, settings: GroupCommitSettings, observer: FlushObserver) {
   let buffer: Waiting[] = []
+  /** Writes among the buffered: while there is one, the buffer flushes after flushMs. */
+  let bufferedWrites = 0
   let writing = 0
   let flushing = 0
   let timer: NodeJS.Timeout | undefined
@@ -51,12 +59,15 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
     timer = undefined
     while (buffer.length > 0 && flushing < settings.concurrency) {
       const waited = performance.now() - (buffer[0]?.bufferedAt ?? 0)
-      if (buffer.length < settings.maxRows && waited < settings.flushMs) {
-        timer = setTimeout(pump, settings.flushMs - waited)
+      const waitMs = bufferedWrites > 0 ? settings.flushMs : settings.lookupMs
+      if (buffer.length < settings.maxRows && waited < waitMs) {
+        timer = setTimeout(pump, waitMs - waited)
         return
       }
-      void flush(buffer.slice(0, settings.maxRows))
+      const batch = buffer.slice(0, settings.maxRows)
       buffer = buffer.slice(settings.maxRows)
+      bufferedWrites -= batch.filter((waiting) => !waiting.lookup).length
+      void flush(batch)
     }
   }
 
@@ -109,8 +120,10 @@ export function createGroupCommit(repo: EventRepository, settings: GroupCommitSe
     if (backlog() >= settings.limit) throw kitErrors.OVERLOADED('too many applications waiting to be written')
     return new Promise((resolve, reject) => {
       buffer.push({ application, lookup, bufferedAt: performance.now(), resolve, reject })
+      if (!lookup) bufferedWrites += 1
       observer.onBacklog(backlog())
-      if (!timer || buffer.length >= settings.maxRows) pump()
+      // The first write into a buffer of lookups shortens its wait to flushMs: pump re-arms the timer.
+      if (!timer || buffer.length >= settings.maxRows || (!lookup && bufferedWrites === 1)) pump()
     })
   }
 
