@@ -67,7 +67,13 @@ function createGroupCommitWriter(
 ): ApplicationWriter {
   const groupCommit = createGroupCommit(
     repo,
-    { flushMs: config.EVENT_FLUSH_MS, lookupMs: config.EVENT_LOOKUP_MS, maxRows: config.EVENT_FLUSH_ROWS, concurrency: config.EVENT_FLUSH_CONCURRENCY, limit: config.EVENT_BUFFER_LIMIT },
+    {
+      flushMs: config.EVENT_FLUSH_MS,
+      lookupMs: config.EVENT_LOOKUP_MS,
+      maxRows: config.EVENT_FLUSH_ROWS,
+      concurrency: config.EVENT_FLUSH_CONCURRENCY,
+      limit: config.EVENT_BUFFER_LIMIT,
+    },
     {
       onFlush(rows, seconds, ok) {
         metrics.flushes.inc({ result: ok ? 'ok' : 'failed' })
