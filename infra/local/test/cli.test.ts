@@ -19,7 +19,9 @@ t.test('token prints a JWT signed with the stack secret', async (t) => {
   const { code, stdout } = cli('token', ['--sub', '42', '--role', 'admin'], { AUTH_SECRET: secret })
   t.equal(code, 0)
   const token = stdout.split('\n').at(-1) ?? ''
-  t.same(createTokenVerifier(secret)(token), { userId: 42, role: 'admin' })
+  const { expiresAtMs, ...who } = createTokenVerifier(secret)(token)
+  t.same(who, { userId: 42, role: 'admin' })
+  t.type(expiresAtMs, 'number', 'it expires')
 })
 
 t.test('every command answers --help with its usage, before touching anything', async (t) => {
