@@ -27,12 +27,18 @@ export interface OpenModelResult {
   lateSends: number
 }
 
+/** A crowd of one client from the machine's own address. */
+function onePool(origin: string, options: Pool.Options) {
+  const pool = new Pool(origin, options)
+  return { client: () => pool, close: () => pool.close() }
+}
+
 export async function runOpenModel(options: {
   origin: string
   rate: number
   durationSec: number
   connections: number
-  /** Client addresses the connections come from (nginx limits each address); request i is client i's (mod). Default 1. */
+  /** Client addresses the connections come from (nginx limits each address); request i is client i's (mod). Default: one client, the machine's own address. */
   clients?: number
   timeoutMs?: number
   request: (index: number) => OpenModelRequest
@@ -41,12 +47,11 @@ export async function runOpenModel(options: {
   signal?: AbortSignal
 }): Promise<OpenModelResult> {
   const poolOptions = { pipelining: 1, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 }
-  const { clients } = options
   // One client by default, from the machine's own address (nginx's operator routes allow only it).
-  const single = clients === undefined ? new Pool(options.origin, { ...poolOptions, connections: options.connections }) : undefined
-  const pool = single
-    ? { client: () => single, close: () => single.close() }
-    : createCrowd(options.origin, { ...poolOptions, clients: clients!, connectionsEach: Math.ceil(options.connections / clients!) })
+  const pool =
+    options.clients === undefined
+      ? onePool(options.origin, { ...poolOptions, connections: options.connections })
+      : createCrowd(options.origin, { ...poolOptions, clients: options.clients, connectionsEach: Math.ceil(options.connections / options.clients) })
   const total = Math.round(options.rate * options.durationSec)
   const samples: OpenModelResult['samples'] = []
   let inFlight = 0

@@ -156,6 +156,7 @@ export function startTraffic(
   const started = performance.now()
   // Phones unique per request (per run of the suite too): every 201 is a new entry.
   const phoneBase = 10_000_000 + (Date.now() % 80_000_000)
+  const secret = localAuthSecret()
   const build = (index: number): OpenModelRequest => {
     const kind = kindOf(index)
     if (kind === 'event apply') {
@@ -163,7 +164,7 @@ export function startTraffic(
       return {
         method: 'POST',
         path: `/events/${bed.eventId}/applications`,
-        headers: { 'content-type': 'application/json', authorization: applicantAuthorization(phoneBase + index) },
+        headers: { 'content-type': 'application/json', authorization: applicantAuthorization(phoneBase + index, secret) },
         body: JSON.stringify({ name: `fault ${index}`, phone }),
       }
     }

@@ -5,6 +5,7 @@ import { auditEvent, formatAudit, type AuditCheck } from '@commerce/audit'
 import { poolRoles, type RowDataPacket } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
 import { applicantAuthorization, createEventThrough } from '@commerce/local/flood'
+import { localAuthSecret } from '@commerce/local/secret'
 import { requireCommand, waitFor } from '@commerce/local/process'
 import type { Marker } from '../charts.ts'
 import {
@@ -95,6 +96,7 @@ export async function sendApplicants(
 ): Promise<Applicant[]> {
   // Applicants are people: each from its own address, as nginx limits each address.
   const http = createCrowd(bed.stack.url, { clients: 250, connectionsEach: 1, headersTimeout: 15_000, bodyTimeout: 15_000 })
+  const secret = localAuthSecret()
   const sends: Promise<Applicant>[] = []
   try {
     let at = from
@@ -111,7 +113,7 @@ export async function sendApplicants(
           .request({
             method: 'POST',
             path: `/events/${eventId}/applications`,
-            headers: { 'content-type': 'application/json', authorization: applicantAuthorization(i) },
+            headers: { 'content-type': 'application/json', authorization: applicantAuthorization(i, secret) },
             body: JSON.stringify({ name: `${label} ${i}`, phone }),
           })
           .then(async (response): Promise<Applicant> => {

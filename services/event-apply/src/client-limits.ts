@@ -1,7 +1,7 @@
 /**
  * Per-client token buckets of one replica, with no shared state: with R replicas behind
  * round-robin a client gets at most R × `perSecond` in all (the edge's per-address limit,
- * infra/nginx, is the cluster-wide one). Keys are the verified account or the client address.
+ * infra/nginx, is the cluster-wide one). event-apply keys them on the verified account.
  * Memory is bounded: beyond `maxClients` the least recently seen client is forgotten, which
  * only ever gives it a full bucket back, never takes one from anyone else.
  */
