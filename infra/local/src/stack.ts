@@ -46,7 +46,10 @@ export interface StackOptions {
    * for every replica of the service, e.g. a benchmark's baseline build of it or an earlier commit's.
    */
   serverScripts?: Partial<Record<ServiceName, string>>
-  /** How long each replica may take to answer 200 on /ready. */
+  /**
+   * How long each replica may take to answer 200 on /ready: a bound that catches a replica that will
+   * never be ready, not a slow start (two stacks booting beside a fault suite took over 30 s).
+   */
   readyTimeoutMs?: number
   /** Where the state file, logs and nginx's files go (default .local); tests use their own folder. */
   dir?: string
@@ -242,7 +245,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await refuseBusyPorts(slots, httpPort)
 
   const state: StackState = { url: `http://127.0.0.1:${httpPort}`, databaseUrl: '', startedDatabase: false, replicas: [] }
-  const stack: StackContext = { state, dir, readyTimeoutMs: options.readyTimeoutMs ?? 30_000, replicaEnv: replicaSettings(options, state), progress }
+  const stack: StackContext = { state, dir, readyTimeoutMs: options.readyTimeoutMs ?? 120_000, replicaEnv: replicaSettings(options, state), progress }
   // Failing or aborting ends the other replicas' waits too.
   const startup = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
