@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { createConnection } from 'mysql2/promise'
 import { databaseUrl, withDatabase } from './url.ts'
 import { dropDatabase, migrateDatabase } from './migrate.ts'
 import type { Pool, RowDataPacket } from './index.ts'
@@ -16,6 +17,49 @@ export async function createTestDatabase(t: Teardown): Promise<string> {
   await migrateDatabase(url)
   t.teardown(() => dropDatabase(url))
   return url
+}
+
+/**
+ * The nodes of the Galera cluster the tests run beside (`GALERA_URLS`, comma-separated server
+ * URLs; `npm test` starts that cluster and sets it).
+ */
+export function galeraNodeUrls(): string[] {
+  const urls = process.env.GALERA_URLS?.split(',').filter(Boolean) ?? []
+  if (urls.length < 2) {
+    throw new Error('this test needs a Galera cluster: run it through `npm test` (which starts one), or set GALERA_URLS to its nodes')
+  }
+  return urls
+}
+
+/**
+ * A fresh, migrated database on the Galera cluster, one URL per node, dropped in the teardown.
+ * Returns once every node has applied the schema (a causal read on each), so a test may use any node at once.
+ */
+export async function createGaleraTestDatabase(t: Teardown): Promise<string[]> {
+  const name = `test_${randomBytes(6).toString('hex')}`
+  const urls = galeraNodeUrls().map((url) => withDatabase(url, name))
+  await migrateDatabase(urls[0]!)
+  t.teardown(() => dropDatabase(urls[0]!))
+  for (const url of urls) {
+    const connection = await createConnection({ uri: url, connectTimeout: 5_000 })
+    try {
+      await connection.query('SET SESSION wsrep_sync_wait = 1')
+      await connection.query('SELECT COUNT(*) FROM __drizzle_migrations')
+    } finally {
+      await connection.end()
+    }
+  }
+  return urls
+}
+
+/** Returns once `pool`'s node has applied every write the cluster committed before this call (a causal read). */
+export async function caughtUp(pool: Pool): Promise<void> {
+  const conn = await pool.getConnection()
+  try {
+    await conn.query('SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1 FROM __drizzle_migrations LIMIT 1')
+  } finally {
+    conn.release()
+  }
 }
 
 /** The tables of the pool's database, sorted: a test compares them before and after hostile input. */

@@ -5,15 +5,17 @@ import { parseArgs } from 'node:util'
 import { createConnection } from 'mysql2/promise'
 import { withDatabase } from '@commerce/db'
 import { ensureDatabaseServer } from '../database.ts'
+import { galeraCluster, type GaleraCluster } from '../galera.ts'
 import { mariaDbServer, stopLocalDb, type MariaDbServer } from '../mariadb.ts'
 import { localDir, repoRoot } from '../paths.ts'
 import { shiftedClockArgs } from '../shifted-clock.ts'
 import { fail } from './fail.ts'
 import { answerHelp } from './help.ts'
 
-// `npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N]`: typecheck and lint every workspace, then each
+// `npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N] [--galera]`: typecheck and lint every workspace, then each
 // workspace's tap suite against a real MariaDB (the local one, started here if needed and stopped
-// again, or DATABASE_URL). With --at, the whole run — this process, every test, every process a
+// again, or DATABASE_URL), beside a 3-node Galera cluster of this run's own for the tests that race
+// nodes against each other (GALERA_URLS); with --galera every suite runs on that cluster. With --at, the whole run — this process, every test, every process a
 // test starts, and a MariaDB of its own — runs on a clock shifted to that instant (libfaketime).
 // Every workspace with a test folder, found rather than listed (a listed one was once forgotten);
 // libraries first, so a broken foundation fails before the services built on it.
@@ -41,21 +43,30 @@ function exec(command: string, args: string[], cwd: string, echo = true): Promis
 }
 
 answerHelp(`
-usage: npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N]
-Typechecks and lints every workspace, then runs each one's tests (real MariaDB, nginx, processes).
+usage: npm test [-- --at <ISO instant>] [--only <workspace,…>] [--contend N] [--galera]
+Typechecks and lints every workspace, then runs each one's tests (real MariaDB, a 3-node Galera cluster, nginx, processes).
   --at       the whole run, every process it starts included, on a clock shifted to that instant (libfaketime)
   --only     just these workspaces, e.g. --only packages/db,services/batch-worker
-  --contend  N busy processes (normal priority) beside the whole run: the suite must pass on a loaded machine`)
+  --contend  N busy processes (normal priority) beside the whole run: the suite must pass on a loaded machine
+  --galera   every suite on the Galera cluster (node 1), not on one server`)
 
 function parseFlags() {
   try {
-    const { values } = parseArgs({ options: { at: { type: 'string' }, only: { type: 'string' }, contend: { type: 'string', default: '0' } }, strict: true })
+    const { values } = parseArgs({
+      options: {
+        at: { type: 'string' },
+        only: { type: 'string' },
+        contend: { type: 'string', default: '0' },
+        galera: { type: 'boolean', default: false },
+      },
+      strict: true,
+    })
     const only = values.only?.split(',').map((name) => name.trim().replace(/\/$/, ''))
     const unknown = only?.filter((name) => !allWorkspaces.includes(name))
     if (unknown?.length) throw new Error(`--only: no workspace ${unknown.join(', ')} (one of ${allWorkspaces.join(', ')})`)
     const contend = Number(values.contend)
     if (!Number.isInteger(contend) || contend < 0 || contend > 64) throw new Error('--contend must be an integer from 0 to 64')
-    return { at: values.at, only, contend }
+    return { at: values.at, only, contend, galera: values.galera }
   } catch (error) {
     fail(error)
   }
@@ -111,13 +122,31 @@ const stopContenders = () => {
   for (const child of contenders) child.kill('SIGKILL')
 }
 
+/**
+ * The run's own Galera cluster, on a fresh datadir (under a shifted clock, every node on it too):
+ * the tests that hold racers on two nodes find it in GALERA_URLS.
+ */
+let galera: GaleraCluster | undefined
+async function startGalera(): Promise<void> {
+  const dir = join(localDir, 'galera-test')
+  rmSync(dir, { recursive: true, force: true })
+  galera = galeraCluster({ dir, portBase: 3350, bufferPoolSize: '256M', logFileSize: '64M' })
+  const started = performance.now()
+  await galera.start()
+  process.env.GALERA_URLS = galera.urls('commerce').join(',')
+  console.log(`» a 3-node Galera cluster on ports 3351-3353 (${((performance.now() - started) / 1000).toFixed(0)} s)`)
+  if (flags.galera) process.env.DATABASE_URL = galera.urls('commerce')[0]
+}
+
 let localDb: Awaited<ReturnType<typeof ensureDatabaseServer>>
 try {
   if (process.env.COMMERCE_TEST_SHIFTED_TO) await startShiftedDatabase(process.env.COMMERCE_TEST_SHIFTED_TO)
+  await startGalera()
   localDb = await ensureDatabaseServer()
 } catch (error) {
   stopContenders()
   await shiftedDb?.stop()
+  await galera?.stop()
   fail(error)
 }
 
@@ -170,6 +199,7 @@ try {
   stopContenders()
   if (localDb?.started) await stopLocalDb()
   await shiftedDb?.stop()
+  await galera?.stop()
 }
 
 console.log(`\nthe ${Math.min(20, fileTimes.length)} slowest test files (wall time, two workspaces at a time):`)
