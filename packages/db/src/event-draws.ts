@@ -1,6 +1,35 @@
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { drawSettleMs, type ScheduledEvent } from '@commerce/domain'
+import { isDeadlock } from './errors.ts'
 import { inTransaction } from './transaction.ts'
+
+/** Gate rows per event (event_flush_gates): flushes of different replicas rarely share one, so they seldom conflict with each other. */
+export const flushGateSlots = 16
+
+/** The gate slot of a replica's flushes: a few random bits of its UUIDv7 id (the last hex digit). */
+export const flushGateSlot = (replicaId: string): number => Number.parseInt(replicaId.slice(-1), 16) % flushGateSlots
+
+/**
+ * Writes the gate row of `slots` for each event. A flush writes its replica's slot; the draw writes
+ * every slot: each flush and the draw then share a written key, so on Galera one of two that
+ * overlap is refused by certification (1213), where row locks, local to one node, order nothing.
+ */
+export async function passFlushGates(conn: PoolConnection, eventIds: readonly number[], slots: readonly number[]): Promise<void> {
+  // Sorted, so two writers lock the rows they share in the same order.
+  const rows = [...new Set(eventIds)].sort((a, b) => a - b).flatMap((eventId) => [...new Set(slots)].sort((a, b) => a - b).map((slot) => [eventId, slot, 1]))
+  await conn.query('INSERT INTO event_flush_gates (event_id, slot, passes) VALUES ? ON DUPLICATE KEY UPDATE passes = passes + 1', [rows])
+}
+
+/** A transaction refused by a deadlock or, on Galera, by certification, at any statement or at COMMIT: nothing of it stands. */
+export async function retryRefused<T>(attempts: number, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work()
+    } catch (error) {
+      if (!isDeadlock(error) || attempt >= attempts) throw error
+    }
+  }
+}
 
 /** Creates the events that do not exist yet; any number of daemons may call it at once. */
 export async function ensureScheduledEvents(pool: Pool, events: readonly ScheduledEvent[]): Promise<number> {
@@ -32,11 +61,25 @@ export type DrawResult =
  * replica_seq). The event row is locked, so concurrent draws (several daemons, an admin
  * request) run one after the other and the second finds it drawn; unique (event_id, rank)
  * makes even a repeated insert change nothing. Every group commit reads the same row with a
- * shared lock and writes only while it is SCHEDULED, so a flush in flight commits before the
- * draw reads the applications, and any later one finds the event ANNOUNCED and writes nothing.
+ * shared lock and writes only while it is SCHEDULED, so on one server a flush in flight commits
+ * before the draw reads the applications, and any later one finds the event ANNOUNCED and writes
+ * nothing. On Galera those locks are the node's own; there the gate rows, written by the draw
+ * before it reads and by every flush, make one of an overlapping draw and flush fail (1213): a
+ * refused draw runs again and reads what the flush stored.
  */
-export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResult> {
-  const result = await inTransaction<DrawResult>(pool, async (conn) => {
+export async function drawWinners(pool: Pool, eventId: number, hooks: DrawHooks = {}): Promise<DrawResult> {
+  const result = await retryRefused(5, () => drawOnce(pool, eventId, hooks))
+  // inTransaction returns null only when the work does; this work always answers.
+  return result ?? { outcome: 'NOT_FOUND' }
+}
+
+/** Test seams: a race test holds the draw here, between reading the applications and announcing. */
+export interface DrawHooks {
+  afterRead?: () => Promise<void>
+}
+
+function drawOnce(pool: Pool, eventId: number, hooks: DrawHooks): Promise<DrawResult | null> {
+  return inTransaction<DrawResult>(pool, async (conn) => {
     const [events] = await conn.query<RowDataPacket[]>(
       'SELECT status, winner_quota, closes_at <= NOW(6) - INTERVAL ? MICROSECOND AS settled FROM events WHERE id = ? FOR UPDATE',
       [drawSettleMs * 1000, eventId],
@@ -51,6 +94,11 @@ export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResu
       return { outcome: 'ALREADY_DRAWN', winners: Number(count?.n) }
     }
     if (!Number(event.settled)) return { outcome: 'STILL_OPEN' }
+    await passFlushGates(
+      conn,
+      [eventId],
+      Array.from({ length: flushGateSlots }, (_, slot) => slot),
+    )
     // Reads the arrival index in order and stops after the quota: O(quota), not O(applicants).
     const [inserted] = await conn.query<ResultSetHeader>(
       `INSERT IGNORE INTO event_winners (event_id, \`rank\`, application_id)
@@ -59,9 +107,8 @@ export async function drawWinners(pool: Pool, eventId: number): Promise<DrawResu
              WHERE event_id = ? ORDER BY received_at, replica_id, replica_seq LIMIT ?) AS earliest`,
       [eventId, Number(event.winner_quota)],
     )
+    await hooks.afterRead?.()
     await conn.query(`UPDATE events SET status = 'ANNOUNCED' WHERE id = ?`, [eventId])
     return { outcome: 'DRAWN', winners: inserted.affectedRows }
   })
-  // inTransaction returns null only when the work does; this work always answers.
-  return result ?? { outcome: 'NOT_FOUND' }
 }

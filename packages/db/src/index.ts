@@ -8,5 +8,15 @@ export type { Rows, WithUuidBytes } from './rows.ts'
 export { applyPendingRedemptions, type AppliedRedemptions } from './redemptions.ts'
 export { inTransaction } from './transaction.ts'
 export { isDeadlock, isDuplicateKey, isLockWaitTimeout, sqlErrorCode } from './errors.ts'
-export { drawWinners, ensureScheduledEvents, eventsDueForDraw, type DrawResult } from './event-draws.ts'
+export {
+  drawWinners,
+  ensureScheduledEvents,
+  eventsDueForDraw,
+  flushGateSlot,
+  passFlushGates,
+  retryRefused,
+  type DrawHooks,
+  type DrawResult,
+} from './event-draws.ts'
 export { uuidV7 } from './uuid-v7.ts'
+export { databaseTopology, describeTopology, topologyProblem, type DatabaseTopology } from './topology.ts'

@@ -1,5 +1,8 @@
 import {
-  isDeadlock,
+  flushGateSlot,
+  inTransaction,
+  passFlushGates,
+  retryRefused,
   uuidFromBytes,
   uuidToBytes,
   type Event,
@@ -58,7 +61,12 @@ const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, win
  * on purpose: it runs thousands of times a second and drizzle's query building costs
  * measurable time there; the rest stays in the same style for one place to read.
  */
-export function createEventRepository(pool: Pool) {
+/** Test seams: a race test holds a group commit here, its rows written and not yet committed. */
+export interface FlushHooks {
+  beforeCommit?: () => Promise<void>
+}
+
+export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
   return {
     async createEvent(input: Omit<EventRecord, 'id' | 'status'>): Promise<EventRecord> {
       const [result] = await pool.query<ResultSetHeader>(
@@ -86,19 +94,22 @@ export function createEventRepository(pool: Pool) {
     },
 
     /**
-     * One group commit: a multi-row INSERT IGNORE (autocommit, so durable when it returns) of
-     * the rows whose event is not drawn yet, and what became of each row, in order.
+     * One group commit: a multi-row INSERT IGNORE of the rows whose event is not drawn yet, in one
+     * transaction (durable when this returns), and what became of each row, in order.
      *
      * The same statement reads each row's event with a shared lock (a locking read, so the
      * latest committed status even under READ COMMITTED) and inserts only for SCHEDULED events;
-     * the draw holds that row FOR UPDATE. So a flush commits before the draw reads the
-     * applications, or waits for the draw and then finds the event drawn: no clock decides.
-     * It costs no extra statement: the lock rides on the INSERT … SELECT, and events are read
-     * by primary key (STRAIGHT_JOIN keeps the optimiser from scanning, and locking, the table).
+     * the draw holds that row FOR UPDATE. So on one server a flush commits before the draw reads
+     * the applications, or waits for the draw and then finds the event drawn: no clock decides.
+     * Events are read by primary key (STRAIGHT_JOIN keeps the optimiser from scanning, and
+     * locking, the table). On Galera those locks are the node's own: the flush's write to its
+     * gate row (passFlushGates), which the draw writes too, is what makes the cluster refuse one
+     * of the two when they overlap. A refused flush (1213, at a statement or at COMMIT) stored
+     * nothing and runs again: then it finds the event drawn, or is the one the draw will read.
      *
      * When every row was inserted no second query is needed; otherwise each phone's stored row
      * is read back: ours (inserted), another (a duplicate, with that id), or none (the event was
-     * drawn). A deadlock rolls the whole statement back, so it is simply retried.
+     * drawn).
      */
     async insertApplications(rows: Application[]): Promise<FlushOutcome[]> {
       const values = rows.map((a) => [
@@ -111,9 +122,9 @@ export function createEventRepository(pool: Pool) {
         uuidToBytes(a.replicaId),
         a.replicaSeq,
       ])
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          const [result] = await pool.query<ResultSetHeader>(
+      const inserted = await retryRefused(5, async () => {
+        const written = await inTransaction(pool, async (conn) => {
+          const [result] = await conn.query<ResultSetHeader>(
             `INSERT IGNORE INTO event_applications (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq)
              WITH batch (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq) AS (VALUES ?)
              SELECT b.id, b.event_id, b.name, b.phone, b.user_id, b.received_at, b.replica_id, b.replica_seq
@@ -121,16 +132,24 @@ export function createEventRepository(pool: Pool) {
              WHERE e.status = 'SCHEDULED' LOCK IN SHARE MODE`,
             [values],
           )
-          if (result.affectedRows === rows.length) return rows.map(() => ({ kind: 'inserted' }))
-          const stored = await this.storedApplications(rows)
-          return rows.map((a): FlushOutcome => {
-            const entry = stored.of(a)
-            return entry === undefined ? { kind: 'drawn' } : entry.applicationId === a.id ? { kind: 'inserted' } : { kind: 'duplicate', ...entry }
-          })
-        } catch (error) {
-          if (!isDeadlock(error) || attempt >= 3) throw error
-        }
-      }
+          if (result.affectedRows > 0) {
+            await passFlushGates(
+              conn,
+              rows.map((a) => a.eventId),
+              rows.map((a) => flushGateSlot(a.replicaId)),
+            )
+          }
+          await hooks.beforeCommit?.()
+          return result.affectedRows
+        })
+        return written ?? 0
+      })
+      if (inserted === rows.length) return rows.map(() => ({ kind: 'inserted' }))
+      const stored = await this.storedApplications(rows)
+      return rows.map((a): FlushOutcome => {
+        const entry = stored.of(a)
+        return entry === undefined ? { kind: 'drawn' } : entry.applicationId === a.id ? { kind: 'inserted' } : { kind: 'duplicate', ...entry }
+      })
     },
 
     /** The stored applications that share a phone or an account with these: one statement for any number. */

@@ -43,23 +43,46 @@ export const apply = (app: App, eventId: number, phone: string, name = 'tester',
  * Holds the first statement of `target.query` that matches `pattern` before it is sent, until
  * released: a racer stopped at a known point instead of a timing guess.
  */
-export function holdStatement(t: Test, target: Pick<Pool, 'query'>, pattern: RegExp): { reached: Promise<void>; release: () => void } {
-  const { query } = target
+export function holdStatement(t: Test, target: Pick<Pool, 'query'> | Pool, pattern: RegExp): { reached: Promise<void>; release: () => void } {
   let reach = () => {}
   let release = () => {}
   const reached = new Promise<void>((resolve) => (reach = resolve))
   const released = new Promise<void>((resolve) => (release = resolve))
   let held = false
-  target.query = (async (...args: Parameters<typeof query>) => {
-    if (!held && pattern.test(typeof args[0] === 'string' ? args[0] : args[0].sql)) {
-      held = true
-      reach()
-      await released
-    }
-    return query.apply(target, args)
-  }) as typeof query
+  const restores: (() => void)[] = []
+  const intercept = (queryable: Pick<Pool, 'query'>) => {
+    const { query } = queryable
+    queryable.query = (async (...args: Parameters<typeof query>) => {
+      if (!held && pattern.test(typeof args[0] === 'string' ? args[0] : args[0].sql)) {
+        held = true
+        reach()
+        await released
+      }
+      return query.apply(queryable, args)
+    }) as typeof query
+    restores.push(() => {
+      queryable.query = query
+    })
+  }
+  intercept(target)
+  // A pool's transactions run on connections it hands out (the group commit's among them): those are held too.
+  if ('getConnection' in target) {
+    const { getConnection } = target
+    const seen = new WeakSet<object>()
+    target.getConnection = (async () => {
+      const conn = await getConnection.call(target)
+      if (!seen.has(conn)) {
+        seen.add(conn)
+        intercept(conn)
+      }
+      return conn
+    }) as typeof getConnection
+    restores.push(() => {
+      target.getConnection = getConnection
+    })
+  }
   t.teardown(() => {
-    target.query = query
+    for (const restore of restores.reverse()) restore()
     release()
   })
   return { reached, release }

@@ -37,6 +37,16 @@ export const batchRuns = mysqlTable(
   (t) => [uniqueIndex('uq_batch_runs_job_period').on(t.job, t.period), index('idx_batch_runs_status').on(t.status)],
 )
 
+/**
+ * One row per job that every admission writes (insertRun): on Galera, where the admission's
+ * next-key locks exist only on its node, two admissions that cross then share a written key and
+ * the cluster refuses one, which runs again and sees the other's run.
+ */
+export const batchAdmissions = mysqlTable('batch_admissions', {
+  job: varchar('job', { length: 32 }).primaryKey(),
+  admitted: bigint('admitted', { mode: 'number', unsigned: true }).notNull().default(0),
+})
+
 export const batchTargets = mysqlTable(
   'batch_targets',
   {

@@ -56,6 +56,22 @@ export const eventWinners = mysqlTable(
   (t) => [primaryKey({ name: 'pk_event_winners', columns: [t.eventId, t.rank] }), uniqueIndex('uq_event_winners_application').on(t.eventId, t.applicationId)],
 )
 
+/**
+ * The certified meeting point of the draw and the group commits (DESIGN §6.6). On Galera a lock on
+ * the event row exists only on the node that took it, so each flush also writes one row here (its
+ * replica's slot) and the draw writes every slot of its event: the two then share a written key,
+ * and whichever commits second is refused by the cluster instead of committing beside the other.
+ */
+export const eventFlushGates = mysqlTable(
+  'event_flush_gates',
+  {
+    eventId: bigint('event_id', { mode: 'number', unsigned: true }).notNull(),
+    slot: int('slot', { unsigned: true }).notNull(),
+    passes: bigint('passes', { mode: 'number', unsigned: true }).notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'pk_event_flush_gates', columns: [t.eventId, t.slot] })],
+)
+
 export type Event = typeof events.$inferSelect
 export type NewEvent = typeof events.$inferInsert
 export type EventApplication = typeof eventApplications.$inferSelect
