@@ -118,15 +118,25 @@ export const admissionIsolation = 'REPEATABLE READ'
  * waited for, then seen; a later period's insert into that range waits for this transaction; two
  * crossing ones deadlock and one is retried. So an older period is never created after a newer
  * one without force, whatever the interleaving.
+ *
+ * On Galera those locks are the node's own. There the statement first waits until its node has
+ * applied everything the cluster committed before it (wsrep_sync_wait), and an admission that
+ * creates a run also writes the job's batch_admissions row: two crossing admissions on two nodes
+ * then share a written key, the cluster refuses the second to commit (1213, retried like the
+ * deadlock) and its retry sees the first's run.
  */
-export async function insertRun(conn: Pool | PoolConnection, run: { period: string; strategy: string; forceReason: string | null }): Promise<boolean> {
+export async function insertRun(conn: PoolConnection, run: { period: string; strategy: string; forceReason: string | null }): Promise<boolean> {
   const [result] = await conn.query<ResultSetHeader>(
-    `INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason)
+    // 5: reads and inserts wait for the node to catch up (no-op on a single server).
+    `SET STATEMENT wsrep_sync_wait = 5 FOR
+     INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason)
      SELECT ?, ?, ?, 'REQUESTED', ? FROM DUAL
      WHERE ? OR NOT EXISTS (SELECT 1 FROM batch_runs WHERE job = ? AND period > ?)`,
     [monthlyJob, run.period, run.strategy, run.forceReason, run.forceReason !== null, monthlyJob, run.period],
   )
-  return result.affectedRows === 1
+  if (result.affectedRows !== 1) return false
+  await conn.query('INSERT INTO batch_admissions (job, admitted) VALUES (?, 1) ON DUPLICATE KEY UPDATE admitted = admitted + 1', [monthlyJob])
+  return true
 }
 
 /** Deadlocks two crossing admissions may meet (insertRun) before one of them commits. */
