@@ -113,6 +113,8 @@ export async function batchOutcome(pool: Pool): Promise<string> {
 export interface ChunkPauses {
   afterClaim?: (chunk: ChunkOwnership) => Promise<void>
   beforeCommit?: (chunk: ChunkOwnership) => Promise<void>
+  /** After the fenced DONE matched, before COMMIT: the transaction holds its writes, uncommitted. */
+  afterFence?: (chunk: ChunkOwnership) => Promise<void>
 }
 
 /** `strategy` (default bulk) with pauses: a test holds or stops a worker at a known point of a chunk. */
@@ -123,7 +125,9 @@ export function pausing(pauses: ChunkPauses, strategy: ChunkStrategy = bulkStrat
       ...job,
       fence: async (conn, counts) => {
         await pauses.beforeCommit?.(job.chunk)
-        return job.fence(conn, counts)
+        const fenced = await job.fence(conn, counts)
+        if (fenced) await pauses.afterFence?.(job.chunk)
+        return fenced
       },
     })
   }

@@ -11,7 +11,7 @@ import {
   type ChunkOwnership,
   type Membership,
 } from '@commerce/cluster'
-import type { ChunkEventKind, Pool } from '@commerce/db'
+import { isDeadlock, type ChunkEventKind, type Pool } from '@commerce/db'
 import type { GradePolicy } from '@commerce/domain'
 import { databaseClock } from '../clock.ts'
 import { openRun, parseRunPeriod } from './admission.ts'
@@ -424,10 +424,7 @@ async function processChunk(worker: WorkerContext, run: RunRow, chunk: ChunkOwne
       fence: (conn, counts) => fenceDone(conn, { ...chunk, itemCount: counts.targets, writeCount: counts.writes, ...counts }),
     })
     if (!outcome) {
-      metrics.fencingRejections.inc()
-      report.fencingRejections += 1
-      worker.log?.warn({ chunkNo: chunk.chunkNo, epoch: chunk.epoch }, 'chunk commit refused by fencing: another worker owns it now')
-      await recordChunkEvent(worker, chunk, 'REFUSED')
+      await fencedOut(worker, chunk, 'chunk commit refused by fencing: another worker owns it now')
       return
     }
     metrics.chunksDone.inc()
@@ -440,11 +437,25 @@ async function processChunk(worker: WorkerContext, run: RunRow, chunk: ChunkOwne
   } catch (error) {
     // Deadlock, lock timeout, lost connection: the transaction rolled back. Hand the chunk back
     // at once (if we still own it) so it is retried now, not after the lease.
-    await releaseChunk(pool, chunk).catch(() => undefined)
+    const released = await releaseChunk(pool, chunk).catch(() => undefined)
+    // On Galera a takeover committed through another node refuses this commit by certification
+    // (1213, at any statement or at COMMIT) rather than by the fence's 0 rows: the same outcome.
+    if (isDeadlock(error) && released === false) {
+      await fencedOut(worker, chunk, 'chunk commit refused by the cluster (1213): another worker owns it now')
+      return
+    }
     throw error
   } finally {
     lease.stop()
   }
+}
+
+/** Nothing of the chunk's transaction stands: another worker took it over. Counted and shown on the console. */
+async function fencedOut(worker: WorkerContext, chunk: ChunkOwnership, message: string): Promise<void> {
+  worker.metrics.fencingRejections.inc()
+  worker.report.fencingRejections += 1
+  worker.log?.warn({ chunkNo: chunk.chunkNo, epoch: chunk.epoch }, message)
+  await recordChunkEvent(worker, chunk, 'REFUSED')
 }
 
 /**
