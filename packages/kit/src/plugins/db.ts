@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createPool, type Pool, type Rows } from '@commerce/db'
+import { createPool, databaseTopology, describeTopology, type Pool, type Rows } from '@commerce/db'
 import type { BaseConfig } from '../config.ts'
 
 declare module 'fastify' {
@@ -31,6 +31,9 @@ export default fp<{ config: BaseConfig }>(
     })
     app.decorate('pool', pool)
     app.addHook('onReady', async () => {
+      // Which database this replica found: one server, or a Galera node and its state (readiness refuses a node that is not Synced).
+      const topology = await databaseTopology(pool).catch(() => undefined)
+      if (topology) app.log.info({ topology }, describeTopology(topology))
       const budget = await connectionBudget(pool, config).catch(() => undefined)
       // A budget over the limit fails only when the replicas are there, as "Too many connections" under load.
       if (budget && budget.wanted > budget.maxConnections) {

@@ -15,6 +15,8 @@ const unavailableCodes = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_CON_COUNT_ERROR',
   'EPIPE',
+  // A Galera node outside the Primary component, or not synced yet, refuses statements with this.
+  'ER_UNKNOWN_COM_ERROR',
 ])
 /** Statement gave up waiting: the caller may retry; it is load, not a bug. */
 const busyCodes = new Set(['ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_QUERY_INTERRUPTED'])

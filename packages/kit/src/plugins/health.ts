@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
+import { databaseTopology, topologyProblem } from '@commerce/db'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { kitErrors } from '../errors.ts'
 import { errorSchema } from '../schemas.ts'
@@ -10,7 +11,10 @@ const healthSchema = Type.Object({
   instanceId: Type.String(),
 })
 
-/** Liveness (the process answers) and readiness (database reachable, registered, clock within its bound). */
+/**
+ * Liveness (the process answers) and readiness (database reachable — on Galera, a Synced node of
+ * the Primary component — registered, clock within its bound).
+ */
 export default fp<{ service: string }>(
   async (parent, { service }) => {
     const app = parent.withTypeProvider<TypeBoxTypeProvider>()
@@ -27,11 +31,15 @@ export default fp<{ service: string }>(
       if (!app.membership.isRegistered()) return notReady('not registered in the cluster yet')
       const clockProblem = app.clock.untrusted()
       if (clockProblem) return notReady(clockProblem)
+      let problem: string | undefined
       try {
-        await app.pool.query('SELECT 1')
+        problem = topologyProblem(await databaseTopology(app.pool))
       } catch {
+        problem = 'database unreachable'
+      }
+      if (problem) {
         reply.header('retry-after', '1')
-        return notReady('database unreachable')
+        return notReady(problem)
       }
       return ok()
     })

@@ -127,3 +127,17 @@ t.test('a statement that outlives its client-side timeout answers 503 UNAVAILABL
   t.equal(answer.json().code, 'UNAVAILABLE')
   t.equal(answer.headers['retry-after'], '1')
 })
+
+t.test('a Galera node that refuses statements (not in the Primary component) is a 503 with Retry-After, not a 500', async (t) => {
+  const app = await createServiceApp({ service: 'user-api', config: testConfig(await createTestDatabase(t)), logger: false })
+  t.teardown(() => app.close())
+  // What mysql2 raises when the node answers 1047 "WSREP has not yet prepared node for application use".
+  app.get('/cut-off', async () => {
+    throw Object.assign(new Error('WSREP has not yet prepared node for application use'), { code: 'ER_UNKNOWN_COM_ERROR', errno: 1047 })
+  })
+  await app.ready()
+  const answer = await app.inject('/cut-off')
+  t.equal(answer.statusCode, 503)
+  t.equal(answer.json().code, 'UNAVAILABLE')
+  t.notMatch(answer.body, /WSREP/, 'the internals stay hidden')
+})
