@@ -26,7 +26,7 @@ scenarios:
   live-during-batch   the live API mix while the batch runs, paced and unpaced       [--connections 500 --loops 10 --rate 250,500,… --model closed,open --variants paced,unpaced(,unguarded)]
   consistency         parallel redemptions of one coupon per user during the batch   [--connections 500 --loops 10]
   restart             a daemon killed mid-run and one joining, under live traffic    [--rate 500]
-  event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref>]
+  event               the first-come event: flood, burst, saturation steps           [--rate 1666 --duration 600 --burst 20000 --steps … --step-duration 10 --strategies … --against <ref> --galera]
   faults              the fault suite on its own MariaDB                             [--rate 200]
   request-cost        CPU, syscalls and latency per request of each hot route        [--rate 250,1000,3000 --duration 10 --routes profile,…,live-mix --saturate --against <ref>]
   guard-load          an API guard loading a run's targets: compact set vs row map   [--targets 150000,1500000 --repetitions 3]
@@ -41,7 +41,7 @@ const flagsOf: Record<(typeof scenarios)[number], string[]> = {
   'live-during-batch': ['users', 'orders', 'connections', 'loops', 'rate', 'model', 'variants'],
   consistency: ['users', 'orders', 'connections', 'loops'],
   restart: ['users', 'orders', 'rate'],
-  event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against'],
+  event: ['rate', 'duration', 'burst', 'steps', 'step-duration', 'strategies', 'against', 'galera'],
   faults: ['rate'],
   'request-cost': ['users', 'orders', 'rate', 'duration', 'routes', 'saturate', 'against'],
   'guard-load': ['targets', 'repetitions'],
@@ -78,6 +78,7 @@ function parseFlags() {
         factors: { type: 'string', default: '1,3,10' },
         routes: { type: 'string' },
         saturate: { type: 'boolean', default: false },
+        galera: { type: 'boolean', default: false },
         'keep-db': { type: 'boolean', default: false },
       },
       strict: true,
@@ -155,6 +156,7 @@ function parseFlags() {
         return route as Route
       }),
       saturate: values.saturate,
+      galera: values.galera,
       keepDb: values['keep-db'],
     }
   } catch (error) {

@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { databaseUrl as defaultDatabaseUrl, migrateDatabase } from '@commerce/db'
 import type { ServiceName } from '@commerce/kit'
 import { ensureDatabaseServer } from './database.ts'
+import { galeraCluster, type GaleraCluster } from './galera.ts'
 import { stopLocalDb } from './mariadb.ts'
 import { startNginx, stopNginx, type NginxInstance } from './nginx.ts'
 import { localDir, repoRoot } from './paths.ts'
@@ -35,6 +36,11 @@ export interface StackOptions {
   portBase?: number
   /** Use this database; the stack then neither starts nor stops a database server. */
   databaseUrl?: string
+  /**
+   * A 3-node Galera cluster on loopback instead of one MariaDB (started unless it runs, stopped
+   * with the stack), multi-writer: replica i of each service writes through node (i mod 3) + 1.
+   */
+  galera?: boolean
   /** Membership heartbeat of every replica (HEARTBEAT_MS); the services' default otherwise. */
   heartbeatMs?: number
   /** Extra settings for every replica (e.g. LOG_LEVEL=warn for a benchmark). */
@@ -104,6 +110,8 @@ interface StackState {
   databaseUrl: string
   /** True when the stack started the local MariaDB, which it then stops again. */
   startedDatabase: boolean
+  /** The Galera cluster's folder and ports, when the stack runs on one (it then stops it again). */
+  galera?: { dir: string; portBase: number; urls: string[] }
   nginx?: Omit<NginxInstance, 'url'>
   replicas: Replica[]
 }
@@ -211,7 +219,10 @@ async function stopFromState(state: StackState, stopDatabase: boolean, progress:
   }
   summary.replicas = await stopReplicas(state.replicas)
   if (summary.replicas > 0) progress(`${summary.replicas} replicas stopped`)
-  if (stopDatabase && state.startedDatabase) {
+  if (stopDatabase && state.galera && state.startedDatabase) {
+    summary.database = (await stackGalera(state.galera).stop()) > 0
+    if (summary.database) progress('Galera cluster stopped')
+  } else if (stopDatabase && state.startedDatabase) {
     summary.database = await stopLocalDb()
     if (summary.database) progress('local MariaDB stopped')
   }
@@ -226,7 +237,7 @@ interface StackContext {
   state: StackState
   dir: string
   readyTimeoutMs: number
-  replicaEnv: (service: ServiceName) => Record<string, string>
+  replicaEnv: (slot: Pick<Replica, 'service' | 'index'>) => Record<string, string>
   progress: (line: string) => void
 }
 
@@ -251,7 +262,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
   mkdirSync(logDir, { recursive: true })
   try {
-    Object.assign(state, await connectDatabase(options.databaseUrl, earlier, progress))
+    Object.assign(state, options.galera ? await startGalera(dir, progress) : await connectDatabase(options.databaseUrl, earlier, progress))
     writeState(dir, state)
     signal.throwIfAborted()
     await runMigrateJob(state.databaseUrl, progress)
@@ -315,17 +326,32 @@ async function refuseBusyPorts(slots: readonly Slot[], httpPort: number): Promis
   if (await isPortOpen(httpPort)) throw new Error(`port ${httpPort} (nginx) is in use: stop what holds it, or pick another port (--port)`)
 }
 
-/** Every replica of this stack gets the same settings, restarts included. */
-function replicaSettings(options: StackOptions, state: StackState): (service: ServiceName) => Record<string, string> {
+/** Every replica of this stack gets the same settings, restarts included; on Galera, replica i its node. */
+function replicaSettings(options: StackOptions, state: StackState): StackContext['replicaEnv'] {
   const authSecret = localAuthSecret()
-  return (service) => ({
-    DATABASE_URL: state.databaseUrl,
+  return ({ service, index }) => ({
+    DATABASE_URL: state.galera ? (state.galera.urls[index % state.galera.urls.length] ?? state.databaseUrl) : state.databaseUrl,
     AUTH_SECRET: authSecret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...(options.heartbeatMs === undefined ? {} : { HEARTBEAT_MS: String(options.heartbeatMs) }),
     ...options.env,
     ...options.serviceEnv?.[service],
   })
+}
+
+/** The stack's Galera cluster: its own folder, nodes on ports 3311-3313 (group communication 3321-3323, state transfers 3331-3343). */
+const stackGalera = ({ dir, portBase }: { dir: string; portBase: number }): GaleraCluster =>
+  galeraCluster({ dir, portBase, bufferPoolSize: '1G', logFileSize: '256M' })
+
+async function startGalera(dir: string, progress: (line: string) => void): Promise<Pick<StackState, 'databaseUrl' | 'startedDatabase' | 'galera'>> {
+  const galera = { dir: join(dir, 'galera'), portBase: 3310 }
+  const cluster = stackGalera(galera)
+  const { started, bootstrapped } = await cluster.start()
+  const urls = cluster.urls('commerce')
+  progress(
+    `Galera cluster: 3 nodes Synced on ports ${cluster.nodes.map((node) => node.server.port).join(', ')}${started ? ` (started ${started}${bootstrapped ? `, bootstrapped from ${bootstrapped}` : ''})` : ''}`,
+  )
+  return { databaseUrl: urls[0]!, startedDatabase: started > 0, galera: { ...galera, urls } }
 }
 
 /** The given database, or the local MariaDB (started unless it runs already). */
@@ -356,7 +382,7 @@ async function runMigrateJob(databaseUrl: string, progress: (line: string) => vo
 
 /** Spawns one replica and records it (pid first, instance id once ready) in the state file. */
 function launchReplica(stack: StackContext, slot: Slot): { replica: Replica; child: ChildProcess } {
-  const child = spawnReplica(slot, stack.replicaEnv(slot.service), false)
+  const child = spawnReplica(slot, stack.replicaEnv(slot), false)
   if (child.pid === undefined) throw new Error(`${replicaName(slot)} could not be started; see ${slot.log}`)
   child.unref()
   const replica: Replica = { ...slot, pid: child.pid }
@@ -418,7 +444,7 @@ function stackHandle({ state, dir, readyTimeoutMs, replicaEnv, progress }: Stack
       await stopProcessGroup(replica.pid, { graceMs: replicaStopGraceMs })
       // stop() may have run meanwhile: a replica started now would outlive the stack.
       if (stopping) throw new Error(`${replicaName(replica)} not restarted: the stack is stopping`)
-      const child = spawnReplica(replica, replicaEnv(service), true, launcher)
+      const child = spawnReplica(replica, replicaEnv(replica), true, launcher)
       if (child.pid === undefined) throw new Error(`${replicaName(replica)} could not be started; see ${replica.log}`)
       child.unref()
       replica.pid = child.pid

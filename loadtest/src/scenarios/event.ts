@@ -1,9 +1,12 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { auditEvent, formatAudit } from '@commerce/audit'
 import { createPool, dropDatabase, migrateDatabase, withDatabase, type Pool } from '@commerce/db'
 import { drawSettleMs } from '@commerce/domain'
 import { signToken, type ServiceName } from '@commerce/kit'
+import { localDir } from '@commerce/local/paths'
 import { localAuthSecret } from '@commerce/local/secret'
 import { startStack, type Stack } from '@commerce/local/stack'
 import { createCrowd } from '@commerce/local/clients'
@@ -33,13 +36,16 @@ export interface EventBenchOptions {
   strategies?: string[]
   /** An earlier commit whose services (group commit) run the same floods in the same run. */
   against?: AgainstTree
+  /** The group commit again on a 3-node Galera cluster, multi-writer (the stack's --galera), in the same run. */
+  galera?: boolean
   log: (line: string) => void
 }
 
-/** A design under test: a name for the report and the entries its stack runs instead of the services' own. */
+/** A design under test: a name for the report, the entries its stack runs instead of the services' own, and its database. */
 interface Design {
   strategy: string
   serverScripts: Partial<Record<ServiceName, string>>
+  galera?: boolean
 }
 
 interface Flood {
@@ -69,6 +75,22 @@ const phoneOf = (person: number) => `010${String(10_000_000 + person).slice(-8)}
 /** The bot: one address, this many applications at once, spread over a few accounts it holds, in the middle of the sustained flood. */
 const bot = { requests: 2_000, accounts: 20, firstClient: 60_000, firstPerson: 900_000_000 }
 
+/** The stack on a fresh Galera cluster of the benchmark's own (its folder under .local), multi-writer. */
+function startGaleraStack(serverScripts: Design['serverScripts']): Promise<Stack> {
+  const dir = join(localDir, 'bench-galera')
+  rmSync(dir, { recursive: true, force: true })
+  return startStack({ replicas: 2, batchWorkers: 1, galera: true, dir, env: { LOG_LEVEL: 'warn' }, serverScripts })
+}
+
+/** A tool pool whose reads wait until node 1 has applied what the cluster committed before them. */
+function causalPool(url: string): Pool {
+  const pool = createPool({ url, role: 'tool', connectionLimit: 2 })
+  pool.on('connection', (conn) => {
+    conn.query('SET SESSION wsrep_sync_wait = 1')
+  })
+  return pool
+}
+
 export async function benchEvent(options: EventBenchOptions): Promise<string> {
   const { log } = options
   const url = withDatabase(options.baseUrl, 'bench_event')
@@ -88,13 +110,18 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
     ...(options.against && wanted.has('group-commit')
       ? [{ strategy: `group-commit @ ${options.against.label}`, serverScripts: treeServerScripts(options.against) }]
       : []),
+    ...(options.galera && wanted.has('group-commit') ? [{ strategy: 'group-commit @ galera', serverScripts: {}, galera: true }] : []),
     ...(wanted.has('locking') ? [{ strategy: 'locking', serverScripts: { 'event-apply': lockingServerScript } }] : []),
   ]
   const strategies = designs.map((d) => d.strategy)
   try {
-    for (const { strategy, serverScripts } of designs) {
-      log(`${strategy}: starting the stack (2 replicas of each API, 1 batch worker)`)
-      const stack = await startStack({ replicas: 2, batchWorkers: 1, databaseUrl: url, env: { LOG_LEVEL: 'warn' }, serverScripts })
+    for (const { strategy, serverScripts, galera } of designs) {
+      log(`${strategy}: starting the stack (2 replicas of each API, 1 batch worker${galera ? ', a fresh 3-node Galera cluster, replica i on node i + 1' : ''})`)
+      const stack = galera
+        ? await startGaleraStack(serverScripts)
+        : await startStack({ replicas: 2, batchWorkers: 1, databaseUrl: url, env: { LOG_LEVEL: 'warn' }, serverScripts })
+      // Floods on the cluster are audited through node 1, after it has applied every node's writes.
+      const designPool = galera ? causalPool(stack.databaseUrl) : pool
       try {
         if (strategy === strategies[0]) {
           ceiling = await trivialRouteCeiling(stack.url)
@@ -102,7 +129,7 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
         }
         const run = (label: string, rate: number, seconds: number, quota: number, connections = 256) => {
           phoneOffset += Math.ceil(rate * seconds) + 1
-          return flood({ stack, pool, admin, strategy, label, rate, seconds, quota, connections, phoneOffset, log })
+          return flood({ stack, pool: designPool, admin, strategy, label, rate, seconds, quota, connections, phoneOffset, log })
         }
         floods.push(await run('sustained', options.rate, options.duration, 100))
         floods.push(await run('burst at opening', options.burst, 1, 100, 1_024))
@@ -112,7 +139,9 @@ export async function benchEvent(options: EventBenchOptions): Promise<string> {
           if (step.errors > 0 || step.latency.p99 > 50) break
         }
       } finally {
-        await stack.stop({ stopDatabase: false })
+        if (designPool !== pool) await designPool.end()
+        // The cluster goes with its stack: a server left running skews the next design's measurement.
+        await stack.stop({ stopDatabase: galera === true })
       }
     }
   } finally {
