@@ -1,4 +1,5 @@
 import {
+  databaseTopology,
   flushGateSlot,
   inTransaction,
   passFlushGates,
@@ -61,12 +62,24 @@ const eventColumns = 'id, title, opens_at AS opensAt, closes_at AS closesAt, win
  * on purpose: it runs thousands of times a second and drizzle's query building costs
  * measurable time there; the rest stays in the same style for one place to read.
  */
-/** Test seams: a race test holds a group commit here, its rows written and not yet committed. */
+/** Test seams: a race test holds a group commit on Galera here, its rows and gate written and not yet committed. */
 export interface FlushHooks {
   beforeCommit?: () => Promise<void>
 }
 
 export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
+  /** Whether the pool's server is a Galera node, asked once (again after a failed ask): its flushes pass the gate. */
+  let galera: Promise<boolean> | undefined
+  const onGalera = (): Promise<boolean> => {
+    galera ??= databaseTopology(pool).then(
+      (topology) => topology.kind === 'galera',
+      (error: unknown) => {
+        galera = undefined
+        throw error
+      },
+    )
+    return galera
+  }
   return {
     async createEvent(input: Omit<EventRecord, 'id' | 'status'>): Promise<EventRecord> {
       const [result] = await pool.query<ResultSetHeader>(
@@ -94,18 +107,19 @@ export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
     },
 
     /**
-     * One group commit: a multi-row INSERT IGNORE of the rows whose event is not drawn yet, in one
-     * transaction (durable when this returns), and what became of each row, in order.
+     * One group commit: a multi-row INSERT IGNORE of the rows whose event is not drawn yet
+     * (durable when this returns), and what became of each row, in order.
      *
      * The same statement reads each row's event with a shared lock (a locking read, so the
      * latest committed status even under READ COMMITTED) and inserts only for SCHEDULED events;
      * the draw holds that row FOR UPDATE. So on one server a flush commits before the draw reads
      * the applications, or waits for the draw and then finds the event drawn: no clock decides.
      * Events are read by primary key (STRAIGHT_JOIN keeps the optimiser from scanning, and
-     * locking, the table). On Galera those locks are the node's own: the flush's write to its
-     * gate row (passFlushGates), which the draw writes too, is what makes the cluster refuse one
-     * of the two when they overlap. A refused flush (1213, at a statement or at COMMIT) stored
-     * nothing and runs again: then it finds the event drawn, or is the one the draw will read.
+     * locking, the table). On Galera those locks are the node's own: there the flush is a
+     * transaction that also writes its gate row (passFlushGates), which the draw writes too, so the
+     * cluster refuses one of the two when they overlap. A refused flush (1213, at a statement or at
+     * COMMIT) stored nothing and runs again: then it finds the event drawn, or is the one the draw
+     * will read. One server needs no gate, and keeps the flush one autocommit statement.
      *
      * When every row was inserted no second query is needed; otherwise each phone's stored row
      * is read back: ours (inserted), another (a duplicate, with that id), or none (the event was
@@ -122,17 +136,23 @@ export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
         uuidToBytes(a.replicaId),
         a.replicaSeq,
       ])
+      const insert = async (conn: Pick<Pool, 'query'>) => {
+        const [result] = await conn.query<ResultSetHeader>(
+          `INSERT IGNORE INTO event_applications (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq)
+           WITH batch (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq) AS (VALUES ?)
+           SELECT b.id, b.event_id, b.name, b.phone, b.user_id, b.received_at, b.replica_id, b.replica_seq
+           FROM batch b STRAIGHT_JOIN events e ON e.id = b.event_id
+           WHERE e.status = 'SCHEDULED' LOCK IN SHARE MODE`,
+          [values],
+        )
+        return result.affectedRows
+      }
       const inserted = await retryRefused(5, async () => {
+        // One server: the locks order flush and draw, so one autocommit statement is the whole flush.
+        if (!(await onGalera())) return insert(pool)
         const written = await inTransaction(pool, async (conn) => {
-          const [result] = await conn.query<ResultSetHeader>(
-            `INSERT IGNORE INTO event_applications (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq)
-             WITH batch (id, event_id, name, phone, user_id, received_at, replica_id, replica_seq) AS (VALUES ?)
-             SELECT b.id, b.event_id, b.name, b.phone, b.user_id, b.received_at, b.replica_id, b.replica_seq
-             FROM batch b STRAIGHT_JOIN events e ON e.id = b.event_id
-             WHERE e.status = 'SCHEDULED' LOCK IN SHARE MODE`,
-            [values],
-          )
-          if (result.affectedRows > 0) {
+          const affected = await insert(conn)
+          if (affected > 0) {
             await passFlushGates(
               conn,
               rows.map((a) => a.eventId),
@@ -140,7 +160,7 @@ export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
             )
           }
           await hooks.beforeCommit?.()
-          return result.affectedRows
+          return affected
         })
         return written ?? 0
       })
