@@ -13,6 +13,10 @@ export type DatabaseTopology =
       /** wsrep_local_state_comment: Synced, Joining, Donor/Desynced… */
       state: string
       clusterSize: number
+      /** Every member's client address (wsrep_incoming_addresses: host:port), this node's among them. */
+      addresses: string[]
+      /** This node's client address (wsrep_node_incoming_address). */
+      address: string
     }
 
 /**
@@ -20,10 +24,12 @@ export type DatabaseTopology =
  * answers (SHOW and a system variable), so a replica can tell why it must not serve.
  */
 export async function databaseTopology(pool: Pool): Promise<DatabaseTopology> {
-  const [[settings]] = (await pool.query<RowDataPacket[]>('SELECT @@wsrep_on AS wsrepOn, @@wsrep_node_name AS node')) as [RowDataPacket[], unknown]
+  const [[settings]] = (await pool.query<RowDataPacket[]>(
+    'SELECT @@wsrep_on AS wsrepOn, @@wsrep_node_name AS node, @@wsrep_node_incoming_address AS address',
+  )) as [RowDataPacket[], unknown]
   if (!Number(settings?.wsrepOn)) return { kind: 'single' }
   const [rows] = await pool.query<RowDataPacket[]>(
-    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment', 'wsrep_cluster_size')",
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_incoming_addresses')",
   )
   const status = new Map(rows.map((row) => [String(row.Variable_name).toLowerCase(), String(row.Value)]))
   return {
@@ -33,6 +39,8 @@ export async function databaseTopology(pool: Pool): Promise<DatabaseTopology> {
     clusterStatus: status.get('wsrep_cluster_status') ?? '',
     state: status.get('wsrep_local_state_comment') ?? '',
     clusterSize: Number(status.get('wsrep_cluster_size') ?? 0),
+    addresses: (status.get('wsrep_incoming_addresses') ?? '').split(',').filter(Boolean),
+    address: String(settings?.address ?? ''),
   }
 }
 

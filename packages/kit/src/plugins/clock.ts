@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { Gauge } from 'prom-client'
-import type { RowDataPacket } from '@commerce/db'
+import { createConnection } from 'mysql2/promise'
+import { databaseTopology, type Pool, type RowDataPacket } from '@commerce/db'
 import { createPollingLoop } from '@commerce/cluster'
 import type { BaseConfig } from '../config.ts'
 
@@ -13,6 +14,8 @@ export const clockConfigProperties = {
   CLOCK_SYNC_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 10_000 }),
   /** Round trips per measurement; the one with the shortest round trip is kept. */
   CLOCK_SYNC_SAMPLES: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+  /** On Galera, `/ready` fails while this replica's node's clock is further than this from the median of the nodes' clocks. */
+  CLOCK_MAX_NODE_SKEW_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 500 }),
 }
 
 /** One measurement: database time minus local time, and the round trip it was read within. */
@@ -91,9 +94,84 @@ export function createDbClock({
 
 export type DbClock = ReturnType<typeof createDbClock>
 
+/**
+ * On a Galera cluster every node has its own NOW(6), and leases and heartbeats written through one
+ * node are judged through another. Each node's clock is measured from this replica the way its own
+ * offset is (a short connection to each member's client address, the credentials of DATABASE_URL):
+ * this replica's node is not trusted while it is further than `maxSkewMs` from the nodes' median.
+ * One server: nothing to compare.
+ */
+export function createNodeClocks({
+  databaseUrl,
+  samples,
+  maxSkewMs,
+  localMs = () => performance.timeOrigin + performance.now(),
+}: {
+  databaseUrl: string
+  samples: number
+  maxSkewMs: number
+  localMs?: () => number
+}) {
+  /** Each node's clock minus this replica's, by client address. */
+  let offsets = new Map<string, number>()
+  let own: string | undefined
+  async function nodeOffset(address: string): Promise<number> {
+    const url = new URL(databaseUrl)
+    const colon = address.lastIndexOf(':')
+    url.hostname = address.slice(0, colon)
+    url.port = address.slice(colon + 1)
+    const conn = await createConnection({ uri: url.toString(), connectTimeout: 2_000 })
+    try {
+      const sample = await measureOffset(
+        async () => {
+          const [[row]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT UNIX_TIMESTAMP(NOW(6)) AS now', timeout: 2_000 })) as [RowDataPacket[], unknown]
+          return Number(row?.now) * 1000
+        },
+        localMs,
+        samples,
+      )
+      return sample.offsetMs
+    } finally {
+      conn.destroy()
+    }
+  }
+  return {
+    async sync(pool: Pool): Promise<void> {
+      const topology = await databaseTopology(pool)
+      if (topology.kind !== 'galera') {
+        offsets = new Map()
+        own = undefined
+        return
+      }
+      const measured = new Map<string, number>()
+      for (const address of topology.addresses) {
+        // A member that does not answer is left out: it serves nobody either.
+        const offset = await nodeOffset(address).catch(() => undefined)
+        if (offset !== undefined) measured.set(address, offset)
+      }
+      offsets = measured
+      own = topology.address
+    },
+    offsets: (): ReadonlyMap<string, number> => offsets,
+    /** Why this replica's node's clock is not to be trusted, or undefined. */
+    untrusted(): string | undefined {
+      const mine = own === undefined ? undefined : offsets.get(own)
+      if (mine === undefined || offsets.size < 2) return undefined
+      const sorted = [...offsets.values()].sort((a, b) => a - b)
+      const skew = mine - (sorted[Math.floor(sorted.length / 2)] ?? mine)
+      if (Math.abs(skew) > maxSkewMs) return `database node ${own}'s clock is ${Math.round(skew)} ms off the cluster's median (bound ${maxSkewMs} ms)`
+      return undefined
+    },
+  }
+}
+
+export type NodeClocks = ReturnType<typeof createNodeClocks>
+
 declare module 'fastify' {
   interface FastifyInstance {
     clock: DbClock
+    /** The Galera nodes' clocks as this replica measured them (empty on one server). */
+    nodeClocks: NodeClocks
   }
 }
 
@@ -113,6 +191,18 @@ export default fp<{ config: BaseConfig }>(
       maxOffsetMs: config.CLOCK_MAX_OFFSET_MS,
     })
     app.decorate('clock', clock)
+    const nodeClocks = createNodeClocks({ databaseUrl: config.DATABASE_URL, samples: config.CLOCK_SYNC_SAMPLES, maxSkewMs: config.CLOCK_MAX_NODE_SKEW_MS })
+    app.decorate('nodeClocks', nodeClocks)
+    new Gauge({
+      name: 'db_node_clock_offset_seconds',
+      help: 'On Galera: each node clock minus this replica clock, as last measured',
+      labelNames: ['node'],
+      registers: [app.metrics.registry],
+      collect() {
+        this.reset()
+        for (const [node, offsetMs] of nodeClocks.offsets()) this.set({ node }, offsetMs / 1000)
+      },
+    })
     new Gauge({
       name: 'clock_offset_seconds',
       help: 'Database clock minus this replica clock, as last measured (added to local time for stamps and decisions)',
@@ -134,7 +224,10 @@ export default fp<{ config: BaseConfig }>(
 
     const syncing = createPollingLoop({
       intervalMs: config.CLOCK_SYNC_MS,
-      tick: () => clock.sync(),
+      tick: async () => {
+        await clock.sync()
+        await nodeClocks.sync(app.pool)
+      },
       onError: (error) => app.log.warn({ err: error }, 'clock offset not measured; keeping the last one'),
     })
     // The first measurement is taken before the server listens, so stamps are corrected from the first request.

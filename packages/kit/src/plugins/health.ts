@@ -13,7 +13,7 @@ const healthSchema = Type.Object({
 
 /**
  * Liveness (the process answers) and readiness (database reachable — on Galera, a Synced node of
- * the Primary component — registered, clock within its bound).
+ * the Primary component whose clock is near the other nodes' — registered, clock within its bound).
  */
 export default fp<{ service: string }>(
   async (parent, { service }) => {
@@ -29,7 +29,7 @@ export default fp<{ service: string }>(
       // hides 5xx messages.
       const notReady = (reason: string) => reply.code(503).send({ code: kitErrors.NOT_READY().code, message: reason })
       if (!app.membership.isRegistered()) return notReady('not registered in the cluster yet')
-      const clockProblem = app.clock.untrusted()
+      const clockProblem = app.nodeClocks.untrusted() ?? app.clock.untrusted()
       if (clockProblem) return notReady(clockProblem)
       let problem: string | undefined
       try {
