@@ -121,8 +121,20 @@ export function mariaDbServer({
       const [command = server, ...args] = [...launcher, server, ...serverArgs, ...startArgs]
       const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log] })
       child.unref()
-      await waitFor('MariaDB', async () => existsSync(socket) && (await isPortOpen(port)), startTimeoutMs).catch((error: Error) => {
-        throw new Error(`${error.message}; see ${errorLog}`)
+      // A server that exits while starting (a bad setting, a failed state transfer) fails the start at once, not at the timeout.
+      let exited: number | null | undefined
+      child.once('exit', (code) => {
+        exited = code
+      })
+      await waitFor(
+        'MariaDB',
+        async () => {
+          if (exited !== undefined) throw new Error(`MariaDB exited with ${exited} while starting; see ${errorLog}`)
+          return existsSync(socket) && (await isPortOpen(port))
+        },
+        startTimeoutMs,
+      ).catch((error: Error) => {
+        throw error.message.includes(errorLog) ? error : new Error(`${error.message}; see ${errorLog}`)
       })
       if (fresh && createUser) {
         // unix_socket auth for root: only the local OS root may administer; the app user gets a password.

@@ -262,7 +262,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const signal = options.signal ? AbortSignal.any([options.signal, startup.signal]) : startup.signal
   mkdirSync(logDir, { recursive: true })
   try {
-    Object.assign(state, options.galera ? await startGalera(dir, progress) : await connectDatabase(options.databaseUrl, earlier, progress))
+    Object.assign(state, options.galera ? await startGalera(dir, state, progress) : await connectDatabase(options.databaseUrl, earlier, progress))
     writeState(dir, state)
     signal.throwIfAborted()
     await runMigrateJob(state.databaseUrl, progress)
@@ -339,19 +339,27 @@ function replicaSettings(options: StackOptions, state: StackState): StackContext
   })
 }
 
-/** The stack's Galera cluster: its own folder, nodes on ports 3311-3313 (group communication 3321-3323, state transfers 3331-3343). */
+/** The stack's Galera cluster: its own folder, nodes on ports 3601-3603 (group communication 3611-3613, state transfers 3621-3633), above every replica's. */
 const stackGalera = ({ dir, portBase }: { dir: string; portBase: number }): GaleraCluster =>
   galeraCluster({ dir, portBase, bufferPoolSize: '1G', logFileSize: '256M' })
 
-async function startGalera(dir: string, progress: (line: string) => void): Promise<Pick<StackState, 'databaseUrl' | 'startedDatabase' | 'galera'>> {
-  const galera = { dir: join(dir, 'galera'), portBase: 3310 }
+async function startGalera(
+  dir: string,
+  state: StackState,
+  progress: (line: string) => void,
+): Promise<Pick<StackState, 'databaseUrl' | 'startedDatabase' | 'galera'>> {
+  const galera = { dir: join(dir, 'galera'), portBase: 3600 }
   const cluster = stackGalera(galera)
-  const { started, bootstrapped } = await cluster.start()
   const urls = cluster.urls('commerce')
+  // Recorded before the nodes start, so a start that fails half-way still stops what it started.
+  const alreadyRunning = cluster.nodes.some((node) => node.server.pid() !== undefined)
+  Object.assign(state, { galera: { ...galera, urls }, startedDatabase: !alreadyRunning })
+  writeState(dir, state)
+  const { started, bootstrapped } = await cluster.start()
   progress(
     `Galera cluster: 3 nodes Synced on ports ${cluster.nodes.map((node) => node.server.port).join(', ')}${started ? ` (started ${started}${bootstrapped ? `, bootstrapped from ${bootstrapped}` : ''})` : ''}`,
   )
-  return { databaseUrl: urls[0]!, startedDatabase: started > 0, galera: { ...galera, urls } }
+  return { databaseUrl: urls[0]!, startedDatabase: !alreadyRunning, galera: { ...galera, urls } }
 }
 
 /** The given database, or the local MariaDB (started unless it runs already). */

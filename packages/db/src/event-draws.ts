@@ -2,6 +2,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import { drawSettleMs, type ScheduledEvent } from '@commerce/domain'
 import { isDeadlock } from './errors.ts'
 import { inTransaction } from './transaction.ts'
+import { catchUp } from './topology.ts'
 
 /** Gate rows per event (event_flush_gates): flushes of different replicas rarely share one, so they seldom conflict with each other. */
 export const flushGateSlots = 16
@@ -20,13 +21,17 @@ export async function passFlushGates(conn: PoolConnection, eventIds: readonly nu
   await conn.query('INSERT INTO event_flush_gates (event_id, slot, passes) VALUES ? ON DUPLICATE KEY UPDATE passes = passes + 1', [rows])
 }
 
-/** A transaction refused by a deadlock or, on Galera, by certification, at any statement or at COMMIT: nothing of it stands. */
-export async function retryRefused<T>(attempts: number, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work` again when a deadlock or, on Galera, certification refused it (at any statement or
+ * at COMMIT: nothing of it stands), each time after `beforeRetry` (a catch-up, so it reads what beat it).
+ */
+export async function retryRefused<T>(attempts: number, work: () => Promise<T>, beforeRetry: () => Promise<void> = async () => undefined): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await work()
     } catch (error) {
       if (!isDeadlock(error) || attempt >= attempts) throw error
+      await beforeRetry()
     }
   }
 }
@@ -68,7 +73,11 @@ export type DrawResult =
  * refused draw runs again and reads what the flush stored.
  */
 export async function drawWinners(pool: Pool, eventId: number, hooks: DrawHooks = {}): Promise<DrawResult> {
-  const result = await retryRefused(5, () => drawOnce(pool, eventId, hooks))
+  const result = await retryRefused(
+    5,
+    () => drawOnce(pool, eventId, hooks),
+    () => catchUp(pool, 'events'),
+  )
   // inTransaction returns null only when the work does; this work always answers.
   return result ?? { outcome: 'NOT_FOUND' }
 }

@@ -19,4 +19,4 @@ export {
   type DrawResult,
 } from './event-draws.ts'
 export { uuidV7 } from './uuid-v7.ts'
-export { databaseTopology, describeTopology, topologyProblem, type DatabaseTopology } from './topology.ts'
+export { catchUp, databaseTopology, describeTopology, topologyProblem, type DatabaseTopology } from './topology.ts'

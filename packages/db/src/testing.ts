@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createConnection } from 'mysql2/promise'
 import { databaseUrl, withDatabase } from './url.ts'
 import { dropDatabase, migrateDatabase } from './migrate.ts'
+import { catchUp } from './topology.ts'
 import type { Pool, RowDataPacket } from './index.ts'
 
 interface Teardown {
@@ -53,14 +54,7 @@ export async function createGaleraTestDatabase(t: Teardown): Promise<string[]> {
 }
 
 /** Returns once `pool`'s node has applied every write the cluster committed before this call (a causal read). */
-export async function caughtUp(pool: Pool): Promise<void> {
-  const conn = await pool.getConnection()
-  try {
-    await conn.query('SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1 FROM __drizzle_migrations LIMIT 1')
-  } finally {
-    conn.release()
-  }
-}
+export const caughtUp = (pool: Pool): Promise<void> => catchUp(pool, '__drizzle_migrations')
 
 /** The tables of the pool's database, sorted: a test compares them before and after hostile input. */
 export async function tableNames(pool: Pool): Promise<string[]> {

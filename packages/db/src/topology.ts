@@ -1,4 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise'
+import { sqlErrorCode } from './errors.ts'
+
+/** A server built without Galera support has no wsrep variables at all: it is one server. */
+const noWsrep = (error: unknown) => sqlErrorCode(error) === 'ER_UNKNOWN_SYSTEM_VARIABLE'
 
 /** What a connection's server is: one MariaDB, or one node of a Galera cluster and its state there. */
 export type DatabaseTopology =
@@ -15,8 +19,6 @@ export type DatabaseTopology =
       clusterSize: number
       /** Every member's client address (wsrep_incoming_addresses: host:port), this node's among them. */
       addresses: string[]
-      /** This node's client address (wsrep_node_incoming_address). */
-      address: string
     }
 
 /**
@@ -24,9 +26,13 @@ export type DatabaseTopology =
  * answers (SHOW and a system variable), so a replica can tell why it must not serve.
  */
 export async function databaseTopology(pool: Pool): Promise<DatabaseTopology> {
-  const [[settings]] = (await pool.query<RowDataPacket[]>(
-    'SELECT @@wsrep_on AS wsrepOn, @@wsrep_node_name AS node, @@wsrep_node_incoming_address AS address',
-  )) as [RowDataPacket[], unknown]
+  let settings: RowDataPacket | undefined
+  try {
+    ;[[settings]] = (await pool.query<RowDataPacket[]>('SELECT @@wsrep_on AS wsrepOn, @@wsrep_node_name AS node')) as [RowDataPacket[], unknown]
+  } catch (error) {
+    if (noWsrep(error)) return { kind: 'single' }
+    throw error
+  }
   if (!Number(settings?.wsrepOn)) return { kind: 'single' }
   const [rows] = await pool.query<RowDataPacket[]>(
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_incoming_addresses')",
@@ -40,7 +46,6 @@ export async function databaseTopology(pool: Pool): Promise<DatabaseTopology> {
     state: status.get('wsrep_local_state_comment') ?? '',
     clusterSize: Number(status.get('wsrep_cluster_size') ?? 0),
     addresses: (status.get('wsrep_incoming_addresses') ?? '').split(',').filter(Boolean),
-    address: String(settings?.address ?? ''),
   }
 }
 
@@ -61,3 +66,16 @@ export const describeTopology = (topology: DatabaseTopology): string =>
   topology.kind === 'single'
     ? 'database: one MariaDB server'
     : `database: Galera node ${topology.node}, ${topology.state}, ${topology.clusterStatus} component of ${topology.clusterSize} nodes`
+
+/**
+ * Returns once the pool's node has applied every write the cluster committed before this call (a
+ * causal read on `table`): a transaction refused by certification runs again only then, so it
+ * reads what beat it instead of being refused again. At once on one server.
+ */
+export async function catchUp(pool: Pick<Pool, 'query'>, table: string): Promise<void> {
+  try {
+    await pool.query(`SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1 FROM ${table} LIMIT 1`)
+  } catch (error) {
+    if (!noWsrep(error)) throw error
+  }
+}

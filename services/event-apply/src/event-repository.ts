@@ -1,4 +1,5 @@
 import {
+  catchUp,
   databaseTopology,
   flushGateSlot,
   inTransaction,
@@ -147,23 +148,27 @@ export function createEventRepository(pool: Pool, hooks: FlushHooks = {}) {
         )
         return result.affectedRows
       }
-      const inserted = await retryRefused(5, async () => {
-        // One server: the locks order flush and draw, so one autocommit statement is the whole flush.
-        if (!(await onGalera())) return insert(pool)
-        const written = await inTransaction(pool, async (conn) => {
-          const affected = await insert(conn)
-          if (affected > 0) {
-            await passFlushGates(
-              conn,
-              rows.map((a) => a.eventId),
-              rows.map((a) => flushGateSlot(a.replicaId)),
-            )
-          }
-          await hooks.beforeCommit?.()
-          return affected
-        })
-        return written ?? 0
-      })
+      const inserted = await retryRefused(
+        5,
+        async () => {
+          // One server: the locks order flush and draw, so one autocommit statement is the whole flush.
+          if (!(await onGalera())) return insert(pool)
+          const written = await inTransaction(pool, async (conn) => {
+            const affected = await insert(conn)
+            if (affected > 0) {
+              await passFlushGates(
+                conn,
+                rows.map((a) => a.eventId),
+                rows.map((a) => flushGateSlot(a.replicaId)),
+              )
+            }
+            await hooks.beforeCommit?.()
+            return affected
+          })
+          return written ?? 0
+        },
+        () => catchUp(pool, 'events'),
+      )
       if (inserted === rows.length) return rows.map(() => ({ kind: 'inserted' }))
       const stored = await this.storedApplications(rows)
       return rows.map((a): FlushOutcome => {

@@ -54,7 +54,7 @@ answerHelp(`
 usage: npm run stack:up [-- --replicas N] [--port 8080] [--galera]   |   npm run stack:down
 up    starts the local topology as processes: MariaDB (unless DATABASE_URL), the migrate job,
       N replicas of each API (default 2, at most 99), one batch-worker daemon, nginx on 127.0.0.1:<port>
-      --galera: a 3-node Galera cluster (ports 3311-3313) instead of one MariaDB, each service's
+      --galera: a 3-node Galera cluster (ports 3601-3603) instead of one MariaDB, each service's
       replica i writing through node (i mod 3) + 1
 down  stops what up recorded in .local/stack.json (the MariaDB too, if up started it)`)
 try {

@@ -129,8 +129,10 @@ const stopContenders = () => {
 let galera: GaleraCluster | undefined
 async function startGalera(): Promise<void> {
   const dir = join(localDir, 'galera-test')
-  rmSync(dir, { recursive: true, force: true })
   galera = galeraCluster({ dir, portBase: 3350, bufferPoolSize: '256M', logFileSize: '64M' })
+  // Nodes a killed run left behind are stopped by their pid files before the folder goes.
+  await galera.stop()
+  rmSync(dir, { recursive: true, force: true })
   const started = performance.now()
   await galera.start()
   process.env.GALERA_URLS = galera.urls('commerce').join(',')

@@ -97,7 +97,8 @@ export type DbClock = ReturnType<typeof createDbClock>
 /**
  * On a Galera cluster every node has its own NOW(6), and leases and heartbeats written through one
  * node are judged through another. Each node's clock is measured from this replica the way its own
- * offset is (a short connection to each member's client address, the credentials of DATABASE_URL):
+ * offset is (a short connection to each member's client address, the credentials of DATABASE_URL,
+ * named by its wsrep_node_name):
  * this replica's node is not trusted while it is further than `maxSkewMs` from the nodes' median.
  * One server: nothing to compare.
  */
@@ -112,16 +113,17 @@ export function createNodeClocks({
   maxSkewMs: number
   localMs?: () => number
 }) {
-  /** Each node's clock minus this replica's, by client address. */
+  /** Each node's clock minus this replica's, by node name (wsrep_node_name, read over the same connection). */
   let offsets = new Map<string, number>()
   let own: string | undefined
-  async function nodeOffset(address: string): Promise<number> {
+  async function nodeOffset(address: string): Promise<{ node: string; offsetMs: number }> {
     const url = new URL(databaseUrl)
     const colon = address.lastIndexOf(':')
     url.hostname = address.slice(0, colon)
     url.port = address.slice(colon + 1)
     const conn = await createConnection({ uri: url.toString(), connectTimeout: 2_000 })
     try {
+      const [[named]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT @@wsrep_node_name AS node', timeout: 2_000 })) as [RowDataPacket[], unknown]
       const sample = await measureOffset(
         async () => {
           const [[row]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT UNIX_TIMESTAMP(NOW(6)) AS now', timeout: 2_000 })) as [RowDataPacket[], unknown]
@@ -130,7 +132,7 @@ export function createNodeClocks({
         localMs,
         samples,
       )
-      return sample.offsetMs
+      return { node: String(named?.node), offsetMs: sample.offsetMs }
     } finally {
       conn.destroy()
     }
@@ -146,17 +148,18 @@ export function createNodeClocks({
       const measured = new Map<string, number>()
       for (const address of topology.addresses) {
         // A member that does not answer is left out: it serves nobody either.
-        const offset = await nodeOffset(address).catch(() => undefined)
-        if (offset !== undefined) measured.set(address, offset)
+        const measurement = await nodeOffset(address).catch(() => undefined)
+        if (measurement) measured.set(measurement.node, measurement.offsetMs)
       }
       offsets = measured
-      own = topology.address
+      own = topology.node
     },
     offsets: (): ReadonlyMap<string, number> => offsets,
     /** Why this replica's node's clock is not to be trusted, or undefined. */
     untrusted(): string | undefined {
       const mine = own === undefined ? undefined : offsets.get(own)
-      if (mine === undefined || offsets.size < 2) return undefined
+      // Two clocks that disagree cannot say which one is off: a median needs three.
+      if (mine === undefined || offsets.size < 3) return undefined
       const sorted = [...offsets.values()].sort((a, b) => a - b)
       const skew = mine - (sorted[Math.floor(sorted.length / 2)] ?? mine)
       if (Math.abs(skew) > maxSkewMs) return `database node ${own}'s clock is ${Math.round(skew)} ms off the cluster's median (bound ${maxSkewMs} ms)`

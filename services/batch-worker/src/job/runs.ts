@@ -1,4 +1,5 @@
 import {
+  catchUp,
   inTransaction,
   isDeadlock,
   sqlErrorCode,
@@ -119,17 +120,14 @@ export const admissionIsolation = 'REPEATABLE READ'
  * crossing ones deadlock and one is retried. So an older period is never created after a newer
  * one without force, whatever the interleaving.
  *
- * On Galera those locks are the node's own. There the statement first waits until its node has
- * applied everything the cluster committed before it (wsrep_sync_wait), and an admission that
- * creates a run also writes the job's batch_admissions row: two crossing admissions on two nodes
- * then share a written key, the cluster refuses the second to commit (1213, retried like the
- * deadlock) and its retry sees the first's run.
+ * On Galera those locks are the node's own. There an admission that creates a run also writes
+ * the job's batch_admissions row: two crossing admissions on two nodes then share a written key,
+ * the cluster refuses the second to commit (1213, retried like the deadlock), and its retry —
+ * after its node has caught up with the cluster (ensure) — sees the first's run.
  */
 export async function insertRun(conn: PoolConnection, run: { period: string; strategy: string; forceReason: string | null }): Promise<boolean> {
   const [result] = await conn.query<ResultSetHeader>(
-    // 5: reads and inserts wait for the node to catch up (no-op on a single server).
-    `SET STATEMENT wsrep_sync_wait = 5 FOR
-     INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason)
+    `INSERT IGNORE INTO batch_runs (job, period, strategy, status, force_reason)
      SELECT ?, ?, ?, 'REQUESTED', ? FROM DUAL
      WHERE ? OR NOT EXISTS (SELECT 1 FROM batch_runs WHERE job = ? AND period > ?)`,
     [monthlyJob, run.period, run.strategy, run.forceReason, run.forceReason !== null, monthlyJob, run.period],
@@ -169,6 +167,8 @@ export function createRunRepository(pool: Pool) {
     async ensure(period: string, strategy: string, publishDelayMs: number, forceReason: string | null = null): Promise<RunRow | { supersededBy: string }> {
       for (let attempt = 1; ; attempt++) {
         try {
+          // Outside the transaction: a causal wait inside one is skipped.
+          await catchUp(pool, 'batch_runs')
           await inTransaction(pool, (conn) => insertRun(conn, { period, strategy, forceReason }), { isolation: admissionIsolation })
           break
         } catch (error) {
