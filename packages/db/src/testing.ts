@@ -44,8 +44,7 @@ export async function createGaleraTestDatabase(t: Teardown): Promise<string[]> {
   for (const url of urls) {
     const connection = await createConnection({ uri: url, connectTimeout: 5_000 })
     try {
-      await connection.query('SET SESSION wsrep_sync_wait = 1')
-      await connection.query('SELECT COUNT(*) FROM __drizzle_migrations')
+      await catchUp(connection, '__drizzle_migrations')
     } finally {
       await connection.end()
     }

@@ -94,6 +94,12 @@ export function createDbClock({
 
 export type DbClock = ReturnType<typeof createDbClock>
 
+/** The server's NOW(6) in ms since the epoch (µs in the fraction), over `conn`; `timeout` where the connection has no bound of its own. */
+async function readNowMs(conn: Pick<Pool, 'query'>, options: { timeout?: number } = {}): Promise<number> {
+  const [[row]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT UNIX_TIMESTAMP(NOW(6)) AS now', ...options })) as [RowDataPacket[], unknown]
+  return Number(row?.now) * 1000
+}
+
 /**
  * On a Galera cluster every node has its own NOW(6), and leases and heartbeats written through one
  * node are judged through another. Each node's clock is measured from this replica the way its own
@@ -124,14 +130,7 @@ export function createNodeClocks({
     const conn = await createConnection({ uri: url.toString(), connectTimeout: 2_000 })
     try {
       const [[named]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT @@wsrep_node_name AS node', timeout: 2_000 })) as [RowDataPacket[], unknown]
-      const sample = await measureOffset(
-        async () => {
-          const [[row]] = (await conn.query<RowDataPacket[]>({ sql: 'SELECT UNIX_TIMESTAMP(NOW(6)) AS now', timeout: 2_000 })) as [RowDataPacket[], unknown]
-          return Number(row?.now) * 1000
-        },
-        localMs,
-        samples,
-      )
+      const sample = await measureOffset(() => readNowMs(conn, { timeout: 2_000 }), localMs, samples)
       return { node: String(named?.node), offsetMs: sample.offsetMs }
     } finally {
       conn.destroy()
@@ -186,10 +185,7 @@ declare module 'fastify' {
 export default fp<{ config: BaseConfig }>(
   async (app, { config }) => {
     const clock = createDbClock({
-      dbNowMs: async () => {
-        const [[row]] = await app.pool.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(NOW(6)) AS now')
-        return Number(row?.now) * 1000
-      },
+      dbNowMs: () => readNowMs(app.pool),
       samples: config.CLOCK_SYNC_SAMPLES,
       maxOffsetMs: config.CLOCK_MAX_OFFSET_MS,
     })
